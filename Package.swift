@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// The numeric kernels are written with SIMD8 vectors and fused multiply-add. On x86-64 they are
+/// compiled for Haswell-class CPUs (AVX2 + FMA, every x86-64 server CPU since 2013/2017);
+/// `RNND_TARGET_CPU=x86-64 swift build` builds a portable binary without FMA instead.
+let targetCPU: String? = {
+    #if arch(x86_64)
+    return Context.environment["RNND_TARGET_CPU"] ?? "haswell"
+    #else
+    return Context.environment["RNND_TARGET_CPU"]
+    #endif
+}()
+
+let codegen: [SwiftSetting] = {
+    guard let cpu = targetCPU else { return [] }
+    var flags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", cpu])]
+    if cpu == "x86-64" { flags.append(.define("RNND_NO_FMA")) }
+    return flags
+}()
+
+/// The same strictness for every target.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "rnnd",
+    products: [
+        .executable(name: "rnnd", targets: ["rnnd"]),
+        .library(name: "RNNCore", targets: ["RNNCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "RNNCore",
+            dependencies: [.product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: strict + codegen
+        ),
+        .executableTarget(
+            name: "rnnd",
+            dependencies: [
+                "RNNCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict + codegen
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["RNNCore", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: strict + codegen
+        ),
+        .testTarget(
+            name: "RNNCoreTests",
+            dependencies: ["RNNCore", "TestSupport", .product(name: "RealModule", package: "swift-numerics")],
+            exclude: ["Fixtures/generate.py", "Fixtures/README.md"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict + codegen
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,135 @@
+/// The recurrent cell of a model.
+public enum CellKind: String, Sendable, Codable, CaseIterable {
+    case elman, lstm, gru
+
+    /// Gate blocks of `H` rows in the cell's input and recurrent matrices.
+    public var gates: Int {
+        switch self {
+        case .elman: 1
+        case .lstm: 4
+        case .gru: 3
+        }
+    }
+}
+
+/// An element-wise nonlinearity: `g1` of the Elman cell, `g2` of the head.
+public enum Activation: String, Sendable, Codable, CaseIterable {
+    case identity, tanh, sigmoid, relu
+}
+
+/// The per-forecast loss (docs/numerics.md, "Losses").
+public enum LossFunction: Sendable, Codable, Equatable {
+    /// `e²`.
+    case squared
+    /// `e²/2` within `delta`, linear beyond.
+    case huber(delta: Double)
+}
+
+/// The optimizer applied to the flat parameter buffer (PyTorch's definitions).
+public enum OptimizerKind: Sendable, Codable, Equatable {
+    case sgd
+    case momentum(Double)
+    case adam(beta1: Double, beta2: Double, epsilon: Double)
+
+    public static let defaultAdam = OptimizerKind.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+}
+
+/// How gradients are bounded before the optimizer step (docs/numerics.md, "Clipping").
+public enum ClipMode: String, Sendable, Codable, CaseIterable {
+    /// Global L2 norm over all parameters.
+    case norm
+    /// Each component clamped.
+    case value
+    /// The back-propagated state gradient of every time step, scaled down to the threshold.
+    case step
+    case none
+}
+
+/// Online standardisation of input channels.
+public enum Normalization: Sendable, Codable, Equatable {
+    /// Values reach the network unchanged.
+    case none
+    /// Running mean and variance per channel; `forgetting` below 1 weights recent samples more.
+    case running(forgetting: Double?)
+}
+
+/// Everything that defines a model and how it learns. Equal configurations and equal seeds give
+/// bit-identical models.
+public struct ModelConfiguration: Sendable, Codable, Equatable {
+    public var cell: CellKind = .lstm
+    /// `g1` of the Elman cell; LSTM and GRU fix their own nonlinearities.
+    public var elmanActivation: Activation = .tanh
+    /// `g2` of the head.
+    public var headActivation: Activation = .identity
+    public var hidden: Int = 64
+    public var inputs: Int = 1
+    /// Input channels to forecast; empty means all of them.
+    public var targets: [Int] = []
+    /// Steps ahead, P.
+    public var horizon: Int = 1
+    /// k2: steps back-propagated through.
+    public var window: Int = 32
+    /// k1: samples between updates.
+    public var updateEvery: Int = 1
+    public var loss: LossFunction = .squared
+    public var optimizer: OptimizerKind = .defaultAdam
+    public var learningRate: Double = 1e-3
+    public var clipMode: ClipMode = .norm
+    public var clipThreshold: Double = 1.0
+    public var normalization: Normalization = .running(forgetting: nil)
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// The target channels, with the empty list meaning every input.
+    public var targetChannels: [Int] { targets.isEmpty ? Array(0..<inputs) : targets }
+
+    /// Head outputs: `horizon × targets`.
+    public var outputs: Int { horizon * targetChannels.count }
+
+    /// What is wrong with this configuration, in words an operator can act on; empty when valid.
+    public func problems() -> [String] {
+        var found: [String] = []
+        if hidden < 1 { found.append("hidden size must be at least 1 (got \(hidden))") }
+        if inputs < 1 { found.append("inputs must be at least 1 (got \(inputs))") }
+        if horizon < 1 { found.append("horizon must be at least 1 (got \(horizon))") }
+        if window < 1 { found.append("window (k2) must be at least 1 (got \(window))") }
+        if updateEvery < 1 { found.append("update-every (k1) must be at least 1 (got \(updateEvery))") }
+        if updateEvery > window {
+            found.append("update-every (k1 = \(updateEvery)) must not exceed the window (k2 = \(window))")
+        }
+        if horizon >= 1, updateEvery >= 1, horizon + updateEvery - 1 > window {
+            found.append(
+                "window (k2 = \(window)) must be at least update-every + horizon - 1 = "
+                    + "\(updateEvery + horizon - 1), so that every forecast error is trained on")
+        }
+        for t in targets where t < 0 || t >= inputs {
+            found.append("target channel \(t) does not exist (inputs: \(inputs))")
+        }
+        if Set(targets).count != targets.count { found.append("target channels repeat: \(targets)") }
+        if !(learningRate > 0 && learningRate.isFinite) {
+            found.append("learning rate must be a positive number (got \(learningRate))")
+        }
+        if clipMode != .none, !(clipThreshold > 0 && clipThreshold.isFinite) {
+            found.append("clip threshold must be a positive number (got \(clipThreshold))")
+        }
+        if case .huber(let delta) = loss, !(delta > 0 && delta.isFinite) {
+            found.append("Huber delta must be a positive number (got \(delta))")
+        }
+        if case .momentum(let mu) = optimizer, !(mu >= 0 && mu < 1) {
+            found.append("momentum must be in [0, 1) (got \(mu))")
+        }
+        if case .adam(let b1, let b2, let eps) = optimizer,
+            !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1 && eps > 0)
+        {
+            found.append("Adam needs 0 ≤ beta1, beta2 < 1 and epsilon > 0")
+        }
+        if case .running(let f?) = normalization, !(f > 0 && f < 1) {
+            found.append("normalisation forgetting factor must be in (0, 1) (got \(f))")
+        }
+        if cell == .elman, elmanActivation == .identity {
+            found.append("the Elman activation must be tanh, relu or sigmoid")
+        }
+        return found
+    }
+}

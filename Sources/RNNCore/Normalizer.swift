@@ -1,0 +1,58 @@
+import RealModule
+
+/// Online standardisation per channel: Welford's running mean and variance, optionally with
+/// exponential forgetting (docs/numerics.md, "Normalisation"). Statistics are kept in Double
+/// whatever the model's scalar, so that a long stream does not lose them to rounding.
+public struct RunningNormalizer: Sendable, Codable, Equatable {
+    /// Samples folded in.
+    public var count: Int { _count }
+    public var mean: [Double] { _mean }
+    /// Running variance (population form).
+    public var variance: [Double] { _variance }
+    public let forgetting: Double?
+    public let enabled: Bool
+
+    @usableFromInline var _count = 0
+    @usableFromInline var _mean: [Double]
+    @usableFromInline var _variance: [Double]
+
+    public init(channels: Int, normalization: Normalization) {
+        _mean = Array(repeating: 0, count: channels)
+        _variance = Array(repeating: 0, count: channels)
+        switch normalization {
+        case .none: enabled = false; forgetting = nil
+        case .running(let f): enabled = true; forgetting = f
+        }
+    }
+
+    /// Folds a sample into the statistics (all channels at once).
+    @inlinable
+    public mutating func update<S: RNNScalar>(_ x: UnsafePointer<S>) {
+        guard enabled else { return }
+        _count += 1
+        var alpha = 1 / Double(_count)
+        if let f = forgetting { alpha = max(alpha, 1 - f) }
+        for j in _mean.indices {
+            let delta = Double(x[j]) - _mean[j]
+            _mean[j] += alpha * delta
+            _variance[j] = (1 - alpha) * (_variance[j] + alpha * delta * delta)
+        }
+    }
+
+    /// The divisor of channel `j`: the standard deviation, floored so that a constant channel
+    /// does not divide by zero.
+    @inlinable
+    public func scale(_ j: Int) -> Double {
+        guard enabled else { return 1 }
+        return max(_variance[j].squareRoot(), 1e-6 * max(1, abs(_mean[j])))
+    }
+
+    @inlinable
+    public func offset(_ j: Int) -> Double { enabled ? _mean[j] : 0 }
+
+    /// `z = (x - mean) / std` for every channel.
+    @inlinable
+    public func normalize<S: RNNScalar>(_ x: UnsafePointer<S>, into z: UnsafeMutablePointer<S>) {
+        for j in _mean.indices { z[j] = S((Double(x[j]) - offset(j)) / scale(j)) }
+    }
+}

@@ -1,0 +1,268 @@
+/// What `learn()` did with the newest sample.
+public enum UpdateOutcome: Sendable, Equatable {
+    /// Not an update step (fewer than k1 samples since the last one).
+    case waiting
+    /// No forecast was resolved yet (the first sample).
+    case nothingToLearn
+    /// Weights updated; `gradientNorm` is the global L2 norm before clipping.
+    case updated(loss: Double, gradientNorm: Double, clipped: Bool)
+    /// The loss or gradient was not finite; weights left as they were.
+    case skippedNonFinite
+    /// The sample held a non-finite value and was ignored entirely.
+    case rejectedInput
+}
+
+/// Counters of one trainer, for metrics and checkpoints.
+public struct TrainerCounters: Sendable, Codable, Equatable {
+    public var samples = 0
+    /// Samples with a non-finite value, ignored.
+    public var rejectedSamples = 0
+    public var updates = 0
+    public var clippedUpdates = 0
+    public var skippedUpdates = 0
+    /// Live states that became non-finite and were reset to zero.
+    public var stateResets = 0
+    public var lastLoss = Double.nan
+    public var lastGradientNorm = Double.nan
+}
+
+/// A model learning one stream online: predict, then learn, with TBPTT(k1, k2) over a rolling
+/// window (docs/numerics.md, "Online schedule"). Confined to one thread; after `init` it does
+/// not allocate.
+public final class OnlineTrainer<S: RNNScalar> {
+    public let configuration: ModelConfiguration
+    public let network: RecurrentNetwork<S>
+    public let optimizer: Optimizer<S>
+    public var normalizer: RunningNormalizer
+    /// Counters since the trainer was created (or restored).
+    public var counters = TrainerCounters()
+    /// Learning rate of the next update (may be changed at run time).
+    public var learningRate: Double
+    public var clipThreshold: Double
+
+    @usableFromInline let targets: [Int]
+    @usableFromInline let ringRows: Int               // k2 + 1 normalised samples
+    @usableFromInline let ring: UnsafeMutablePointer<S>
+    @usableFromInline let liveState: UnsafeMutablePointer<S>
+    @usableFromInline let carriedState: UnsafeMutablePointer<S>
+    @usableFromInline let liveGates: UnsafeMutablePointer<S>
+    @usableFromInline let liveAux: UnsafeMutablePointer<S>
+    @usableFromInline let liveOutput: UnsafeMutablePointer<S>
+    @usableFromInline let nextState: UnsafeMutablePointer<S>
+    @usableFromInline let forecastBuffer: UnsafeMutablePointer<S>
+    @usableFromInline var sinceUpdate = 0
+    @usableFromInline var pendingLearn = false
+
+    public init(configuration: ModelConfiguration) {
+        self.configuration = configuration
+        network = RecurrentNetwork(configuration)
+        optimizer = Optimizer(kind: configuration.optimizer, count: network.layout.count)
+        normalizer = RunningNormalizer(channels: configuration.inputs, normalization: configuration.normalization)
+        learningRate = configuration.learningRate
+        clipThreshold = configuration.clipThreshold
+        targets = configuration.targetChannels
+        ringRows = configuration.window + 1
+        func buffer(_ n: Int) -> UnsafeMutablePointer<S> {
+            let p = UnsafeMutablePointer<S>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        let s = network.stateSize
+        ring = buffer(ringRows * configuration.inputs)
+        liveState = buffer(s)
+        carriedState = buffer(s)
+        nextState = buffer(s)
+        liveGates = buffer(network.gateRows)
+        liveAux = buffer(configuration.hidden)
+        liveOutput = buffer(configuration.outputs)
+        forecastBuffer = buffer(configuration.outputs)
+    }
+
+    deinit {
+        for p in [ring, liveState, carriedState, nextState, liveGates, liveAux, liveOutput, forecastBuffer] {
+            p.deallocate()
+        }
+    }
+
+    /// The latest forecast in the original units: row `(p-1)·K + j` is target channel
+    /// `targets[j]`, `p` samples ahead of the latest sample.
+    public var forecast: UnsafeBufferPointer<S> { UnsafeBufferPointer(start: forecastBuffer, count: configuration.outputs) }
+
+    /// The latest forecast in normalised units (what the head produced).
+    public var normalizedForecast: UnsafeBufferPointer<S> { UnsafeBufferPointer(start: liveOutput, count: configuration.outputs) }
+
+    /// The live recurrent state (`S` values).
+    public var state: UnsafeMutableBufferPointer<S> { UnsafeMutableBufferPointer(start: liveState, count: network.stateSize) }
+
+    @inlinable
+    func ringRow(_ sample: Int) -> UnsafeMutablePointer<S> { ring + (sample % ringRows) * configuration.inputs }
+
+    /// Normalises `x` (`inputs` values in original units), stores it in the window and runs one
+    /// forward step from the live state; the forecast is then in `forecast`. Call `learn()` next.
+    /// A sample with a NaN or infinite value is counted and ignored: returns false.
+    @inlinable @discardableResult
+    public func predict(_ x: UnsafePointer<S>) -> Bool {
+        precondition(!pendingLearn, "predict() twice without learn()")
+        for j in 0..<configuration.inputs where !x[j].isFinite {
+            counters.rejectedSamples += 1
+            return false
+        }
+        normalizer.update(x)
+        let row = ringRow(counters.samples)
+        normalizer.normalize(x, into: row)
+        counters.samples += 1
+        network.forwardStep(
+            x: row, previous: liveState, next: nextState, gates: liveGates, aux: liveAux, y: liveOutput)
+        if sumOfSquares(nextState, count: network.stateSize).isFinite {
+            liveState.update(from: nextState, count: network.stateSize)
+        } else {
+            liveState.update(repeating: 0, count: network.stateSize)
+            counters.stateResets += 1
+        }
+        let k = targets.count
+        for o in 0..<configuration.outputs {
+            let channel = targets[o % k]
+            forecastBuffer[o] = S(Double(liveOutput[o]) * normalizer.scale(channel) + normalizer.offset(channel))
+        }
+        pendingLearn = true
+        return true
+    }
+
+    /// Learns from the newest sample: every k1 samples, one TBPTT update.
+    @inlinable @discardableResult
+    public func learn() -> UpdateOutcome {
+        precondition(pendingLearn, "learn() without predict()")
+        pendingLearn = false
+        sinceUpdate += 1
+        guard sinceUpdate == configuration.updateEvery else { return .waiting }
+        sinceUpdate = 0
+        return update()
+    }
+
+    /// `predict(x)` then `learn()`.
+    @inlinable @discardableResult
+    public func step(_ x: UnsafePointer<S>) -> UpdateOutcome {
+        guard predict(x) else { return .rejectedInput }
+        return learn()
+    }
+
+    /// Recomputes the current window from the carried state and fills the output gradients
+    /// with the mean loss of the forecasts the newest k1 samples resolve. Returns the loss and
+    /// the number of window steps (0 when there is nothing to learn).
+    @inlinable
+    func prepareWindow() -> (loss: Double, steps: Int) {
+        let newest = counters.samples - 1
+        let k2 = configuration.window, k1 = configuration.updateEvery
+        let start = max(0, newest - k2), steps = newest - start
+        guard steps > 0 else { return (0, 0) }
+        let i = configuration.inputs, net = network
+        for t in 0..<steps { net.windowInput(t).update(from: ringRow(start + t), count: i) }
+        net.windowState(0).update(from: carriedState, count: net.stateSize)
+        net.forwardWindow(steps: steps)
+        net.outputGradients.update(repeating: 0, count: steps * configuration.outputs)
+        let k = targets.count, horizon = configuration.horizon
+        var total = 0.0, terms = 0
+        for u in max(newest - k1 + 1, 1)...newest {
+            let actual = ringRow(u)
+            for p in 1...horizon where u - p >= start {
+                let t = u - p - start
+                let y = net.windowOutput(t) + (p - 1) * k, dy = net.windowOutputGradient(t) + (p - 1) * k
+                for j in 0..<k {
+                    let e = Double(y[j] - actual[targets[j]])
+                    switch configuration.loss {
+                    case .squared:
+                        total += e * e
+                        dy[j] = S(2 * e)
+                    case .huber(let delta):
+                        if abs(e) <= delta {
+                            total += 0.5 * e * e
+                            dy[j] = S(e)
+                        } else {
+                            total += delta * (abs(e) - 0.5 * delta)
+                            dy[j] = S(e > 0 ? delta : -delta)
+                        }
+                    }
+                    terms += 1
+                }
+            }
+        }
+        guard terms > 0 else { return (0, 0) }
+        let scale = S(1 / Double(terms))
+        for o in 0..<(steps * configuration.outputs) { net.outputGradients[o] *= scale }
+        return (total / Double(terms), steps)
+    }
+
+    /// The loss of the current window and its gradient in `network.gradients` (with step
+    /// clipping when configured, before norm or value clipping), without changing the model.
+    /// Used by `learn()` and by gradient checks.
+    @inlinable
+    public func windowLossAndGradient() -> (loss: Double, steps: Int) {
+        let (loss, steps) = prepareWindow()
+        network.gradients.update(repeating: 0, count: network.layout.count)
+        guard steps > 0 else { return (loss, 0) }
+        let stepClip: S? = configuration.clipMode == .step ? S(clipThreshold) : nil
+        network.backwardWindow(steps: steps, stepClip: stepClip)
+        return (loss, steps)
+    }
+
+    /// The loss of the current window with the current parameters, forward only.
+    @inlinable
+    public func windowLoss() -> Double { prepareWindow().loss }
+
+    @inlinable
+    func update() -> UpdateOutcome {
+        let (loss, steps) = windowLossAndGradient()
+        guard steps > 0 else { return .nothingToLearn }
+        let newest = counters.samples - 1
+        let start = max(0, newest - configuration.window)
+        let nextStart = max(0, newest + configuration.updateEvery - configuration.window)
+        let count = network.layout.count, g = network.gradients
+        let norm = Double(sumOfSquares(g, count: count)).squareRoot()
+        // Carry the state the next window starts from, computed before this update's step.
+        if nextStart > start {
+            let s = network.windowState(nextStart - start)
+            if sumOfSquares(s, count: network.stateSize).isFinite {
+                carriedState.update(from: s, count: network.stateSize)
+            } else {
+                carriedState.update(repeating: 0, count: network.stateSize)
+            }
+        }
+        guard loss.isFinite, norm.isFinite else {
+            counters.skippedUpdates += 1
+            return .skippedNonFinite
+        }
+        var clipped = false
+        let c = clipThreshold
+        switch configuration.clipMode {
+        case .norm:
+            if norm > c {
+                clipped = true
+                let scale = S(c / (norm + 1e-6))
+                for i in 0..<count { g[i] *= scale }
+            }
+        case .value:
+            let bound = S(c)
+            for i in 0..<count where abs(g[i]) > bound {
+                clipped = true
+                g[i] = g[i] > 0 ? bound : -bound
+            }
+        case .step, .none:
+            break
+        }
+        optimizer.step(parameters: network.parameters, gradients: g, learningRate: learningRate)
+        counters.updates += 1
+        if clipped { counters.clippedUpdates += 1 }
+        counters.lastLoss = loss
+        counters.lastGradientNorm = norm
+        return .updated(loss: loss, gradientNorm: norm, clipped: clipped)
+    }
+
+    /// Floating-point operations (matrix products) per sample at steady state:
+    /// one forward step, plus every k1 samples a recomputed and back-propagated window of k2.
+    public var flopsPerSample: Double {
+        let net = network
+        return Double(net.forwardFLOPs)
+            + Double(configuration.window) * Double(net.forwardFLOPs + net.backwardFLOPs)
+            / Double(configuration.updateEvery)
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import RNNCore
+import Testing
+
+/// One reference run written by `Fixtures/generate.py` (PyTorch, float64).
+struct Fixture: Decodable {
+    struct Loss: Decodable { var kind: String; var delta: Double? }
+    struct Optimizer: Decodable { var kind: String; var lr: Double; var momentum: Double?; var beta1: Double?; var beta2: Double?; var eps: Double? }
+    struct Clip: Decodable { var mode: String; var threshold: Double }
+    struct Update: Decodable {
+        var at: Int
+        var loss: Double
+        var grad_norm: Double
+        var grads: [String: [Double]]
+        var clipped_grads: [String: [Double]]
+        var params: [String: [Double]]
+    }
+    var name: String
+    var cell: String
+    var activation: String
+    var inputs: Int
+    var hidden: Int
+    var targets: [Int]
+    var horizon: Int
+    var window: Int
+    var update_every: Int
+    var loss: Loss
+    var optimizer: Optimizer
+    var clip: Clip
+    var initial: [String: [Double]]
+    var samples: [[Double]]
+    var forecasts: [[Double]]
+    var updates: [Update]
+
+    static let names = [
+        "elman_k1_adam_norm", "lstm_k1_adam_norm", "gru_k1_adam_norm",
+        "elman_chunk_sgd_value", "lstm_chunk_sgd_value", "gru_chunk_sgd_value",
+        "elman_k1of2_momentum_step", "lstm_k1of2_momentum_step", "gru_k1of2_momentum_step",
+        "elman_relu_k1_sgd_none", "elman_sigmoid_k1_sgd_none",
+    ]
+
+    static func load(_ name: String) throws -> Fixture {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"))
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    var configuration: ModelConfiguration {
+        var c = ModelConfiguration()
+        c.cell = CellKind(rawValue: cell)!
+        c.elmanActivation = Activation(rawValue: activation)!
+        c.inputs = inputs
+        c.hidden = hidden
+        c.targets = targets
+        c.horizon = horizon
+        c.window = window
+        c.updateEvery = update_every
+        c.loss = loss.kind == "huber" ? .huber(delta: loss.delta!) : .squared
+        switch optimizer.kind {
+        case "sgd": c.optimizer = .sgd
+        case "momentum": c.optimizer = .momentum(optimizer.momentum!)
+        default: c.optimizer = .adam(beta1: optimizer.beta1!, beta2: optimizer.beta2!, epsilon: optimizer.eps!)
+        }
+        c.learningRate = optimizer.lr
+        c.clipMode = ClipMode(rawValue: clip.mode)!
+        c.clipThreshold = clip.mode == "none" ? 1 : clip.threshold
+        c.normalization = .none
+        return c
+    }
+}
+
+/// The core against PyTorch: forecasts, losses, gradient norms, clipped gradients and weights
+/// after every update, in Double (to 1e-9) and in Float (to float tolerance).
+@Suite(.timeLimit(.minutes(1)))
+struct FixtureTests {
+    func replay<S: RNNScalar>(_ f: Fixture, as: S.Type, tolerance: Double) throws {
+        let trainer = OnlineTrainer<S>(configuration: f.configuration)
+        let layout = trainer.network.layout
+        for slot in layout.tensors {
+            let values = try #require(f.initial[slot.name], "fixture lacks \(slot.name)")
+            try #require(values.count == slot.count)
+            for (i, v) in values.enumerated() { trainer.network.parameters[slot.offset + i] = S(v) }
+        }
+        func close(_ a: Double, _ b: Double, scale: Double = 1) -> Bool {
+            abs(a - b) <= tolerance * max(scale, abs(b))
+        }
+        func expectTensors(_ actual: UnsafeMutablePointer<S>, _ expected: [String: [Double]], _ what: String, at t: Int) {
+            for slot in layout.tensors {
+                let ref = expected[slot.name]!
+                let scale = ref.map(abs).max() ?? 1
+                for i in 0..<slot.count where !close(Double(actual[slot.offset + i]), ref[i], scale: scale) {
+                    Issue.record("\(f.name) \(S.self) \(what) \(slot.name)[\(i)] at T=\(t): \(actual[slot.offset + i]) vs \(ref[i])")
+                    return
+                }
+            }
+        }
+        var updates = f.updates[...]
+        for (t, sample) in f.samples.enumerated() {
+            let x = sample.map { S($0) }
+            trainer.predict(x)
+            let forecast = trainer.normalizedForecast
+            for (o, expected) in f.forecasts[t].enumerated() {
+                #expect(close(Double(forecast[o]), expected), "\(f.name) \(S.self) forecast[\(o)] at T=\(t)")
+            }
+            let outcome = trainer.learn()
+            guard case .updated(let loss, let norm, _) = outcome else {
+                #expect(updates.first?.at != t, "\(f.name): expected an update at T=\(t), got \(outcome)")
+                continue
+            }
+            let next = updates.popFirst()
+            let ref = try #require(next, "\(f.name): unexpected update at T=\(t)")
+            #expect(ref.at == t)
+            #expect(close(loss, ref.loss), "\(f.name) \(S.self) loss at T=\(t): \(loss) vs \(ref.loss)")
+            #expect(close(norm, ref.grad_norm), "\(f.name) \(S.self) grad norm at T=\(t): \(norm) vs \(ref.grad_norm)")
+            expectTensors(trainer.network.gradients, ref.clipped_grads, "clipped gradient", at: t)
+            expectTensors(trainer.network.parameters, ref.params, "parameters", at: t)
+        }
+        #expect(updates.isEmpty, "\(f.name): \(updates.count) updates never happened")
+    }
+
+    @Test(arguments: Fixture.names)
+    func matchesPyTorchInDouble(name: String) throws {
+        try replay(try Fixture.load(name), as: Double.self, tolerance: 1e-9)
+    }
+
+    @Test(arguments: Fixture.names)
+    func matchesPyTorchInFloat(name: String) throws {
+        try replay(try Fixture.load(name), as: Float.self, tolerance: 2e-4)
+    }
+}
