@@ -41,10 +41,16 @@ let package = Package(
             dependencies: [.product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: strict + codegen
         ),
+        .target(
+            name: "RNNDaemon",
+            dependencies: ["RNNCore", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: strict + codegen
+        ),
         .executableTarget(
             name: "rnnd",
             dependencies: [
                 "RNNCore",
+                "RNNDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict + codegen

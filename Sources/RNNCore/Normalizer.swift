@@ -33,7 +33,7 @@ public struct RunningNormalizer: Sendable, Codable, Equatable {
         var alpha = 1 / Double(_count)
         if let f = forgetting { alpha = max(alpha, 1 - f) }
         for j in _mean.indices {
-            let delta = Double(x[j]) - _mean[j]
+            let delta = x[j].double - _mean[j]
             _mean[j] += alpha * delta
             _variance[j] = (1 - alpha) * (_variance[j] + alpha * delta * delta)
         }
@@ -53,6 +53,6 @@ public struct RunningNormalizer: Sendable, Codable, Equatable {
     /// `z = (x - mean) / std` for every channel.
     @inlinable
     public func normalize<S: RNNScalar>(_ x: UnsafePointer<S>, into z: UnsafeMutablePointer<S>) {
-        for j in _mean.indices { z[j] = S((Double(x[j]) - offset(j)) / scale(j)) }
+        for j in _mean.indices { z[j] = S((x[j].double - offset(j)) / scale(j)) }
     }
 }

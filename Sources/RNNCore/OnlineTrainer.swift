@@ -122,7 +122,7 @@ public final class OnlineTrainer<S: RNNScalar> {
         let k = targets.count
         for o in 0..<configuration.outputs {
             let channel = targets[o % k]
-            forecastBuffer[o] = S(Double(liveOutput[o]) * normalizer.scale(channel) + normalizer.offset(channel))
+            forecastBuffer[o] = S(liveOutput[o].double * normalizer.scale(channel) + normalizer.offset(channel))
         }
         pendingLearn = true
         return true
@@ -168,7 +168,7 @@ public final class OnlineTrainer<S: RNNScalar> {
                 let t = u - p - start
                 let y = net.windowOutput(t) + (p - 1) * k, dy = net.windowOutputGradient(t) + (p - 1) * k
                 for j in 0..<k {
-                    let e = Double(y[j] - actual[targets[j]])
+                    let e = (y[j] - actual[targets[j]]).double
                     switch configuration.loss {
                     case .squared:
                         total += e * e
@@ -217,7 +217,7 @@ public final class OnlineTrainer<S: RNNScalar> {
         let start = max(0, newest - configuration.window)
         let nextStart = max(0, newest + configuration.updateEvery - configuration.window)
         let count = network.layout.count, g = network.gradients
-        let norm = Double(sumOfSquares(g, count: count)).squareRoot()
+        let norm = sumOfSquares(g, count: count).double.squareRoot()
         // Carry the state the next window starts from, computed before this update's step.
         if nextStart > start {
             let s = network.windowState(nextStart - start)

@@ -31,28 +31,46 @@ public final class Optimizer<S: RNNScalar> {
     public func step(parameters p: UnsafeMutablePointer<S>, gradients g: UnsafePointer<S>, learningRate: Double) {
         steps += 1
         let lr = S(learningRate)
+        let n = count, vn = count & ~7
         switch kind {
         case .sgd:
-            for i in 0..<count { p[i] -= lr * g[i] }
+            var i = 0
+            while i < vn { store8(load8(UnsafePointer(p + i)) - lr * load8(g + i), p + i); i += 8 }
+            while i < n { p[i] -= lr * g[i]; i += 1 }
         case .momentum(let mu):
-            let m = S(mu), v = moment1
-            if steps == 1 {
-                for i in 0..<count { v[i] = g[i]; p[i] -= lr * g[i] }
-            } else {
-                for i in 0..<count { v[i] = m * v[i] + g[i]; p[i] -= lr * v[i] }
+            let m = S(mu), v = moment1  // v starts at zero: the first step is v = g
+            var i = 0
+            while i < vn {
+                let vi = m * load8(UnsafePointer(v + i)) + load8(g + i)
+                store8(vi, v + i)
+                store8(load8(UnsafePointer(p + i)) - lr * vi, p + i)
+                i += 8
             }
+            while i < n { v[i] = m * v[i] + g[i]; p[i] -= lr * v[i]; i += 1 }
         case .adam(let beta1, let beta2, let epsilon):
-            let n = Double(steps)
-            let correction1 = 1 - Double.pow(beta1, n), correction2 = 1 - Double.pow(beta2, n)
+            let t = Double(steps)
+            let correction1 = 1 - Double.pow(beta1, t), correction2 = 1 - Double.pow(beta2, t)
             let stepSize = S(learningRate / correction1)
             let rootCorrection2 = S(correction2.squareRoot()), eps = S(epsilon)
             let b1 = S(beta1), b2 = S(beta2)
             let m = moment1, v = moment2
-            for i in 0..<count {
+            var i = 0
+            while i < vn {
+                let gi = load8(g + i)
+                let mi = b1 * load8(UnsafePointer(m + i)) + (1 - b1) * gi
+                let vi = b2 * load8(UnsafePointer(v + i)) + (1 - b2) * gi * gi
+                store8(mi, m + i)
+                store8(vi, v + i)
+                let denominator = S.squareRoot8(vi) / rootCorrection2 + eps
+                store8(load8(UnsafePointer(p + i)) - stepSize * mi / denominator, p + i)
+                i += 8
+            }
+            while i < n {
                 let gi = g[i]
                 m[i] = b1 * m[i] + (1 - b1) * gi
                 v[i] = b2 * v[i] + (1 - b2) * gi * gi
                 p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                i += 1
             }
         }
     }

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct RNND: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rnnd",
+        abstract: "Learns to forecast live sensor feeds with recurrent networks trained online.",
+        subcommands: [Bench.self]
+    )
+}

@@ -1,2 +1,0 @@
-import RNNCore
-print("placeholder")
