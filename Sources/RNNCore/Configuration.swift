@@ -84,8 +84,8 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// The target channels, with the empty list meaning every input.
     public var targetChannels: [Int] { targets.isEmpty ? Array(0..<inputs) : targets }
 
-    /// Head outputs: `horizon × targets`.
-    public var outputs: Int { horizon * targetChannels.count }
+    /// Head outputs: `horizon × targets` (computed without building the target list).
+    public var outputs: Int { horizon * (targets.isEmpty ? inputs : targets.count) }
 
     /// What is wrong with this configuration, in words an operator can act on; empty when valid.
     public func problems() -> [String] {

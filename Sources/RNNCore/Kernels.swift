@@ -4,6 +4,8 @@
 // Legend: R = rows of a row-major matrix, C = its columns, T = window steps.
 // All pointers are to contiguous rows unless a row stride (`ld…`) is given.
 // FLOPs: matvec and matvecTransposed 2·R·C, gradientUpdate 2·R·C·T.
+// Which form serves which product: the cell's matrices are stored transposed (ParameterLayout),
+// so the forward pass uses matvecTransposed and back-propagation matvec.
 
 import RealModule
 
@@ -78,19 +80,39 @@ public func matvec<S: RNNScalar>(
     }
 }
 
-/// `y += Wᵀ d`, W of R×C row-major, `d` of R, `y` of C: back-propagation through a layer.
+/// `y = Wᵀ d` (or `y += Wᵀ d` when `accumulate`), W of R×C row-major, `d` of R, `y` of C.
 ///
-/// Axpy form: blocks of 32 columns held in four registers while the rows stream past, so W is
-/// read once, row by row, in memory order.
+/// Axpy form: blocks of 64 columns held in eight registers while the rows stream past, so W
+/// is read once, row by row, in memory order, and no horizontal sums are needed.
 @inlinable
-public func matvecTransposedAccumulate<S: RNNScalar>(
+public func matvecTransposed<S: RNNScalar>(
     _ w: UnsafePointer<S>, _ d: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>,
-    rows: Int, cols: Int
+    rows: Int, cols: Int, accumulate: Bool
 ) {
+    @inline(__always) func start(_ c: Int) -> SIMD8<S> { accumulate ? load8(UnsafePointer(y + c)) : SIMD8<S>() }
     var c = 0
+    while c + 64 <= cols {
+        var a0 = start(c), a1 = start(c + 8), a2 = start(c + 16), a3 = start(c + 24)
+        var a4 = start(c + 32), a5 = start(c + 40), a6 = start(c + 48), a7 = start(c + 56)
+        var p = w + c
+        for r in 0..<rows {
+            let dv = SIMD8<S>(repeating: d[r])
+            fma8(&a0, load8(p), dv)
+            fma8(&a1, load8(p + 8), dv)
+            fma8(&a2, load8(p + 16), dv)
+            fma8(&a3, load8(p + 24), dv)
+            fma8(&a4, load8(p + 32), dv)
+            fma8(&a5, load8(p + 40), dv)
+            fma8(&a6, load8(p + 48), dv)
+            fma8(&a7, load8(p + 56), dv)
+            p += cols
+        }
+        store8(a0, y + c); store8(a1, y + c + 8); store8(a2, y + c + 16); store8(a3, y + c + 24)
+        store8(a4, y + c + 32); store8(a5, y + c + 40); store8(a6, y + c + 48); store8(a7, y + c + 56)
+        c += 64
+    }
     while c + 32 <= cols {
-        var a0 = load8(UnsafePointer(y + c)), a1 = load8(UnsafePointer(y + c + 8))
-        var a2 = load8(UnsafePointer(y + c + 16)), a3 = load8(UnsafePointer(y + c + 24))
+        var a0 = start(c), a1 = start(c + 8), a2 = start(c + 16), a3 = start(c + 24)
         var p = w + c
         for r in 0..<rows {
             let dv = SIMD8<S>(repeating: d[r])
@@ -104,14 +126,14 @@ public func matvecTransposedAccumulate<S: RNNScalar>(
         c += 32
     }
     while c + 8 <= cols {
-        var a = load8(UnsafePointer(y + c))
+        var a = start(c)
         var p = w + c
         for r in 0..<rows { fma8(&a, load8(p), SIMD8<S>(repeating: d[r])); p += cols }
         store8(a, y + c)
         c += 8
     }
     while c < cols {
-        var s = y[c]
+        var s = accumulate ? y[c] : 0
         for r in 0..<rows { s += w[r * cols + c] * d[r] }
         y[c] = s
         c += 1

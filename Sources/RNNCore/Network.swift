@@ -86,8 +86,7 @@ public final class RecurrentNetwork<S: RNNScalar> {
         var rng = SplitMix64(seed: seed)
         let bound = 1 / Double(hidden).squareRoot()
         for slot in layout.tensors {
-            let isBias = slot.cols == 1 && slot.name != "Wx"
-            for i in slot.range { parameters[i] = isBias ? 0 : S(rng.uniform(bound)) }
+            for i in slot.range { parameters[i] = slot.isBias ? 0 : S(rng.uniform(bound)) }
         }
         if cell == .lstm {
             for i in 0..<hidden { parameters[layout.b + hidden + i] = 1 }
@@ -105,16 +104,18 @@ public final class RecurrentNetwork<S: RNNScalar> {
     ) {
         let h = hidden, gh = gateRows, p = parameters
         let a = scratchA, u = scratchU
-        matvec(p + layout.wx, x, a, rows: gh, cols: inputs, accumulate: false)
-        matvec(p + layout.wh, previous, u, rows: gh, cols: h, accumulate: false)
+        // a = b + Wx x, u = Wh h (both matrices stored transposed).
         let bias = p + layout.b
+        a.update(from: bias, count: gh)
+        matvecTransposed(p + layout.wx, x, a, rows: inputs, cols: gh, accumulate: true)
+        matvecTransposed(p + layout.wh, previous, u, rows: h, cols: gh, accumulate: false)
         switch cell {
         case .elman:
-            for j in 0..<h { gates[j] = a[j] + bias[j] + u[j] }
+            for j in 0..<h { gates[j] = a[j] + u[j] }
             activate(elmanActivation, gates, count: h)
             next.update(from: gates, count: h)
         case .lstm:
-            for j in 0..<gh { gates[j] = a[j] + bias[j] + u[j] }
+            for j in 0..<gh { gates[j] = a[j] + u[j] }
             sigmoidInPlace(gates, count: 2 * h)
             tanhInPlace(gates + 2 * h, count: h)
             sigmoidInPlace(gates + 3 * h, count: h)
@@ -124,12 +125,12 @@ public final class RecurrentNetwork<S: RNNScalar> {
             tanhInPlace(aux, count: h)
             for j in 0..<h { next[j] = gates[3 * h + j] * aux[j] }
         case .gru:
-            for j in 0..<(2 * h) { gates[j] = a[j] + bias[j] + u[j] }
+            for j in 0..<(2 * h) { gates[j] = a[j] + u[j] }
             sigmoidInPlace(gates, count: 2 * h)
             let bhn = p + layout.bhn!
             for j in 0..<h { aux[j] = u[2 * h + j] + bhn[j] }
             let r = gates, n = gates + 2 * h
-            for j in 0..<h { n[j] = a[2 * h + j] + bias[2 * h + j] + r[j] * aux[j] }
+            for j in 0..<h { n[j] = a[2 * h + j] + r[j] * aux[j] }
             tanhInPlace(n, count: h)
             let z = gates + h
             for j in 0..<h { next[j] = (1 - z[j]) * n[j] + z[j] * previous[j] }
@@ -208,7 +209,7 @@ public final class RecurrentNetwork<S: RNNScalar> {
         for t in stride(from: steps - 1, through: 0, by: -1) {
             let dy = windowOutputGradient(t)
             multiplyDerivative(headActivation, output: windowOutput(t), dy, count: outputs)
-            matvecTransposedAccumulate(p + layout.wy, dy, dS, rows: outputs, cols: h)
+            matvecTransposed(p + layout.wy, dy, dS, rows: outputs, cols: h, accumulate: true)
             if let c = stepClip {
                 let norm = sumOfSquares(dS, count: s).squareRoot()
                 if norm > c {
@@ -249,16 +250,16 @@ public final class RecurrentNetwork<S: RNNScalar> {
                     dPrev[j] = dh * z
                 }
             }
-            matvecTransposedAccumulate(p + layout.wh, dU, dPrev, rows: gh, cols: h)
+            matvec(p + layout.wh, dU, dPrev, rows: h, cols: gh, accumulate: true)
             swap(&dS, &dPrev)
         }
         // Weight gradients of the whole window, one pass each.
         let g = gradients
-        gradientUpdate(g + layout.wx, rows: gh, cols: inputs, deltaInput, lda: gh,
-                       windowInputs, ldb: inputs, steps: steps)
+        gradientUpdate(g + layout.wx, rows: inputs, cols: gh, windowInputs, lda: inputs,
+                       deltaInput, ldb: gh, steps: steps)
         columnSumAccumulate(deltaInput, lda: gh, steps: steps, g + layout.b, count: gh)
-        gradientUpdate(g + layout.wh, rows: gh, cols: h, deltaHidden, lda: gh,
-                       windowStates, ldb: s, steps: steps)
+        gradientUpdate(g + layout.wh, rows: h, cols: gh, windowStates, lda: s,
+                       deltaHidden, ldb: gh, steps: steps)
         if let bhn = layout.bhn {
             columnSumAccumulate(deltaHidden + 2 * h, lda: gh, steps: steps, g + bhn, count: h)
         }

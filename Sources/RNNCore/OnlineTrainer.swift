@@ -22,8 +22,9 @@ public struct TrainerCounters: Sendable, Codable, Equatable {
     public var skippedUpdates = 0
     /// Live states that became non-finite and were reset to zero.
     public var stateResets = 0
-    public var lastLoss = Double.nan
-    public var lastGradientNorm = Double.nan
+    /// Loss and pre-clip gradient norm of the latest update; nil before the first.
+    public var lastLoss: Double?
+    public var lastGradientNorm: Double?
 }
 
 /// A model learning one stream online: predict, then learn, with TBPTT(k1, k2) over a rolling
@@ -41,6 +42,7 @@ public final class OnlineTrainer<S: RNNScalar> {
     public var clipThreshold: Double
 
     @usableFromInline let targets: [Int]
+    @usableFromInline let outputs: Int
     @usableFromInline let ringRows: Int               // k2 + 1 normalised samples
     @usableFromInline let ring: UnsafeMutablePointer<S>
     @usableFromInline let liveState: UnsafeMutablePointer<S>
@@ -61,6 +63,7 @@ public final class OnlineTrainer<S: RNNScalar> {
         learningRate = configuration.learningRate
         clipThreshold = configuration.clipThreshold
         targets = configuration.targetChannels
+        outputs = configuration.outputs
         ringRows = configuration.window + 1
         func buffer(_ n: Int) -> UnsafeMutablePointer<S> {
             let p = UnsafeMutablePointer<S>.allocate(capacity: n)
@@ -74,8 +77,8 @@ public final class OnlineTrainer<S: RNNScalar> {
         nextState = buffer(s)
         liveGates = buffer(network.gateRows)
         liveAux = buffer(configuration.hidden)
-        liveOutput = buffer(configuration.outputs)
-        forecastBuffer = buffer(configuration.outputs)
+        liveOutput = buffer(outputs)
+        forecastBuffer = buffer(outputs)
     }
 
     deinit {
@@ -86,10 +89,10 @@ public final class OnlineTrainer<S: RNNScalar> {
 
     /// The latest forecast in the original units: row `(p-1)·K + j` is target channel
     /// `targets[j]`, `p` samples ahead of the latest sample.
-    public var forecast: UnsafeBufferPointer<S> { UnsafeBufferPointer(start: forecastBuffer, count: configuration.outputs) }
+    public var forecast: UnsafeBufferPointer<S> { UnsafeBufferPointer(start: forecastBuffer, count: outputs) }
 
     /// The latest forecast in normalised units (what the head produced).
-    public var normalizedForecast: UnsafeBufferPointer<S> { UnsafeBufferPointer(start: liveOutput, count: configuration.outputs) }
+    public var normalizedForecast: UnsafeBufferPointer<S> { UnsafeBufferPointer(start: liveOutput, count: outputs) }
 
     /// The live recurrent state (`S` values).
     public var state: UnsafeMutableBufferPointer<S> { UnsafeMutableBufferPointer(start: liveState, count: network.stateSize) }
@@ -120,7 +123,7 @@ public final class OnlineTrainer<S: RNNScalar> {
             counters.stateResets += 1
         }
         let k = targets.count
-        for o in 0..<configuration.outputs {
+        for o in 0..<outputs {
             let channel = targets[o % k]
             forecastBuffer[o] = S(liveOutput[o].double * normalizer.scale(channel) + normalizer.offset(channel))
         }
@@ -159,7 +162,7 @@ public final class OnlineTrainer<S: RNNScalar> {
         for t in 0..<steps { net.windowInput(t).update(from: ringRow(start + t), count: i) }
         net.windowState(0).update(from: carriedState, count: net.stateSize)
         net.forwardWindow(steps: steps)
-        net.outputGradients.update(repeating: 0, count: steps * configuration.outputs)
+        net.outputGradients.update(repeating: 0, count: steps * outputs)
         let k = targets.count, horizon = configuration.horizon
         var total = 0.0, terms = 0
         for u in max(newest - k1 + 1, 1)...newest {
@@ -188,7 +191,7 @@ public final class OnlineTrainer<S: RNNScalar> {
         }
         guard terms > 0 else { return (0, 0) }
         let scale = S(1 / Double(terms))
-        for o in 0..<(steps * configuration.outputs) { net.outputGradients[o] *= scale }
+        for o in 0..<(steps * outputs) { net.outputGradients[o] *= scale }
         return (total / Double(terms), steps)
     }
 

@@ -78,7 +78,10 @@ struct FixtureTests {
         for slot in layout.tensors {
             let values = try #require(f.initial[slot.name], "fixture lacks \(slot.name)")
             try #require(values.count == slot.count)
-            for (i, v) in values.enumerated() { trainer.network.parameters[slot.offset + i] = S(v) }
+            // Fixtures are row-major in the mathematical shape; the buffer may hold a transpose.
+            for (i, v) in values.enumerated() {
+                trainer.network.parameters[slot.index(row: i / slot.cols, col: i % slot.cols)] = S(v)
+            }
         }
         func close(_ a: Double, _ b: Double, scale: Double = 1) -> Bool {
             abs(a - b) <= tolerance * max(scale, abs(b))
@@ -87,9 +90,12 @@ struct FixtureTests {
             for slot in layout.tensors {
                 let ref = expected[slot.name]!
                 let scale = ref.map(abs).max() ?? 1
-                for i in 0..<slot.count where !close(Double(actual[slot.offset + i]), ref[i], scale: scale) {
-                    Issue.record("\(f.name) \(S.self) \(what) \(slot.name)[\(i)] at T=\(t): \(actual[slot.offset + i]) vs \(ref[i])")
-                    return
+                for i in 0..<slot.count {
+                    let value = Double(actual[slot.index(row: i / slot.cols, col: i % slot.cols)])
+                    if !close(value, ref[i], scale: scale) {
+                        Issue.record("\(f.name) \(S.self) \(what) \(slot.name)[\(i)] at T=\(t): \(value) vs \(ref[i])")
+                        return
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@ import Testing
 /// Kernels against naive loops, at sizes that exercise every SIMD block and every remainder.
 @Suite(.timeLimit(.minutes(1)))
 struct KernelTests {
-    static let shapes: [(rows: Int, cols: Int)] = [(1, 1), (3, 5), (4, 8), (7, 17), (37, 41), (64, 33), (256, 64)]
+    static let shapes: [(rows: Int, cols: Int)] = [(1, 1), (3, 5), (4, 8), (7, 17), (37, 41), (64, 33), (256, 64), (64, 256), (5, 100)]
 
     func values(_ n: Int, seed: UInt64) -> [Double] {
         var rng = SplitMix64(seed: seed)
@@ -36,9 +36,14 @@ struct KernelTests {
         let w = values(r * c, seed: 4), d = values(r, seed: 5)
         var y = values(c, seed: 6)
         let y0 = y
-        matvecTransposedAccumulate(w, d, &y, rows: r, cols: c)
+        matvecTransposed(w, d, &y, rows: r, cols: c, accumulate: true)
         for j in 0..<c {
             let expected = y0[j] + (0..<r).reduce(0.0) { $0 + w[$1 * c + j] * d[$1] }
+            #expect(abs(y[j] - expected) < 1e-12)
+        }
+        matvecTransposed(w, d, &y, rows: r, cols: c, accumulate: false)
+        for j in 0..<c {
+            let expected = (0..<r).reduce(0.0) { $0 + w[$1 * c + j] * d[$1] }
             #expect(abs(y[j] - expected) < 1e-12)
         }
     }
