@@ -67,6 +67,11 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict + codegen
         ),
+        .testTarget(
+            name: "RNNDaemonTests",
+            dependencies: ["RNNDaemon"],
+            swiftSettings: strict + codegen
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
