@@ -36,6 +36,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        .systemLibrary(
+            name: "CZeroMQ",
+            pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .target(
+            name: "ZeroMQ",
+            dependencies: ["CZeroMQ"],
+            swiftSettings: strict + codegen
+        ),
         .target(
             name: "RNNCore",
             dependencies: [.product(name: "RealModule", package: "swift-numerics")],
@@ -70,6 +80,11 @@ let package = Package(
         .testTarget(
             name: "RNNDaemonTests",
             dependencies: ["RNNDaemon"],
+            swiftSettings: strict + codegen
+        ),
+        .testTarget(
+            name: "ZeroMQTests",
+            dependencies: ["ZeroMQ"],
             swiftSettings: strict + codegen
         ),
     ],
