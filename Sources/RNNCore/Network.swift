@@ -6,56 +6,52 @@
 // Per step caches: gates (GH, post-activation: Elman h; LSTM i f g o; GRU r z n),
 // aux (H: LSTM tanh(c); GRU Wh_n h + bhn), y (O).
 
-/// A recurrent network with its parameters, gradients and a preallocated window of caches.
+/// What a model needs only while it computes a step or an update, and not between samples:
+/// the gradient buffer, the window's caches and scratch vectors. Models of one shape on one
+/// thread can share a workspace (a worker serving thousands of streams keeps one), so that a
+/// model's own memory is its parameters, its optimizer moments and its window of samples.
 /// Confined to one thread; allocates only in `init`.
-public final class RecurrentNetwork<S: RNNScalar> {
+public final class TrainingWorkspace<S: RNNScalar> {
+    /// The shape it serves: cell, inputs, hidden units, head outputs, window capacity.
     public let cell: CellKind
-    public let elmanActivation: Activation
-    public let headActivation: Activation
-    public let inputs: Int, hidden: Int, outputs: Int, gateRows: Int, stateSize: Int
-    /// Steps the window caches can hold (k2).
-    public let capacity: Int
-    public let layout: ParameterLayout
+    public let inputs: Int, hidden: Int, outputs: Int, capacity: Int
+    let gateRows: Int, stateSize: Int, parameterCount: Int
 
-    /// The flat parameter buffer, `layout.count` values.
-    public let parameters: UnsafeMutablePointer<S>
-    /// The gradient buffer, same layout. Backward accumulates into it; callers zero it.
+    /// The gradient buffer, in the models' parameter layout.
     public let gradients: UnsafeMutablePointer<S>
-
     // Window caches, `capacity` rows each (states: capacity + 1, row 0 the carried state).
-    @usableFromInline let windowInputs: UnsafeMutablePointer<S>    // T × I
-    @usableFromInline let windowStates: UnsafeMutablePointer<S>    // (T+1) × S
-    @usableFromInline let windowGates: UnsafeMutablePointer<S>     // T × GH
-    @usableFromInline let windowAux: UnsafeMutablePointer<S>       // T × H
-    @usableFromInline let windowOutputs: UnsafeMutablePointer<S>   // T × O
-    @usableFromInline let outputGradients: UnsafeMutablePointer<S> // T × O, dLoss/dy
-    @usableFromInline let deltaInput: UnsafeMutablePointer<S>      // T × GH, dLoss/d(Wx x + b)
-    @usableFromInline let deltaHidden: UnsafeMutablePointer<S>     // T × GH, dLoss/d(Wh h); GRU only
-    @usableFromInline let stateGradient: UnsafeMutablePointer<S>   // S
-    @usableFromInline let previousStateGradient: UnsafeMutablePointer<S> // S
-    @usableFromInline let scratchA: UnsafeMutablePointer<S>        // GH
-    @usableFromInline let scratchU: UnsafeMutablePointer<S>        // GH
+    let windowInputs: UnsafeMutablePointer<S>    // T × I
+    let windowStates: UnsafeMutablePointer<S>    // (T+1) × S
+    let windowGates: UnsafeMutablePointer<S>     // T × GH
+    let windowAux: UnsafeMutablePointer<S>       // T × H
+    let windowOutputs: UnsafeMutablePointer<S>   // T × O
+    let outputGradients: UnsafeMutablePointer<S> // T × O, dLoss/dy
+    let deltaInput: UnsafeMutablePointer<S>      // T × GH, dLoss/d(Wx x + b)
+    let deltaHidden: UnsafeMutablePointer<S>     // T × GH, dLoss/d(Wh h); GRU only, else deltaInput
+    let stateGradient: UnsafeMutablePointer<S>   // S
+    let previousStateGradient: UnsafeMutablePointer<S> // S
+    let scratchA: UnsafeMutablePointer<S>        // GH
+    let scratchU: UnsafeMutablePointer<S>        // GH
+    private var owned: [UnsafeMutablePointer<S>] = []
 
+    /// A workspace for models of `configuration`'s shape.
     public init(_ configuration: ModelConfiguration) {
-        precondition(configuration.problems().isEmpty, "invalid model: \(configuration.problems())")
         cell = configuration.cell
-        elmanActivation = configuration.elmanActivation
-        headActivation = configuration.headActivation
         inputs = configuration.inputs
         hidden = configuration.hidden
         outputs = configuration.outputs
+        capacity = configuration.window
         gateRows = cell.gates * hidden
         stateSize = cell == .lstm ? 2 * hidden : hidden
-        capacity = configuration.window
-        layout = ParameterLayout(cell: cell, inputs: inputs, hidden: hidden, outputs: outputs)
-
+        parameterCount = ParameterLayout(cell: cell, inputs: inputs, hidden: hidden, outputs: outputs).count
+        var owned: [UnsafeMutablePointer<S>] = []
         func buffer(_ count: Int) -> UnsafeMutablePointer<S> {
             let p = UnsafeMutablePointer<S>.allocate(capacity: max(count, 1))
             p.initialize(repeating: 0, count: max(count, 1))
+            owned.append(p)
             return p
         }
-        parameters = buffer(layout.count)
-        gradients = buffer(layout.count)
+        gradients = buffer(parameterCount)
         windowInputs = buffer(capacity * inputs)
         windowStates = buffer((capacity + 1) * stateSize)
         windowGates = buffer(capacity * gateRows)
@@ -68,17 +64,92 @@ public final class RecurrentNetwork<S: RNNScalar> {
         previousStateGradient = buffer(stateSize)
         scratchA = buffer(gateRows)
         scratchU = buffer(gateRows)
+        self.owned = owned
+    }
+
+    deinit { for p in owned { p.deallocate() } }
+
+    /// Whether a model of `configuration` can use this workspace.
+    public func serves(_ configuration: ModelConfiguration) -> Bool {
+        configuration.cell == cell && configuration.inputs == inputs && configuration.hidden == hidden
+            && configuration.outputs == outputs && configuration.window <= capacity
+    }
+
+    /// Bytes this workspace holds.
+    public var bytes: Int {
+        MemoryLayout<S>.stride * (parameterCount + capacity * (inputs + 2 * outputs + hidden + (cell == .gru ? 3 : 2) * gateRows)
+            + (capacity + 1) * stateSize + 2 * stateSize + 2 * gateRows)
+    }
+}
+
+/// A recurrent network: its parameters, and a workspace (its own or shared) for the window.
+/// Confined to one thread; allocates only in `init`.
+public final class RecurrentNetwork<S: RNNScalar> {
+    public let cell: CellKind
+    public let elmanActivation: Activation
+    public let headActivation: Activation
+    public let inputs: Int, hidden: Int, outputs: Int, gateRows: Int, stateSize: Int
+    /// Steps the window caches can hold (k2).
+    public let capacity: Int
+    public let layout: ParameterLayout
+    public let workspace: TrainingWorkspace<S>
+
+    /// The flat parameter buffer, `layout.count` values.
+    public let parameters: UnsafeMutablePointer<S>
+    /// The gradient buffer (the workspace's), same layout. Backward accumulates into it;
+    /// callers zero it.
+    public let gradients: UnsafeMutablePointer<S>
+
+    // The workspace's buffers, addressed directly by the kernels' callers below.
+    @usableFromInline let windowInputs: UnsafeMutablePointer<S>
+    @usableFromInline let windowStates: UnsafeMutablePointer<S>
+    @usableFromInline let windowGates: UnsafeMutablePointer<S>
+    @usableFromInline let windowAux: UnsafeMutablePointer<S>
+    @usableFromInline let windowOutputs: UnsafeMutablePointer<S>
+    @usableFromInline let outputGradients: UnsafeMutablePointer<S>
+    @usableFromInline let deltaInput: UnsafeMutablePointer<S>
+    @usableFromInline let deltaHidden: UnsafeMutablePointer<S>
+    @usableFromInline let stateGradient: UnsafeMutablePointer<S>
+    @usableFromInline let previousStateGradient: UnsafeMutablePointer<S>
+    @usableFromInline let scratchA: UnsafeMutablePointer<S>
+    @usableFromInline let scratchU: UnsafeMutablePointer<S>
+
+    /// A network of `configuration`, initialised from its seed, computing in `workspace`
+    /// (shared with other networks of the same shape on this thread) or in one of its own.
+    public init(_ configuration: ModelConfiguration, workspace shared: TrainingWorkspace<S>? = nil) {
+        precondition(configuration.problems().isEmpty, "invalid model: \(configuration.problems())")
+        cell = configuration.cell
+        elmanActivation = configuration.elmanActivation
+        headActivation = configuration.headActivation
+        inputs = configuration.inputs
+        hidden = configuration.hidden
+        outputs = configuration.outputs
+        gateRows = cell.gates * hidden
+        stateSize = cell == .lstm ? 2 * hidden : hidden
+        capacity = configuration.window
+        layout = ParameterLayout(cell: cell, inputs: inputs, hidden: hidden, outputs: outputs)
+        let workspace = shared ?? TrainingWorkspace(configuration)
+        precondition(workspace.serves(configuration), "the workspace is for another model shape")
+        self.workspace = workspace
+        parameters = .allocate(capacity: layout.count)
+        parameters.initialize(repeating: 0, count: layout.count)
+        gradients = workspace.gradients
+        windowInputs = workspace.windowInputs
+        windowStates = workspace.windowStates
+        windowGates = workspace.windowGates
+        windowAux = workspace.windowAux
+        windowOutputs = workspace.windowOutputs
+        outputGradients = workspace.outputGradients
+        deltaInput = workspace.deltaInput
+        deltaHidden = workspace.deltaHidden
+        stateGradient = workspace.stateGradient
+        previousStateGradient = workspace.previousStateGradient
+        scratchA = workspace.scratchA
+        scratchU = workspace.scratchU
         initializeParameters(seed: configuration.seed)
     }
 
-    deinit {
-        for p in [parameters, gradients, windowInputs, windowStates, windowGates, windowAux,
-                  windowOutputs, outputGradients, deltaInput, stateGradient,
-                  previousStateGradient, scratchA, scratchU] {
-            p.deallocate()
-        }
-        if cell == .gru { deltaHidden.deallocate() }
-    }
+    deinit { parameters.deallocate() }
 
     /// PyTorch's scheme: weights uniform in ±1/√H; biases zero, except the LSTM's forget gate
     /// at 1 so that memory is kept until the network learns to drop it.

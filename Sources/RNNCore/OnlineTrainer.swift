@@ -55,9 +55,11 @@ public final class OnlineTrainer<S: RNNScalar> {
     @usableFromInline var sinceUpdate = 0
     @usableFromInline var pendingLearn = false
 
-    public init(configuration: ModelConfiguration) {
+    /// A trainer for `configuration`, computing its updates in `workspace` (shared with the
+    /// other trainers of the same shape on this thread) or in one of its own.
+    public init(configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil) {
         self.configuration = configuration
-        network = RecurrentNetwork(configuration)
+        network = RecurrentNetwork(configuration, workspace: workspace)
         optimizer = Optimizer(kind: configuration.optimizer, count: network.layout.count)
         normalizer = RunningNormalizer(channels: configuration.inputs, normalization: configuration.normalization)
         learningRate = configuration.learningRate
@@ -258,6 +260,14 @@ public final class OnlineTrainer<S: RNNScalar> {
         counters.lastLoss = loss
         counters.lastGradientNorm = norm
         return .updated(loss: loss, gradientNorm: norm, clipped: clipped)
+    }
+
+    /// Bytes this stream's model holds on its own, without a shared workspace: parameters,
+    /// optimizer moments, the window of samples and the recurrent states.
+    public var bytes: Int {
+        let c = configuration, net = network
+        return MemoryLayout<S>.stride * (3 * net.layout.count + ringRows * c.inputs + 3 * net.stateSize
+            + net.gateRows + c.hidden + 2 * outputs) + MemoryLayout<Double>.stride * 2 * c.inputs
     }
 
     /// Floating-point operations (matrix products) per sample at steady state:

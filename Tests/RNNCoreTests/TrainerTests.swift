@@ -174,3 +174,45 @@ struct TrainerTests {
         #expect(Float.squareRoot8(SIMD8(repeating: 0))[0] == 0)
     }
 }
+
+/// Trainers sharing one workspace learn exactly as trainers with their own.
+@Suite(.timeLimit(.minutes(1)))
+struct WorkspaceTests {
+    @Test(arguments: CellKind.allCases)
+    func sharedWorkspaceGivesTheSameModels(cell: CellKind) {
+        var c = ModelConfiguration()
+        c.cell = cell
+        c.hidden = 12
+        c.inputs = 2
+        c.window = 6
+        c.updateEvery = 2
+        c.horizon = 2
+        let shared = TrainingWorkspace<Float>(c)
+        let a = OnlineTrainer<Float>(configuration: c, workspace: shared)
+        var d = c
+        d.seed = 9
+        let b = OnlineTrainer<Float>(configuration: d, workspace: shared)
+        let aloneA = OnlineTrainer<Float>(configuration: c), aloneB = OnlineTrainer<Float>(configuration: d)
+        let first = noisySines(count: 60, channels: 2, noise: 0.1, seed: 1).map { $0.map(Float.init) }
+        let second = noisySines(count: 60, channels: 2, noise: 0.3, seed: 2).map { $0.map(Float.init) }
+        for (x, y) in zip(first, second) {
+            a.step(x); b.step(y); aloneA.step(x); aloneB.step(y)
+        }
+        let n = a.network.layout.count
+        #expect((0..<n).allSatisfy { a.network.parameters[$0] == aloneA.network.parameters[$0] })
+        #expect((0..<n).allSatisfy { b.network.parameters[$0] == aloneB.network.parameters[$0] })
+        #expect(Array(a.forecast) == Array(aloneA.forecast))
+        #expect(Array(b.forecast) == Array(aloneB.forecast))
+    }
+
+    /// A stream's own memory, for the daemon's many-streams budget: an LSTM with 32 hidden
+    /// units and a window of 32 holds about 53 KB once the workspace is shared.
+    @Test func ownMemoryOfAStream() {
+        var c = ModelConfiguration()
+        c.hidden = 32
+        let trainer = OnlineTrainer<Float>(configuration: c, workspace: TrainingWorkspace(c))
+        #expect(trainer.network.layout.count == 4385)
+        #expect(trainer.bytes < 60_000, "\(trainer.bytes) bytes")
+        #expect(trainer.network.workspace.bytes > 40_000)
+    }
+}
