@@ -34,6 +34,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -53,7 +55,13 @@ let package = Package(
         ),
         .target(
             name: "RNNDaemon",
-            dependencies: ["RNNCore", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: [
+                "RNNCore",
+                "ZeroMQ",
+                .product(name: "RealModule", package: "swift-numerics"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict + codegen
         ),
         .executableTarget(
@@ -62,6 +70,7 @@ let package = Package(
                 "RNNCore",
                 "RNNDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict + codegen
         ),
@@ -79,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RNNDaemonTests",
-            dependencies: ["RNNDaemon"],
+            dependencies: ["RNNDaemon", "ZeroMQ", "rnnd"],
             swiftSettings: strict + codegen
         ),
         .testTarget(

@@ -42,7 +42,18 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("huber-delta"), help: "Huber threshold, in normalised units.")
     var huberDelta: Double = 1.0
 
-    enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable { case adam, sgd, momentum }
+    enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
+        case adam, sgd, momentum
+
+        /// The optimizer the name stands for (the config file uses the same names and settings).
+        var kind: OptimizerKind {
+            switch self {
+            case .adam: .defaultAdam
+            case .sgd: .sgd
+            case .momentum: .momentum(0.9)
+            }
+        }
+    }
     enum LossChoice: String, ExpressibleByArgument, CaseIterable { case squared, huber }
 
     /// The configuration for a stream of `inputs` channels.
@@ -60,11 +71,7 @@ struct ModelOptions: ParsableArguments {
         c.clipMode = clipMode
         c.elmanActivation = elmanActivation
         c.loss = loss == .huber ? .huber(delta: huberDelta) : .squared
-        switch optimizer {
-        case .adam: c.optimizer = .defaultAdam
-        case .sgd: c.optimizer = .sgd
-        case .momentum: c.optimizer = .momentum(0.9)
-        }
+        c.optimizer = optimizer.kind
         return c
     }
 
@@ -72,6 +79,78 @@ struct ModelOptions: ParsableArguments {
     func validate(inputs: Int) throws {
         let problems = configuration(inputs: inputs).problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "; ")) }
+    }
+}
+
+/// The model flags of `rnnd run`, where a flag overrides the configuration file only when it is
+/// given: the same names as ``ModelOptions``, with no values of their own.
+struct OptionalModelOptions: ParsableArguments {
+    @Option(help: "Recurrent cell: lstm, gru or elman (default: lstm).")
+    var model: CellKind?
+
+    @Option(help: "Hidden units (default: 64).")
+    var hidden: Int?
+
+    @Option(help: "Steps back-propagated through, k2 (default: 32).")
+    var window: Int?
+
+    @Option(name: .customLong("update-every"), help: "Samples between weight updates, k1, 1 ... window (default: 1).")
+    var updateEvery: Int?
+
+    @Option(help: "Optimizer: adam, sgd or momentum (default: adam).")
+    var optimizer: ModelOptions.OptimizerChoice?
+
+    @Option(help: "Learning rate (default: 0.001).")
+    var lr: Double?
+
+    @Option(help: "Clipping threshold (default: 1.0).")
+    var clip: Double?
+
+    @Option(name: .customLong("clip-mode"), help: "Clipping: norm (global L2), value, step (per-step delta) or none (default: norm).")
+    var clipMode: ClipMode?
+
+    @Option(help: "Forecast steps ahead (default: 1).")
+    var horizon: Int?
+
+    @Option(help: "Seed of the weight initialisation (default: 0).")
+    var seed: UInt64?
+
+    @Option(name: .customLong("elman-activation"), help: "Elman nonlinearity: tanh, relu or sigmoid (default: tanh).")
+    var elmanActivation: Activation?
+
+    @Option(help: "Loss: squared or huber (default: squared).")
+    var loss: ModelOptions.LossChoice?
+
+    @Option(name: .customLong("huber-delta"), help: "Huber threshold, in normalised units; used with --loss huber (default: 1.0).")
+    var huberDelta: Double?
+
+    @Option(
+        name: .customLong("normalization-forgetting"),
+        help: "Forgetting factor of the input normalisation, in (0, 1]; 1 weighs every sample the same (default: 1).")
+    var normalizationForgetting: Double?
+
+    /// Sets the values that were given, over `configuration` (from the defaults and the file).
+    /// The Huber threshold is kept from below unless `--huber-delta` is given.
+    func apply(to configuration: inout ModelConfiguration) {
+        if let model { configuration.cell = model }
+        if let hidden { configuration.hidden = hidden }
+        if let window { configuration.window = window }
+        if let updateEvery { configuration.updateEvery = updateEvery }
+        if let optimizer { configuration.optimizer = optimizer.kind }
+        if let lr { configuration.learningRate = lr }
+        if let clip { configuration.clipThreshold = clip }
+        if let clipMode { configuration.clipMode = clipMode }
+        if let horizon { configuration.horizon = horizon }
+        if let seed { configuration.seed = seed }
+        if let elmanActivation { configuration.elmanActivation = elmanActivation }
+        let below: Double? = if case .huber(let delta) = configuration.loss { delta } else { nil }
+        switch loss ?? (below == nil ? .squared : .huber) {
+        case .squared: configuration.loss = .squared
+        case .huber: configuration.loss = .huber(delta: huberDelta ?? below ?? 1)
+        }
+        if let normalizationForgetting {
+            configuration.normalization = .running(forgetting: normalizationForgetting == 1 ? nil : normalizationForgetting)
+        }
     }
 }
 

@@ -1,0 +1,447 @@
+import Foundation
+import Logging
+import RNNCore
+import Synchronization
+import ZeroMQ
+
+/// `rnnd run`: samples in on a SUB socket, a model per stream on worker threads, forecasts out on
+/// a PUB socket (DESIGN.md §2).
+///
+/// Threads, each owning its sockets for its whole life:
+/// - ingest: the SUB socket; validates and decodes, routes each sample by the hash of its
+///   stream id to one worker over an inproc pipe bounded at `queueCapacity` (full: dropped and
+///   counted as `worker_queue_full`);
+/// - workers: a model per stream; predict, hand the forecast to the publisher, then learn;
+/// - publisher: encodes forecasts and owns the PUB socket.
+/// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
+/// sample already read is learned from and its forecast published before `run()` returns.
+public final class Daemon: Sendable {
+    public let configuration: DaemonConfiguration
+    public let counters = DaemonCounters()
+    let logger: Logger
+    let stopping = Atomic<Bool>(false)
+    /// Set by a thread that failed after start-up; the daemon then stops with an error.
+    let failure = Mutex<String?>(nil)
+
+    static let forecastsAddress = "inproc://rnnd-forecasts"
+    static func workerAddress(_ i: Int) -> String { "inproc://rnnd-worker-\(i)" }
+
+    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "rnnd")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until SIGINT or SIGTERM (or a fatal error); returns the process exit status.
+    public func run() -> Int32 {
+        // Block the stop signals before any thread exists (libzmq's included), so that only
+        // the wait below receives them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        let context: ZMQContext
+        do { context = try ZMQContext(ioThreads: 1) } catch {
+            logger.critical("cannot create the ZeroMQ context: \(error)")
+            return 70
+        }
+        let c = configuration
+        var threads: [Thread] = []
+        let finished = DispatchGroup()
+        func start(_ name: String, _ body: @escaping @Sendable (StartupGate) -> Void) -> Bool {
+            let gate = StartupGate()
+            finished.enter()
+            let thread = Thread {
+                body(gate)
+                finished.leave()
+            }
+            thread.name = name
+            thread.start()
+            threads.append(thread)
+            if let error = gate.wait() {
+                logger.critical("\(name): \(error)")
+                return false
+            }
+            return true
+        }
+        var started = start("rnnd-publisher") { self.publisher(context, gate: $0) }
+        for i in 0..<c.workers where started {
+            started = start("rnnd-worker-\(i)") { self.worker(i, context, gate: $0) }
+        }
+        if started { started = start("rnnd-ingest") { self.ingest(context, gate: $0) } }
+        guard started else {
+            stopping.store(true, ordering: .relaxed)
+            context.shutdown()
+            _ = finished.wait(timeout: .now() + 5)
+            return 69
+        }
+        logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
+
+        var exitCode: Int32 = 0
+        var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+        while true {
+            let signal = sigtimedwait(&signals, nil, &timeout)
+            if signal == SIGINT || signal == SIGTERM {
+                logger.notice("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping intake, finishing the samples in flight")
+                break
+            }
+            if let message = failure.withLock({ $0 }) {
+                logger.critical("stopping after an error: \(message)")
+                exitCode = 70
+                break
+            }
+        }
+        stopping.store(true, ordering: .relaxed)
+        if finished.wait(timeout: .now() + 10) == .timedOut {
+            logger.error("threads did not finish within 10 s; closing the sockets")
+            context.shutdown()
+            _ = finished.wait(timeout: .now() + 2)
+            exitCode = 70
+        }
+        logger.info("stopped: \(summary())")
+        return exitCode
+    }
+
+    /// Counters in one line, for the log.
+    public func summary() -> String {
+        let refusals = counters.refusalsByReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return "received=\(counters.received.load(ordering: .relaxed)) "
+            + "learned=\(counters.accepted.load(ordering: .relaxed)) "
+            + "forecasts=\(counters.forecasts.load(ordering: .relaxed)) "
+            + "updates=\(counters.updates.load(ordering: .relaxed)) "
+            + "skipped_updates=\(counters.skippedUpdates.load(ordering: .relaxed)) "
+            + "streams=\(counters.streams.load(ordering: .relaxed)) "
+            + "refused={\(refusals.joined(separator: ", "))}"
+    }
+
+    func fail(_ message: String) {
+        failure.withLock { if $0 == nil { $0 = message } }
+    }
+
+    // MARK: - Ingest
+
+    private func ingest(_ context: ZMQContext, gate: StartupGate) {
+        do {
+            try ingestLoop(context, gate: gate)
+        } catch {
+            if !gate.report(error: "samples socket: \(error)") { fail("ingest: \(error)") }
+        }
+    }
+
+    private func ingestLoop(_ context: ZMQContext, gate: StartupGate) throws {
+        let c = configuration
+        let workers = c.workers
+        let sub = try ZMQSocket(context, type: .sub)
+        // Messages far beyond the limit are cut off by libzmq (the peer is disconnected);
+        // the rest are read and counted as payload_too_large.
+        try sub.setMaxMessageSize(c.maxMessageBytes + WireLimits.maxTopicBytes + 1024)
+        try sub.setReceiveHighWaterMark(c.queueCapacity)
+        try sub.setReceiveTimeout(.milliseconds(100))
+        for topic in c.topics { try sub.subscribe(topic) }
+        for endpoint in c.subscribe {
+            try sub.attach(endpoint)
+            if endpoint.hasPrefix("@") {
+                let bound = try sub.lastEndpoint
+                logger.info("samples in: \(bound)")
+            }
+        }
+        let pushes = UnsafeMutablePointer<ZMQSocket>.allocate(capacity: workers)
+        var made = 0
+        defer {
+            pushes.deinitialize(count: made)
+            pushes.deallocate()
+        }
+        for i in 0..<workers {
+            let push = try ZMQSocket(context, type: .push)
+            try push.setSendHighWaterMark(c.queueCapacity)
+            try push.setLinger(.seconds(2))
+            try push.connect(Self.workerAddress(i))
+            (pushes + made).initialize(to: push)
+            made += 1
+        }
+        _ = gate.report(error: nil)
+
+        var message = ZMQMultipartBuffer(maxFrames: 3, capacity: WireLimits.maxTopicBytes + c.maxMessageBytes + 1024)
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: c.maxInputs)
+        let record = UnsafeMutableRawPointer.allocate(
+            byteCount: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs), alignment: 8)
+        defer {
+            values.deallocate()
+            record.deallocate()
+        }
+        let decoder = SampleDecoder(maxValues: c.maxInputs)
+        var log = RateLimitedLog(logger: logger)
+        // On the way out, also after an error: the stop marker follows every sample already
+        // handed to each worker, so they drain and stop.
+        defer {
+            for i in 0..<made { _ = try? pushes[i].send(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        }
+        receiving: while !stopping.load(ordering: .relaxed) {
+            let frames: Int
+            switch try sub.receiveMultipart(into: &message) {
+            case .wouldBlock: continue
+            case .terminated: break receiving
+            case .truncated(let kept, _):
+                counters.received.add(1, ordering: .relaxed)
+                let reason = kept >= message.maxFrames ? SampleRejection.wrongFrameCount : .payloadTooLarge
+                refuse(reason.rawValue, reason.description, stream: kept > 0 ? message.frame(0) : nil, log: &log)
+                continue
+            case .message(let n): frames = n
+            }
+            counters.received.add(1, ordering: .relaxed)
+            guard frames == 2 else {
+                let r = SampleRejection.wrongFrameCount
+                refuse(r.rawValue, r.description, stream: frames > 0 ? message.frame(0) : nil, log: &log)
+                continue
+            }
+            let topic = message.frame(0), payload = message.frame(1)
+            if let reason = validateStreamID(topic) {
+                refuse(reason.rawValue, reason.description, stream: reason == .emptyTopic ? nil : topic, log: &log)
+                continue
+            }
+            if payload.count > c.maxMessageBytes {
+                let r = SampleRejection.payloadTooLarge
+                refuse(r.rawValue, r.description, stream: topic, log: &log)
+                continue
+            }
+            let sample: DecodedSample
+            switch decoder.decode(payload, into: values) {
+            case .failure(let reason):
+                refuse(reason.rawValue, reason.description, stream: topic, log: &log)
+                continue
+            case .success(let s): sample = s
+            }
+            let length = SampleRecord.write(
+                id: topic, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
+                timestamp: sample.timestamp, into: record)
+            let shard = Int(streamHash(topic) % UInt64(workers))
+            switch try pushes[shard].send(UnsafeRawBufferPointer(start: record, count: length), flags: .dontWait) {
+            case .sent: break
+            case .wouldBlock:
+                let r = DropReason.workerQueueFull
+                refuse(r.rawValue, "worker \(shard)'s queue is full: learning cannot keep up; sample dropped", stream: topic, log: &log)
+            case .terminated: break receiving
+            }
+        }
+    }
+
+    private func refuse(_ reason: String, _ what: String, stream: UnsafeRawBufferPointer?, log: inout RateLimitedLog) {
+        counters.refuse(reason)
+        log.warning(reason: reason, message: what, stream: stream)
+    }
+
+    // MARK: - Workers
+
+    private func worker(_ index: Int, _ context: ZMQContext, gate: StartupGate) {
+        do {
+            try workerLoop(index, context, gate: gate)
+        } catch {
+            if !gate.report(error: "worker \(index): \(error)") { fail("worker \(index): \(error)") }
+        }
+    }
+
+    private func workerLoop(_ index: Int, _ context: ZMQContext, gate: StartupGate) throws {
+        let c = configuration
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setReceiveHighWaterMark(c.queueCapacity)
+        try pull.bind(Self.workerAddress(index))
+        let push = try ZMQSocket(context, type: .push)
+        try push.setSendHighWaterMark(c.queueCapacity)
+        try push.setLinger(.seconds(2))
+        try push.connect(Self.forecastsAddress)
+        _ = gate.report(error: nil)
+
+        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs))
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: c.maxInputs)
+        let maxOutputs = c.model.horizon * c.maxInputs
+        let record = UnsafeMutableRawPointer.allocate(
+            byteCount: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs), alignment: 8)
+        defer {
+            values.deallocate()
+            record.deallocate()
+        }
+        var table = StreamTable()
+        var workspaces: [Int: TrainingWorkspace<Float>] = [:]
+        var log = RateLimitedLog(logger: logger)
+        while true {
+                switch try pull.receiveMultipart(into: &message) {
+                case .wouldBlock, .truncated: continue
+                case .terminated: return
+                case .message: break
+                }
+                let frame = message.frame(0)
+                if frame.isEmpty {  // the stop marker: pass it on and finish
+                    _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
+                    return
+                }
+                let sample = SampleRecord.read(frame)
+                for i in 0..<sample.count { values[i] = sample.value(i) }
+                let hash = streamHash(sample.id)
+                let learner: StreamLearner
+                if let known = table.find(sample.id, hash: hash) {
+                    learner = known
+                } else {
+                    guard counters.streams.add(1, ordering: .relaxed).newValue <= c.maxStreams else {
+                        counters.streams.subtract(1, ordering: .relaxed)
+                        let r = StreamRejection.tooManyStreams
+                        counters.refuse(r.rawValue)
+                        log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
+                        continue
+                    }
+                    let model = c.modelConfiguration(inputs: sample.count)
+                    let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
+                    workspaces[sample.count] = workspace
+                    learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
+                    table.insert(learner)
+                    logger.info("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
+                }
+                if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
+                    counters.refuse(reason.rawValue)
+                    log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
+                    continue
+                }
+                let trainer = learner.trainer
+                trainer.predict(values)
+                learner.seq += 1
+                if let t = sample.timestamp { learner.lastTimestamp = t }
+                counters.accepted.add(1, ordering: .relaxed)
+                let length = ForecastRecord.write(
+                    id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
+                    horizon: trainer.configuration.horizon, forecast: trainer.forecast,
+                    updates: trainer.counters.updates, into: record)
+                switch try push.send(UnsafeRawBufferPointer(start: record, count: length), flags: .dontWait) {
+                case .sent: break
+                case .wouldBlock:
+                    counters.refuse(DropReason.forecastQueueFull.rawValue)
+                    log.warning(reason: DropReason.forecastQueueFull.rawValue, message: "the publisher's queue is full; forecast not published", stream: sample.id)
+                case .terminated: return
+                }
+                switch trainer.learn() {
+                case .updated: counters.updates.add(1, ordering: .relaxed)
+                case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
+                case .waiting, .nothingToLearn, .rejectedInput: break
+                }
+        }
+    }
+
+    // MARK: - Publisher
+
+    private func publisher(_ context: ZMQContext, gate: StartupGate) {
+        do {
+            try publisherLoop(context, gate: gate)
+        } catch {
+            if !gate.report(error: "forecasts socket: \(error)") { fail("publisher: \(error)") }
+        }
+    }
+
+    private func publisherLoop(_ context: ZMQContext, gate: StartupGate) throws {
+        let c = configuration
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setReceiveHighWaterMark(c.queueCapacity)
+        try pull.bind(Self.forecastsAddress)
+        let pub = try ZMQSocket(context, type: .pub)
+        try pub.setSendHighWaterMark(max(c.queueCapacity, 10_000))
+        try pub.setLinger(.seconds(1))
+        try pub.attach(c.publish)
+        if c.publish.hasPrefix("@") {
+            let bound = try pub.lastEndpoint
+            logger.info("forecasts out: \(bound)")
+        }
+        _ = gate.report(error: nil)
+
+        let maxValues = c.model.horizon * c.maxInputs
+        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues))
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxValues)
+        // The encoded frames, copied out of the encoder's arrays so the socket is used outside
+        // any closure; room for the longest forecast (a float takes at most 15 characters, an
+        // escaped byte of the stream id 6).
+        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 16 * maxValues + 256
+        let frames = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 8)
+        defer {
+            values.deallocate()
+            frames.deallocate()
+        }
+        var encoder = ForecastEncoder(topicPrefix: Array(c.forecastTopicPrefix.utf8))
+        var stopped = 0
+        while stopped < c.workers {
+            switch try pull.receiveMultipart(into: &message) {
+            case .wouldBlock, .truncated: continue
+            case .terminated: return
+            case .message: break
+            }
+            let frame = message.frame(0)
+            if frame.isEmpty {
+                stopped += 1
+                continue
+            }
+            let f = ForecastRecord.read(frame)
+            let n = f.values.count / 4
+            for i in 0..<n { values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+            encoder.encode(
+                stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
+                forecast: UnsafeBufferPointer(rebasing: values[0..<n]), updates: f.updates)
+            let topicCount = encoder.topic.count, payloadCount = encoder.payload.count
+            precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
+            encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }
+            encoder.payload.withUnsafeBytes { (frames + topicCount).copyMemory(from: $0.baseAddress!, byteCount: payloadCount) }
+            guard try pub.send(UnsafeRawBufferPointer(start: frames, count: topicCount), flags: .sendMore) == .sent,
+                try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount)) == .sent
+            else { continue }
+            counters.forecasts.add(1, ordering: .relaxed)
+        }
+    }
+}
+
+/// Start-up handshake between a service thread and `run()`: the thread reports whether its
+/// sockets are bound before the next one starts.
+final class StartupGate: Sendable {
+    private let result = Mutex<String??>(nil)
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    /// Reports the start-up's outcome once; false when it was reported already (the error
+    /// then happened later, while running).
+    func report(error: String?) -> Bool {
+        let first = result.withLock { state in
+            guard state == nil else { return false }
+            state = .some(error)
+            return true
+        }
+        if first { semaphore.signal() }
+        return first
+    }
+
+    func wait() -> String? {
+        semaphore.wait()
+        return result.withLock { $0 } ?? nil
+    }
+}
+
+/// Warnings about bad input, at most one per reason per second from each thread, with the
+/// number suppressed in between, so a flood cannot fill the journal.
+struct RateLimitedLog {
+    let logger: Logger
+    private var last: [String: ContinuousClock.Instant] = [:]
+    private var suppressed: [String: Int] = [:]
+
+    init(logger: Logger) { self.logger = logger }
+
+    mutating func warning(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        let now = ContinuousClock.now
+        if let previous = last[reason], now - previous < .seconds(1) {
+            suppressed[reason, default: 0] += 1
+            return
+        }
+        last[reason] = now
+        var metadata: Logger.Metadata = ["reason": "\(reason)"]
+        if let stream { metadata["stream"] = "\(printable(stream))" }
+        if let n = suppressed.removeValue(forKey: reason), n > 0 { metadata["suppressed"] = "\(n)" }
+        logger.warning("\(message)", metadata: metadata)
+    }
+
+    /// The stream id as text when it is UTF-8, else in hex.
+    private func printable(_ id: UnsafeRawBufferPointer) -> String {
+        if validateStreamID(id) == nil { return String(decoding: id, as: UTF8.self) }
+        return "0x" + id.prefix(64).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}

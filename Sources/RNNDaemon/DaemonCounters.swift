@@ -1,0 +1,38 @@
+import Synchronization
+
+/// The daemon's counters, written by its threads and read for logs, status and metrics.
+/// Hot counters are atomics; refusals, rare by nature, sit behind a mutex keyed by reason.
+public final class DaemonCounters: Sendable {
+    /// Messages read from the SUB socket.
+    public let received = Atomic<Int>(0)
+    /// Samples a model learned from (and forecast for).
+    public let accepted = Atomic<Int>(0)
+    /// Forecasts published.
+    public let forecasts = Atomic<Int>(0)
+    /// Weight updates, and updates skipped for a non-finite loss or gradient.
+    public let updates = Atomic<Int>(0)
+    public let skippedUpdates = Atomic<Int>(0)
+    /// Streams with a model.
+    public let streams = Atomic<Int>(0)
+    private let refusals = Mutex<[String: Int]>([:])
+
+    public init() {}
+
+    /// Counts a refused or dropped message under `reason`.
+    public func refuse(_ reason: String) {
+        refusals.withLock { $0[reason, default: 0] += 1 }
+    }
+
+    /// Refusals and drops so far, by reason.
+    public var refusalsByReason: [String: Int] { refusals.withLock { $0 } }
+
+    public var refused: Int { refusals.withLock { $0.values.reduce(0, +) } }
+}
+
+/// Reasons a message was dropped after it was decoded, for lack of room.
+public enum DropReason: String, CaseIterable, Sendable {
+    /// The worker's queue was full: learning could not keep up.
+    case workerQueueFull = "worker_queue_full"
+    /// The publisher's queue was full: the forecast was not published (the model learned).
+    case forecastQueueFull = "forecast_queue_full"
+}

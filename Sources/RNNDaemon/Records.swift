@@ -1,0 +1,101 @@
+// The daemon's internal messages between its threads, one ZeroMQ frame each over inproc
+// PUSH/PULL pipes (bounded by their high-water marks). An empty frame means "no more": the
+// stop marker that drains the pipeline in order on shutdown.
+//
+// Sample (ingest → worker):   [id length: UInt8][id][count: UInt16][has t: UInt8][t: Float64][count × Float32]
+// Forecast (worker → publisher): [id length: UInt8][id][seq: Int64][has t: UInt8][t: Float64]
+//                                [horizon: UInt16][width: UInt16][updates: Int64][horizon·width × Float32]
+// Host byte order: both ends are this process.
+
+/// Writes and reads the sample record in a buffer owned by the caller.
+enum SampleRecord {
+    static func size(idLength: Int, count: Int) -> Int { 1 + idLength + 2 + 1 + 8 + 4 * count }
+
+    /// Writes the record into `out` (at least `size(...)` bytes); returns its length.
+    static func write(
+        id: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Float>, timestamp: Double?,
+        into out: UnsafeMutableRawPointer
+    ) -> Int {
+        var o = 0
+        out.storeBytes(of: UInt8(id.count), toByteOffset: o, as: UInt8.self); o += 1
+        out.advanced(by: o).copyMemory(from: id.baseAddress!, byteCount: id.count); o += id.count
+        out.storeBytes(of: UInt16(values.count), toByteOffset: o, as: UInt16.self); o += 2
+        out.storeBytes(of: timestamp == nil ? 0 : 1, toByteOffset: o, as: UInt8.self); o += 1
+        out.storeBytes(of: timestamp ?? 0, toByteOffset: o, as: Double.self); o += 8
+        out.advanced(by: o).copyMemory(from: values.baseAddress!, byteCount: 4 * values.count)
+        return o + 4 * values.count
+    }
+
+    struct View {
+        var id: UnsafeRawBufferPointer
+        var timestamp: Double?
+        var values: UnsafeRawBufferPointer  // count × Float32, possibly unaligned
+        var count: Int { values.count / 4 }
+        func value(_ i: Int) -> Float { values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+    }
+
+    static func read(_ frame: UnsafeRawBufferPointer) -> View {
+        let idLength = Int(frame[0])
+        var o = 1 + idLength
+        let id = UnsafeRawBufferPointer(rebasing: frame[1..<o])
+        let count = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
+        let hasTime = frame[o] == 1; o += 1
+        let t = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
+        return View(id: id, timestamp: hasTime ? t : nil, values: UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * count)]))
+    }
+}
+
+/// Writes and reads the forecast record.
+enum ForecastRecord {
+    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values }
+
+    static func write(
+        id: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, horizon: Int,
+        forecast: UnsafeBufferPointer<Float>, updates: Int, into out: UnsafeMutableRawPointer
+    ) -> Int {
+        var o = 0
+        out.storeBytes(of: UInt8(id.count), toByteOffset: o, as: UInt8.self); o += 1
+        out.advanced(by: o).copyMemory(from: id.baseAddress!, byteCount: id.count); o += id.count
+        out.storeBytes(of: Int64(seq), toByteOffset: o, as: Int64.self); o += 8
+        out.storeBytes(of: timestamp == nil ? 0 : 1, toByteOffset: o, as: UInt8.self); o += 1
+        out.storeBytes(of: timestamp ?? 0, toByteOffset: o, as: Double.self); o += 8
+        out.storeBytes(of: UInt16(horizon), toByteOffset: o, as: UInt16.self); o += 2
+        out.storeBytes(of: UInt16(forecast.count / horizon), toByteOffset: o, as: UInt16.self); o += 2
+        out.storeBytes(of: Int64(updates), toByteOffset: o, as: Int64.self); o += 8
+        out.advanced(by: o).copyMemory(from: forecast.baseAddress!, byteCount: 4 * forecast.count)
+        return o + 4 * forecast.count
+    }
+
+    struct View {
+        var id: UnsafeRawBufferPointer
+        var seq: Int
+        var timestamp: Double?
+        var horizon: Int
+        var updates: Int
+        var values: UnsafeRawBufferPointer
+    }
+
+    static func read(_ frame: UnsafeRawBufferPointer) -> View {
+        let idLength = Int(frame[0])
+        var o = 1 + idLength
+        let id = UnsafeRawBufferPointer(rebasing: frame[1..<o])
+        let seq = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
+        let hasTime = frame[o] == 1; o += 1
+        let t = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
+        let horizon = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
+        let width = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
+        let updates = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
+        return View(
+            id: id, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
+            values: UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * horizon * width)]))
+    }
+}
+
+/// FNV-1a, 64 bits, over a stream id: stable across runs and hosts (routing to a worker, and
+/// the stream table's hash).
+@inline(__always)
+func streamHash(_ id: UnsafeRawBufferPointer) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in id { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    return h
+}

@@ -1,0 +1,76 @@
+import RNNCore
+
+/// Why a decoded sample was not learned from, decided per stream (docs/protocol.md).
+public enum StreamRejection: String, CaseIterable, Sendable {
+    /// The sample's width differs from the width the stream started with.
+    case widthChanged = "width_changed"
+    /// Its timestamp is earlier than the stream's latest.
+    case outOfOrder = "out_of_order"
+    /// Its timestamp equals the stream's latest.
+    case duplicateTimestamp = "duplicate_timestamp"
+    /// A new stream while `max_streams` streams exist.
+    case tooManyStreams = "too_many_streams"
+}
+
+/// One stream: its model and what the protocol tracks about it.
+final class StreamLearner {
+    let id: [UInt8]
+    let hash: UInt64
+    let trainer: OnlineTrainer<Float>
+    var lastTimestamp: Double?
+    var seq = 0
+
+    init(id: [UInt8], hash: UInt64, trainer: OnlineTrainer<Float>) {
+        self.id = id
+        self.hash = hash
+        self.trainer = trainer
+    }
+
+    /// The per-stream policy on a sample: nil to learn from it, or why not.
+    func check(width: Int, timestamp: Double?) -> StreamRejection? {
+        if width != trainer.configuration.inputs { return .widthChanged }
+        if let t = timestamp, let last = lastTimestamp {
+            if t == last { return .duplicateTimestamp }
+            if t < last { return .outOfOrder }
+        }
+        return nil
+    }
+}
+
+/// A worker's streams, found by id without allocating: open addressing over the ids' hashes.
+struct StreamTable {
+    private var slots: [StreamLearner?] = Array(repeating: nil, count: 64)
+    private(set) var count = 0
+
+    func find(_ id: UnsafeRawBufferPointer, hash: UInt64) -> StreamLearner? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while let learner = slots[i] {
+            if learner.hash == hash, learner.id.count == id.count,
+                learner.id.withUnsafeBytes({ $0.elementsEqual(id) })
+            {
+                return learner
+            }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    mutating func insert(_ learner: StreamLearner) {
+        if 2 * (count + 1) > slots.count {
+            let old = slots
+            slots = Array(repeating: nil, count: 2 * old.count)
+            count = 0
+            for case let l? in old { place(l) }
+        }
+        place(learner)
+    }
+
+    private mutating func place(_ learner: StreamLearner) {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: learner.hash) & mask
+        while slots[i] != nil { i = (i + 1) & mask }
+        slots[i] = learner
+        count += 1
+    }
+}

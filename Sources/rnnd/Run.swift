@@ -1,0 +1,128 @@
+import ArgumentParser
+import Logging
+import Foundation
+import RNNCore
+import RNNDaemon
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: learn every stream of the SUB socket online and publish forecasts.",
+        discussion: """
+            Settings come from the defaults, then the --config file (TOML), then the flags given \
+            here; --print-config shows the result. With no arguments at all, samples are taken \
+            on @tcp://127.0.0.1:5556 and forecasts published on @tcp://127.0.0.1:5557. \
+            Endpoints are CZMQ style: @ binds, > connects. docs/configuration.md lists every \
+            setting. A bad file exits 78 (EX_CONFIG), bad flags 64 (EX_USAGE), before anything starts.
+            """
+    )
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("TOML configuration file.", valueName: "file"))
+    var configFile: String?
+
+    @Option(name: .customLong("sub"), help: ArgumentHelp(
+        "SUB endpoint of the samples; repeat for several, which replace the file's list (default: @tcp://127.0.0.1:5556).",
+        valueName: "endpoint"))
+    var subscribe: [String] = []
+
+    @Option(name: .customLong("pub"), help: ArgumentHelp(
+        "PUB endpoint of the forecasts (default: @tcp://127.0.0.1:5557).", valueName: "endpoint"))
+    var publish: String?
+
+    @Option(name: .customLong("topic"), help: ArgumentHelp(
+        "Stream id prefix to take; repeat for several, which replace the file's list (default: \"\", every stream).",
+        valueName: "prefix"))
+    var topics: [String] = []
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp(
+        "Checkpoint directory (default: $STATE_DIRECTORY, else ~/.local/state/rnnd).", valueName: "directory"))
+    var stateDirectory: String?
+
+    @Option(help: "Learning threads, 1 ... 256 (default: the online CPUs).")
+    var workers: Int?
+
+    @Option(name: .customLong("max-streams"), help: "Most streams kept at once (default: 10000).")
+    var maxStreams: Int?
+
+    @Option(name: .customLong("max-inputs"), help: "Widest sample accepted, in values (default: 64).")
+    var maxInputs: Int?
+
+    @Option(name: .customLong("max-message-bytes"), help: "Largest sample payload accepted, in bytes (default: 65536).")
+    var maxMessageBytes: Int?
+
+    @Option(name: .customLong("queue-capacity"), help: "Samples waiting per worker before drops (default: 10000).")
+    var queueCapacity: Int?
+
+    @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
+        "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
+    var forecastTopicPrefix: String?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "trace, debug, info, notice, warning, error or critical (default: info).", valueName: "level"))
+    var logLevel: String?
+
+    @OptionGroup var model: OptionalModelOptions
+
+    @Flag(name: .customLong("print-config"), help: "Print the resolved configuration as TOML and exit.")
+    var printConfig = false
+
+    /// Sets the values given on the command line.
+    func applyFlags(to c: inout DaemonConfiguration) {
+        if !subscribe.isEmpty { c.subscribe = subscribe }
+        if let publish { c.publish = publish }
+        if !topics.isEmpty { c.topics = topics }
+        if let stateDirectory { c.stateDirectory = stateDirectory }
+        if let workers { c.workers = workers }
+        if let maxStreams { c.maxStreams = maxStreams }
+        if let maxInputs { c.maxInputs = maxInputs }
+        if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
+        if let queueCapacity { c.queueCapacity = queueCapacity }
+        if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
+        if let logLevel { c.logLevel = logLevel }
+        model.apply(to: &c.model)
+    }
+
+    /// Defaults < file < flags, checked: a bad file exits 78, bad flags exit 64.
+    func resolve() throws -> DaemonConfiguration {
+        do throws(ConfigurationError) {
+            return try DaemonConfiguration.resolve(file: configFile) { applyFlags(to: &$0) }
+        } catch where error.exitCode == 64 {
+            throw ValidationError(error.description)
+        } catch {
+            FileHandle.standardError.write(Data("rnnd run: \(error)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+
+    mutating func validate() throws {
+        _ = try resolve()
+    }
+
+    func run() throws {
+        let configuration = try resolve()
+        let environment = ProcessInfo.processInfo.environment
+        if printConfig {
+            print(ConfigurationFile.render(configuration, environment: environment), terminator: "")
+            return
+        }
+        FileHandle.standardError.write(Data(summary(configuration, environment: environment).utf8))
+        // Logs go to stderr, which journald collects under systemd.
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let code = try runDaemon(configuration)
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The resolved configuration in a few lines, for the log.
+    private func summary(_ c: DaemonConfiguration, environment: [String: String]) -> String {
+        let m = c.model
+        let topics = c.topics == [""] ? "every stream" : c.topics.map { "\"\($0)\"" }.joined(separator: ", ")
+        let loss = if case .huber(let delta) = m.loss { "huber (delta \(delta))" } else { "squared" }
+        return """
+            rnnd run: samples from \(c.subscribe.joined(separator: ", ")) (\(topics)), forecasts to \(c.publish)
+            rnnd run: \(m.cell.rawValue) hidden \(m.hidden), window \(m.window), update every \(m.updateEvery), \
+            horizon \(m.horizon), lr \(m.learningRate), clip \(m.clipMode.rawValue) \(m.clipThreshold), \(loss) loss, seed \(m.seed)
+            rnnd run: \(c.workers) workers, at most \(c.maxStreams) streams of \(c.maxInputs) inputs, \
+            state in \(c.resolvedStateDirectory(environment: environment)), log level \(c.logLevel)
+
+            """
+    }
+}

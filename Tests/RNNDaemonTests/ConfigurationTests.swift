@@ -1,0 +1,408 @@
+import Foundation
+import RNNCore
+import RNNDaemon
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct ConfigurationTests {
+    /// Parses `text` as the file `rnnd.toml`, expecting it to be refused.
+    func refusal(_ text: String) throws -> ConfigurationError {
+        do {
+            let configuration = try ConfigurationFile.parse(text, file: "rnnd.toml")
+            Issue.record("accepted: \(configuration)")
+            throw CancellationError()
+        } catch let error as ConfigurationError {
+            return error
+        }
+    }
+
+    /// Writes `text` to a new temporary file and returns its path.
+    func temporaryFile(_ text: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-\(UUID().uuidString).toml")
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+
+    /// `resolve` with a file (when given) and flags, returning the error it throws, if any.
+    func resolveError(
+        file text: String?, flags: (inout DaemonConfiguration) -> Void = { _ in }
+    ) throws -> ConfigurationError? {
+        let path = try text.map(temporaryFile)
+        defer { if let path { try? FileManager.default.removeItem(atPath: path) } }
+        do throws(ConfigurationError) {
+            _ = try DaemonConfiguration.resolve(file: path, flags: flags)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func defaultsNeedNoFileAndNoFlag() throws {
+        let c = DaemonConfiguration()
+        #expect(c.subscribe == ["@tcp://127.0.0.1:5556"])
+        #expect(c.publish == "@tcp://127.0.0.1:5557")
+        #expect(c.topics == [""])
+        #expect(c.forecastTopicPrefix == "")
+        #expect(c.stateDirectory == nil)
+        #expect(c.model == ModelConfiguration())
+        #expect(c.normalizationForgetting == nil)
+        #expect(c.workers == DaemonConfiguration.onlineProcessors)
+        #expect((1...DaemonConfiguration.maxWorkers).contains(c.workers))
+        #expect(c.maxStreams == 10_000)
+        #expect(c.maxInputs == 64)
+        #expect(c.maxMessageBytes == 65_536)
+        #expect(c.queueCapacity == 10_000)
+        #expect(c.logLevel == "info")
+        #expect(c.problems() == [])
+        #expect(try DaemonConfiguration.resolve(file: nil) { _ in } == c)
+        // An empty file and empty sections change nothing.
+        #expect(try ConfigurationFile.parse("", file: "empty.toml") == c)
+        #expect(try ConfigurationFile.parse("[input]\n[output]\n[model]\n[daemon]\n", file: "empty.toml") == c)
+    }
+
+    static let fullFile = """
+        # every key, none at its default
+        [input]
+        subscribe = ["@tcp://0.0.0.0:6000", ">ipc:///run/sensors/out.sock"]
+        topics = ["plant-7/", "plant-9/"]
+        max_message_bytes = 4096
+        max_inputs = 8
+
+        [output]
+        publish = ">tcp://forecasts.example:7000"
+        topic_prefix = "fc/"
+
+        [model]
+        cell = "gru"
+        hidden = 16
+        window = 48
+        update_every = 4
+        horizon = 3
+        optimizer = "momentum"
+        lr = 0.01
+        clip = 5            # an integer where a float belongs
+        clip_mode = "step"
+        seed = 42
+        huber_delta = 0.5   # before loss on purpose: the order in the file does not matter
+        loss = "huber"
+        elman_activation = "relu"
+        normalization_forgetting = 0.999
+
+        [daemon]
+        state_directory = "/var/lib/rnnd"
+        workers = 3
+        max_streams = 500
+        queue_capacity = 2000
+        log_level = "debug"
+        """
+
+    static var fullConfiguration: DaemonConfiguration {
+        var c = DaemonConfiguration()
+        c.subscribe = ["@tcp://0.0.0.0:6000", ">ipc:///run/sensors/out.sock"]
+        c.topics = ["plant-7/", "plant-9/"]
+        c.maxMessageBytes = 4096
+        c.maxInputs = 8
+        c.publish = ">tcp://forecasts.example:7000"
+        c.forecastTopicPrefix = "fc/"
+        c.model.cell = .gru
+        c.model.hidden = 16
+        c.model.window = 48
+        c.model.updateEvery = 4
+        c.model.horizon = 3
+        c.model.optimizer = .momentum(0.9)
+        c.model.learningRate = 0.01
+        c.model.clipThreshold = 5
+        c.model.clipMode = .step
+        c.model.seed = 42
+        c.model.loss = .huber(delta: 0.5)
+        c.model.elmanActivation = .relu
+        c.normalizationForgetting = 0.999
+        c.stateDirectory = "/var/lib/rnnd"
+        c.workers = 3
+        c.maxStreams = 500
+        c.queueCapacity = 2000
+        c.logLevel = "debug"
+        return c
+    }
+
+    @Test func fullFileRoundTrips() throws {
+        let path = try temporaryFile(Self.fullFile)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let loaded = try ConfigurationFile.load(path: path)
+        #expect(loaded == Self.fullConfiguration)
+        #expect(loaded.problems() == [])
+        let rendered = ConfigurationFile.render(loaded, environment: [:])
+        #expect(try ConfigurationFile.parse(rendered, file: "printed.toml") == loaded)
+        // Loading over a base keeps what the file leaves out.
+        var base = DaemonConfiguration()
+        base.maxStreams = 7
+        #expect(try ConfigurationFile.parse("[model]\nhidden = 8\n", file: "f.toml", over: base).maxStreams == 7)
+    }
+
+    /// `--print-config` writes `render`'s text: it reads back to the same configuration, for the
+    /// defaults, the full file, and awkward strings.
+    @Test func printedConfigurationParsesBack() throws {
+        var awkward = DaemonConfiguration()
+        awkward.topics = ["", "quote\"back\\slash", "tab\tnewline\n", "ünï/😀", "\u{1}\u{7F}"]
+        awkward.forecastTopicPrefix = "'single' \"double\""
+        awkward.stateDirectory = "/srv/state dir/rnnd"
+        awkward.model.learningRate = 1e-5
+        awkward.model.loss = .huber(delta: 1)
+        awkward.model.optimizer = .sgd
+        awkward.model.clipMode = .none
+        awkward.model.seed = UInt64(Int64.max)
+        for c in [DaemonConfiguration(), Self.fullConfiguration, awkward] {
+            let text = ConfigurationFile.render(c, environment: ["HOME": "/home/op"])
+            #expect(try ConfigurationFile.parse(text, file: "printed.toml") == c, "\(text)")
+        }
+        let defaults = ConfigurationFile.render(DaemonConfiguration(), environment: ["HOME": "/home/op"])
+        #expect(defaults.contains("# state_directory is not set; it resolves to \"/home/op/.local/state/rnnd\""))
+        #expect(defaults.contains("normalization_forgetting = 1.0"))
+    }
+
+    @Test func unknownKeyIsNamed() throws {
+        let typo = try refusal("[model]\nhiden = 32\n")
+        #expect(typo.exitCode == 78)
+        #expect(typo.issues.map(\.kind) == [.unknownKey])
+        #expect(typo.issues.first?.key == "model.hiden")
+        #expect(typo.description == "rnnd.toml: model.hiden: unknown key in [model]; did you mean hidden?")
+
+        let misplaced = try refusal("[input]\nworkers = 2\n")
+        #expect(misplaced.issues.first?.key == "input.workers")
+        #expect(misplaced.description.contains("it belongs in [daemon]"))
+
+        let topLevel = try refusal("workers = 2\n")
+        #expect(topLevel.issues.map(\.kind) == [.unknownKey])
+        #expect(topLevel.description.contains("workers: unknown key at the top level"))
+        #expect(topLevel.description.contains("[daemon]"))
+
+        let nested = try refusal("[model.extra]\nx = 1\n")
+        #expect(nested.issues.first?.key == "model.extra")
+    }
+
+    @Test func unknownSectionIsNamed() throws {
+        let error = try refusal("[modle]\nhidden = 32\n")
+        #expect(error.exitCode == 78)
+        #expect(error.issues.map(\.kind) == [.unknownSection])
+        #expect(error.issues.first?.key == "modle")
+        #expect(error.description.hasPrefix("rnnd.toml: modle: unknown section [modle]; did you mean [model]?"))
+    }
+
+    @Test(arguments: [
+        ("[model]\nhidden = \"64\"\n", "model.hidden", "expected an integer, found a string (\"64\")"),
+        ("[model]\nhidden = 64.0\n", "model.hidden", "expected an integer, found a float (64.0)"),
+        ("[model]\nlr = \"fast\"\n", "model.lr", "expected a number"),
+        ("[input]\nsubscribe = \"@tcp://127.0.0.1:5556\"\n", "input.subscribe", "expected an array of strings"),
+        ("[input]\ntopics = [\"a\", 3]\n", "input.topics", "found an integer (3) at index 1"),
+        ("[daemon]\nworkers = true\n", "daemon.workers", "found a boolean (true)"),
+        ("model = \"lstm\"\n", "model", "expected a section [model], found a string"),
+    ])
+    func wrongTypeIsNamed(text: String, key: String, expected: String) throws {
+        let error = try refusal(text)
+        #expect(error.exitCode == 78)
+        #expect(error.issues.map(\.kind) == [.wrongType])
+        #expect(error.issues.first?.key == key)
+        #expect(error.description.hasPrefix("rnnd.toml: \(key): "))
+        #expect(error.description.contains(expected))
+    }
+
+    @Test func invalidChoicesAreNamed() throws {
+        let cell = try refusal("[model]\ncell = \"cnn\"\n")
+        #expect(cell.issues.map(\.kind) == [.invalidValue])
+        #expect(cell.description == #"rnnd.toml: model.cell: expected one of "elman", "lstm", "gru", found "cnn""#)
+        let identity = try refusal("[model]\nelman_activation = \"identity\"\n")
+        #expect(identity.issues.first?.key == "model.elman_activation")
+        let seed = try refusal("[model]\nseed = -1\n")
+        #expect(seed.description.contains("model.seed: expected an integer of 0 or more"))
+        // Every problem is reported at once, not only the first.
+        let several = try refusal("[model]\ncell = \"cnn\"\nhiden = 3\n[daemon]\nworkers = \"2\"\n")
+        #expect(several.issues.count == 3)
+        #expect(several.description.hasPrefix("rnnd.toml: 3 problems:\n  "))
+    }
+
+    @Test func invalidValuesInTheFileExit78() throws {
+        let workers = try #require(try resolveError(file: "[daemon]\nworkers = 0\n"))
+        #expect(workers.exitCode == 78)
+        #expect(workers.issues.map(\.key) == ["daemon.workers"])
+        #expect(workers.description.hasSuffix(": daemon.workers (--workers): must be from 1 to 256, got 0"))
+
+        let level = try #require(try resolveError(file: "[daemon]\nlog_level = \"verbose\"\n"))
+        #expect(level.exitCode == 78)
+        #expect(level.description.contains("daemon.log_level (--log-level): must be one of trace, debug"))
+
+        let model = try #require(try resolveError(file: "[model]\nwindow = 4\nupdate_every = 8\n"))
+        #expect(model.exitCode == 78)
+        #expect(model.description.contains("model: update-every (k1 = 8) must not exceed the window (k2 = 4)"))
+
+        let forgetting = try #require(try resolveError(file: "[model]\nnormalization_forgetting = 1.5\n"))
+        #expect(forgetting.description.hasSuffix(
+            ": model.normalization_forgetting (--normalization-forgetting): must be in (0, 1], 1 for no forgetting; got 1.5"))
+    }
+
+    @Test func badEndpointsAreRefused() throws {
+        let file = try #require(try resolveError(file: "[input]\nsubscribe = [\"tcp://127.0.0.1:5556\"]\n"))
+        #expect(file.exitCode == 78)
+        #expect(file.issues.first?.key == "input.subscribe")
+        #expect(file.description.contains("input.subscribe (--sub): \"tcp://127.0.0.1:5556\": an endpoint starts with '@' (bind) or '>' (connect)"))
+
+        let flag = try #require(try resolveError(file: nil) { $0.publish = "@udp://127.0.0.1:5557" })
+        #expect(flag.exitCode == 64)
+        #expect(flag.origin == .flags)
+        #expect(flag.description.hasPrefix("output.publish (--pub): \"@udp://127.0.0.1:5557\": the transport must be tcp or ipc"))
+    }
+
+    @Test(arguments: [
+        "@tcp://127.0.0.1:5556", ">tcp://sensors.example:5556", "@tcp://*:5556", "@tcp://127.0.0.1:*",
+        "@tcp://[::1]:5556", ">tcp://eth0;192.168.1.1:5556", "@ipc:///run/rnnd/in.sock", ">ipc://@abstract",
+    ])
+    func goodEndpointsPass(endpoint: String) {
+        var c = DaemonConfiguration()
+        c.subscribe = [endpoint]
+        #expect(c.problems() == [])
+    }
+
+    @Test(arguments: [
+        ("", "the endpoint is empty"),
+        ("tcp://127.0.0.1:5556", "starts with '@' (bind) or '>' (connect)"),
+        ("@127.0.0.1:5556", "expected tcp://host:port or ipc://path"),
+        ("@inproc://x", "the transport must be tcp or ipc, not 'inproc'"),
+        ("@tcp://127.0.0.1", "a tcp address is host:port"),
+        ("@tcp://127.0.0.1:", "is not a number"),
+        ("@tcp://:5556", "a tcp address is host:port"),
+        ("@tcp://127.0.0.1:65536", "is not a number from 1 to 65535"),
+        ("@tcp://127.0.0.1:0", "is not a number from 1 to 65535"),
+        (">tcp://127.0.0.1:*", "connecting needs a port number"),
+        ("@tcp://127.0.0.1: 5556", "white space"),
+        ("@ipc://", "the socket path after ipc:// is missing"),
+        ("@ipc:///" + String(repeating: "x", count: 120), "at most 107"),
+    ])
+    func badEndpointsAreExplained(endpoint: String, reason: String) {
+        var c = DaemonConfiguration()
+        c.subscribe = [endpoint]
+        let problems = c.problems()
+        #expect(problems.count == 1)
+        #expect(problems.first?.hasPrefix("input.subscribe (--sub): ") == true)
+        #expect(problems.first?.contains(reason) == true, "\(problems)")
+    }
+
+    @Test func otherProblemsAreFound() {
+        var c = DaemonConfiguration()
+        c.subscribe = []
+        c.topics = []
+        c.maxMessageBytes = 0
+        c.maxInputs = 70_000
+        c.stateDirectory = ""
+        c.maxStreams = 0
+        c.queueCapacity = -1
+        c.workers = 257
+        let keys = c.issues().compactMap(\.key)
+        #expect(keys == [
+            "input.subscribe", "input.topics", "input.max_message_bytes", "input.max_inputs",
+            "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
+        ])
+
+        var clash = DaemonConfiguration()
+        clash.subscribe = ["@tcp://127.0.0.1:5556", "@tcp://127.0.0.1:5556"]
+        clash.publish = "@tcp://127.0.0.1:5556"
+        #expect(clash.problems().contains("input.subscribe (--sub): lists @tcp://127.0.0.1:5556 twice"))
+        #expect(clash.problems().contains { $0.hasPrefix("output.publish (--pub): binds tcp://127.0.0.1:5556") })
+    }
+
+    @Test func flagsOverrideTheFileAndOwnTheirProblems() throws {
+        let path = try temporaryFile("[model]\nwindow = 4\nloss = \"huber\"\nhuber_delta = 2.0\n[daemon]\nworkers = 0\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // A flag can repair the file.
+        let repaired = try DaemonConfiguration.resolve(file: path) { $0.workers = 2 }
+        #expect(repaired.workers == 2)
+        #expect(repaired.model.window == 4)
+        #expect(repaired.model.loss == .huber(delta: 2))
+        // A problem only the flags bring is theirs: exit 64.
+        let flagsOnly = try #require(try resolveError(file: "[model]\nwindow = 4\n") { $0.model.updateEvery = 8 })
+        #expect(flagsOnly.exitCode == 64)
+        #expect(flagsOnly.origin == .flags)
+        // An unreadable file is the file's, whatever the flags.
+        do throws(ConfigurationError) {
+            _ = try DaemonConfiguration.resolve(file: "/nonexistent/rnnd.toml") { $0.workers = 2 }
+            Issue.record("accepted a missing file")
+        } catch {
+            #expect(error.exitCode == 78)
+            #expect(error.issues.map(\.kind) == [.unreadable])
+            #expect(error.description == "/nonexistent/rnnd.toml: cannot read the configuration file: No such file or directory")
+        }
+    }
+
+    @Test func malformedAndUnreadableFilesExit78() throws {
+        let malformed = try refusal("[model]\nhidden = = 3\n")
+        #expect(malformed.exitCode == 78)
+        #expect(malformed.issues.map(\.kind) == [.malformed])
+        #expect(malformed.description.hasPrefix("rnnd.toml: line 2, column "))
+
+        let duplicate = try refusal("[model]\nhidden = 3\nhidden = 4\n")
+        #expect(duplicate.issues.map(\.kind) == [.malformed])
+
+        var directoryError: ConfigurationError?
+        do throws(ConfigurationError) {
+            _ = try ConfigurationFile.load(path: FileManager.default.temporaryDirectory.path)
+        } catch {
+            directoryError = error
+        }
+        let directory = try #require(directoryError)
+        #expect(directory.exitCode == 78)
+        #expect(directory.description.hasSuffix("cannot read the configuration file: it is a directory"))
+
+        let binary = FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-\(UUID().uuidString).toml")
+        try Data([0x5B, 0xFF, 0xFE, 0x5D]).write(to: binary)
+        defer { try? FileManager.default.removeItem(at: binary) }
+        #expect(throws: ConfigurationError.self) { try ConfigurationFile.load(path: binary.path) }
+    }
+
+    @Test func lossAndNormalisationKeys() throws {
+        // The Huber threshold is read only with the Huber loss.
+        let squared = try ConfigurationFile.parse("[model]\nloss = \"squared\"\nhuber_delta = 3\n", file: "f.toml")
+        #expect(squared.model.loss == .squared)
+        let defaultDelta = try ConfigurationFile.parse("[model]\nloss = \"huber\"\n", file: "f.toml")
+        #expect(defaultDelta.model.loss == .huber(delta: 1))
+        // A forgetting factor of 1 is no forgetting.
+        let none = try ConfigurationFile.parse("[model]\nnormalization_forgetting = 1\n", file: "f.toml")
+        #expect(none.normalizationForgetting == nil)
+        #expect(none.model.normalization == .running(forgetting: nil))
+    }
+
+    @Test func stateDirectoryResolution() {
+        var c = DaemonConfiguration()
+        let home = ["HOME": "/home/op"]
+        #expect(c.resolvedStateDirectory(environment: home) == "/home/op/.local/state/rnnd")
+        #expect(c.resolvedStateDirectory(environment: ["HOME": "/home/op/"]) == "/home/op/.local/state/rnnd")
+        #expect(c.resolvedStateDirectory(environment: ["HOME": "/home/op", "XDG_STATE_HOME": "/xdg/state"]) == "/xdg/state/rnnd")
+        // A relative XDG_STATE_HOME is ignored, as the XDG spec says.
+        #expect(c.resolvedStateDirectory(environment: ["HOME": "/home/op", "XDG_STATE_HOME": "state"]) == "/home/op/.local/state/rnnd")
+        // systemd's StateDirectory= wins over the home directory; of several, the first is ours.
+        let systemd = ["HOME": "/home/op", "XDG_STATE_HOME": "/xdg", "STATE_DIRECTORY": "/var/lib/rnnd"]
+        #expect(c.resolvedStateDirectory(environment: systemd) == "/var/lib/rnnd")
+        #expect(c.resolvedStateDirectory(environment: ["STATE_DIRECTORY": "/var/lib/rnnd:/var/lib/other"]) == "/var/lib/rnnd")
+        #expect(c.resolvedStateDirectory(environment: ["STATE_DIRECTORY": "", "HOME": "/home/op"]) == "/home/op/.local/state/rnnd")
+        // Without HOME, the user database's home directory.
+        #expect(c.resolvedStateDirectory(environment: [:]).hasSuffix("/.local/state/rnnd"))
+        // A configured directory wins over everything.
+        c.stateDirectory = "/srv/rnnd"
+        #expect(c.resolvedStateDirectory(environment: systemd) == "/srv/rnnd")
+    }
+}
+
+extension ConfigurationTests {
+    /// The example of docs/configuration.md loads and is valid, so the page stays true to the code.
+    @Test func documentedExampleLoads() throws {
+        let docs = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/configuration.md")
+        let page = try String(contentsOf: docs, encoding: .utf8)
+        let start = try #require(page.range(of: "```toml\n"))
+        let end = try #require(page.range(of: "```", range: start.upperBound..<page.endIndex))
+        let example = try ConfigurationFile.parse(String(page[start.upperBound..<end.lowerBound]), file: "configuration.md")
+        #expect(example.problems() == [])
+        #expect(example.model.cell == .gru)
+        #expect(example.model.loss == .huber(delta: 1))
+        #expect(example.topics == ["plant-7/"])
+        #expect(example.stateDirectory == "/var/lib/rnnd")
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// The real `rnnd` binary, driven as a user would: samples over tcp loopback from a publisher,
+/// forecasts read by a subscriber, every kind of bad input mixed in, stopped with SIGTERM.
+@Suite(.timeLimit(.minutes(1)))
+struct DaemonEndToEndTests {
+    /// A running `rnnd run`, its stderr collected, its endpoints read from its log.
+    final class LogBuffer: Sendable {
+        let text = Mutex<String>("")
+    }
+
+    final class RunningDaemon: @unchecked Sendable {
+        let process: Process
+        let log = LogBuffer()
+
+        init(_ arguments: [String]) throws {
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
+            let candidates = [binary, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
+            let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
+            process = Process()
+            process.executableURL = path
+            process.arguments = ["run"] + arguments
+            let pipe = Pipe()
+            process.standardError = pipe
+            process.standardOutput = FileHandle.nullDevice
+            let log = self.log
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if !data.isEmpty { log.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+            }
+            try process.run()
+        }
+
+        var text: String { log.text.withLock { $0 } }
+
+        /// Waits until the log has a line containing `marker`; returns what follows it on that line.
+        func await(_ marker: String, seconds: Double = 10) throws -> String {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let line = text.split(separator: "\n").first(where: { $0.contains(marker) }) {
+                    return String(line[line.range(of: marker)!.upperBound...]).trimmingCharacters(in: .whitespaces)
+                }
+                if !process.isRunning { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            throw DaemonTestError.timeout("no '\(marker)' in the log:\n\(text)")
+        }
+
+        func stop(seconds: Double = 10) -> Int32? {
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                return nil
+            }
+            return process.terminationStatus
+        }
+    }
+
+    enum DaemonTestError: Error { case timeout(String) }
+
+    func send(_ socket: borrowing ZMQSocket, _ frames: [[UInt8]]) throws {
+        #expect(try socket.sendMultipart(frames) == .sent)
+    }
+
+    func json(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// The forecast messages of `stream` received so far, decoded.
+    func collect(_ sub: borrowing ZMQSocket, into forecasts: inout [String: [[String: Any]]], until done: ([String: [[String: Any]]]) -> Bool, seconds: Double = 10) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, !done(forecasts) {
+            guard case .frames(let frames) = try sub.receiveFrames() else { continue }
+            #expect(frames.count == 2)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(frames[1])) as? [String: Any])
+            let stream = try #require(object["stream"] as? String)
+            #expect(String(decoding: frames[0], as: UTF8.self) == stream)
+            forecasts[stream, default: []].append(object)
+        }
+    }
+
+    @Test func forecastsGoodStreamsRefusesBadInputAndStopsCleanly() throws {
+        let daemon = try RunningDaemon([
+            "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "2",
+            "--model", "gru", "--hidden", "8", "--window", "4", "--horizon", "2", "--log-level", "info",
+        ])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let samplesIn = try daemon.await("samples in:")
+        let forecastsOut = try daemon.await("forecasts out:")
+        _ = try daemon.await("ready")
+
+        let context = try ZMQContext()
+        let pub = try ZMQSocket(context, type: .pub)
+        try pub.connect(samplesIn)
+        let sub = try ZMQSocket(context, type: .sub)
+        try sub.subscribe("")
+        try sub.setReceiveTimeout(.milliseconds(100))
+        try sub.connect(forecastsOut)
+
+        // Slow joiner: warm up on a stream of its own until its forecasts come back.
+        var forecasts: [String: [[String: Any]]] = [:]
+        var warmups = 0
+        let warmupDeadline = Date().addingTimeInterval(10)
+        while forecasts["warmup", default: []].isEmpty && Date() < warmupDeadline {
+            try send(pub, [json("warmup"), json(#"{"v": \#(warmups)}"#)])
+            warmups += 1
+            try collect(sub, into: &forecasts, until: { !$0["warmup", default: []].isEmpty }, seconds: 0.2)
+        }
+        try #require(!forecasts["warmup", default: []].isEmpty, "no forecast came back")
+
+        // Three good streams of 20 samples, with every kind of bad input in between.
+        let streams = ["plant/a", "plant/b", "température/c"]
+        let bad: [[[UInt8]]] = [
+            [json("plant/a"), json("not json")],                       // malformed_json
+            [json("plant/a"), json(#"{"value": 1}"#)],                 // missing_value
+            [json("plant/b"), json(#"{"v": 1e39}"#)],                  // non_finite_value
+            [json("plant/b"), json(#"{"v": "high"}"#)],                // value_not_numeric
+            [json("plant/a"), json(#"{"v": [1, 2]}"#)],                // width_changed
+            [json("plant/a"), []],                                     // empty_payload
+            [Array(repeating: 0x61, count: 256), json(#"{"v": 1}"#)],  // topic_too_long
+            [[0x70, 0xFF], json(#"{"v": 1}"#)],                        // topic_not_utf8
+            [json("plant/a"), json(#"{"v": 1}"#), json("extra")],      // wrong_frame_count
+            [json("plant/b"), [0x01, 0x00, 0x01]],                     // malformed_binary
+            [json("plant/c"), json(#"{"v": 1, "t": "noon"}"#)],        // bad_timestamp
+        ]
+        for i in 0..<20 {
+            for (k, stream) in streams.enumerated() {
+                let t = 1_700_000_000 + Double(i)
+                try send(pub, [json(stream), json(#"{"v": \#(Double(k) + sin(Double(i))), "t": \#(t), "unit": "bar"}"#)])
+            }
+            if i < bad.count { try send(pub, bad[i]) }
+            if i == 12 {  // timestamps: one from the past, one repeated, on plant/b (latest t = ...12)
+                try send(pub, [json("plant/b"), json(#"{"v": 1, "t": 1699999999}"#)])  // out_of_order
+                try send(pub, [json("plant/b"), json(#"{"v": 1, "t": 1700000012}"#)])  // duplicate_timestamp
+            }
+        }
+        try collect(sub, into: &forecasts, until: { f in streams.allSatisfy { f[$0, default: []].count >= 20 } })
+        for stream in streams {
+            let got = forecasts[stream, default: []]
+            #expect(got.count == 20, "\(stream): \(got.count) forecasts")
+            #expect(got.compactMap { $0["seq"] as? Int } == Array(1...20), "\(stream): every sample once, in order")
+            for f in got {
+                #expect(f["horizon"] as? Int == 2)
+                let rows = f["forecast"] as? [[Double]] ?? []
+                #expect(rows.count == 2 && rows.allSatisfy { $0.count == 1 && $0[0].isFinite })
+            }
+            #expect(got.last?["t"] as? Double == 1_700_000_019)
+            #expect((got.last?["updates"] as? Int ?? 0) > 0, "\(stream) learned")
+        }
+        #expect(forecasts.keys.allSatisfy { ["warmup"] + streams ~= $0 }, "no forecast for a refused message: \(forecasts.keys)")
+
+        #expect(daemon.stop() == 0, "exit status after SIGTERM")
+        let summary = try daemon.await("stopped:")
+        for reason in [
+            "malformed_json", "missing_value", "non_finite_value", "value_not_numeric", "width_changed",
+            "empty_payload", "topic_too_long", "topic_not_utf8", "wrong_frame_count", "malformed_binary",
+            "bad_timestamp", "out_of_order", "duplicate_timestamp",
+        ] {
+            #expect(summary.contains("\(reason)=1"), "\(reason) counted once: \(summary)")
+        }
+        // Every good sample was learned: the 60 and the warm-ups that reached the daemon (the
+        // first of those can be lost to the slow joiner, never more than were sent).
+        let learned = try #require(summary.split(separator: " ").first { $0.hasPrefix("learned=") }.flatMap { Int($0.dropFirst(8)) })
+        #expect(learned >= 61 && learned <= 60 + warmups, "\(summary)")
+        #expect(daemon.text.contains("topic_not_utf8") && daemon.text.contains("0x70ff"), "refusals are logged with the stream id")
+    }
+
+    @Test func badConfigurationExitsBeforeBinding() throws {
+        let daemon = try RunningDaemon(["--sub", "tcp://nowhere", "--workers", "2"])
+        let deadline = Date().addingTimeInterval(10)
+        while daemon.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(!daemon.process.isRunning)
+        #expect(daemon.process.terminationStatus == 64)
+    }
+}
+
+private func ~= (list: [String], element: String) -> Bool { list.contains(element) }
