@@ -265,63 +265,63 @@ public final class Daemon: Sendable {
         var workspaces: [Int: TrainingWorkspace<Float>] = [:]
         var log = RateLimitedLog(logger: logger)
         while true {
-                switch try pull.receiveMultipart(into: &message) {
-                case .wouldBlock, .truncated: continue
-                case .terminated: return
-                case .message: break
-                }
-                let frame = message.frame(0)
-                if frame.isEmpty {  // the stop marker: pass it on and finish
-                    _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
-                    return
-                }
-                let sample = SampleRecord.read(frame)
-                for i in 0..<sample.count { values[i] = sample.value(i) }
-                let hash = streamHash(sample.id)
-                let learner: StreamLearner
-                if let known = table.find(sample.id, hash: hash) {
-                    learner = known
-                } else {
-                    guard counters.streams.add(1, ordering: .relaxed).newValue <= c.maxStreams else {
-                        counters.streams.subtract(1, ordering: .relaxed)
-                        let r = StreamRejection.tooManyStreams
-                        counters.refuse(r.rawValue)
-                        log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
-                        continue
-                    }
-                    let model = c.modelConfiguration(inputs: sample.count)
-                    let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
-                    workspaces[sample.count] = workspace
-                    learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
-                    table.insert(learner)
-                    logger.info("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
-                }
-                if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
-                    counters.refuse(reason.rawValue)
-                    log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
+            switch try pull.receiveMultipart(into: &message) {
+            case .wouldBlock, .truncated: continue
+            case .terminated: return
+            case .message: break
+            }
+            let frame = message.frame(0)
+            if frame.isEmpty {  // the stop marker: pass it on and finish
+                _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
+                return
+            }
+            let sample = SampleRecord.read(frame)
+            for i in 0..<sample.count { values[i] = sample.value(i) }
+            let hash = streamHash(sample.id)
+            let learner: StreamLearner
+            if let known = table.find(sample.id, hash: hash) {
+                learner = known
+            } else {
+                guard counters.streams.add(1, ordering: .relaxed).newValue <= c.maxStreams else {
+                    counters.streams.subtract(1, ordering: .relaxed)
+                    let r = StreamRejection.tooManyStreams
+                    counters.refuse(r.rawValue)
+                    log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
                     continue
                 }
-                let trainer = learner.trainer
-                trainer.predict(values)
-                learner.seq += 1
-                if let t = sample.timestamp { learner.lastTimestamp = t }
-                counters.accepted.add(1, ordering: .relaxed)
-                let length = ForecastRecord.write(
-                    id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
-                    horizon: trainer.configuration.horizon, forecast: trainer.forecast,
-                    updates: trainer.counters.updates, into: record)
-                switch try push.send(UnsafeRawBufferPointer(start: record, count: length), flags: .dontWait) {
-                case .sent: break
-                case .wouldBlock:
-                    counters.refuse(DropReason.forecastQueueFull.rawValue)
-                    log.warning(reason: DropReason.forecastQueueFull.rawValue, message: "the publisher's queue is full; forecast not published", stream: sample.id)
-                case .terminated: return
-                }
-                switch trainer.learn() {
-                case .updated: counters.updates.add(1, ordering: .relaxed)
-                case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
-                case .waiting, .nothingToLearn, .rejectedInput: break
-                }
+                let model = c.modelConfiguration(inputs: sample.count)
+                let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
+                workspaces[sample.count] = workspace
+                learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
+                table.insert(learner)
+                logger.info("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
+            }
+            if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
+                counters.refuse(reason.rawValue)
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
+                continue
+            }
+            let trainer = learner.trainer
+            trainer.predict(values)
+            learner.seq += 1
+            if let t = sample.timestamp { learner.lastTimestamp = t }
+            counters.accepted.add(1, ordering: .relaxed)
+            let length = ForecastRecord.write(
+                id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
+                horizon: trainer.configuration.horizon, forecast: trainer.forecast,
+                updates: trainer.counters.updates, into: record)
+            switch try push.send(UnsafeRawBufferPointer(start: record, count: length), flags: .dontWait) {
+            case .sent: break
+            case .wouldBlock:
+                counters.refuse(DropReason.forecastQueueFull.rawValue)
+                log.warning(reason: DropReason.forecastQueueFull.rawValue, message: "the publisher's queue is full; forecast not published", stream: sample.id)
+            case .terminated: return
+            }
+            switch trainer.learn() {
+            case .updated: counters.updates.add(1, ordering: .relaxed)
+            case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
+            case .waiting, .nothingToLearn, .rejectedInput: break
+            }
         }
     }
 

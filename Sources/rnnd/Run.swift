@@ -104,7 +104,7 @@ struct Run: ParsableCommand {
             print(ConfigurationFile.render(configuration, environment: environment), terminator: "")
             return
         }
-        FileHandle.standardError.write(Data(summary(configuration, environment: environment).utf8))
+        FileHandle.standardError.write(Data(summary(configuration).utf8))
         // Logs go to stderr, which journald collects under systemd.
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let code = try runDaemon(configuration)
@@ -112,7 +112,7 @@ struct Run: ParsableCommand {
     }
 
     /// The resolved configuration in a few lines, for the log.
-    private func summary(_ c: DaemonConfiguration, environment: [String: String]) -> String {
+    private func summary(_ c: DaemonConfiguration) -> String {
         let m = c.model
         let topics = c.topics == [""] ? "every stream" : c.topics.map { "\"\($0)\"" }.joined(separator: ", ")
         let loss = if case .huber(let delta) = m.loss { "huber (delta \(delta))" } else { "squared" }
@@ -121,7 +121,7 @@ struct Run: ParsableCommand {
             rnnd run: \(m.cell.rawValue) hidden \(m.hidden), window \(m.window), update every \(m.updateEvery), \
             horizon \(m.horizon), lr \(m.learningRate), clip \(m.clipMode.rawValue) \(m.clipThreshold), \(loss) loss, seed \(m.seed)
             rnnd run: \(c.workers) workers, at most \(c.maxStreams) streams of \(c.maxInputs) inputs, \
-            state in \(c.resolvedStateDirectory(environment: environment)), log level \(c.logLevel)
+            log level \(c.logLevel) (no checkpoints yet: streams start afresh)
 
             """
     }
