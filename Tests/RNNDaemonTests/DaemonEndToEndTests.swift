@@ -86,6 +86,7 @@ struct DaemonEndToEndTests {
         let daemon = try RunningDaemon([
             "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "2",
             "--model", "gru", "--hidden", "8", "--window", "4", "--horizon", "2", "--log-level", "info",
+            "--max-message-bytes", "1024",
         ])
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
         let samplesIn = try daemon.await("samples in:")
@@ -125,6 +126,8 @@ struct DaemonEndToEndTests {
             [json("plant/a"), json(#"{"v": 1}"#), json("extra")],      // wrong_frame_count
             [json("plant/b"), [0x01, 0x00, 0x01]],                     // malformed_binary
             [json("plant/c"), json(#"{"v": 1, "t": "noon"}"#)],        // bad_timestamp
+            [[], json(#"{"v": 1}"#)],                                  // empty_topic
+            [json("plant/a"), json(#"{"v": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)],  // payload_too_large
         ]
         for i in 0..<20 {
             for (k, stream) in streams.enumerated() {
@@ -157,7 +160,7 @@ struct DaemonEndToEndTests {
         for reason in [
             "malformed_json", "missing_value", "non_finite_value", "value_not_numeric", "width_changed",
             "empty_payload", "topic_too_long", "topic_not_utf8", "wrong_frame_count", "malformed_binary",
-            "bad_timestamp", "out_of_order", "duplicate_timestamp",
+            "bad_timestamp", "out_of_order", "duplicate_timestamp", "empty_topic", "payload_too_large",
         ] {
             #expect(summary.contains("\(reason)=1"), "\(reason) counted once: \(summary)")
         }
