@@ -47,7 +47,6 @@ public final class Daemon: Sendable {
             return 70
         }
         let c = configuration
-        var threads: [Thread] = []
         let finished = DispatchGroup()
         func start(_ name: String, _ body: @escaping @Sendable (StartupGate) -> Void) -> Bool {
             let gate = StartupGate()
@@ -58,7 +57,6 @@ public final class Daemon: Sendable {
             }
             thread.name = name
             thread.start()
-            threads.append(thread)
             if let error = gate.wait() {
                 logger.critical("\(name): \(error)")
                 return false
@@ -442,6 +440,6 @@ struct RateLimitedLog {
     /// The stream id as text when it is UTF-8, else in hex.
     private func printable(_ id: UnsafeRawBufferPointer) -> String {
         if validateStreamID(id) == nil { return String(decoding: id, as: UTF8.self) }
-        return "0x" + id.prefix(64).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return "0x" + id.prefix(64).map { String(format: "%02x", $0) }.joined()
     }
 }
