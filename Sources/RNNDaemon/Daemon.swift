@@ -52,6 +52,9 @@ public final class Daemon: Sendable {
             let gate = StartupGate()
             finished.enter()
             let thread = Thread {
+                // Visible in top -H, ps -L and /proc/PID/task/*/comm (at most 15 bytes); Linux
+                // takes the name written to the thread's own comm file.
+                try? String(name.prefix(15)).write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
                 body(gate)
                 finished.leave()
             }

@@ -105,7 +105,7 @@ struct WireProtocolTests {
         }
         #expect(String(decoding: encoder.topic, as: UTF8.self) == "fc/boiler \"7\"")
         let text = String(decoding: encoder.payload, as: UTF8.self)
-        #expect(text == #"{"stream":"boiler \"7\"","seq":42,"t":1700000000.25,"horizon":3,"forecast":[[21.5,0.1],[-3,1e-7],[123456.78,3.4e38]],"updates":41}"#)
+        #expect(text == #"{"stream":"boiler \"7\"","seq":42,"t":1700000000.25,"horizon":3,"forecast":[[21.5,0.1],[-3.0,1e-07],[123456.78,3.4e+38]],"updates":41}"#)
         // Every number reads back as exactly the Float that was encoded.
         let object = try #require(try JSONSerialization.jsonObject(with: Data(encoder.payload)) as? [String: Any])
         let rows = try #require(object["forecast"] as? [[Double]])
