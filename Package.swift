@@ -74,6 +74,14 @@ let package = Package(
             ],
             swiftSettings: strict + codegen
         ),
+        .executableTarget(
+            name: "rnnd-e2e",
+            dependencies: [
+                "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict + codegen
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RNNCore", .product(name: "RealModule", package: "swift-numerics")],
