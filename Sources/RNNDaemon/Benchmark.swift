@@ -22,6 +22,7 @@ public struct Benchmark: Sendable {
         public var gflops: Double
         /// `gflops` as a share of the single-core fp32 peak given.
         public var peakShare: Double
+        /// Weight updates during the timed part (warm-up excluded).
         public var updates: Int
     }
 
@@ -63,6 +64,7 @@ public struct Benchmark: Sendable {
 
             var rates: [Double] = []
             var learned = 0
+            let updatesBefore = trainer.counters.updates
             let started = clock.now
             if let fixed = samples {
                 for _ in 0..<fixed { trainer.step(next()) }
@@ -107,7 +109,7 @@ public struct Benchmark: Sendable {
                 model: c.cell.rawValue, hidden: c.hidden, inputs: c.inputs, window: c.window,
                 updateEvery: c.updateEvery, samples: learned, seconds: elapsed,
                 samplesPerSecond: rate, inferenceMicroseconds: inference, flopsPerSample: flops,
-                gflops: gflops, peakShare: gflops / peakGFLOPs, updates: trainer.counters.updates)
+                gflops: gflops, peakShare: gflops / peakGFLOPs, updates: trainer.counters.updates - updatesBefore)
         }
     }
 }

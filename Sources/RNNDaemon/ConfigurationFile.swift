@@ -401,27 +401,6 @@ public enum ConfigurationFile {
         }
     }
 
-    /// The optimizer names of the file and the flags, with the settings each stands for.
-    enum OptimizerName: String, CaseIterable {
-        case adam, sgd, momentum
-
-        var kind: OptimizerKind {
-            switch self {
-            case .adam: .defaultAdam
-            case .sgd: .sgd
-            case .momentum: .momentum(0.9)
-            }
-        }
-
-        init(_ kind: OptimizerKind) {
-            switch kind {
-            case .adam: self = .adam
-            case .sgd: self = .sgd
-            case .momentum: self = .momentum
-            }
-        }
-    }
-
     // MARK: - Helpers
 
     static func unknownKey(_ key: String, in section: String) -> ConfigurationError.Issue {
@@ -557,5 +536,26 @@ extension DaemonConfiguration {
             throw ConfigurationError(origin: .file(file), issues: issues)
         }
         throw ConfigurationError(origin: .flags, issues: issues)
+    }
+}
+
+/// The optimizer names of the configuration file and the flags, with the settings each stands for.
+public enum OptimizerName: String, CaseIterable, Sendable {
+    case adam, sgd, momentum
+
+    public var kind: OptimizerKind {
+        switch self {
+        case .adam: .defaultAdam
+        case .sgd: .sgd
+        case .momentum: .momentum(0.9)
+        }
+    }
+
+    public init(_ kind: OptimizerKind) {
+        switch kind {
+        case .adam: self = .adam
+        case .sgd: self = .sgd
+        case .momentum: self = .momentum
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RNNCore
+import RNNDaemon
 
 /// The model and training flags shared by `run`, `replay`, `fit` and `bench` (DESIGN.md §5).
 struct ModelOptions: ParsableArguments {
@@ -16,7 +17,7 @@ struct ModelOptions: ParsableArguments {
     var updateEvery: Int = 1
 
     @Option(help: "Optimizer: adam, sgd or momentum.")
-    var optimizer: OptimizerChoice = .adam
+    var optimizer: OptimizerName = .adam
 
     @Option(help: "Learning rate.")
     var lr: Double = 1e-3
@@ -42,18 +43,6 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("huber-delta"), help: "Huber threshold, in normalised units.")
     var huberDelta: Double = 1.0
 
-    enum OptimizerChoice: String, ExpressibleByArgument, CaseIterable {
-        case adam, sgd, momentum
-
-        /// The optimizer the name stands for (the config file uses the same names and settings).
-        var kind: OptimizerKind {
-            switch self {
-            case .adam: .defaultAdam
-            case .sgd: .sgd
-            case .momentum: .momentum(0.9)
-            }
-        }
-    }
     enum LossChoice: String, ExpressibleByArgument, CaseIterable { case squared, huber }
 
     /// The configuration for a stream of `inputs` channels.
@@ -98,7 +87,7 @@ struct OptionalModelOptions: ParsableArguments {
     var updateEvery: Int?
 
     @Option(help: "Optimizer: adam, sgd or momentum (default: adam).")
-    var optimizer: ModelOptions.OptimizerChoice?
+    var optimizer: OptimizerName?
 
     @Option(help: "Learning rate (default: 0.001).")
     var lr: Double?
@@ -155,5 +144,6 @@ struct OptionalModelOptions: ParsableArguments {
 }
 
 extension CellKind: ExpressibleByArgument {}
+extension OptimizerName: ExpressibleByArgument {}
 extension ClipMode: ExpressibleByArgument {}
 extension Activation: ExpressibleByArgument {}
