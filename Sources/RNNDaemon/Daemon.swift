@@ -341,7 +341,10 @@ public final class Daemon: Sendable {
         let pull = try ZMQSocket(context, type: .pull)
         try pull.setReceiveHighWaterMark(c.queueCapacity)
         try pull.bind(Self.forecastsAddress)
-        let pub = try ZMQSocket(context, type: .pub)
+        // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
+        // send report "would block" instead of dropping it silently, so the drop is counted.
+        let pub = try ZMQSocket(context, type: .xpub)
+        try pub.setOption(.xpubNoDrop, 1)
         try pub.setSendHighWaterMark(max(c.queueCapacity, 10_000))
         try pub.setLinger(.seconds(1))
         try pub.attach(c.publish)
@@ -364,8 +367,15 @@ public final class Daemon: Sendable {
             frames.deallocate()
         }
         var encoder = ForecastEncoder(topicPrefix: Array(c.forecastTopicPrefix.utf8))
-        var stopped = 0
+        // XPUB passes subscriptions up as messages; they are read and discarded now and then.
+        var subscriptions = ZMQMultipartBuffer(maxFrames: 1, capacity: 512)
+        var log = RateLimitedLog(logger: logger)
+        var stopped = 0, handled = 0
         while stopped < c.workers {
+            if handled & 255 == 0 {
+                while case .message = try pub.receiveMultipart(into: &subscriptions, flags: .dontWait) {}
+            }
+            handled &+= 1
             switch try pull.receiveMultipart(into: &message) {
             case .wouldBlock, .truncated: continue
             case .terminated: return
@@ -386,10 +396,18 @@ public final class Daemon: Sendable {
             precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
             encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }
             encoder.payload.withUnsafeBytes { (frames + topicCount).copyMemory(from: $0.baseAddress!, byteCount: payloadCount) }
-            guard try pub.send(UnsafeRawBufferPointer(start: frames, count: topicCount), flags: .sendMore) == .sent,
-                try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount)) == .sent
-            else { continue }
-            counters.forecasts.add(1, ordering: .relaxed)
+            switch try pub.send(UnsafeRawBufferPointer(start: frames, count: topicCount), flags: [.sendMore, .dontWait]) {
+            case .sent:
+                // Once the first frame is taken, the rest of the message is too.
+                _ = try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount))
+                counters.forecasts.add(1, ordering: .relaxed)
+            case .wouldBlock:
+                let r = DropReason.subscriberSlow
+                counters.refuse(r.rawValue)
+                log.warning(reason: r.rawValue, message: "a subscriber's queue is full (it reads too slowly); forecast not published", stream: f.id)
+            case .terminated:
+                return
+            }
         }
     }
 }

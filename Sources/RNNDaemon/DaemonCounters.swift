@@ -35,4 +35,6 @@ public enum DropReason: String, CaseIterable, Sendable {
     case workerQueueFull = "worker_queue_full"
     /// The publisher's queue was full: the forecast was not published (the model learned).
     case forecastQueueFull = "forecast_queue_full"
+    /// A subscriber's queue was full (it reads too slowly): the forecast was not published.
+    case subscriberSlow = "subscriber_slow"
 }

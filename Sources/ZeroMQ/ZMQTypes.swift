@@ -70,6 +70,9 @@ public struct ZMQSocketOption: RawRepresentable, Hashable, Sendable {
     public static let conflate = Self(rawValue: ZMQ_CONFLATE)
     /// Pass every subscription up an XPUB socket, duplicates too (`ZMQ_XPUB_VERBOSE`, 0 or 1).
     public static let xpubVerbose = Self(rawValue: ZMQ_XPUB_VERBOSE)
+    /// XPUB returns `EAGAIN` (would block) instead of silently dropping a message when a
+    /// subscriber's queue is full (`ZMQ_XPUB_NODROP`), so the sender can count the drop.
+    public static let xpubNoDrop = Self(rawValue: ZMQ_XPUB_NODROP)
     /// ROUTER fails with `EHOSTUNREACH` instead of dropping unroutable messages (`ZMQ_ROUTER_MANDATORY`).
     public static let routerMandatory = Self(rawValue: ZMQ_ROUTER_MANDATORY)
     /// Milliseconds allowed for the ZMTP handshake (`ZMQ_HANDSHAKE_IVL`; 0 = no limit).
