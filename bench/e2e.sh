@@ -430,7 +430,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = a ]; then
     echo "lost before subscription = sent − received; forecasts not delivered = rnnd's forecasts − messages the"
     echo "subscriber received, which rnnd does not count):"
     echo
-    echo "| run | sent | received | learned | refused or dropped before learning | lost before subscription | received = learned + those? | forecasts (rnnd) | forecast_queue_full | subscriber got | forecasts not delivered | exit | SIGTERM → exit s | rnnd CPU s (user+sys) | busy worker CPU s | learned per worker CPU s |"
+    echo "| run | sent | received | learned | refused or dropped before learning | lost before subscription | received = learned + those? | forecasts (rnnd) | forecast_queue_full + subscriber_slow | subscriber got | forecasts not delivered | exit | SIGTERM → exit s | rnnd CPU s (user+sys) | busy worker CPU s | learned per worker CPU s |"
     echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for k1 in 1 32; do
         n="a-k1-$k1"
@@ -439,7 +439,8 @@ if [ -z "$ONLY" ] || [ "$ONLY" = a ]; then
         rec=$(counter "$st" received); lea=$(counter "$st" learned); ref=$(refused_total "$st"); fc=$(counter "$st" forecasts)
         got=$(int "$(j "$OUT/$n.sub.json" .count)")
         read -r cu cs stop hang < "$OUT/$n.cpu"
-        fqf=$(counter "$st" forecast_queue_full); pre=$((ref - fqf))
+        # Dropped after learning: the publisher queue was full, or a subscriber was too slow.
+        fqf=$(( $(counter "$st" forecast_queue_full) + $(counter "$st" subscriber_slow) )); pre=$((ref - fqf))
         ok=$([ $((lea + pre)) = "$rec" ] && echo yes || echo "NO ($((rec - lea - pre)) unaccounted)")
         # The busiest worker thread (one stream: one worker does all the learning).
         wcpu=$(awk -F'|' '$2 ~ /^worker/ { if ($3 > m) m = $3 } END { print m + 0 }' "$OUT/$n.threads")
@@ -456,7 +457,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
     if [ -f "$OUT/$n.stopped" ]; then
         st=$(cat "$OUT/$n.stopped"); sent=$(int "$(j "$P" .sent_total)")
         rec=$(counter "$st" received); lea=$(counter "$st" learned); ref=$(refused_total "$st"); fc=$(counter "$st" forecasts)
-        wqf=$(counter "$st" worker_queue_full); fqf=$(counter "$st" forecast_queue_full)
+        wqf=$(counter "$st" worker_queue_full); fqf=$(( $(counter "$st" forecast_queue_full) + $(counter "$st" subscriber_slow) ))
         got=$(int "$(j "$F" .count)")
         first_send=$(j "$P" .first_unix); last_fc=$(j "$F" .last_unix)
         active=$(calc "$last_fc - $first_send")
@@ -481,14 +482,14 @@ if [ -z "$ONLY" ] || [ "$ONLY" = b ]; then
         echo "| learned per CPU-second of the worker threads | $(num "$(calc "$lea / $wsum")") ($(num "$wsum" 2) worker CPU-s in all) |"
         echo "| forecasts received per second (subscriber) | $(num "$(j "$F" .rate)") ($(num "$got") received over $(num "$(j "$F" .span_s)" 2) s) |"
         echo "| dropped: worker_queue_full (learning could not keep up) | $(num "$wqf") |"
-        echo "| dropped: forecast_queue_full (learned, forecast not published) | $(num "$fqf") |"
+        echo "| dropped after learning: forecast_queue_full + subscriber_slow (forecast not published) | $(num "$fqf") |"
         echo "| all refusals by reason | $(refused_list "$st") |"
         echo "| latency under flood (queueing), p50 / p99 | $(num "$(j "$F" .latency_us.p50)") / $(num "$(j "$F" .latency_us.p99)") µs |"
         echo "| goal: 200,000 samples/s learned | $goal_rate |"
         echo
         echo "Accounting: sent $(num "$sent") (incl. $warm warm-up) = received $(num "$rec") + lost before subscription $(num "$lost_sub");"
         echo "received $(num "$rec") = learned $(num "$lea") + refused or dropped before learning $(num "$((ref - fqf))") + unexplained **$(num "$unexpl")**;"
-        echo "learned $(num "$lea") = forecasts published $(num "$fc") + forecast_queue_full $(num "$fqf") + unexplained **$(num $((lea - fc - fqf)))**;"
+        echo "learned $(num "$lea") = forecasts published $(num "$fc") + forecast_queue_full and subscriber_slow $(num "$fqf") + unexplained **$(num $((lea - fc - fqf)))**;"
         echo "forecasts published $(num "$fc") − received by the subscriber $(num "$got") = **$(num $((fc - got)))** lost between rnnd's PUB socket and the subscriber (not counted by rnnd;"
         echo "the subscriber's per-stream \`seq\` check saw $(num "$(j "$F" .seq_gaps)") gaps, which also include the forecast_queue_full drops)."
         echo "rnnd exit status $(cat "$OUT/$n.status"), SIGTERM → exit $stop s."
