@@ -25,8 +25,6 @@ public final class DaemonCounters: Sendable {
 
     /// Refusals and drops so far, by reason.
     public var refusalsByReason: [String: Int] { refusals.withLock { $0 } }
-
-    public var refused: Int { refusals.withLock { $0.values.reduce(0, +) } }
 }
 
 /// Reasons a message was dropped after it was decoded, for lack of room.
