@@ -148,8 +148,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
         // output
         if let problem = Self.endpointProblem(publish) { add("output.publish", "--pub", problem) }
-        // A wildcard port (`:*`, `:0`) binds a different free port each time, so it cannot clash.
-        let wildcard = publish.hasSuffix(":*") || publish.hasSuffix(":0")
+        // A wildcard port (`:*`) binds a different free port each time, so it cannot clash.
+        // (Port 0 is refused by endpointProblem, so `:*` is the only wildcard.)
+        let wildcard = publish.hasSuffix(":*")
         if publish.first == "@", !wildcard,
             subscribe.contains(where: { $0.first == "@" && $0.dropFirst() == publish.dropFirst() })
         {
