@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RNNCore
 import RNNDaemon
 
@@ -140,6 +141,22 @@ struct OptionalModelOptions: ParsableArguments {
         if let normalizationForgetting {
             configuration.normalization = .running(forgetting: normalizationForgetting == 1 ? nil : normalizationForgetting)
         }
+    }
+}
+
+/// The configuration `rnnd run` would resolve: defaults < the `--config` file < the flags that
+/// `flags` sets. A bad file exits 78 (EX_CONFIG) with `rnnd <command>: <error>` on stderr; bad
+/// flags are a usage error (64).
+func resolveConfiguration(
+    command: String, file: String?, flags: (inout DaemonConfiguration) -> Void
+) throws -> DaemonConfiguration {
+    do throws(ConfigurationError) {
+        return try DaemonConfiguration.resolve(file: file, flags: flags)
+    } catch where error.exitCode == 64 {
+        throw ValidationError(error.description)
+    } catch {
+        FileHandle.standardError.write(Data("rnnd \(command): \(error)\n".utf8))
+        throw ExitCode(error.exitCode)
     }
 }
 

@@ -83,14 +83,7 @@ struct Run: ParsableCommand {
 
     /// Defaults < file < flags, checked: a bad file exits 78, bad flags exit 64.
     func resolve() throws -> DaemonConfiguration {
-        do throws(ConfigurationError) {
-            return try DaemonConfiguration.resolve(file: configFile) { applyFlags(to: &$0) }
-        } catch where error.exitCode == 64 {
-            throw ValidationError(error.description)
-        } catch {
-            FileHandle.standardError.write(Data("rnnd run: \(error)\n".utf8))
-            throw ExitCode(error.exitCode)
-        }
+        try resolveConfiguration(command: "run", file: configFile) { applyFlags(to: &$0) }
     }
 
     mutating func validate() throws {

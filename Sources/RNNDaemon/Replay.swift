@@ -1,0 +1,337 @@
+// `rnnd replay` (docs/replay.md): a CSV file streamed through the model a daemon stream would
+// have, scored against persistence. The command line is Sources/rnnd/Replay.swift.
+
+import RNNCore
+
+/// What to replay: which columns, which targets, the warm-up.
+public struct ReplaySettings: Sendable, Equatable {
+    /// The input columns; nil takes every numeric column.
+    public var columns: [String]?
+    /// The target columns, among the inputs; nil forecasts every input.
+    public var targets: [String]?
+    /// Samples trained on first, `warmupEpochs` passes, and left out of the scores.
+    public var warmupRows = 0
+    /// Passes over the warm-up samples.
+    public var warmupEpochs = 1
+
+    public init(columns: [String]? = nil, targets: [String]? = nil, warmupRows: Int = 0, warmupEpochs: Int = 1) {
+        self.columns = columns
+        self.targets = targets
+        self.warmupRows = warmupRows
+        self.warmupEpochs = warmupEpochs
+    }
+}
+
+/// Mean squared and mean absolute error of a set of forecasts, in original units.
+public struct ErrorFigures: Sendable, Equatable, Codable {
+    /// Forecast values scored (one per target per forecast).
+    public var count = 0
+    public var sumOfSquares = 0.0
+    public var sumOfAbsolutes = 0.0
+
+    public init() {}
+
+    /// nil when nothing was scored.
+    public var mse: Double? { count > 0 ? sumOfSquares / Double(count) : nil }
+    public var mae: Double? { count > 0 ? sumOfAbsolutes / Double(count) : nil }
+
+    mutating func add(_ error: Double) {
+        count += 1
+        sumOfSquares += error * error
+        sumOfAbsolutes += abs(error)
+    }
+
+    mutating func add(_ other: ErrorFigures) {
+        count += other.count
+        sumOfSquares += other.sumOfSquares
+        sumOfAbsolutes += other.sumOfAbsolutes
+    }
+}
+
+/// The model's errors next to persistence's on the same forecasts.
+public struct ErrorComparison: Sendable, Equatable {
+    public var model = ErrorFigures()
+    public var persistence = ErrorFigures()
+
+    public init() {}
+
+    /// `1 - MSE(model) / MSE(persistence)`: above 0 the model beats persistence; nil when
+    /// either is missing or persistence is perfect.
+    public var skill: Double? {
+        guard let m = model.mse, let p = persistence.mse, p > 0 else { return nil }
+        return 1 - m / p
+    }
+
+    mutating func add(_ other: ErrorComparison) {
+        model.add(other.model)
+        persistence.add(other.persistence)
+    }
+}
+
+/// One forecast of the predictions file: for sample `row` (a data row of the file), made
+/// `horizon` samples earlier; one value per target in original units. `values` is valid only
+/// during the call that receives it.
+public struct ReplayPrediction {
+    public var row: Int
+    public var horizon: Int
+    public var values: UnsafeBufferPointer<Float>
+}
+
+/// What a replay found.
+public struct ReplayReport: Sendable {
+    public var file: String
+    /// Data rows in the file.
+    public var fileRows: Int
+    public var inputs: [String]
+    public var targets: [String]
+    public var timeColumn: String?
+    public var model: ModelConfiguration
+    /// Samples streamed (data rows that reached the model).
+    public var samples: Int
+    /// Rows skipped because an input had no value yet (the missing-cell policy).
+    public var skippedRows: Int
+    /// Per input: missing cells that took the previous value.
+    public var carried: [Int]
+    /// Rows the daemon would refuse, by its reason (`out_of_order`, `duplicate_timestamp`,
+    /// `non_finite_value`), left out as it would leave them out.
+    public var refused: [String: Int]
+    public var warmupRows: Int
+    public var warmupEpochs: Int
+    /// The first scored data row, if any.
+    public var firstScoredRow: Int?
+    /// Every forecast scored, per target and horizon: `cells[(h - 1) * targets.count + j]`.
+    public var cells: [ErrorComparison]
+    /// Predict-and-learn steps taken, warm-up passes included.
+    public var steps: Int
+    /// Wall time of the steps (and the scoring and writing between them).
+    public var seconds: Double
+    public var updates: Int
+    public var skippedUpdates: Int
+    public var stateResets: Int
+
+    public var horizon: Int { model.horizon }
+    public var samplesPerSecond: Double { seconds > 0 ? Double(steps) / seconds : 0 }
+
+    public func cell(horizon h: Int, target j: Int) -> ErrorComparison { cells[(h - 1) * targets.count + j] }
+
+    /// Every forecast, every target and horizon (summed by horizon, then target).
+    public var overall: ErrorComparison {
+        var total = ErrorComparison()
+        for c in cells { total.add(c) }
+        return total
+    }
+
+    /// Every horizon step of target `j`.
+    public func target(_ j: Int) -> ErrorComparison {
+        var total = ErrorComparison()
+        for h in 1...horizon { total.add(cell(horizon: h, target: j)) }
+        return total
+    }
+
+    /// Every target at horizon step `h`.
+    public func horizonStep(_ h: Int) -> ErrorComparison {
+        var total = ErrorComparison()
+        for j in targets.indices { total.add(cell(horizon: h, target: j)) }
+        return total
+    }
+}
+
+/// A replay that cannot start: the file or the names given do not fit.
+public struct ReplayError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var exitCode: Int32
+    public var description: String { message }
+
+    public init(_ message: String, exitCode: Int32 = 64) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+}
+
+/// A CSV file streamed through one stream's model, exactly as the daemon's worker runs it:
+/// per sample, predict (the forecast is recorded), then learn.
+///
+/// The model is `configuration.modelConfiguration(inputs:)` (what the daemon builds for a
+/// stream of that width) with `targets` set to the target columns' indexes among the inputs.
+/// The samples are the file's rows after the missing-cell policy (``CSVTable/samples(columns:flag:)``),
+/// less the rows the daemon would refuse: values beyond float32's range (`non_finite_value`),
+/// and, when the file has a time axis, a time not later than the latest accepted one
+/// (`out_of_order`, `duplicate_timestamp`).
+///
+/// Warm-up: the first `warmupRows` samples are streamed `warmupEpochs` times, then the rest once.
+/// The model, its optimizer, its normaliser, its hidden state and its TBPTT window all carry
+/// across every pass, as across a jump in a live stream. Only forecasts *for* samples from
+/// `warmupRows` on are scored and written (the first of them may have been made at the end of
+/// the last warm-up pass, by a model that had not seen them).
+public final class Replayer {
+    public let samples: CSVSamples
+    public let targets: [Int]
+    public let model: ModelConfiguration
+    public let settings: ReplaySettings
+    public let fileRows: Int
+    public let timeColumn: String?
+    /// The samples' values as the model takes them: float32, row-major.
+    let input: [Float]
+    /// Rows refused as the daemon refuses them, by reason.
+    public let refused: [String: Int]
+
+    /// Chooses the columns and targets of `table` and builds the stream's model configuration.
+    public init(table: CSVTable, configuration: DaemonConfiguration, settings: ReplaySettings) throws(ReplayError) {
+        var picked: CSVSamples
+        do throws(CSVError) {
+            picked = try table.samples(columns: settings.columns)
+        } catch {
+            throw ReplayError(error.description, exitCode: error.exitCode)
+        }
+        var targetIndexes: [Int] = []
+        if let names = settings.targets {
+            guard !names.isEmpty else { throw ReplayError("\(table.file): --targets names no column") }
+            for name in names {
+                guard let index = picked.columns.firstIndex(of: name) else {
+                    do throws(CSVError) {
+                        _ = try table.columnIndex(name, flag: "--targets")
+                    } catch {
+                        throw ReplayError(error.description, exitCode: error.exitCode)
+                    }
+                    throw ReplayError("\(table.file): --targets: '\(name)' is not one of the input columns "
+                        + "(\(picked.columns.joined(separator: ", "))); add it to --columns")
+                }
+                if targetIndexes.contains(index) { throw ReplayError("\(table.file): --targets names '\(name)' twice") }
+                targetIndexes.append(index)
+            }
+        } else {
+            targetIndexes = Array(picked.columns.indices)
+        }
+
+        // The daemon's per-sample refusals, in its order: the value check, then the time.
+        var kept = CSVSamples(file: picked.file, columns: picked.columns, hasTime: picked.hasTime)
+        kept.carried = picked.carried
+        kept.skippedRows = picked.skippedRows
+        var input: [Float] = []
+        input.reserveCapacity(picked.values.count)
+        var refused: [String: Int] = [:]
+        var latest: Double?
+        for i in 0..<picked.count {
+            let values = picked.sample(i)
+            if values.contains(where: { !Float($0).isFinite }) {
+                refused["non_finite_value", default: 0] += 1
+                continue
+            }
+            if let t = picked.timestamp(i) {
+                if let last = latest, t <= last {
+                    refused[t == last ? "duplicate_timestamp" : "out_of_order", default: 0] += 1
+                    continue
+                }
+                latest = t
+                kept.time.append(t)
+            }
+            kept.rows.append(picked.rows[i])
+            kept.lines.append(picked.lines[i])
+            kept.values += values
+            input += values.map { Float($0) }
+        }
+        guard kept.count > 0 else { throw ReplayError("\(table.file): no row to replay", exitCode: 65) }
+        guard settings.warmupRows >= 0, settings.warmupEpochs >= 1 else {
+            throw ReplayError("--warmup-rows must be 0 or more and --warmup-epochs 1 or more")
+        }
+        guard settings.warmupRows < kept.count else {
+            throw ReplayError("\(table.file): --warmup-rows \(settings.warmupRows) leaves nothing to score: "
+                + "the file has \(kept.count) samples to replay")
+        }
+
+        var model = configuration.modelConfiguration(inputs: kept.width)
+        // Every input in order is the daemon's own choice, the empty list: keep it identical.
+        model.targets = targetIndexes == Array(0..<kept.width) ? [] : targetIndexes
+        let problems = model.problems()
+        guard problems.isEmpty else { throw ReplayError(problems.joined(separator: "; ")) }
+
+        self.samples = kept
+        self.targets = targetIndexes
+        self.model = model
+        self.settings = settings
+        self.fileRows = table.rowCount
+        self.timeColumn = table.timeName
+        self.input = input
+        self.refused = refused
+    }
+
+    public var targetNames: [String] { targets.map { samples.columns[$0] } }
+
+    /// The forecasts at horizon step 1 of every scored sample, kept for the plot:
+    /// `firstHorizon[(i - warmupRows) * targets.count + j]` for sample `i`, NaN before the first forecast.
+    public private(set) var firstHorizon: [Float] = []
+
+    /// Streams the samples. `prediction` receives every scored forecast in order of the sample
+    /// it is for, then of horizon step; `progress(done, total)` is called every 256 steps.
+    public func run(
+        prediction: ((ReplayPrediction) -> Void)? = nil,
+        progress: ((Int, Int) -> Void)? = nil
+    ) -> ReplayReport {
+        let n = samples.count, width = samples.width, k = targets.count, horizon = model.horizon
+        let warmup = settings.warmupRows, epochs = settings.warmupRows > 0 ? settings.warmupEpochs : 0
+        let trainer = OnlineTrainer<Float>(configuration: model)
+        var cells = [ErrorComparison](repeating: ErrorComparison(), count: horizon * k)
+        // The latest `horizon` forecasts: the one made at sample i in slot i % horizon.
+        var made = [Float](repeating: .nan, count: horizon * horizon * k)
+        var firstHorizon = [Float](repeating: .nan, count: (n - warmup) * k)
+        let total = epochs * warmup + (n - warmup)
+        var steps = 0
+        let clock = ContinuousClock()
+        let started = clock.now
+
+        input.withUnsafeBufferPointer { x in
+            made.withUnsafeMutableBufferPointer { made in
+                func step(_ i: Int) {
+                    trainer.predict(x.baseAddress! + i * width)
+                    let forecast = trainer.forecast
+                    let slot = (i % horizon) * horizon * k
+                    for o in 0..<(horizon * k) { made[slot + o] = forecast[o] }
+                    trainer.learn()
+                    steps += 1
+                    if steps & 255 == 0 { progress?(steps, total) }
+                }
+                for _ in 0..<epochs {
+                    for i in 0..<warmup { step(i) }
+                }
+                for i in warmup..<n {
+                    // Score the forecasts made for sample i, then predict and learn from it.
+                    for h in 1...horizon where i - h >= 0 {
+                        let slot = ((i - h) % horizon) * horizon * k + (h - 1) * k
+                        for j in 0..<k {
+                            let actual = samples.values[i * width + targets[j]]
+                            let before = samples.values[(i - h) * width + targets[j]]
+                            cells[(h - 1) * k + j].model.add(Double(made[slot + j]) - actual)
+                            cells[(h - 1) * k + j].persistence.add(before - actual)
+                        }
+                        if h == 1 {
+                            for j in 0..<k { firstHorizon[(i - warmup) * k + j] = made[slot + j] }
+                        }
+                        if let prediction {
+                            let values = UnsafeBufferPointer(rebasing: made[slot..<(slot + k)])
+                            prediction(ReplayPrediction(row: samples.rows[i], horizon: h, values: values))
+                        }
+                    }
+                    step(i)
+                }
+            }
+        }
+        let seconds = Self.seconds(clock.now - started)
+        progress?(steps, total)
+        self.firstHorizon = firstHorizon
+
+        let firstScoredIndex = max(warmup, 1)
+        let firstScored = firstScoredIndex < n ? samples.rows[firstScoredIndex] : nil
+        return ReplayReport(
+            file: samples.file, fileRows: fileRows, inputs: samples.columns, targets: targetNames,
+            timeColumn: timeColumn, model: model, samples: n, skippedRows: samples.skippedRows,
+            carried: samples.carried, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
+            firstScoredRow: firstScored, cells: cells, steps: steps, seconds: seconds,
+            updates: trainer.counters.updates, skippedUpdates: trainer.counters.skippedUpdates,
+            stateResets: trainer.counters.stateResets)
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        let (s, a) = d.components
+        return Double(s) + Double(a) * 1e-18
+    }
+}

@@ -1,0 +1,431 @@
+// What `rnnd replay` writes (docs/replay.md): the table on stdout, the metrics JSON, the
+// predictions CSV lines and the SVG plot.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+import RNNCore
+
+extension ReplayReport {
+    /// The readable report: what was replayed, then MSE and MAE of the model and of
+    /// persistence, overall, per target and per horizon step, with the skill
+    /// `1 - MSE(model) / MSE(persistence)`.
+    public func table(firstTime: Double? = nil, lastTime: Double? = nil) -> String {
+        var lines: [String] = []
+        lines.append("rnnd replay: \(file)")
+        var shape = "  \(fileRows) rows"
+        if let timeColumn {
+            shape += ", time '\(timeColumn)'"
+            if let firstTime, let lastTime {
+                shape += " \(Timestamp.iso8601(firstTime)) … \(Timestamp.iso8601(lastTime))"
+            }
+        }
+        lines.append(shape)
+        lines.append("  inputs: \(inputs.joined(separator: ", "))")
+        lines.append("  targets: \(targets.joined(separator: ", "))")
+        lines.append("  model: \(Self.describe(model))")
+        var streamed = "  \(samples) samples streamed"
+        if skippedRows > 0 { streamed += ", \(skippedRows) rows skipped before every input had a value" }
+        let carriedText = zip(inputs, carried).filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
+        if !carriedText.isEmpty { streamed += "; missing cells carried forward: " + carriedText.joined(separator: ", ") }
+        lines.append(streamed)
+        if !refused.isEmpty {
+            let reasons = refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            lines.append("  refused as the daemon would: \(reasons)")
+        }
+        if warmupRows > 0 {
+            lines.append("  warm-up: the first \(warmupRows) samples, \(warmupEpochs) pass\(warmupEpochs == 1 ? "" : "es"), not scored")
+        }
+        let scored = overall.model.count / max(targets.count, 1)
+        var pace = "  \(scored) forecasts scored"
+        if horizon > 1 { pace += " over \(horizon) steps ahead" }
+        if let firstScoredRow { pace += " (data rows \(firstScoredRow) on)" }
+        pace += "; \(steps) steps in \(format(seconds, 3)) s = \(Int(samplesPerSecond.rounded())) samples/s"
+        pace += "; \(updates) updates"
+        if skippedUpdates > 0 { pace += ", \(skippedUpdates) skipped (non-finite)" }
+        lines.append(pace)
+        lines.append("")
+
+        var rows: [(String, ErrorComparison)] = [("overall", overall)]
+        for (j, name) in targets.enumerated() { rows.append((name, target(j))) }
+        for h in 1...horizon { rows.append(("h=\(h)", horizonStep(h))) }
+        let labelWidth = max(12, rows.map(\.0.count).max() ?? 0)
+        let columns = ["MSE model", "MSE persist.", "MAE model", "MAE persist.", "skill"]
+        func cell(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        lines.append("  " + "".padding(labelWidth) + columns.map { cell($0, 14) }.joined())
+        for (name, e) in rows {
+            let figures = [e.model.mse, e.persistence.mse, e.model.mae, e.persistence.mae].map { $0.map { formatG($0, 6) } ?? "-" }
+            let skill = e.skill.map { format($0, 3) } ?? "-"
+            lines.append("  " + name.padding(labelWidth) + (figures + [skill]).map { cell($0, 14) }.joined())
+        }
+        lines.append("")
+        lines.append("  skill = 1 - MSE(model) / MSE(persistence); persistence forecasts the latest value.")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The printed figures as one JSON object (docs/replay.md lists the keys).
+    public func json(firstTime: Double? = nil, lastTime: Double? = nil) -> String {
+        let o = JSONWriter()
+        o.object {
+            o.key("file"); o.string(file)
+            o.key("rows"); o.int(fileRows)
+            o.key("time_column"); if let timeColumn { o.string(timeColumn) } else { o.null() }
+            o.key("first_time"); o.number(firstTime)
+            o.key("last_time"); o.number(lastTime)
+            o.key("inputs"); o.array(inputs) { o.string($0) }
+            o.key("targets"); o.array(targets) { o.string($0) }
+            o.key("horizon"); o.int(horizon)
+            o.key("model"); o.object {
+                let m = model
+                o.key("cell"); o.string(m.cell.rawValue)
+                o.key("hidden"); o.int(m.hidden)
+                o.key("window"); o.int(m.window)
+                o.key("update_every"); o.int(m.updateEvery)
+                o.key("optimizer"); o.string(OptimizerName(m.optimizer).rawValue)
+                o.key("lr"); o.number(m.learningRate)
+                o.key("clip"); o.number(m.clipThreshold)
+                o.key("clip_mode"); o.string(m.clipMode.rawValue)
+                switch m.loss {
+                case .squared: o.key("loss"); o.string("squared")
+                case .huber(let delta): o.key("loss"); o.string("huber"); o.key("huber_delta"); o.number(delta)
+                }
+                if m.cell == .elman { o.key("elman_activation"); o.string(m.elmanActivation.rawValue) }
+                o.key("normalization_forgetting")
+                if case .running(let f?) = m.normalization { o.number(f) } else { o.number(1.0) }
+                o.key("seed"); o.int(Int(clamping: m.seed))
+            }
+            o.key("samples"); o.int(samples)
+            o.key("skipped_rows"); o.int(skippedRows)
+            o.key("carried"); o.object { for (name, n) in zip(inputs, carried) { o.key(name); o.int(n) } }
+            o.key("refused"); o.object { for (reason, n) in refused.sorted(by: { $0.key < $1.key }) { o.key(reason); o.int(n) } }
+            o.key("warmup_rows"); o.int(warmupRows)
+            o.key("warmup_epochs"); o.int(warmupEpochs)
+            o.key("first_scored_row"); if let firstScoredRow { o.int(firstScoredRow) } else { o.null() }
+            o.key("steps"); o.int(steps)
+            o.key("seconds"); o.number(seconds)
+            o.key("samples_per_second"); o.number(samplesPerSecond)
+            o.key("updates"); o.int(updates)
+            o.key("skipped_updates"); o.int(skippedUpdates)
+            o.key("overall"); comparison(overall, into: o)
+            o.key("per_target"); o.array(Array(targets.enumerated())) { pair in
+                comparison(target(pair.offset), into: o) { o.key("target"); o.string(pair.element) }
+            }
+            o.key("per_horizon"); o.array(Array(1...horizon)) { h in
+                comparison(horizonStep(h), into: o) { o.key("horizon"); o.int(h) }
+            }
+        }
+        return o.text + "\n"
+    }
+
+    private func comparison(_ e: ErrorComparison, into o: JSONWriter, label: (() -> Void)? = nil) {
+        o.object {
+            label?()
+            o.key("count"); o.int(e.model.count)
+            o.key("model"); o.object { o.key("mse"); o.number(e.model.mse); o.key("mae"); o.number(e.model.mae) }
+            o.key("persistence"); o.object {
+                o.key("mse"); o.number(e.persistence.mse); o.key("mae"); o.number(e.persistence.mae)
+            }
+            o.key("skill"); o.number(e.skill)
+        }
+    }
+
+    /// `lstm, hidden 64, window 32, update every 1, horizon 1, adam lr 0.001, clip norm 1.0, squared loss, seed 0`.
+    static func describe(_ m: ModelConfiguration) -> String {
+        let loss = if case .huber(let delta) = m.loss { "huber loss (delta \(delta))" } else { "squared loss" }
+        var text = "\(m.cell.rawValue)"
+        if m.cell == .elman { text += " (\(m.elmanActivation.rawValue))" }
+        text += ", hidden \(m.hidden), window \(m.window), update every \(m.updateEvery), horizon \(m.horizon), "
+        text += "\(OptimizerName(m.optimizer).rawValue) lr \(m.learningRate), clip \(m.clipMode.rawValue)"
+        if m.clipMode != .none { text += " \(m.clipThreshold)" }
+        text += ", \(loss), seed \(m.seed)"
+        if case .running(let f?) = m.normalization { text += ", normalization forgetting \(f)" }
+        return text
+    }
+}
+
+extension Replayer {
+    /// The header of the predictions file: `row,horizon,<target columns>`, quoted as CSV needs.
+    public var predictionsHeader: String {
+        (["row", "horizon"] + targetNames).map(csvField).joined(separator: ",") + "\n"
+    }
+
+    /// One line of the predictions file; values are `Float.description`, the shortest text that
+    /// reads back as the same float32, as in the daemon's forecasts.
+    public static func predictionLine(_ p: ReplayPrediction) -> String {
+        var line = "\(p.row),\(p.horizon)"
+        for v in p.values {
+            line += ","
+            line += v.description
+        }
+        return line + "\n"
+    }
+
+    /// The time of the first and last sample, when the file has a time axis.
+    public var timeSpan: (first: Double, last: Double)? {
+        guard let first = samples.time.first, let last = samples.time.last else { return nil }
+        return (first, last)
+    }
+
+    /// The data rows of the scored samples, in order.
+    public var scoredRows: ArraySlice<Int> { samples.rows[settings.warmupRows...] }
+
+    /// An SVG chart of target `target` (an index into the targets): the actual values and the
+    /// forecasts at horizon step 1, over the scored samples at positions `range` (0 = the first
+    /// scored sample).
+    public func plot(target j: Int, range: Range<Int>) -> String {
+        let k = targets.count, first = settings.warmupRows, width = samples.width
+        var actual: [(Double, Double)] = []
+        var forecast: [(Double, Double)?] = []
+        var modelErrors = ErrorFigures(), persistence = ErrorFigures()
+        for p in range {
+            let i = first + p
+            let x = Double(samples.rows[i]), y = samples.values[i * width + targets[j]]
+            actual.append((x, y))
+            let f = firstHorizon[p * k + j]
+            if f.isNaN {
+                forecast.append(nil)
+            } else {
+                forecast.append((x, Double(f)))
+                modelErrors.add(Double(f) - y)
+                persistence.add(samples.values[(i - 1) * width + targets[j]] - y)
+            }
+        }
+        let name = targetNames[j]
+        var subtitle = "data rows \(samples.rows[first + range.lowerBound]) to \(samples.rows[first + range.upperBound - 1])"
+        if let mae = modelErrors.mae, let pmae = persistence.mae {
+            subtitle += " · MAE model \(formatG(mae, 4)), persistence \(formatG(pmae, 4))"
+        }
+        let fileName = samples.file.split(separator: "/").last.map(String.init) ?? samples.file
+        return SVGChart(
+            title: "\(fileName): \(name), actual and forecast 1 step ahead",
+            subtitle: subtitle + "\n" + ReplayReport.describe(model),
+            xLabel: "data row", yLabel: name,
+            series: [
+                .init(name: "actual", color: "#1f77b4", points: actual.map { Optional($0) }, width: 1.4),
+                .init(name: "forecast (h=1)", color: "#e4572e", points: forecast, width: 1.4),
+            ]
+        ).render()
+    }
+}
+
+/// A line chart as hand-written SVG: axes with tick labels, a legend and a title.
+struct SVGChart {
+    struct Series {
+        var name: String
+        var color: String
+        /// nil breaks the line.
+        var points: [(Double, Double)?]
+        var width: Double
+    }
+
+    var title: String
+    var subtitle: String
+    var xLabel: String
+    var yLabel: String
+    var series: [Series]
+    var size = (width: 1000.0, height: 460.0)
+
+    func render() -> String {
+        let left = 80.0, right = 20.0, top = 84.0, bottom = 52.0
+        let plotWidth = size.width - left - right, plotHeight = size.height - top - bottom
+        let all = series.flatMap { $0.points.compactMap { $0 } }
+        var xMin = all.map(\.0).min() ?? 0, xMax = all.map(\.0).max() ?? 1
+        var yMin = all.map(\.1).min() ?? 0, yMax = all.map(\.1).max() ?? 1
+        if xMax <= xMin { xMax = xMin + 1 }
+        if yMax <= yMin { yMin -= 1; yMax += 1 }
+        let pad = (yMax - yMin) * 0.04
+        yMin -= pad
+        yMax += pad
+        let xTicks = Self.ticks(xMin, xMax, count: 8), yTicks = Self.ticks(yMin, yMax, count: 6)
+        func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
+        func py(_ y: Double) -> Double { top + (yMax - y) / (yMax - yMin) * plotHeight }
+        func n(_ v: Double) -> String { format(v, 1) }
+
+        var s = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(size.width))" height="\(Int(size.height))" \
+            viewBox="0 0 \(Int(size.width)) \(Int(size.height))" font-family="sans-serif" font-size="12">
+
+            """
+        s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        s += "<text x=\"\(n(left))\" y=\"22\" font-size=\"15\" font-weight=\"bold\">\(escape(title))</text>\n"
+        for (k, line) in subtitle.split(separator: "\n").enumerated() {
+            s += "<text x=\"\(n(left))\" y=\"\(40 + 15 * k)\" font-size=\"11\" fill=\"#555\">\(escape(String(line)))</text>\n"
+        }
+        // Grid and tick labels.
+        for t in yTicks {
+            let y = py(t.value)
+            s += "<line x1=\"\(n(left))\" y1=\"\(n(y))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y))\" stroke=\"#e5e5e5\"/>\n"
+            s += "<text x=\"\(n(left - 6))\" y=\"\(n(y + 4))\" text-anchor=\"end\">\(escape(t.label))</text>\n"
+        }
+        for t in xTicks {
+            let x = px(t.value)
+            s += "<line x1=\"\(n(x))\" y1=\"\(n(top))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight))\" stroke=\"#f0f0f0\"/>\n"
+            s += "<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#333\"/>\n"
+            s += "<text x=\"\(n(x))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(escape(t.label))</text>\n"
+        }
+        // Axes.
+        s += "<line x1=\"\(n(left))\" y1=\"\(n(top))\" x2=\"\(n(left))\" y2=\"\(n(top + plotHeight))\" stroke=\"#333\"/>\n"
+        s += "<line x1=\"\(n(left))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(top + plotHeight))\" stroke=\"#333\"/>\n"
+        s += "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(size.height - 10))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+        s += "<text transform=\"translate(18 \(n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        // The lines, broken where a point is missing.
+        s += "<g fill=\"none\" stroke-linejoin=\"round\">\n"
+        for line in series {
+            var runs: [[(Double, Double)]] = [[]]
+            for p in line.points {
+                if let p { runs[runs.count - 1].append(p) } else if !runs[runs.count - 1].isEmpty { runs.append([]) }
+            }
+            for run in runs where !run.isEmpty {
+                let points = run.map { "\(n(px($0.0))),\(n(py($0.1)))" }.joined(separator: " ")
+                s += "<polyline stroke=\"\(line.color)\" stroke-width=\"\(line.width)\" points=\"\(points)\"/>\n"
+            }
+        }
+        s += "</g>\n"
+        // The legend, top right above the plot.
+        var lx = left + plotWidth
+        for line in series.reversed() {
+            lx -= 34 + 7.0 * Double(line.name.count) + 16
+            s += "<line x1=\"\(n(lx))\" y1=\"18\" x2=\"\(n(lx + 24))\" y2=\"18\" stroke=\"\(line.color)\" stroke-width=\"2.5\"/>\n"
+            s += "<text x=\"\(n(lx + 30))\" y=\"22\">\(escape(line.name))</text>\n"
+        }
+        s += "</svg>\n"
+        return s
+    }
+
+    /// Round tick values (1, 2 or 5 times a power of ten) covering [low, high], about `count` of them.
+    static func ticks(_ low: Double, _ high: Double, count: Int) -> [(value: Double, label: String)] {
+        let raw = (high - low) / Double(max(count, 1))
+        let power = pow(10, (log10(raw)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= raw } ?? 10 * power
+        var v = (low / step).rounded(.up) * step
+        var result: [(Double, String)] = []
+        while v <= high + step * 1e-9, result.count < 50 {
+            let value = abs(v) < step * 1e-9 ? 0 : v
+            result.append((value, formatG(value, 6)))
+            v += step
+        }
+        return result
+    }
+
+    func escape(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "&": out += "&amp;"
+            case "\"": out += "&quot;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// A field of a CSV line, quoted when it holds a comma, a quote or a line break.
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+    return "\"" + text.replacingAll("\"", with: "\"\"") + "\""
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
+
+/// `x` in C's `%.<digits>g` form: at most `digits` significant digits, no trailing zeros.
+func formatG(_ x: Double, _ digits: Int) -> String { printf("%.\(digits)g", x) }
+
+/// `x` with `digits` digits after the point.
+func format(_ x: Double, _ digits: Int) -> String { printf("%.\(digits)f", x) }
+
+private func printf(_ format: String, _ x: Double) -> String {
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
+        let n = withVaList([x]) { vsnprintf(buffer.baseAddress!, 64, format, $0) }
+        let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress!, count: max(0, min(Int(n), 63)))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A small JSON writer: objects, arrays, strings, numbers (shortest round-trip form; null for
+/// non-finite or missing values).
+final class JSONWriter {
+    private(set) var text = ""
+    /// Per open container: whether a member was written (so the next needs a comma).
+    private var needsComma = [false]
+    /// A key was written and its value comes next.
+    private var pendingKey = false
+
+    private func separate() {
+        if needsComma[needsComma.count - 1] { text += "," }
+        needsComma[needsComma.count - 1] = true
+    }
+
+    private func value(_ raw: String) {
+        if pendingKey { pendingKey = false } else { separate() }
+        text += raw
+    }
+
+    func key(_ name: String) {
+        separate()
+        appendString(name)
+        text += ":"
+        pendingKey = true
+    }
+
+    func object(_ body: () -> Void) {
+        value("{")
+        needsComma.append(false)
+        body()
+        needsComma.removeLast()
+        text += "}"
+    }
+
+    func array<T>(_ elements: [T], _ body: (T) -> Void) {
+        value("[")
+        needsComma.append(false)
+        for e in elements { body(e) }
+        needsComma.removeLast()
+        text += "]"
+    }
+
+    func string(_ s: String) {
+        if pendingKey { pendingKey = false } else { separate() }
+        appendString(s)
+    }
+
+    func int(_ n: Int) { value("\(n)") }
+    func null() { value("null") }
+    func number(_ x: Double?) {
+        guard let x, x.isFinite else { return value("null") }
+        value("\(x)")
+    }
+
+    private func appendString(_ s: String) {
+        text += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(u)
+            }
+        }
+        text += "\""
+    }
+}

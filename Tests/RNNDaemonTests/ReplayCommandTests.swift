@@ -1,0 +1,371 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Synchronization
+import Testing
+import ZeroMQ
+
+/// `rnnd replay`, `rnnd feed` and `rnnd tail` as a user runs them: the real binary on the bundled
+/// data, into a real `rnnd run` over tcp loopback; and the replay's forecasts equal to the
+/// daemon's for the same rows.
+@Suite(.timeLimit(.minutes(1)))
+struct ReplayCommandTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let taxi = root.appendingPathComponent("data/nab/nyc_taxi.csv").path
+
+    final class Output: Sendable {
+        let text = Mutex<String>("")
+    }
+
+    enum CommandError: Error { case timeout(String) }
+
+    /// The real `rnnd` binary running one subcommand, its stdout and stderr collected.
+    final class Command: @unchecked Sendable {
+        let process = Process()
+        let out = Output(), err = Output()
+
+        init(_ arguments: [String]) throws {
+            let next = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
+            let candidates = [next, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
+            let binary = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
+            process.executableURL = binary
+            process.arguments = arguments
+            process.currentDirectoryURL = ReplayCommandTests.root
+            for (pipe, sink) in [(Pipe(), out), (Pipe(), err)] {
+                if sink === out { process.standardOutput = pipe } else { process.standardError = pipe }
+                pipe.fileHandleForReading.readabilityHandler = { handle in
+                    let data = handle.availableData
+                    if !data.isEmpty { sink.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+                }
+            }
+            try process.run()
+        }
+
+        var stdout: String { out.text.withLock { $0 } }
+        var stderr: String { err.text.withLock { $0 } }
+
+        /// The exit status; the process is killed when it runs longer than `seconds`.
+        func wait(seconds: Double = 60) throws -> Int32 {
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                throw CommandError.timeout("\(process.arguments ?? []) still running after \(seconds) s\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            Thread.sleep(forTimeInterval: 0.05)  // the last output
+            return process.terminationStatus
+        }
+
+        /// Waits until stderr has a line containing `marker`; returns what follows it on that line.
+        func await(_ marker: String, seconds: Double = 10) throws -> String {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let line = stderr.split(separator: "\n").first(where: { $0.contains(marker) }) {
+                    return String(line[line.range(of: marker)!.upperBound...]).trimmingCharacters(in: .whitespaces)
+                }
+                if !process.isRunning { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            throw CommandError.timeout("no '\(marker)' on stderr:\n\(stderr)")
+        }
+
+        func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+        /// Waits until the process catches `signal` (its bit in /proc/PID/status's SigCgt).
+        func awaitHandler(for signal: Int32, seconds: Double = 10) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline && process.isRunning {
+                let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+                if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+                    let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16),
+                    mask & (1 << UInt64(signal - 1)) != 0
+                {
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            throw CommandError.timeout("no handler of signal \(signal) installed")
+        }
+
+        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
+    static func run(_ arguments: [String], seconds: Double = 60) throws -> (status: Int32, stdout: String, stderr: String) {
+        let command = try Command(arguments)
+        let status = try command.wait(seconds: seconds)
+        return (status, command.stdout, command.stderr)
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// The `value` column of nyc_taxi.csv, read here without the reader under test.
+    static func taxiValues() throws -> [Double] {
+        let lines = try String(contentsOfFile: taxi, encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst()
+        return try lines.map { try #require(Double($0.split(separator: ",")[1])) }
+    }
+
+    /// A predictions file: header, then (row, horizon, values as text).
+    static func predictions(_ path: String) throws -> (header: String, lines: [(row: Int, horizon: Int, values: [String])]) {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasSuffix("\n"))
+        var lines = text.split(separator: "\n").map(String.init)
+        let header = lines.removeFirst()
+        return (header, try lines.map { line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return (try #require(Int(fields[0])), try #require(Int(fields[1])), Array(fields[2...]))
+        })
+    }
+
+    // MARK: replay
+
+    @Test func replayOfTheBundledTaxiDataWritesItsFiles() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let predictions = dir.appendingPathComponent("p.csv").path
+        let metrics = dir.appendingPathComponent("m.json").path
+        let plot = dir.appendingPathComponent("p.svg").path
+        let result = try Self.run([
+            "replay", "data/nab/nyc_taxi.csv", "--model", "elman", "--hidden", "8", "--window", "8",
+            "--predictions", predictions, "--metrics", metrics, "--plot", plot,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("MSE model") && result.stdout.contains("samples/s"))
+        #expect(result.stderr.isEmpty, "no progress bar when stderr is not a terminal: \(result.stderr)")
+
+        let values = try Self.taxiValues()
+        #expect(values.count == 10_320)
+        let (header, lines) = try Self.predictions(predictions)
+        #expect(header == "row,horizon,value")
+        #expect(lines.count == 10_319)
+        #expect(lines.map(\.row) == Array(1..<10_320))
+        var model = (0.0, 0.0), persistence = (0.0, 0.0)
+        for line in lines {
+            #expect(line.horizon == 1 && line.values.count == 1)
+            let f = try #require(Float(line.values[0]))
+            #expect(f.description == line.values[0], "shortest round-trip text")
+            let e = Double(f) - values[line.row], p = values[line.row - 1] - values[line.row]
+            model.0 += e * e
+            model.1 += abs(e)
+            persistence.0 += p * p
+            persistence.1 += abs(p)
+        }
+        let n = Double(lines.count)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics))) as? [String: Any])
+        let overall = try #require(json["overall"] as? [String: Any])
+        let m = try #require(overall["model"] as? [String: Double]), p = try #require(overall["persistence"] as? [String: Double])
+        #expect(overall["count"] as? Int == 10_319)
+        #expect(p["mse"] == persistence.0 / n && p["mae"] == persistence.1 / n)
+        #expect(m["mse"] == model.0 / n && m["mae"] == model.1 / n)
+        #expect(json["rows"] as? Int == 10_320 && json["samples"] as? Int == 10_320)
+        #expect((json["per_target"] as? [[String: Any]])?.first?["target"] as? String == "value")
+        #expect((json["per_horizon"] as? [[String: Any]])?.first?["horizon"] as? Int == 1)
+        #expect(json["time_column"] as? String == "timestamp")
+
+        // The chart is well-formed XML with its parts.
+        let svg = try Data(contentsOf: URL(fileURLWithPath: plot))
+        let parser = XMLParser(data: svg)
+        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        let text = String(decoding: svg, as: UTF8.self)
+        #expect(text.contains("data rows 9820 to 10319"), "the last 500 rows by default")
+        #expect(text.contains("forecast (h=1)") && text.contains("actual"))
+    }
+
+    @Test func badInputsAreRefusedWithTheFileAndLine() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ragged = dir.appendingPathComponent("ragged.csv")
+        try Data("time,a,b\n2016-07-01 00:00:00,1,2\n2016-07-01 01:00:00,3\n".utf8).write(to: ragged)
+        let r = try Self.run(["replay", ragged.path])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("ragged.csv:3: the row has 2 fields; the header (line 1) has 3"), "\(r.stderr)")
+
+        let unknown = try Self.run(["replay", Self.taxi, "--columns", "valeu"])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("no column named 'valeu'") && unknown.stderr.contains("did you mean 'value'"), "\(unknown.stderr)")
+
+        let target = try Self.run(["replay", Self.taxi, "--targets", "speed"])
+        #expect(target.status == 64 && target.stderr.contains("'speed'"), "\(target.stderr)")
+
+        let missing = try Self.run(["replay", dir.appendingPathComponent("none.csv").path])
+        #expect(missing.status == 66 && missing.stderr.contains("No such file"), "\(missing.stderr)")
+
+        let feed = try Self.run(["feed", ragged.path, "--topic", "x"])
+        #expect(feed.status == 65 && feed.stderr.contains("ragged.csv:3:"), "\(feed.stderr)")
+    }
+
+    // MARK: feed, run, tail
+
+    /// A running `rnnd run` on free ports; its endpoints as the log gives them.
+    struct Daemon {
+        let command: Command
+        let samplesIn: String
+        let forecastsOut: String
+
+        init(_ model: [String]) throws {
+            command = try Command([
+                "run", "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1", "--log-level", "info",
+            ] + model)
+            samplesIn = try command.await("samples in:")
+            forecastsOut = try command.await("forecasts out:")
+            _ = try command.await("ready")
+        }
+
+        func stop() throws -> Int32 {
+            command.signal(SIGTERM)
+            return try command.wait(seconds: 20)
+        }
+    }
+
+    @Test func feedIntoTheDaemonAndTailItsForecasts() throws {
+        let daemon = try Daemon(["--model", "elman", "--hidden", "4", "--window", "4"])
+        let tail = try Command(["tail", "--sub", ">" + daemon.forecastsOut, "--topic", "taxi", "--count", "20"])
+        let raw = try Command(["tail", "--sub", ">" + daemon.forecastsOut, "--count", "5", "--json"])
+        // Running, then connected: their subscriptions reach the daemon (slow joiner).
+        try tail.awaitHandler(for: SIGINT)
+        try raw.awaitHandler(for: SIGINT)
+        Thread.sleep(forTimeInterval: 0.3)
+        // 300 samples over a second: the tails need 20 and 5 of them, whenever they joined.
+        let feed = try Self.run([
+            "feed", "data/nab/nyc_taxi.csv", "--pub", ">" + daemon.samplesIn, "--topic", "taxi", "--limit", "300", "--rate", "300",
+        ])
+        #expect(feed.status == 0, "\(feed.stderr)")
+        #expect(feed.stdout.contains("sent 300 samples"), "\(feed.stdout)")
+
+        #expect(try tail.wait(seconds: 30) == 0, "\(tail.stderr)")
+        let lines = tail.stdout.split(separator: "\n")
+        #expect(lines.count == 20, "\(tail.stdout)")
+        var seqs: [Int] = []
+        for line in lines {
+            let parts = line.components(separatedBy: "  ")
+            #expect(parts.count >= 5, "\(line)")
+            #expect(parts[0].hasPrefix("2014-07-") && parts[0].hasSuffix("Z"), "\(line)")
+            #expect(parts[1] == "taxi")
+            #expect(parts[3].hasPrefix("forecast=[") && parts.contains { $0.hasPrefix("updates=") }, "\(line)")
+            seqs.append(Int(parts[2].dropFirst(4)) ?? -1)
+        }
+        #expect(seqs == Array((seqs.first ?? 0)..<((seqs.first ?? 0) + 20)), "consecutive: \(seqs)")
+
+        #expect(try raw.wait(seconds: 30) == 0, "\(raw.stderr)")
+        let payloads = raw.stdout.split(separator: "\n")
+        #expect(payloads.count == 5)
+        for payload in payloads {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any])
+            #expect(object["stream"] as? String == "taxi" && object["forecast"] is [[Double]])
+        }
+        #expect(try daemon.stop() == 0)
+        #expect(daemon.command.stderr.contains("learned=300"), "every sample reached the daemon: \(daemon.command.stderr)")
+    }
+
+    @Test func tailStopsCleanlyOnSIGINTAndFeedWithoutSubscriberGivesUp() throws {
+        for signal in [SIGINT, SIGTERM] {
+            let tail = try Command(["tail", "--sub", ">tcp://127.0.0.1:9"])
+            try tail.awaitHandler(for: signal)
+            tail.signal(signal)
+            #expect(try tail.wait(seconds: 10) == 0, "signal \(signal)")
+        }
+
+        let feed = try Self.run(["feed", Self.taxi, "--pub", ">tcp://127.0.0.1:9", "--topic", "x", "--wait-seconds", "0.5"])
+        #expect(feed.status == 69)
+        #expect(feed.stderr.contains("no subscriber of this topic within 0.5 s"), "\(feed.stderr)")
+    }
+
+    /// The forecasts of `payload` (a daemon message) as the text of its numbers, one array per step.
+    static func forecastTexts(_ payload: [UInt8]) throws -> [[String]] {
+        let text = String(decoding: payload, as: UTF8.self)
+        let start = try #require(text.range(of: "\"forecast\":[[")).upperBound
+        let end = try #require(text[start...].range(of: "]]")).lowerBound
+        return text[start..<end].components(separatedBy: "],[").map { $0.components(separatedBy: ",") }
+    }
+
+    @Test func replayForecastsEqualTheDaemonsForTheSameRows() throws {
+        // A file with a missing cell (carried forward) and a step back in time (refused by both).
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("sensor.csv")
+        var csv = "time,temp,load\n"
+        let rows = 240
+        for r in 0..<rows {
+            let t = r == 50 ? 1_700_000_000 + 3600 * 10 : 1_700_000_000 + 3600 * r
+            let temp = String(format: "%.9f", 21.5 + 3 * sin(Double(r) * 0.37) + Double(r % 5) * 0.013)
+            let load = r == 10 ? "" : String(format: "%.6f", 0.93 + 0.05 * cos(Double(r) * 0.21))
+            csv += "\(csvTime(t)),\(temp),\(load)\n"
+        }
+        try Data(csv.utf8).write(to: file)
+        let accepted = (0..<rows).filter { $0 != 50 }
+        let model = ["--model", "gru", "--hidden", "6", "--window", "6", "--horizon", "2", "--lr", "0.01", "--seed", "7"]
+
+        let daemon = try Daemon(model)
+        let context = try ZMQContext()
+        let sub = try ZMQSocket(context, type: .sub)
+        try sub.subscribe("")
+        try sub.setReceiveTimeout(.milliseconds(100))
+        try sub.connect(daemon.forecastsOut)
+        let pub = try ZMQSocket(context, type: .pub)
+        try pub.connect(daemon.samplesIn)
+        // Our subscription is live once a forecast of a warm-up stream (another width) comes back.
+        var messages: [String: [[UInt8]]] = [:]
+        func collect(until done: () -> Bool, seconds: Double) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done() && Date() < deadline {
+                guard case .frames(let frames) = try sub.receiveFrames(), frames.count == 2 else { continue }
+                messages[String(decoding: frames[0], as: UTF8.self), default: []].append(frames[1])
+            }
+        }
+        let warmupDeadline = Date().addingTimeInterval(10)
+        while messages["warmup"] == nil && Date() < warmupDeadline {
+            _ = try pub.sendMultipart([Array("warmup".utf8), Array(#"{"v": [1, 2, 3]}"#.utf8)])
+            try collect(until: { messages["warmup"] != nil }, seconds: 0.2)
+        }
+        try #require(messages["warmup"] != nil, "no forecast came back")
+
+        for (topic, format) in [("sensor-json", "json"), ("sensor-binary", "binary")] {
+            let feed = try Self.run(["feed", file.path, "--pub", ">" + daemon.samplesIn, "--topic", topic, "--format", format])
+            #expect(feed.status == 0, "\(feed.stderr)")
+            #expect(feed.stdout.contains("sent \(rows) samples"), "\(feed.stdout)")
+        }
+        try collect(until: { messages["sensor-json", default: []].count >= accepted.count && messages["sensor-binary", default: []].count >= accepted.count }, seconds: 30)
+        #expect(try daemon.stop() == 0)
+        #expect(daemon.command.stderr.contains("out_of_order=2"), "row 50 refused on both streams: \(daemon.command.stderr)")
+
+        let predictions = dir.appendingPathComponent("p.csv").path
+        let replay = try Self.run(["replay", file.path, "--predictions", predictions] + model)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        #expect(replay.stdout.contains("out_of_order=1") && replay.stdout.contains("load 1"), "\(replay.stdout)")
+        let (header, lines) = try Self.predictions(predictions)
+        #expect(header == "row,horizon,temp,load")
+        var replayed: [String: [String]] = [:]
+        for line in lines { replayed["\(line.row)/\(line.horizon)"] = line.values }
+        #expect(replayed.count == (accepted.count - 1) + (accepted.count - 2))
+
+        for topic in ["sensor-json", "sensor-binary"] {
+            let published = messages[topic, default: []]
+            #expect(published.count == accepted.count, "\(topic): a forecast per accepted row")
+            var compared = 0
+            for (m, payload) in published.enumerated() {
+                let steps = try Self.forecastTexts(payload)
+                #expect(steps.count == 2)
+                for h in 1...2 where m + h < accepted.count {
+                    let key = "\(accepted[m + h])/\(h)"
+                    #expect(replayed[key] == steps[h - 1], "\(topic) seq \(m + 1), row \(key)")
+                    compared += 1
+                }
+            }
+            #expect(compared == replayed.count)
+        }
+    }
+}
+
+/// `2023-11-14 22:13:20` for Unix seconds (the file's time axis), computed here independently.
+private func csvTime(_ seconds: Int) -> String {
+    let date = Date(timeIntervalSince1970: TimeInterval(seconds))
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC")!
+    let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+    return String(format: "%04ld-%02ld-%02ld %02ld:%02ld:%02ld", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+}
