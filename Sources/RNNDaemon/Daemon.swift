@@ -9,10 +9,12 @@ import ZeroMQ
 ///
 /// Threads, each owning its sockets for its whole life:
 /// - ingest: the SUB socket; validates and decodes, routes each sample by the hash of its
-///   stream id to one worker over an inproc pipe bounded at `queueCapacity` (full: dropped and
-///   counted as `worker_queue_full`);
+///   stream id to one worker over an inproc pipe bounded at about `queueCapacity` samples
+///   (full: dropped and counted as `worker_queue_full`);
 /// - workers: a model per stream; predict, hand the forecast to the publisher, then learn;
 /// - publisher: encodes forecasts and owns the PUB socket.
+/// Samples that arrive together travel between the threads in batches (`RecordBatch`); a
+/// sample that arrives alone is passed on at once.
 /// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
 /// sample already read is learned from and its forecast published before `run()` returns.
 public final class Daemon: Sendable {
@@ -155,7 +157,7 @@ public final class Daemon: Sendable {
         }
         for i in 0..<workers {
             let push = try ZMQSocket(context, type: .push)
-            try push.setSendHighWaterMark(c.queueCapacity)
+            try push.setSendHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
             try push.setLinger(.seconds(2))
             try push.connect(Self.workerAddress(i))
             (pushes + made).initialize(to: push)
@@ -165,23 +167,48 @@ public final class Daemon: Sendable {
 
         var message = ZMQMultipartBuffer(maxFrames: 3, capacity: WireLimits.maxTopicBytes + c.maxMessageBytes + 1024)
         let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: c.maxInputs)
-        let record = UnsafeMutableRawPointer.allocate(
-            byteCount: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs), alignment: 8)
-        defer {
-            values.deallocate()
-            record.deallocate()
-        }
+        defer { values.deallocate() }
+        let largestRecord = SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs)
+        let batches = (0..<workers).map { _ in RecordBatch(largestRecord: largestRecord) }
         let decoder = SampleDecoder(maxValues: c.maxInputs)
         var log = RateLimitedLog(logger: logger)
-        // On the way out, also after an error: the stop marker follows every sample already
-        // handed to each worker, so they drain and stop.
-        defer {
-            for i in 0..<made { _ = try? pushes[i].send(UnsafeRawBufferPointer(start: nil, count: 0)) }
+
+        /// Hands worker `shard` its batch; false once the context is shutting down.
+        func flush(_ shard: Int) throws -> Bool {
+            let batch = batches[shard]
+            defer { batch.clear() }
+            switch try pushes[shard].send(batch.frame, flags: .dontWait) {
+            case .sent: return true
+            case .wouldBlock:
+                let r = DropReason.workerQueueFull
+                counters.refuse(r.rawValue, count: batch.count)
+                log.warning(reason: r.rawValue, message: "worker \(shard)'s queue is full: learning cannot keep up; \(batch.count) samples dropped", stream: nil)
+                return true
+            case .terminated: return false
+            }
         }
+        // On the way out, also after an error: what is batched goes first, then the stop
+        // marker follows every sample already handed to each worker, so they drain and stop.
+        defer {
+            for i in 0..<made {
+                if !batches[i].isEmpty { _ = try? flush(i) }
+                _ = try? pushes[i].send(UnsafeRawBufferPointer(start: nil, count: 0))
+            }
+        }
+        var batched = 0
         receiving: while !stopping.load(ordering: .relaxed) {
             let frames: Int
-            switch try sub.receiveMultipart(into: &message) {
-            case .wouldBlock: continue
+            // While samples are batched, only look for more that are already here; when none
+            // are, the batches go out before waiting.
+            switch try sub.receiveMultipart(into: &message, flags: batched > 0 ? .dontWait : []) {
+            case .wouldBlock:
+                if batched > 0 {
+                    for i in 0..<workers where !batches[i].isEmpty {
+                        guard try flush(i) else { break receiving }
+                    }
+                    batched = 0
+                }
+                continue
             case .terminated: break receiving
             case .truncated(let kept, _):
                 counters.received.add(1, ordering: .relaxed)
@@ -213,17 +240,16 @@ public final class Daemon: Sendable {
                 continue
             case .success(let s): sample = s
             }
+            let shard = Int(streamHash(topic) % UInt64(workers))
+            let batch = batches[shard]
+            if !batch.fits(SampleRecord.size(idLength: topic.count, count: sample.count)) {
+                guard try flush(shard) else { break receiving }
+            }
             let length = SampleRecord.write(
                 id: topic, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
-                timestamp: sample.timestamp, into: record)
-            let shard = Int(streamHash(topic) % UInt64(workers))
-            switch try pushes[shard].send(UnsafeRawBufferPointer(start: record, count: length), flags: .dontWait) {
-            case .sent: break
-            case .wouldBlock:
-                let r = DropReason.workerQueueFull
-                refuse(r.rawValue, "worker \(shard)'s queue is full: learning cannot keep up; sample dropped", stream: topic, log: &log)
-            case .terminated: break receiving
-            }
+                timestamp: sample.timestamp, into: batch.next)
+            batch.append(length: length)
+            batched += 1
         }
     }
 
@@ -245,26 +271,91 @@ public final class Daemon: Sendable {
     private func workerLoop(_ index: Int, _ context: ZMQContext, gate: StartupGate) throws {
         let c = configuration
         let pull = try ZMQSocket(context, type: .pull)
-        try pull.setReceiveHighWaterMark(c.queueCapacity)
+        try pull.setReceiveHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
         try pull.bind(Self.workerAddress(index))
         let push = try ZMQSocket(context, type: .push)
-        try push.setSendHighWaterMark(c.queueCapacity)
+        try push.setSendHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
         try push.setLinger(.seconds(2))
         try push.connect(Self.forecastsAddress)
         _ = gate.report(error: nil)
 
-        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs))
+        let inBatch = RecordBatch(largestRecord: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs))
+        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: inBatch.capacity)
         let values = UnsafeMutablePointer<Float>.allocate(capacity: c.maxInputs)
+        defer { values.deallocate() }
         let maxOutputs = c.model.horizon * c.maxInputs
-        let record = UnsafeMutableRawPointer.allocate(
-            byteCount: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs), alignment: 8)
-        defer {
-            values.deallocate()
-            record.deallocate()
-        }
+        let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
         var table = StreamTable()
         var workspaces: [Int: TrainingWorkspace<Float>] = [:]
         var log = RateLimitedLog(logger: logger)
+
+        /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
+        func flush() throws -> Bool {
+            defer { forecasts.clear() }
+            switch try push.send(forecasts.frame, flags: .dontWait) {
+            case .sent: return true
+            case .wouldBlock:
+                let r = DropReason.forecastQueueFull
+                counters.refuse(r.rawValue, count: forecasts.count)
+                log.warning(reason: r.rawValue, message: "the publisher's queue is full; \(forecasts.count) forecasts not published", stream: nil)
+                return true
+            case .terminated: return false
+            }
+        }
+
+        /// Predicts, queues the forecast, then learns: one sample record.
+        func handle(_ frame: UnsafeRawBufferPointer) throws -> Bool {
+            let sample = SampleRecord.read(frame)
+            for i in 0..<sample.count { values[i] = sample.value(i) }
+            let hash = streamHash(sample.id)
+            let learner: StreamLearner
+            if let known = table.find(sample.id, hash: hash) {
+                learner = known
+            } else {
+                let streams = counters.streams.add(1, ordering: .relaxed).newValue
+                guard streams <= c.maxStreams else {
+                    counters.streams.subtract(1, ordering: .relaxed)
+                    let r = StreamRejection.tooManyStreams
+                    counters.refuse(r.rawValue)
+                    log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
+                    return true
+                }
+                let model = c.modelConfiguration(inputs: sample.count)
+                let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
+                workspaces[sample.count] = workspace
+                learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
+                table.insert(learner)
+                logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
+                // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
+                if isPowerOfTen(streams) { logger.info("\(streams) stream\(streams == 1 ? "" : "s")") }
+            }
+            if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
+                counters.refuse(reason.rawValue)
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
+                return true
+            }
+            let trainer = learner.trainer
+            trainer.predict(values)
+            learner.seq += 1
+            if let t = sample.timestamp { learner.lastTimestamp = t }
+            counters.accepted.add(1, ordering: .relaxed)
+            let size = ForecastRecord.size(idLength: sample.id.count, values: trainer.forecast.count)
+            if !forecasts.fits(size) {
+                guard try flush() else { return false }
+            }
+            let length = ForecastRecord.write(
+                id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
+                horizon: trainer.configuration.horizon, forecast: trainer.forecast,
+                updates: trainer.counters.updates, into: forecasts.next)
+            forecasts.append(length: length)
+            switch trainer.learn() {
+            case .updated: counters.updates.add(1, ordering: .relaxed)
+            case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
+            case .waiting, .nothingToLearn, .rejectedInput: break
+            }
+            return true
+        }
+
         while true {
             switch try pull.receiveMultipart(into: &message) {
             case .wouldBlock, .truncated: continue
@@ -276,53 +367,13 @@ public final class Daemon: Sendable {
                 _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
                 return
             }
-            let sample = SampleRecord.read(frame)
-            for i in 0..<sample.count { values[i] = sample.value(i) }
-            let hash = streamHash(sample.id)
-            let learner: StreamLearner
-            if let known = table.find(sample.id, hash: hash) {
-                learner = known
-            } else {
-                guard counters.streams.add(1, ordering: .relaxed).newValue <= c.maxStreams else {
-                    counters.streams.subtract(1, ordering: .relaxed)
-                    let r = StreamRejection.tooManyStreams
-                    counters.refuse(r.rawValue)
-                    log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
-                    continue
-                }
-                let model = c.modelConfiguration(inputs: sample.count)
-                let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
-                workspaces[sample.count] = workspace
-                learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
-                table.insert(learner)
-                logger.info("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
+            var open = true
+            try RecordBatch.forEach(in: frame) { record in
+                if open { open = try handle(record) }
             }
-            if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
-                counters.refuse(reason.rawValue)
-                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
-                continue
-            }
-            let trainer = learner.trainer
-            trainer.predict(values)
-            learner.seq += 1
-            if let t = sample.timestamp { learner.lastTimestamp = t }
-            counters.accepted.add(1, ordering: .relaxed)
-            let length = ForecastRecord.write(
-                id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
-                horizon: trainer.configuration.horizon, forecast: trainer.forecast,
-                updates: trainer.counters.updates, into: record)
-            switch try push.send(UnsafeRawBufferPointer(start: record, count: length), flags: .dontWait) {
-            case .sent: break
-            case .wouldBlock:
-                counters.refuse(DropReason.forecastQueueFull.rawValue)
-                log.warning(reason: DropReason.forecastQueueFull.rawValue, message: "the publisher's queue is full; forecast not published", stream: sample.id)
-            case .terminated: return
-            }
-            switch trainer.learn() {
-            case .updated: counters.updates.add(1, ordering: .relaxed)
-            case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
-            case .waiting, .nothingToLearn, .rejectedInput: break
-            }
+            // The forecasts of one batch of samples go out together, as soon as it is learned.
+            if open, !forecasts.isEmpty { open = try flush() }
+            guard open else { return }
         }
     }
 
@@ -339,7 +390,7 @@ public final class Daemon: Sendable {
     private func publisherLoop(_ context: ZMQContext, gate: StartupGate) throws {
         let c = configuration
         let pull = try ZMQSocket(context, type: .pull)
-        try pull.setReceiveHighWaterMark(c.queueCapacity)
+        try pull.setReceiveHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
         try pull.bind(Self.forecastsAddress)
         // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
         // send report "would block" instead of dropping it silently, so the drop is counted.
@@ -355,7 +406,8 @@ public final class Daemon: Sendable {
         _ = gate.report(error: nil)
 
         let maxValues = c.model.horizon * c.maxInputs
-        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues))
+        let batchCapacity = RecordBatch.capacity(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues))
+        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: batchCapacity)
         let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxValues)
         // The encoded frames, copied out of the encoder's arrays so the socket is used outside
         // any closure; room for the longest forecast (a float takes at most 15 characters, an
@@ -370,6 +422,35 @@ public final class Daemon: Sendable {
         // XPUB passes subscriptions up as messages; they are read and discarded now and then.
         var subscriptions = ZMQMultipartBuffer(maxFrames: 1, capacity: 512)
         var log = RateLimitedLog(logger: logger)
+
+        /// Encodes and publishes one forecast record; false once the context is shutting down.
+        func publish(_ record: UnsafeRawBufferPointer) throws -> Bool {
+            let f = ForecastRecord.read(record)
+            let n = f.values.count / 4
+            for i in 0..<n { values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+            encoder.encode(
+                stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
+                forecast: UnsafeBufferPointer(rebasing: values[0..<n]), updates: f.updates)
+            let topicCount = encoder.topic.count, payloadCount = encoder.payload.count
+            precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
+            encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }
+            encoder.payload.withUnsafeBytes { (frames + topicCount).copyMemory(from: $0.baseAddress!, byteCount: payloadCount) }
+            switch try pub.send(UnsafeRawBufferPointer(start: frames, count: topicCount), flags: [.sendMore, .dontWait]) {
+            case .sent:
+                // Once the first frame is taken, the rest of the message is too.
+                _ = try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount))
+                counters.forecasts.add(1, ordering: .relaxed)
+                return true
+            case .wouldBlock:
+                let r = DropReason.subscriberSlow
+                counters.refuse(r.rawValue)
+                log.warning(reason: r.rawValue, message: "a subscriber's queue is full (it reads too slowly); forecast not published", stream: f.id)
+                return true
+            case .terminated:
+                return false
+            }
+        }
+
         var stopped = 0, handled = 0
         while stopped < c.workers {
             if handled & 255 == 0 {
@@ -386,30 +467,20 @@ public final class Daemon: Sendable {
                 stopped += 1
                 continue
             }
-            let f = ForecastRecord.read(frame)
-            let n = f.values.count / 4
-            for i in 0..<n { values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
-            encoder.encode(
-                stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
-                forecast: UnsafeBufferPointer(rebasing: values[0..<n]), updates: f.updates)
-            let topicCount = encoder.topic.count, payloadCount = encoder.payload.count
-            precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
-            encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }
-            encoder.payload.withUnsafeBytes { (frames + topicCount).copyMemory(from: $0.baseAddress!, byteCount: payloadCount) }
-            switch try pub.send(UnsafeRawBufferPointer(start: frames, count: topicCount), flags: [.sendMore, .dontWait]) {
-            case .sent:
-                // Once the first frame is taken, the rest of the message is too.
-                _ = try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount))
-                counters.forecasts.add(1, ordering: .relaxed)
-            case .wouldBlock:
-                let r = DropReason.subscriberSlow
-                counters.refuse(r.rawValue)
-                log.warning(reason: r.rawValue, message: "a subscriber's queue is full (it reads too slowly); forecast not published", stream: f.id)
-            case .terminated:
-                return
+            var open = true
+            try RecordBatch.forEach(in: frame) { record in
+                if open { open = try publish(record) }
             }
+            guard open else { return }
         }
     }
+}
+
+/// 1, 10, 100, ...
+func isPowerOfTen(_ n: Int) -> Bool {
+    var n = n
+    while n >= 10, n % 10 == 0 { n /= 10 }
+    return n == 1
 }
 
 /// Start-up handshake between a service thread and `run()`: the thread reports whether its

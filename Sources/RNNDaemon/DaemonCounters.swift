@@ -18,9 +18,9 @@ public final class DaemonCounters: Sendable {
 
     public init() {}
 
-    /// Counts a refused or dropped message under `reason`.
-    public func refuse(_ reason: String) {
-        refusals.withLock { $0[reason, default: 0] += 1 }
+    /// Counts `count` refused or dropped messages under `reason`.
+    public func refuse(_ reason: String, count: Int = 1) {
+        refusals.withLock { $0[reason, default: 0] += count }
     }
 
     /// Refusals and drops so far, by reason.

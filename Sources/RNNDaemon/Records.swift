@@ -1,11 +1,72 @@
-// The daemon's internal messages between its threads, one ZeroMQ frame each over inproc
-// PUSH/PULL pipes (bounded by their high-water marks). An empty frame means "no more": the
-// stop marker that drains the pipeline in order on shutdown.
+// The daemon's internal messages between its threads, over ZeroMQ inproc PUSH/PULL pipes
+// (bounded by their high-water marks). Each message is one frame holding a batch of records:
+// the samples (or forecasts) that were ready at once, up to `RecordBatch.maxRecords`, so that a
+// flood costs one inproc message per batch rather than per sample, while a lone sample still
+// goes alone and at once. An empty frame means "no more": the stop marker that drains the
+// pipeline in order on shutdown.
 //
+// Batch:                      ([record length: UInt32][record])+
 // Sample (ingest → worker):   [id length: UInt8][id][count: UInt16][has t: UInt8][t: Float64][count × Float32]
 // Forecast (worker → publisher): [id length: UInt8][id][seq: Int64][has t: UInt8][t: Float64]
 //                                [horizon: UInt16][width: UInt16][updates: Int64][horizon·width × Float32]
 // Host byte order: both ends are this process.
+
+/// A batch of records being written into one frame, in a buffer allocated once.
+final class RecordBatch {
+    /// Records per batch at most: bounds the latency a batch adds to its first record.
+    static let maxRecords = 64
+
+    private let buffer: UnsafeMutableRawPointer
+    /// Bytes the buffer holds; at least one record of the largest size.
+    let capacity: Int
+    private(set) var bytes = 0
+    private(set) var count = 0
+
+    /// The frame size of a batch whose records are at most `largestRecord` bytes.
+    static func capacity(largestRecord: Int) -> Int { max(16_384, 4 + largestRecord) }
+
+    init(largestRecord: Int) {
+        capacity = Self.capacity(largestRecord: largestRecord)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+    }
+
+    deinit { buffer.deallocate() }
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Whether a record of `length` bytes still fits (else: send the batch first).
+    func fits(_ length: Int) -> Bool { count < Self.maxRecords && bytes + 4 + length <= capacity }
+
+    /// Where the next record is to be written; `append(length:)` then takes it in.
+    var next: UnsafeMutableRawPointer { buffer + bytes + 4 }
+
+    func append(length: Int) {
+        buffer.storeBytes(of: UInt32(length), toByteOffset: bytes, as: UInt32.self)
+        bytes += 4 + length
+        count += 1
+    }
+
+    /// The batch as a frame to send.
+    var frame: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer, count: bytes) }
+
+    func clear() {
+        bytes = 0
+        count = 0
+    }
+
+    /// Calls `body` with each record of a received batch frame, in order.
+    static func forEach(in frame: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var o = 0
+        while o < frame.count {
+            let length = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+            try body(UnsafeRawBufferPointer(rebasing: frame[(o + 4)..<(o + 4 + length)]))
+            o += 4 + length
+        }
+    }
+
+    /// The high-water mark (in batches) that keeps about `samples` records waiting per pipe end.
+    static func highWaterMark(samples: Int) -> Int { max(1, (samples + maxRecords - 1) / maxRecords) }
+}
 
 /// Writes and reads the sample record in a buffer owned by the caller.
 enum SampleRecord {

@@ -1,0 +1,63 @@
+@testable import RNNDaemon
+import Testing
+
+/// The batches that carry samples and forecasts between the daemon's threads.
+@Suite(.timeLimit(.minutes(1)))
+struct RecordBatchTests {
+    /// Writes sample records for the given streams into `batch`, as the ingest thread does.
+    func append(_ streams: [String], to batch: RecordBatch) {
+        for (i, id) in streams.enumerated() {
+            let values: [Float] = Array(repeating: Float(i) + 0.5, count: i % 3 + 1)
+            let size = SampleRecord.size(idLength: id.utf8.count, count: values.count)
+            #expect(batch.fits(size))
+            let length = Array(id.utf8).withUnsafeBytes { idBytes in
+                values.withUnsafeBufferPointer {
+                    SampleRecord.write(id: idBytes, values: $0, timestamp: i.isMultiple(of: 2) ? Double(i) : nil, into: batch.next)
+                }
+            }
+            #expect(length == size)
+            batch.append(length: length)
+        }
+    }
+
+    @Test func recordsComeBackInOrder() {
+        let batch = RecordBatch(largestRecord: SampleRecord.size(idLength: 255, count: 64))
+        let streams = ["a", "plant-7/temp", "", "é", String(repeating: "x", count: 255)]
+        append(streams, to: batch)
+        #expect(batch.count == streams.count)
+        var seen: [(String, [Float], Double?)] = []
+        RecordBatch.forEach(in: batch.frame) { record in
+            let s = SampleRecord.read(record)
+            seen.append((String(decoding: s.id, as: UTF8.self), (0..<s.count).map(s.value), s.timestamp))
+        }
+        #expect(seen.map(\.0) == streams)
+        for (i, (_, values, t)) in seen.enumerated() {
+            #expect(values == Array(repeating: Float(i) + 0.5, count: i % 3 + 1))
+            #expect(t == (i.isMultiple(of: 2) ? Double(i) : nil))
+        }
+        batch.clear()
+        #expect(batch.isEmpty && batch.frame.isEmpty)
+        var none = 0
+        RecordBatch.forEach(in: batch.frame) { _ in none += 1 }
+        #expect(none == 0)
+    }
+
+    @Test func aBatchIsBoundedInRecordsAndBytes() {
+        let small = RecordBatch(largestRecord: 16)
+        append(Array(repeating: "s", count: RecordBatch.maxRecords), to: small)
+        #expect(!small.fits(1), "at most \(RecordBatch.maxRecords) records")
+        // The largest record always fits an empty batch, even beyond the usual 16 KiB.
+        let largest = SampleRecord.size(idLength: 255, count: 65_535)
+        let big = RecordBatch(largestRecord: largest)
+        #expect(big.fits(largest))
+        #expect(!big.fits(largest + 1))
+        #expect(RecordBatch.highWaterMark(samples: 1) == 1)
+        #expect(RecordBatch.highWaterMark(samples: 64) == 1)
+        #expect(RecordBatch.highWaterMark(samples: 65) == 2)
+        #expect(RecordBatch.highWaterMark(samples: 10_000) == 157)
+    }
+
+    @Test func milestonesOfTheStreamCount() {
+        #expect((1...100_000).filter(isPowerOfTen) == [1, 10, 100, 1_000, 10_000, 100_000])
+    }
+}
