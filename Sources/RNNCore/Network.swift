@@ -46,8 +46,7 @@ public final class TrainingWorkspace<S: RNNScalar> {
         parameterCount = ParameterLayout(cell: cell, inputs: inputs, hidden: hidden, outputs: outputs).count
         var owned: [UnsafeMutablePointer<S>] = []
         func buffer(_ count: Int) -> UnsafeMutablePointer<S> {
-            let p = UnsafeMutablePointer<S>.allocate(capacity: max(count, 1))
-            p.initialize(repeating: 0, count: max(count, 1))
+            let p: UnsafeMutablePointer<S> = allocateZeroed(count)
             owned.append(p)
             return p
         }
@@ -114,9 +113,10 @@ public final class RecurrentNetwork<S: RNNScalar> {
     @usableFromInline let scratchA: UnsafeMutablePointer<S>
     @usableFromInline let scratchU: UnsafeMutablePointer<S>
 
-    /// A network of `configuration`, initialised from its seed, computing in `workspace`
-    /// (shared with other networks of the same shape on this thread) or in one of its own.
-    public init(_ configuration: ModelConfiguration, workspace shared: TrainingWorkspace<S>? = nil) {
+    /// A network of `configuration`, initialised from its seed (or left at zero for a caller
+    /// about to load saved weights), computing in `workspace` (shared with other networks of
+    /// the same shape on this thread) or in one of its own.
+    public init(_ configuration: ModelConfiguration, workspace shared: TrainingWorkspace<S>? = nil, initialize: Bool = true) {
         precondition(configuration.problems().isEmpty, "invalid model: \(configuration.problems())")
         cell = configuration.cell
         elmanActivation = configuration.elmanActivation
@@ -131,8 +131,7 @@ public final class RecurrentNetwork<S: RNNScalar> {
         let workspace = shared ?? TrainingWorkspace(configuration)
         precondition(workspace.serves(configuration), "the workspace is for another model shape")
         self.workspace = workspace
-        parameters = .allocate(capacity: layout.count)
-        parameters.initialize(repeating: 0, count: layout.count)
+        parameters = allocateZeroed(layout.count)
         gradients = workspace.gradients
         windowInputs = workspace.windowInputs
         windowStates = workspace.windowStates
@@ -146,7 +145,7 @@ public final class RecurrentNetwork<S: RNNScalar> {
         previousStateGradient = workspace.previousStateGradient
         scratchA = workspace.scratchA
         scratchU = workspace.scratchU
-        initializeParameters(seed: configuration.seed)
+        if initialize { initializeParameters(seed: configuration.seed) }
     }
 
     deinit { parameters.deallocate() }

@@ -57,9 +57,13 @@ public final class OnlineTrainer<S: RNNScalar> {
 
     /// A trainer for `configuration`, computing its updates in `workspace` (shared with the
     /// other trainers of the same shape on this thread) or in one of its own.
-    public init(configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil) {
+    public convenience init(configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil) {
+        self.init(configuration: configuration, workspace: workspace, initialize: true)
+    }
+
+    init(configuration: ModelConfiguration, workspace: TrainingWorkspace<S>?, initialize: Bool) {
         self.configuration = configuration
-        network = RecurrentNetwork(configuration, workspace: workspace)
+        network = RecurrentNetwork(configuration, workspace: workspace, initialize: initialize)
         optimizer = Optimizer(kind: configuration.optimizer, count: network.layout.count)
         normalizer = RunningNormalizer(channels: configuration.inputs, normalization: configuration.normalization)
         learningRate = configuration.learningRate
@@ -67,11 +71,7 @@ public final class OnlineTrainer<S: RNNScalar> {
         targets = configuration.targetChannels
         outputs = configuration.outputs
         ringRows = configuration.window + 1
-        func buffer(_ n: Int) -> UnsafeMutablePointer<S> {
-            let p = UnsafeMutablePointer<S>.allocate(capacity: n)
-            p.initialize(repeating: 0, count: n)
-            return p
-        }
+        func buffer(_ n: Int) -> UnsafeMutablePointer<S> { allocateZeroed(n) }
         let s = network.stateSize
         ring = buffer(ringRows * configuration.inputs)
         liveState = buffer(s)

@@ -15,10 +15,8 @@ public final class Optimizer<S: RNNScalar> {
     public init(kind: OptimizerKind, count: Int) {
         self.kind = kind
         self.count = count
-        moment1 = .allocate(capacity: max(count, 1))
-        moment1.initialize(repeating: 0, count: max(count, 1))
-        moment2 = .allocate(capacity: max(count, 1))
-        moment2.initialize(repeating: 0, count: max(count, 1))
+        moment1 = allocateZeroed(count)
+        moment2 = allocateZeroed(count)
     }
 
     deinit {

@@ -1,0 +1,160 @@
+/// A trainer's whole mutable state as bytes, for checkpoints: what a restored trainer needs to
+/// make exactly the forecasts and updates the original would have made next.
+///
+/// Layout (host byte order; `S` is the trainer's scalar, `P` the parameter count, `I` the
+/// inputs, `R = k2 + 1` the window rows, `N` the recurrent state size, `O` the outputs):
+///
+///     counters: samples, rejected, updates, clipped, skipped, state resets   6 × Int64
+///     latest loss, latest gradient norm (NaN: none yet)                      2 × Float64
+///     samples since the last update, optimizer steps                         2 × Int64
+///     normaliser: count, then mean and variance per input                    Int64, 2·I × Float64
+///     parameters; optimizer moments (Adam 2, momentum 1, SGD 0)              (1 + m)·P × S
+///     the window ring, R·I normalised samples                                R·I × S
+///     live state, carried state (where the next window starts)               2·N × S
+///     latest forecast (original units), latest output (normalised)           2·O × S
+///
+/// The configuration is not in it: the caller stores it beside and rebuilds the trainer from it.
+extension OnlineTrainer {
+    /// A trainer of `configuration` continuing from `state` (what `writeState` wrote for a
+    /// trainer of the same configuration); its weights are never randomly initialised.
+    public convenience init(
+        configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil, state: UnsafeRawBufferPointer
+    ) throws(TrainerStateError) {
+        self.init(configuration: configuration, workspace: workspace, initialize: false)
+        try readState(from: state)
+    }
+
+    /// Optimizer moment buffers the state holds.
+    var storedMoments: Int {
+        switch optimizer.kind {
+        case .sgd: 0
+        case .momentum: 1
+        case .adam: 2
+        }
+    }
+
+    /// Bytes `writeState(into:)` writes.
+    public var stateByteCount: Int {
+        let c = configuration, s = MemoryLayout<S>.size
+        return 8 * 10 + 8 * (1 + 2 * c.inputs)
+            + s * ((1 + storedMoments) * network.layout.count + ringRows * c.inputs + 2 * network.stateSize + 2 * outputs)
+    }
+
+    /// Writes the state into `out` (`stateByteCount` bytes, any alignment). Call between samples.
+    public func writeState(into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= stateByteCount && !pendingLearn, "writeState: buffer too small or learn() pending")
+        var w = StateWriter(base: out.baseAddress!)
+        let k = counters
+        for v in [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets] { w.put(Int64(v)) }
+        w.put(k.lastLoss ?? .nan)
+        w.put(k.lastGradientNorm ?? .nan)
+        w.put(Int64(sinceUpdate))
+        w.put(Int64(optimizer.steps))
+        w.put(Int64(normalizer._count))
+        for v in normalizer._mean { w.put(v) }
+        for v in normalizer._variance { w.put(v) }
+        let p = network.layout.count
+        w.copy(network.parameters, p)
+        if storedMoments >= 1 { w.copy(optimizer.moment1, p) }
+        if storedMoments >= 2 { w.copy(optimizer.moment2, p) }
+        w.copy(ring, ringRows * configuration.inputs)
+        w.copy(liveState, network.stateSize)
+        w.copy(carriedState, network.stateSize)
+        w.copy(forecastBuffer, outputs)
+        w.copy(liveOutput, outputs)
+    }
+
+    /// Replaces the state with one `writeState` wrote for a trainer of the same configuration
+    /// (the caller checks that). Throws when the size is wrong or a value is impossible, and
+    /// then leaves the trainer as it was.
+    public func readState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
+        guard bytes.count == stateByteCount else {
+            throw .wrongSize(expected: stateByteCount, found: bytes.count)
+        }
+        var r = StateReader(base: bytes.baseAddress!)
+        var k = TrainerCounters()
+        k.samples = Int(r.get(Int64.self))
+        k.rejectedSamples = Int(r.get(Int64.self))
+        k.updates = Int(r.get(Int64.self))
+        k.clippedUpdates = Int(r.get(Int64.self))
+        k.skippedUpdates = Int(r.get(Int64.self))
+        k.stateResets = Int(r.get(Int64.self))
+        let loss = r.get(Double.self), norm = r.get(Double.self)
+        k.lastLoss = loss.isNaN ? nil : loss
+        k.lastGradientNorm = norm.isNaN ? nil : norm
+        let since = Int(r.get(Int64.self)), steps = Int(r.get(Int64.self))
+        let seen = Int(r.get(Int64.self))
+        let inputs = configuration.inputs
+        let mean = (0..<inputs).map { _ in r.get(Double.self) }
+        let variance = (0..<inputs).map { _ in r.get(Double.self) }
+        let counts = [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets, steps, seen]
+        guard counts.allSatisfy({ $0 >= 0 }), since >= 0,
+            mean.allSatisfy(\.isFinite), variance.allSatisfy({ $0.isFinite && $0 >= 0 })
+        else { throw .impossibleValue }
+        // Checked; from here on nothing can fail.
+        counters = k
+        // A smaller k1 than the state was saved with: update at the next sample.
+        sinceUpdate = min(since, configuration.updateEvery - 1)
+        optimizer.steps = steps
+        normalizer._count = seen
+        normalizer._mean = mean
+        normalizer._variance = variance
+        let p = network.layout.count
+        r.copy(into: network.parameters, p)
+        if storedMoments >= 1 { r.copy(into: optimizer.moment1, p) }
+        if storedMoments >= 2 { r.copy(into: optimizer.moment2, p) }
+        r.copy(into: ring, ringRows * inputs)
+        r.copy(into: liveState, network.stateSize)
+        r.copy(into: carriedState, network.stateSize)
+        r.copy(into: forecastBuffer, outputs)
+        r.copy(into: liveOutput, outputs)
+    }
+}
+
+/// Why a saved trainer state was not taken.
+public enum TrainerStateError: Error, Equatable, CustomStringConvertible {
+    case wrongSize(expected: Int, found: Int)
+    /// A negative count or a non-finite normaliser statistic.
+    case impossibleValue
+
+    public var description: String {
+        switch self {
+        case .wrongSize(let expected, let found): "the state holds \(found) bytes where this model needs \(expected)"
+        case .impossibleValue: "the state holds an impossible value (a negative count or a non-finite statistic)"
+        }
+    }
+}
+
+/// Sequential unaligned writes into raw memory.
+struct StateWriter {
+    var base: UnsafeMutableRawPointer
+    var offset = 0
+
+    mutating func put<T: BitwiseCopyable>(_ v: T) {
+        base.storeBytes(of: v, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func copy<T>(_ p: UnsafeMutablePointer<T>, _ n: Int) {
+        let bytes = n * MemoryLayout<T>.stride
+        (base + offset).copyMemory(from: p, byteCount: bytes)
+        offset += bytes
+    }
+}
+
+/// Sequential unaligned reads from raw memory.
+struct StateReader {
+    var base: UnsafeRawPointer
+    var offset = 0
+
+    mutating func get<T: BitwiseCopyable>(_: T.Type) -> T {
+        defer { offset += MemoryLayout<T>.size }
+        return base.loadUnaligned(fromByteOffset: offset, as: T.self)
+    }
+
+    mutating func copy<T>(into p: UnsafeMutablePointer<T>, _ n: Int) {
+        let bytes = n * MemoryLayout<T>.stride
+        UnsafeMutableRawPointer(p).copyMemory(from: base + offset, byteCount: bytes)
+        offset += bytes
+    }
+}
