@@ -130,6 +130,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// workers = 2
 /// max_streams = 10000
 /// queue_capacity = 10000
+/// checkpoint_interval = 60.0
 /// log_level = "info"
 /// ```
 ///
@@ -269,6 +270,7 @@ public enum ConfigurationFile {
             "workers = \(c.workers)",
             "max_streams = \(c.maxStreams)",
             "queue_capacity = \(c.queueCapacity)",
+            "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             "log_level = \(tomlString(c.logLevel))",
         ]
         return lines.joined(separator: "\n") + "\n"
@@ -341,6 +343,7 @@ public enum ConfigurationFile {
                 Setting(key: "workers") { v, c throws(ConfigurationError.Issue) in c.workers = try v.int() },
                 Setting(key: "max_streams") { v, c throws(ConfigurationError.Issue) in c.maxStreams = try v.int() },
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
+                Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
             ]),
         ]

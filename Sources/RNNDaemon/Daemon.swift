@@ -9,8 +9,8 @@ import ZeroMQ
 ///
 /// Threads, each owning its sockets for its whole life:
 /// - ingest: the SUB socket; validates and decodes, routes each sample by the hash of its
-///   stream id to one worker over an inproc pipe bounded at about `queueCapacity` samples
-///   (full: dropped and counted as `worker_queue_full`);
+///   stream id to one worker over an inproc pipe bounded at `queueCapacity` samples (full:
+///   dropped and counted as `worker_queue_full`);
 /// - workers: a model per stream; predict, hand the forecast to the publisher, then learn;
 /// - publisher: encodes forecasts and owns the PUB socket.
 /// Samples that arrive together travel between the threads in batches (`RecordBatch`); a
@@ -20,17 +20,21 @@ import ZeroMQ
 public final class Daemon: Sendable {
     public let configuration: DaemonConfiguration
     public let counters = DaemonCounters()
+    /// Samples queued for each worker, and forecasts for the publisher (the last slot).
+    let queues: QueueDepths
     let logger: Logger
     let stopping = Atomic<Bool>(false)
     /// Set by a thread that failed after start-up; the daemon then stops with an error.
     let failure = Mutex<String?>(nil)
 
     static let forecastsAddress = "inproc://rnnd-forecasts"
+    static let checkpointsAddress = "inproc://rnnd-checkpoints"
     static func workerAddress(_ i: Int) -> String { "inproc://rnnd-worker-\(i)" }
 
     public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "rnnd")) {
         self.configuration = configuration
         self.logger = logger
+        queues = QueueDepths(queues: configuration.workers + 1, capacity: configuration.queueCapacity)
     }
 
     /// Runs until SIGINT or SIGTERM (or a fatal error); returns the process exit status.
@@ -43,12 +47,25 @@ public final class Daemon: Sendable {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        let c = configuration
+        // The state directory: locked for this process's life, then every stream restored.
+        let directory = c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment)
+        let lock: StateDirectoryLock, store: CheckpointStore, restored: [RestoredStreams]
+        do {
+            lock = try StateDirectoryLock(directory: directory)
+            store = try CheckpointStore(directory: directory)
+            restored = try restore(from: store)
+        } catch {
+            logger.critical("checkpoints: \(error)")
+            return 73  // EX_CANTCREAT
+        }
+        defer { withExtendedLifetime(lock) {} }
+
         let context: ZMQContext
         do { context = try ZMQContext(ioThreads: 1) } catch {
             logger.critical("cannot create the ZeroMQ context: \(error)")
             return 70
         }
-        let c = configuration
         let finished = DispatchGroup()
         func start(_ name: String, _ body: @escaping @Sendable (StartupGate) -> Void) -> Bool {
             let gate = StartupGate()
@@ -70,8 +87,10 @@ public final class Daemon: Sendable {
         }
         var started = start("rnnd-publisher") { self.publisher(context, gate: $0) }
         for i in 0..<c.workers where started {
-            started = start("rnnd-worker-\(i)") { self.worker(i, context, gate: $0) }
+            let streams = restored[i]
+            started = start("rnnd-worker-\(i)") { self.worker(i, context, restored: streams, gate: $0) }
         }
+        if started { started = start("rnnd-checkpoints") { self.checkpointer(context, store: store, gate: $0) } }
         if started { started = start("rnnd-ingest") { self.ingest(context, gate: $0) } }
         guard started else {
             stopping.store(true, ordering: .relaxed)
@@ -96,8 +115,10 @@ public final class Daemon: Sendable {
             }
         }
         stopping.store(true, ordering: .relaxed)
-        if finished.wait(timeout: .now() + 10) == .timedOut {
-            logger.error("threads did not finish within 10 s; closing the sockets")
+        // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
+        // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
+        if finished.wait(timeout: .now() + 25) == .timedOut {
+            logger.error("threads did not finish within 25 s; closing the sockets")
             context.shutdown()
             _ = finished.wait(timeout: .now() + 2)
             exitCode = 70
@@ -157,7 +178,8 @@ public final class Daemon: Sendable {
         }
         for i in 0..<workers {
             let push = try ZMQSocket(context, type: .push)
-            try push.setSendHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
+            // The bound is `queues`, in samples; a batch holds at least one.
+            try push.setSendHighWaterMark(c.queueCapacity)
             try push.setLinger(.seconds(2))
             try push.connect(Self.workerAddress(i))
             (pushes + made).initialize(to: push)
@@ -177,9 +199,12 @@ public final class Daemon: Sendable {
         func flush(_ shard: Int) throws -> Bool {
             let batch = batches[shard]
             defer { batch.clear() }
-            switch try pushes[shard].send(batch.frame, flags: .dontWait) {
+            let room = queues.reserve(shard, batch.count)
+            let sent = room ? try pushes[shard].send(batch.frame, flags: .dontWait) : .wouldBlock
+            switch sent {
             case .sent: return true
             case .wouldBlock:
+                if room { queues.release(shard, batch.count) }
                 let r = DropReason.workerQueueFull
                 counters.refuse(r.rawValue, count: batch.count)
                 log.warning(reason: r.rawValue, message: "worker \(shard)'s queue is full: learning cannot keep up; \(batch.count) samples dropped", stream: nil)
@@ -260,23 +285,27 @@ public final class Daemon: Sendable {
 
     // MARK: - Workers
 
-    private func worker(_ index: Int, _ context: ZMQContext, gate: StartupGate) {
+    private func worker(_ index: Int, _ context: ZMQContext, restored: RestoredStreams, gate: StartupGate) {
         do {
-            try workerLoop(index, context, gate: gate)
+            try workerLoop(index, context, restored: restored, gate: gate)
         } catch {
             if !gate.report(error: "worker \(index): \(error)") { fail("worker \(index): \(error)") }
         }
     }
 
-    private func workerLoop(_ index: Int, _ context: ZMQContext, gate: StartupGate) throws {
+    private func workerLoop(_ index: Int, _ context: ZMQContext, restored: RestoredStreams, gate: StartupGate) throws {
         let c = configuration
         let pull = try ZMQSocket(context, type: .pull)
-        try pull.setReceiveHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
+        try pull.setReceiveHighWaterMark(c.queueCapacity)
         try pull.bind(Self.workerAddress(index))
         let push = try ZMQSocket(context, type: .push)
-        try push.setSendHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
+        try push.setSendHighWaterMark(c.queueCapacity)
         try push.setLinger(.seconds(2))
         try push.connect(Self.forecastsAddress)
+        let checkpoints = try ZMQSocket(context, type: .push)
+        try checkpoints.setSendHighWaterMark(64)
+        try checkpoints.setLinger(.seconds(5))
+        try checkpoints.connect(Self.checkpointsAddress)
         _ = gate.report(error: nil)
 
         let inBatch = RecordBatch(largestRecord: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs))
@@ -286,15 +315,20 @@ public final class Daemon: Sendable {
         let maxOutputs = c.model.horizon * c.maxInputs
         let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
         var table = StreamTable()
-        var workspaces: [Int: TrainingWorkspace<Float>] = [:]
+        var workspaces = restored.workspaces
+        for learner in restored.learners { table.insert(learner) }
         var log = RateLimitedLog(logger: logger)
+        var walk = CheckpointWalk(worker: index)
 
         /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
         func flush() throws -> Bool {
             defer { forecasts.clear() }
-            switch try push.send(forecasts.frame, flags: .dontWait) {
+            let room = queues.reserve(c.workers, forecasts.count)
+            let sent = room ? try push.send(forecasts.frame, flags: .dontWait) : .wouldBlock
+            switch sent {
             case .sent: return true
             case .wouldBlock:
+                if room { queues.release(c.workers, forecasts.count) }
                 let r = DropReason.forecastQueueFull
                 counters.refuse(r.rawValue, count: forecasts.count)
                 log.warning(reason: r.rawValue, message: "the publisher's queue is full; \(forecasts.count) forecasts not published", stream: nil)
@@ -337,6 +371,7 @@ public final class Daemon: Sendable {
             let trainer = learner.trainer
             trainer.predict(values)
             learner.seq += 1
+            learner.changes += 1
             if let t = sample.timestamp { learner.lastTimestamp = t }
             counters.accepted.add(1, ordering: .relaxed)
             let size = ForecastRecord.size(idLength: sample.id.count, values: trainer.forecast.count)
@@ -357,23 +392,40 @@ public final class Daemon: Sendable {
         }
 
         while true {
-            switch try pull.receiveMultipart(into: &message) {
-            case .wouldBlock, .truncated: continue
+            // During a checkpoint the walk goes on between batches, and whenever none is waiting.
+            switch try pull.receiveMultipart(into: &message, flags: walk.isActive ? .dontWait : []) {
+            case .wouldBlock:
+                if walk.isActive, try !walk.advance(table.all, to: checkpoints, final: false) {
+                    usleep(200)  // the checkpoint thread's queue is full: let it write
+                }
+                continue
+            case .truncated: continue
             case .terminated: return
             case .message: break
             }
             let frame = message.frame(0)
-            if frame.isEmpty {  // the stop marker: pass it on and finish
+            if frame.isEmpty {
+                // The stop marker: every changed stream to the checkpoint thread, then pass the
+                // marker on and finish.
+                walk.start(all: false)
+                _ = try walk.advance(table.all, to: checkpoints, final: true)
                 _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
                 return
             }
-            var open = true
+            if frame.count == 1 {  // a checkpoint request
+                walk.start(all: frame[0] == CheckpointWalk.requestAll)
+                continue
+            }
+            var open = true, taken = 0
             try RecordBatch.forEach(in: frame) { record in
+                taken += 1
                 if open { open = try handle(record) }
             }
+            queues.release(index, taken)
             // The forecasts of one batch of samples go out together, as soon as it is learned.
             if open, !forecasts.isEmpty { open = try flush() }
             guard open else { return }
+            if walk.isActive { _ = try walk.advance(table.all, to: checkpoints, final: false) }
         }
     }
 
@@ -390,7 +442,7 @@ public final class Daemon: Sendable {
     private func publisherLoop(_ context: ZMQContext, gate: StartupGate) throws {
         let c = configuration
         let pull = try ZMQSocket(context, type: .pull)
-        try pull.setReceiveHighWaterMark(RecordBatch.highWaterMark(samples: c.queueCapacity))
+        try pull.setReceiveHighWaterMark(c.queueCapacity)
         try pull.bind(Self.forecastsAddress)
         // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
         // send report "would block" instead of dropping it silently, so the drop is counted.
@@ -467,10 +519,12 @@ public final class Daemon: Sendable {
                 stopped += 1
                 continue
             }
-            var open = true
+            var open = true, taken = 0
             try RecordBatch.forEach(in: frame) { record in
+                taken += 1
                 if open { open = try publish(record) }
             }
+            queues.release(c.workers, taken)
             guard open else { return }
         }
     }

@@ -69,6 +69,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxStreams = 10_000
     /// Samples waiting per worker: the bound of each worker's queue.
     public var queueCapacity = 10_000
+    /// Seconds between checkpoints of every stream that changed (and one at every stop).
+    public var checkpointInterval: Double = 60
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -192,6 +194,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(1...10_000_000).contains(queueCapacity) {
             add("daemon.queue_capacity", "--queue-capacity", "must be from 1 to 10000000, got \(queueCapacity)")
+        }
+        if !(checkpointInterval >= 1 && checkpointInterval <= 86_400) {
+            add("daemon.checkpoint_interval", "--checkpoint-interval", "must be from 1 to 86400 seconds, got \(checkpointInterval)")
         }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",

@@ -19,6 +19,10 @@ final class StreamLearner {
     let trainer: OnlineTrainer<Float>
     var lastTimestamp: Double?
     var seq = 0
+    /// Samples learned since start (or restore), and that count when last checkpointed: a
+    /// stream that did not change is not written again.
+    var changes = 0
+    var savedChanges = -1
 
     init(id: [UInt8], hash: UInt64, trainer: OnlineTrainer<Float>) {
         self.id = id
@@ -41,6 +45,8 @@ final class StreamLearner {
 struct StreamTable {
     private var slots: [StreamLearner?] = Array(repeating: nil, count: 64)
     private(set) var count = 0
+    /// Every stream, in the order they came: what a checkpoint walks.
+    private(set) var all: [StreamLearner] = []
 
     func find(_ id: UnsafeRawBufferPointer, hash: UInt64) -> StreamLearner? {
         let mask = slots.count - 1
@@ -64,6 +70,7 @@ struct StreamTable {
             for case let l? in old { place(l) }
         }
         place(learner)
+        all.append(learner)
     }
 
     private mutating func place(_ learner: StreamLearner) {

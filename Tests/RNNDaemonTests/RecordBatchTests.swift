@@ -51,10 +51,18 @@ struct RecordBatchTests {
         let big = RecordBatch(largestRecord: largest)
         #expect(big.fits(largest))
         #expect(!big.fits(largest + 1))
-        #expect(RecordBatch.highWaterMark(samples: 1) == 1)
-        #expect(RecordBatch.highWaterMark(samples: 64) == 1)
-        #expect(RecordBatch.highWaterMark(samples: 65) == 2)
-        #expect(RecordBatch.highWaterMark(samples: 10_000) == 157)
+    }
+
+    @Test func queuesAreBoundedInRecords() {
+        let queues = QueueDepths(queues: 2, capacity: 100)
+        #expect(queues.reserve(0, 64))
+        #expect(!queues.reserve(0, 37), "64 + 37 > 100: refused, nothing taken")
+        #expect(queues.reserve(0, 36))
+        #expect(!queues.reserve(0, 1))
+        #expect(queues.reserve(1, 100), "each queue has its own bound")
+        queues.release(0, 64)
+        #expect(queues.reserve(0, 64))
+        #expect(!queues.reserve(0, 1))
     }
 
     @Test func milestonesOfTheStreamCount() {

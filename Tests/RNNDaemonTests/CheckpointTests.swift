@@ -1,0 +1,127 @@
+import Foundation
+import RNNCore
+@testable import RNNDaemon
+import Testing
+
+/// The checkpoint format and store, in process: checksums, records, corruption, the store's
+/// transactions and what it sets aside.
+@Suite(.timeLimit(.minutes(1)))
+struct CheckpointTests {
+    /// XXH64 against values computed by python-xxhash 3 (`xxhash.xxh64(data, seed=0)`).
+    @Test func xxh64MatchesTheReference() {
+        let cases: [([UInt8], UInt64)] = [
+            ([], 0xEF46_DB37_51D8_E999),
+            (Array("a".utf8), 0xD24E_C4F1_A98C_6E5B),
+            (Array("abc".utf8), 0x44BC_2CF5_AD77_0999),
+            ((0..<3).flatMap { _ in (0...255).map(UInt8.init) } + Array("rnnd".utf8), 0x1062_172F_8124_E926),
+        ]
+        for (data, expected) in cases {
+            #expect(data.withUnsafeBytes { xxh64($0) } == expected, "\(data.count) bytes")
+        }
+    }
+
+    static func model(hidden: Int = 6) -> ModelConfiguration {
+        var c = DaemonConfiguration()
+        c.model.cell = .gru
+        c.model.hidden = hidden
+        c.model.window = 4
+        return c.modelConfiguration(inputs: 2)
+    }
+
+    /// A record of a stream that has learned a few samples.
+    static func record(id: String = "plant/a", hidden: Int = 6) -> [UInt8] {
+        let trainer = OnlineTrainer<Float>(configuration: model(hidden: hidden))
+        for i in 0..<9 { trainer.step([Float(i), Float(i * i % 5)]) }
+        let learner = StreamLearner(id: Array(id.utf8), hash: 0, trainer: trainer)
+        learner.seq = 9
+        learner.lastTimestamp = 1_700_000_008
+        var out: [UInt8] = []
+        StreamRecord.encode(learner, modelJSON: StreamRecord.modelJSON(trainer.configuration), savedAt: 1_800_000_000, into: &out)
+        return out
+    }
+
+    @Test func aRecordRoundTrips() throws {
+        let bytes = Self.record()
+        let record = try StreamRecord.decode(bytes)
+        #expect(record.id == Array("plant/a".utf8))
+        #expect(record.seq == 9 && record.lastTimestamp == 1_700_000_008 && record.savedAt == 1_800_000_000)
+        #expect(record.model == Self.model())
+        #expect(record.encoded() == bytes, "decode and encode are inverse")
+        let trainer = try record.trainer(current: Self.model())
+        #expect(trainer.counters.samples == 9)
+        let peeked = try #require(bytes.withUnsafeBytes { StreamRecord.peek($0).map { (Array($0.id), $0.savedAt) } })
+        #expect(peeked.0 == Array("plant/a".utf8) && peeked.1 == 1_800_000_000)
+    }
+
+    @Test func damageIsFoundAndNamed() {
+        let bytes = Self.record()
+        func problem(_ b: [UInt8]) -> RecordProblem? {
+            do { _ = try StreamRecord.decode(b) } catch { return error }
+            return nil
+        }
+        #expect(problem(Array(bytes.prefix(bytes.count / 2))) == .checksumMismatch)
+        #expect(problem(Array(bytes.prefix(20))) == .truncated)
+        for position in [0, 9, 30, bytes.count / 2, bytes.count - 1] {
+            var flipped = bytes
+            flipped[position] ^= 0x10
+            let found = problem(flipped)
+            #expect(found != nil, "a flipped bit at \(position) is found")
+        }
+        var flipped = bytes
+        flipped[bytes.count / 2] ^= 1
+        #expect(problem(flipped) == .checksumMismatch)
+        // A newer format, with a valid checksum: refused for its version.
+        var newer = Array(bytes.dropLast(8))
+        newer[8] = 2
+        newer += withUnsafeBytes(of: newer.withUnsafeBytes { xxh64($0) }) { Array($0) }
+        #expect(problem(newer) == .unsupportedVersion(2))
+        #expect(problem(Array("RNNDSTRX".utf8) + bytes.dropFirst(8)) == .notARecord)
+    }
+
+    @Test func aChangedModelShapeIsRefusedAndOtherChangesAreTaken() throws {
+        let record = try StreamRecord.decode(Self.record())
+        #expect(throws: RecordProblem.modelChanged(["hidden 6 → 7"])) { try record.trainer(current: Self.model(hidden: 7)) }
+        var other = Self.model()
+        other.cell = .lstm
+        other.window = 8
+        #expect(throws: RecordProblem.modelChanged(["cell gru → lstm", "window 4 → 8"])) { try record.trainer(current: other) }
+        var tuned = Self.model()
+        tuned.learningRate = 0.01
+        tuned.clipThreshold = 5
+        tuned.updateEvery = 2
+        let trainer = try record.trainer(current: tuned)
+        #expect(trainer.learningRate == 0.01 && trainer.clipThreshold == 5)
+    }
+
+    @Test func theStoreCommitsWholeCheckpointsAndSetsRecordsAside() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-store-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try CheckpointStore(directory: directory)
+        let a = Self.record(id: "a"), b = Self.record(id: "b")
+        try store.transaction { writer in
+            try writer.put(id: Array("a".utf8), record: a, savedAt: 1)
+            try writer.put(id: Array("b".utf8), record: b, savedAt: 2)
+        }
+        // A transaction that fails commits nothing.
+        struct Boom: Error {}
+        #expect(throws: Boom.self) {
+            try store.transaction { writer in
+                try writer.put(id: Array("a".utf8), record: b, savedAt: 3)
+                throw Boom()
+            }
+        }
+        #expect(try store.record(id: Array("a".utf8)) == a)
+        #expect(try store.list().map { String(decoding: $0.id, as: UTF8.self) } == ["a", "b"])
+        #expect(try store.lastCheckpoint()?.streams == 2)
+
+        try b.withUnsafeBytes { try store.setAside(id: Array("b".utf8), record: $0, problem: .checksumMismatch) }
+        #expect(try store.list().count == 1)
+        let aside = try store.setAsideList()
+        #expect(aside.count == 1 && aside[0].reason == "checksum_mismatch" && aside[0].id == Array("b".utf8))
+
+        // A second daemon on the same directory is refused while the first holds it.
+        let lock = try StateDirectoryLock(directory: directory)
+        #expect(throws: CheckpointStoreError.self) { try StateDirectoryLock(directory: directory) }
+        withExtendedLifetime(lock) {}
+    }
+}
