@@ -16,13 +16,16 @@ struct DaemonEndToEndTests {
         let process: Process
         let log = LogBuffer()
 
+        /// Starts `rnnd run arguments`, in a new state directory unless `arguments` names one
+        /// (each daemon locks its state directory; tests run in parallel).
         init(_ arguments: [String]) throws {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
             let candidates = [binary, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
             let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
             process = Process()
             process.executableURL = path
-            process.arguments = ["run"] + arguments
+            let state = arguments.contains("--state-dir") ? [] : ["--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path]
+            process.arguments = ["run"] + state + arguments
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = FileHandle.nullDevice

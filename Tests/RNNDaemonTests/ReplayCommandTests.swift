@@ -210,6 +210,8 @@ struct ReplayCommandTests {
         init(_ model: [String]) throws {
             command = try Command([
                 "run", "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1", "--log-level", "info",
+                // A state directory of its own: each daemon locks its directory.
+                "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path,
             ] + model)
             samplesIn = try command.await("samples in:")
             forecastsOut = try command.await("forecasts out:")
