@@ -22,6 +22,13 @@ public final class Daemon: Sendable {
     public let counters = DaemonCounters()
     /// Samples queued for each worker, and forecasts for the publisher (the last slot).
     let queues: QueueDepths
+    /// Each thread's progress: publisher 0, workers 1...W, checkpoints W+1, ingest W+2.
+    let beats: AtomicCounters
+    /// What SIGHUP may change while running.
+    let runtime: RuntimeBox
+    /// Reads the configuration again (the file and the command line), for SIGHUP.
+    let reloader: (@Sendable () throws -> DaemonConfiguration)?
+    let notifier: SystemdNotifier
     let logger: Logger
     let stopping = Atomic<Bool>(false)
     /// Set by a thread that failed after start-up; the daemon then stops with an error.
@@ -31,10 +38,29 @@ public final class Daemon: Sendable {
     static let checkpointsAddress = "inproc://rnnd-checkpoints"
     static func workerAddress(_ i: Int) -> String { "inproc://rnnd-worker-\(i)" }
 
-    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "rnnd")) {
+    public init(
+        configuration: DaemonConfiguration, logger: Logger = Logger(label: "rnnd"),
+        notifier: SystemdNotifier = SystemdNotifier(), reload: (@Sendable () throws -> DaemonConfiguration)? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.notifier = notifier
+        reloader = reload
         queues = QueueDepths(queues: configuration.workers + 1, capacity: configuration.queueCapacity)
+        beats = AtomicCounters(count: configuration.workers + 3)
+        runtime = RuntimeBox(RuntimeSettings(configuration))
+    }
+
+    var checkpointerBeat: Int { configuration.workers + 1 }
+    var ingestBeat: Int { configuration.workers + 2 }
+
+    func threadName(beat i: Int) -> String {
+        switch i {
+        case 0: "rnnd-publisher"
+        case checkpointerBeat: "rnnd-checkpoints"
+        case ingestBeat: "rnnd-ingest"
+        default: "rnnd-worker-\(i - 1)"
+        }
     }
 
     /// Runs until SIGINT or SIGTERM (or a fatal error); returns the process exit status.
@@ -45,6 +71,7 @@ public final class Daemon: Sendable {
         sigemptyset(&signals)
         sigaddset(&signals, SIGINT)
         sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let c = configuration
@@ -53,8 +80,7 @@ public final class Daemon: Sendable {
         let lock: StateDirectoryLock, store: CheckpointStore, restored: [RestoredStreams]
         do {
             lock = try StateDirectoryLock(directory: directory)
-            store = try CheckpointStore(directory: directory)
-            restored = try restore(from: store)
+            (store, restored) = try openAndRestore(directory)
         } catch {
             logger.critical("checkpoints: \(error)")
             return 73  // EX_CANTCREAT
@@ -99,19 +125,46 @@ public final class Daemon: Sendable {
             return 69
         }
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
+        var status = StatusLine(counters: counters)
+        notifier.ready(status: status.next())
 
         var exitCode: Int32 = 0
         var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+        var effective = c
+        var watch = ProgressWatch(threads: beats.count)
+        // A thread that has not moved for this long is stuck: with systemd's watchdog on, the
+        // pings stop and systemd restarts rnnd; without it, the log says so.
+        let stallLimit = notifier.watchdogInterval.map { $0 / 2 } ?? .seconds(30)
+        var lastPing = ContinuousClock.now, lastStatus = ContinuousClock.now, stallReported = false
         while true {
             let signal = sigtimedwait(&signals, nil, &timeout)
             if signal == SIGINT || signal == SIGTERM {
+                notifier.stopping()
                 logger.notice("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping intake, finishing the samples in flight")
                 break
             }
+            if signal == SIGHUP { effective = reload(effective) }
             if let message = failure.withLock({ $0 }) {
                 logger.critical("stopping after an error: \(message)")
                 exitCode = 70
                 break
+            }
+            let now = ContinuousClock.now
+            let stalled = watch.stalled(beats, limit: stallLimit)
+            if stalled.isEmpty {
+                stallReported = false
+                if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
+                    notifier.watchdog()
+                    lastPing = now
+                }
+            } else if !stallReported {
+                stallReported = true
+                let names = stalled.map(threadName(beat:)).joined(separator: ", ")
+                logger.critical("\(names) made no progress for \(stallLimit)\(notifier.watchdogInterval == nil ? "" : "; watchdog pings stop, so systemd restarts rnnd")")
+            }
+            if now - lastStatus >= .seconds(5) {
+                notifier.status(status.next())
+                lastStatus = now
             }
         }
         stopping.store(true, ordering: .relaxed)
@@ -221,7 +274,17 @@ public final class Daemon: Sendable {
             }
         }
         var batched = 0
+        var topics = c.topics, generation = 0
         receiving: while !stopping.load(ordering: .relaxed) {
+            beats.add(ingestBeat, 1)
+            if runtime.generation.load(ordering: .acquiring) != generation {
+                // SIGHUP changed the topics: subscribe to the new prefixes, drop the old ones.
+                generation = runtime.generation.load(ordering: .acquiring)
+                let new = runtime.current.topics
+                for topic in new where !topics.contains(topic) { try sub.subscribe(topic) }
+                for topic in topics where !new.contains(topic) { try sub.unsubscribe(topic) }
+                topics = new
+            }
             let frames: Int
             // While samples are batched, only look for more that are already here; when none
             // are, the batches go out before waiting.
@@ -298,6 +361,8 @@ public final class Daemon: Sendable {
         let pull = try ZMQSocket(context, type: .pull)
         try pull.setReceiveHighWaterMark(c.queueCapacity)
         try pull.bind(Self.workerAddress(index))
+        // Idle, the loop still turns twice a second: its progress is what the watchdog sees.
+        try pull.setReceiveTimeout(.milliseconds(500))
         let push = try ZMQSocket(context, type: .push)
         try push.setSendHighWaterMark(c.queueCapacity)
         try push.setLinger(.seconds(2))
@@ -319,6 +384,7 @@ public final class Daemon: Sendable {
         for learner in restored.learners { table.insert(learner) }
         var log = RateLimitedLog(logger: logger)
         var walk = CheckpointWalk(worker: index)
+        var settings = runtime.current, generation = 0
 
         /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
         func flush() throws -> Bool {
@@ -358,6 +424,8 @@ public final class Daemon: Sendable {
                 let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
                 workspaces[sample.count] = workspace
                 learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
+                learner.trainer.learningRate = settings.learningRate
+                learner.trainer.clipThreshold = settings.clipThreshold
                 table.insert(learner)
                 logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                 // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
@@ -392,6 +460,16 @@ public final class Daemon: Sendable {
         }
 
         while true {
+            beats.add(1 + index, 1)
+            if runtime.generation.load(ordering: .acquiring) != generation {
+                // SIGHUP changed the learning rate or clipping: every stream takes it now.
+                generation = runtime.generation.load(ordering: .acquiring)
+                settings = runtime.current
+                for learner in table.all {
+                    learner.trainer.learningRate = settings.learningRate
+                    learner.trainer.clipThreshold = settings.clipThreshold
+                }
+            }
             // During a checkpoint the walk goes on between batches, and whenever none is waiting.
             switch try pull.receiveMultipart(into: &message, flags: walk.isActive ? .dontWait : []) {
             case .wouldBlock:
@@ -444,6 +522,7 @@ public final class Daemon: Sendable {
         let pull = try ZMQSocket(context, type: .pull)
         try pull.setReceiveHighWaterMark(c.queueCapacity)
         try pull.bind(Self.forecastsAddress)
+        try pull.setReceiveTimeout(.milliseconds(500))  // idle, the loop still turns (the watchdog)
         // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
         // send report "would block" instead of dropping it silently, so the drop is counted.
         let pub = try ZMQSocket(context, type: .xpub)
@@ -505,6 +584,7 @@ public final class Daemon: Sendable {
 
         var stopped = 0, handled = 0
         while stopped < c.workers {
+            beats.add(0, 1)
             if handled & 255 == 0 {
                 while case .message = try pub.receiveMultipart(into: &subscriptions, flags: .dontWait) {}
             }
@@ -587,5 +667,71 @@ struct RateLimitedLog {
     private func printable(_ id: UnsafeRawBufferPointer) -> String {
         if validateStreamID(id) == nil { return String(decoding: id, as: UTF8.self) }
         return "0x" + id.prefix(64).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension Daemon {
+    /// SIGHUP: reads the configuration again and applies what can change while running
+    /// (learning rate and clipping of every stream, the topics, the log level); says what needs
+    /// a restart. A configuration with errors changes nothing. Returns the configuration now in
+    /// effect.
+    func reload(_ current: DaemonConfiguration) -> DaemonConfiguration {
+        notifier.reloading()
+        defer {
+            var status = StatusLine(counters: counters)
+            notifier.ready(status: status.next())
+        }
+        guard let reloader else {
+            logger.warning("SIGHUP: no configuration to read again; nothing changed")
+            return current
+        }
+        let new: DaemonConfiguration
+        do { new = try reloader() } catch {
+            logger.error("SIGHUP: the configuration has errors; nothing changed: \(error)")
+            return current
+        }
+        let (applied, needRestart) = current.reloadChanges(to: new)
+        var effective = current
+        effective.model.learningRate = new.model.learningRate
+        effective.model.clipThreshold = new.model.clipThreshold
+        effective.topics = new.topics
+        effective.logLevel = new.logLevel
+        runtime.update(RuntimeSettings(effective))
+        var level = logger
+        level.logLevel = Logger.Level(rawValue: new.logLevel) ?? level.logLevel
+        if applied.isEmpty && needRestart.isEmpty {
+            logger.notice("SIGHUP: configuration read again; nothing changed")
+        } else {
+            if !applied.isEmpty { logger.notice("SIGHUP: applied \(applied.joined(separator: "; "))") }
+            if !needRestart.isEmpty {
+                logger.warning("SIGHUP: not applied, these need a restart: \(needRestart.joined(separator: "; "))")
+            }
+        }
+        return effective
+    }
+}
+
+/// The one-line status systemd shows (`systemctl status`): streams, samples learned per second
+/// since the previous line, refusals, and the age of the latest checkpoint.
+struct StatusLine {
+    let counters: DaemonCounters
+    private var lastLearned: Int
+    private var lastTime = ContinuousClock.now
+
+    init(counters: DaemonCounters) {
+        self.counters = counters
+        lastLearned = counters.accepted.load(ordering: .relaxed)
+    }
+
+    mutating func next() -> String {
+        let learned = counters.accepted.load(ordering: .relaxed), now = ContinuousClock.now
+        let seconds = (now - lastTime).seconds
+        let rate = seconds > 0.1 ? Double(learned - lastLearned) / seconds : 0
+        lastLearned = learned
+        lastTime = now
+        let refused = counters.refusalsByReason.values.reduce(0, +)
+        let last = counters.lastCheckpoint.load(ordering: .relaxed)
+        let age = last == 0 ? "no checkpoint yet" : "last checkpoint \(max(0, Int(Date().timeIntervalSince1970) - last)) s ago"
+        return "\(counters.streams.load(ordering: .relaxed)) streams, \(Int(rate.rounded())) samples/s learned, \(refused) refused or dropped, \(age)"
     }
 }

@@ -14,6 +14,9 @@ public final class DaemonCounters: Sendable {
     public let skippedUpdates = Atomic<Int>(0)
     /// Streams with a model.
     public let streams = Atomic<Int>(0)
+    /// Checkpoints committed, and the Unix time (seconds) of the latest.
+    public let checkpoints = Atomic<Int>(0)
+    public let lastCheckpoint = Atomic<Int>(0)
     private let refusals = Mutex<[String: Int]>([:])
 
     public init() {}

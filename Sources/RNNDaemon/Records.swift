@@ -1,5 +1,3 @@
-import Synchronization
-
 // The daemon's internal messages between its threads, over ZeroMQ inproc PUSH/PULL pipes
 // (bounded by their high-water marks). Each message is one frame holding a batch of records:
 // the samples (or forecasts) that were ready at once, up to `RecordBatch.maxRecords`, so that a
@@ -70,32 +68,24 @@ final class RecordBatch {
 /// Records in flight on each inproc pipe, counted so that a queue is bounded in samples however
 /// they are batched: the sender reserves room for a batch before sending it, the receiver
 /// releases it once taken. Slot `i < workers` is worker i's queue; the last, the publisher's.
-final class QueueDepths: @unchecked Sendable {  // atomics only
-    private let depths: UnsafeMutablePointer<Atomic<Int>>
-    private let count: Int
+final class QueueDepths: Sendable {
+    private let depths: AtomicCounters
     let capacity: Int
 
     init(queues: Int, capacity: Int) {
-        count = queues
+        depths = AtomicCounters(count: queues)
         self.capacity = capacity
-        depths = .allocate(capacity: queues)
-        for i in 0..<queues { (depths + i).initialize(to: Atomic(0)) }
-    }
-
-    deinit {
-        depths.deinitialize(count: count)
-        depths.deallocate()
     }
 
     /// Takes room for `n` records in queue `i`; false (and nothing taken) when it has not.
     func reserve(_ i: Int, _ n: Int) -> Bool {
-        if depths[i].add(n, ordering: .relaxed).newValue <= capacity { return true }
-        depths[i].subtract(n, ordering: .relaxed)
+        if depths.add(i, n) <= capacity { return true }
+        depths.subtract(i, n)
         return false
     }
 
     func release(_ i: Int, _ n: Int) {
-        depths[i].subtract(n, ordering: .relaxed)
+        depths.subtract(i, n)
     }
 }
 

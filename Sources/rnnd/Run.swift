@@ -52,6 +52,10 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("queue-capacity"), help: "Samples waiting per worker before drops (default: 10000).")
     var queueCapacity: Int?
 
+    @Option(name: .customLong("checkpoint-interval"), help: ArgumentHelp(
+        "Seconds between checkpoints of the streams that changed, 1 ... 86400 (default: 60).", valueName: "seconds"))
+    var checkpointInterval: Double?
+
     @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
@@ -76,6 +80,7 @@ struct Run: ParsableCommand {
         if let maxInputs { c.maxInputs = maxInputs }
         if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
         if let queueCapacity { c.queueCapacity = queueCapacity }
+        if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
         model.apply(to: &c.model)
@@ -98,9 +103,13 @@ struct Run: ParsableCommand {
             return
         }
         FileHandle.standardError.write(Data(summary(configuration).utf8))
-        // Logs go to stderr, which journald collects under systemd.
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
-        let code = try runDaemon(configuration)
+        // Logs go to stderr, which journald collects under systemd; one level for every
+        // thread's logger, so that SIGHUP can change it.
+        SharedLevelLogHandler.bootstrap(StreamLogHandler.standardError)
+        let command = self
+        let code = try runDaemon(configuration) {
+            try DaemonConfiguration.resolve(file: command.configFile) { command.applyFlags(to: &$0) }
+        }
         if code != 0 { throw ExitCode(code) }
     }
 
@@ -114,7 +123,8 @@ struct Run: ParsableCommand {
             rnnd run: \(m.cell.rawValue) hidden \(m.hidden), window \(m.window), update every \(m.updateEvery), \
             horizon \(m.horizon), lr \(m.learningRate), clip \(m.clipMode.rawValue) \(m.clipThreshold), \(loss) loss, seed \(m.seed)
             rnnd run: \(c.workers) workers, at most \(c.maxStreams) streams of \(c.maxInputs) inputs, \
-            log level \(c.logLevel) (no checkpoints yet: streams start afresh)
+            log level \(c.logLevel), checkpoints every \(c.checkpointInterval) s in \
+            \(c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment))
 
             """
     }

@@ -52,6 +52,7 @@ struct ConfigurationTests {
         #expect(c.maxInputs == 64)
         #expect(c.maxMessageBytes == 65_536)
         #expect(c.queueCapacity == 10_000)
+        #expect(c.checkpointInterval == 60)
         #expect(c.logLevel == "info")
         #expect(c.problems() == [])
         #expect(try DaemonConfiguration.resolve(file: nil) { _ in } == c)
@@ -93,6 +94,7 @@ struct ConfigurationTests {
         workers = 3
         max_streams = 500
         queue_capacity = 2000
+        checkpoint_interval = 15
         log_level = "debug"
         """
 
@@ -121,6 +123,7 @@ struct ConfigurationTests {
         c.workers = 3
         c.maxStreams = 500
         c.queueCapacity = 2000
+        c.checkpointInterval = 15
         c.logLevel = "debug"
         return c
     }
@@ -295,11 +298,16 @@ struct ConfigurationTests {
         c.maxStreams = 0
         c.queueCapacity = -1
         c.workers = 257
+        c.checkpointInterval = 0.5
         let keys = c.issues().compactMap(\.key)
         #expect(keys == [
             "input.subscribe", "input.topics", "input.max_message_bytes", "input.max_inputs",
             "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
+            "daemon.checkpoint_interval",
         ])
+        c = DaemonConfiguration()
+        c.checkpointInterval = .nan
+        #expect(c.problems() == ["daemon.checkpoint_interval (--checkpoint-interval): must be from 1 to 86400 seconds, got nan"])
 
         var clash = DaemonConfiguration()
         clash.subscribe = ["@tcp://127.0.0.1:5556", "@tcp://127.0.0.1:5556"]
