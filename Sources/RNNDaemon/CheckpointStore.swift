@@ -60,8 +60,25 @@ public final class CheckpointStore: Sendable {
         } catch let error as CheckpointStoreError {
             throw error
         } catch {
-            throw .cannotOpen(path: path, "\(error)")
+            throw Self.isCorruption(error) ? .corrupt(path: path, "\(error)") : .cannotOpen(path: path, "\(error)")
         }
+    }
+
+    /// Whether `error` says the database file itself is damaged (not a database, or corrupt).
+    public static func isCorruption(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT
+    }
+
+    /// Moves a damaged database (and its WAL and shared-memory files) aside, to
+    /// `rnnd.sqlite.damaged-<unix time>`, so that a new one can start; returns the new name.
+    public static func moveAside(directory: String) throws -> String {
+        let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
+        let aside = path + ".damaged-\(Int(Date().timeIntervalSince1970))"
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix)
+        }
+        return aside
     }
 
     /// Calls `body` with every stored record, in id order, without holding them all at once.
@@ -161,12 +178,15 @@ public final class CheckpointWriter {
 
 public enum CheckpointStoreError: Error, CustomStringConvertible {
     case cannotOpen(path: String, String)
+    /// The file is not an SQLite database, or a damaged one.
+    case corrupt(path: String, String)
     case newerSchema(path: String, version: Int)
     case inUse(path: String, holder: String)
 
     public var description: String {
         switch self {
         case .cannotOpen(let path, let why): "\(path): \(why)"
+        case .corrupt(let path, let why): "\(path): the database is damaged: \(why)"
         case .newerSchema(let path, let version):
             "\(path): written by a newer rnnd (schema \(version); this one reads up to \(CheckpointStore.schemaVersion))"
         case .inUse(let path, let holder): "\(path): in use by \(holder); one rnnd per state directory"

@@ -99,6 +99,22 @@ struct CheckpointWalk {
 }
 
 extension Daemon {
+    /// Opens the store and restores every stream. A database file that is damaged as a whole
+    /// (not SQLite, or corrupt pages) is moved aside, kept for inspection, and every stream
+    /// starts afresh: the daemon starts rather than refusing to.
+    func openAndRestore(_ directory: String) throws -> (CheckpointStore, [RestoredStreams]) {
+        do {
+            let store = try CheckpointStore(directory: directory)
+            return (store, try restore(from: store))
+        } catch let error where CheckpointStore.isCorruption(error) || { if case CheckpointStoreError.corrupt = error { true } else { false } }() {
+            let aside = try CheckpointStore.moveAside(directory: directory)
+            logger.error("checkpoints: \(error); moved to \(aside), every stream starts afresh")
+            counters.refuse("checkpoint_store_damaged")
+            let store = try CheckpointStore(directory: directory)
+            return (store, try restore(from: store))
+        }
+    }
+
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
     /// that cannot be used is reported, set aside and its stream starts afresh.
     func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
@@ -184,6 +200,7 @@ extension Daemon {
         var finished = Set<Int>()  // workers that sent their streams at stop: they send no more
         var lastFailed = false
         while finished.count < c.workers {
+            beats.add(checkpointerBeat, 1)
             var first: [UInt8]?
             switch try pull.receiveFrames() {
             case .frames(let frames): first = frames.first
@@ -206,6 +223,7 @@ extension Daemon {
                     }
                 }
                 if waitingFor.isEmpty { continue }
+                logger.debug("checkpoint: started, asking \(waitingFor.count) workers")
             } else {
                 continue
             }
@@ -240,6 +258,7 @@ extension Daemon {
                     if let first { handle(first) }
                     var lastHeard = ContinuousClock.now
                     while !waitingFor.isEmpty {
+                        beats.add(checkpointerBeat, 1)
                         switch try pull.receiveFrames() {
                         case .frames(let frames):
                             lastHeard = ContinuousClock.now
@@ -256,6 +275,8 @@ extension Daemon {
                     if let failure { throw failure }
                 }
                 lastFailed = false
+                counters.checkpoints.add(1, ordering: .relaxed)
+                counters.lastCheckpoint.store(Int(Date().timeIntervalSince1970), ordering: .relaxed)
             } catch {
                 lastFailed = true
                 logger.error("checkpoint failed; nothing of it was committed, the next one writes every stream: \(error)")

@@ -18,7 +18,7 @@ struct DaemonEndToEndTests {
 
         /// Starts `rnnd run arguments`, in a new state directory unless `arguments` names one
         /// (each daemon locks its state directory; tests run in parallel).
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], environment: [String: String] = [:]) throws {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
             let candidates = [binary, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
             let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
@@ -26,6 +26,9 @@ struct DaemonEndToEndTests {
             process.executableURL = path
             let state = arguments.contains("--state-dir") ? [] : ["--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path]
             process.arguments = ["run"] + state + arguments
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = FileHandle.nullDevice
