@@ -14,6 +14,8 @@
 ///     latest forecast (original units), latest output (normalised)           2·O × S
 ///
 /// The configuration is not in it: the caller stores it beside and rebuilds the trainer from it.
+/// The fields up to the normaliser do not depend on the scalar or the cell: ``TrainerStateSummary``
+/// reads them without building a trainer.
 extension OnlineTrainer {
     /// A trainer of `configuration` continuing from `state` (what `writeState` wrote for a
     /// trainer of the same configuration); its weights are never randomly initialised.
@@ -108,6 +110,43 @@ extension OnlineTrainer {
         r.copy(into: carriedState, network.stateSize)
         r.copy(into: forecastBuffer, outputs)
         r.copy(into: liveOutput, outputs)
+    }
+}
+
+/// The leading fields of a saved state (the counters, the optimizer's steps and the
+/// normaliser), read without building a trainer: what `rnnd checkpoint list` and `show` print.
+public struct TrainerStateSummary: Sendable, Equatable {
+    public var counters: TrainerCounters
+    /// Samples since the last update (below k1).
+    public var sinceUpdate: Int
+    public var optimizerSteps: Int
+    /// Samples the normaliser has seen.
+    public var normalizerCount: Int
+    /// Per input, in original units.
+    public var mean: [Double]
+    public var variance: [Double]
+
+    /// The summary of a state of a model with `inputs` channels; nil when `state` is too short
+    /// to hold the fields.
+    public init?(state: UnsafeRawBufferPointer, inputs: Int) {
+        guard inputs >= 0, state.count >= 8 * (11 + 2 * inputs) else { return nil }
+        var r = StateReader(base: state.baseAddress!)
+        var k = TrainerCounters()
+        k.samples = Int(r.get(Int64.self))
+        k.rejectedSamples = Int(r.get(Int64.self))
+        k.updates = Int(r.get(Int64.self))
+        k.clippedUpdates = Int(r.get(Int64.self))
+        k.skippedUpdates = Int(r.get(Int64.self))
+        k.stateResets = Int(r.get(Int64.self))
+        let loss = r.get(Double.self), norm = r.get(Double.self)
+        k.lastLoss = loss.isNaN ? nil : loss
+        k.lastGradientNorm = norm.isNaN ? nil : norm
+        counters = k
+        sinceUpdate = Int(r.get(Int64.self))
+        optimizerSteps = Int(r.get(Int64.self))
+        normalizerCount = Int(r.get(Int64.self))
+        mean = (0..<inputs).map { _ in r.get(Double.self) }
+        variance = (0..<inputs).map { _ in r.get(Double.self) }
     }
 }
 

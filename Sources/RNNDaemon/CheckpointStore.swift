@@ -21,9 +21,30 @@ public final class CheckpointStore: Sendable {
     public let path: String
     let database: DatabaseQueue
 
-    /// Opens (creating when `create`) the store in `directory`.
-    public init(directory: String, create: Bool = true) throws(CheckpointStoreError) {
+    /// Opens (creating when `create`) the store in `directory`. `readOnly` opens an existing
+    /// store for reading only (`rnnd checkpoint list`, `show`, `export`): it writes nothing, so it
+    /// never waits for nor disturbs a daemon writing a checkpoint.
+    public init(directory: String, create: Bool = true, readOnly: Bool = false) throws(CheckpointStoreError) {
         path = directory.hasSuffix("/") ? directory + Self.fileName : directory + "/" + Self.fileName
+        if readOnly {
+            guard FileManager.default.fileExists(atPath: path) else { throw .cannotOpen(path: path, "no checkpoint store here") }
+            var configuration = Configuration()
+            configuration.label = "rnnd checkpoints (read only)"
+            configuration.readonly = true
+            // A daemon's commit holds the write-ahead log briefly; wait for it rather than fail.
+            configuration.busyMode = .timeout(5)
+            do {
+                database = try DatabaseQueue(path: path, configuration: configuration)
+                let version = try database.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+                guard version <= Self.schemaVersion else { throw CheckpointStoreError.newerSchema(path: path, version: version) }
+                guard version >= 1 else { throw CheckpointStoreError.cannotOpen(path: path, "not an rnnd checkpoint store (no schema)") }
+            } catch let error as CheckpointStoreError {
+                throw error
+            } catch {
+                throw .cannotOpen(path: path, "\(error)")
+            }
+            return
+        }
         if create {
             do {
                 try FileManager.default.createDirectory(
@@ -148,9 +169,30 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    /// Puts one record (import), replacing the stream's.
+    /// Puts one record (`rnnd checkpoint import`), replacing the stream's. Not a checkpoint: the
+    /// time of the last checkpoint stays as it was.
     public func put(id: [UInt8], record: [UInt8], savedAt: Double) throws {
-        try transaction { try $0.put(id: id, record: record, savedAt: savedAt) }
+        try database.inTransaction(.immediate) { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO streams(id, record, saved_at) VALUES (?, ?, ?)",
+                arguments: [Data(id), Data(record), savedAt])
+            return .commit
+        }
+    }
+
+    /// Moves a stream's record to `set_aside` with an operator's reason (`rnnd checkpoint
+    /// delete`); false when there is no such stream.
+    public func setAside(id: [UInt8], reason: String, detail: String) throws -> Bool {
+        var moved = false
+        try database.inTransaction(.immediate) { db in
+            try db.execute(
+                sql: "INSERT INTO set_aside(id, record, reason, detail, at) SELECT id, record, ?, ?, ? FROM streams WHERE id = ?",
+                arguments: [reason, detail, Date().timeIntervalSince1970, Data(id)])
+            try db.execute(sql: "DELETE FROM streams WHERE id = ?", arguments: [Data(id)])
+            moved = db.changesCount > 0
+            return .commit
+        }
+        return moved
     }
 
     /// Unix time of the last committed checkpoint, and how many streams it wrote.

@@ -13,12 +13,19 @@ public struct ReplaySettings: Sendable, Equatable {
     public var warmupRows = 0
     /// Passes over the warm-up samples.
     public var warmupEpochs = 1
+    /// The time of the latest sample the model has already seen (a stream record's, with
+    /// `--from`): rows not later than it are refused, as the daemon refuses them.
+    public var previousTime: Double?
 
-    public init(columns: [String]? = nil, targets: [String]? = nil, warmupRows: Int = 0, warmupEpochs: Int = 1) {
+    public init(
+        columns: [String]? = nil, targets: [String]? = nil, warmupRows: Int = 0, warmupEpochs: Int = 1,
+        previousTime: Double? = nil
+    ) {
         self.columns = columns
         self.targets = targets
         self.warmupRows = warmupRows
         self.warmupEpochs = warmupEpochs
+        self.previousTime = previousTime
     }
 }
 
@@ -105,9 +112,13 @@ public struct ReplayReport: Sendable {
     public var steps: Int
     /// Wall time of the steps (and the scoring and writing between them).
     public var seconds: Double
+    /// Weight updates, skipped updates and state resets during this replay.
     public var updates: Int
     public var skippedUpdates: Int
     public var stateResets: Int
+    /// What the model started from when not a new model (`--from`): the record file, and what
+    /// it holds in a few words.
+    public var startedFrom: (file: String, detail: String)?
 
     public var horizon: Int { model.horizon }
     public var samplesPerSecond: Double { seconds > 0 ? Double(steps) / seconds : 0 }
@@ -210,7 +221,7 @@ public final class Replayer {
         var input: [Float] = []
         input.reserveCapacity(picked.values.count)
         var refused: [String: Int] = [:]
-        var latest: Double?
+        var latest = settings.previousTime
         for i in 0..<picked.count {
             let values = picked.sample(i)
             if values.contains(where: { !Float($0).isFinite }) {
@@ -230,7 +241,13 @@ public final class Replayer {
             kept.values += values
             input += values.map { Float($0) }
         }
-        guard kept.count > 0 else { throw ReplayError("\(table.file): no row to replay", exitCode: 65) }
+        guard kept.count > 0 else {
+            if let previous = settings.previousTime, picked.hasTime, picked.count > 0 {
+                throw ReplayError("\(table.file): no row to replay: every row is at or before the model's latest time, "
+                    + "\(Timestamp.iso8601(previous)) (the daemon would refuse them as out of order)", exitCode: 65)
+            }
+            throw ReplayError("\(table.file): no row to replay", exitCode: 65)
+        }
         guard settings.warmupRows >= 0, settings.warmupEpochs >= 1 else {
             throw ReplayError("--warmup-rows must be 0 or more and --warmup-epochs 1 or more")
         }
@@ -263,13 +280,20 @@ public final class Replayer {
 
     /// Streams the samples. `prediction` receives every scored forecast in order of the sample
     /// it is for, then of horizon step; `progress(done, total)` is called every 256 steps.
+    ///
+    /// `start` continues a trainer of ``model``'s shape (a stream record's, or `rnnd fit`'s
+    /// after its first passes) instead of a new model. Only forecasts made during this replay
+    /// are scored: the one `start` made before its first sample is not.
     public func run(
+        from start: OnlineTrainer<Float>? = nil,
         prediction: ((ReplayPrediction) -> Void)? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) -> ReplayReport {
         let n = samples.count, width = samples.width, k = targets.count, horizon = model.horizon
         let warmup = settings.warmupRows, epochs = settings.warmupRows > 0 ? settings.warmupEpochs : 0
-        let trainer = OnlineTrainer<Float>(configuration: model)
+        let trainer = start ?? OnlineTrainer<Float>(configuration: model)
+        precondition(trainer.configuration.outputs == model.outputs && trainer.configuration.inputs == width, "run(from:): another shape")
+        let before = trainer.counters
         var cells = [ErrorComparison](repeating: ErrorComparison(), count: horizon * k)
         // The latest `horizon` forecasts: the one made at sample i in slot i % horizon.
         var made = [Float](repeating: .nan, count: horizon * horizon * k)
@@ -326,8 +350,26 @@ public final class Replayer {
             timeColumn: timeColumn, model: model, samples: n, skippedRows: samples.skippedRows,
             carried: samples.carried, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
             firstScoredRow: firstScored, cells: cells, steps: steps, seconds: seconds,
-            updates: trainer.counters.updates, skippedUpdates: trainer.counters.skippedUpdates,
-            stateResets: trainer.counters.stateResets)
+            updates: trainer.counters.updates - before.updates,
+            skippedUpdates: trainer.counters.skippedUpdates - before.skippedUpdates,
+            stateResets: trainer.counters.stateResets - before.stateResets)
+    }
+
+    /// Streams every sample `passes` times through `trainer` (predict, then learn), unscored:
+    /// `rnnd fit`'s passes before its last. `progress(done)` is called every 256 steps.
+    public func train(_ trainer: OnlineTrainer<Float>, passes: Int, progress: ((Int) -> Void)? = nil) {
+        let n = samples.count, width = samples.width
+        var steps = 0
+        input.withUnsafeBufferPointer { x in
+            for _ in 0..<passes {
+                for i in 0..<n {
+                    trainer.predict(x.baseAddress! + i * width)
+                    trainer.learn()
+                    steps += 1
+                    if steps & 255 == 0 { progress?(steps) }
+                }
+            }
+        }
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -29,6 +29,7 @@ extension ReplayReport {
         lines.append("  inputs: \(inputs.joined(separator: ", "))")
         lines.append("  targets: \(targets.joined(separator: ", "))")
         lines.append("  model: \(Self.describe(model))")
+        if let startedFrom { lines.append("  from: \(startedFrom.file) (\(startedFrom.detail))") }
         var streamed = "  \(samples) samples streamed"
         if skippedRows > 0 { streamed += ", \(skippedRows) rows skipped before every input had a value" }
         let carriedText = zip(inputs, carried).filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
@@ -50,22 +51,28 @@ extension ReplayReport {
         if skippedUpdates > 0 { pace += ", \(skippedUpdates) skipped (non-finite)" }
         lines.append(pace)
         lines.append("")
+        lines += figuresTable()
+        lines.append("")
+        lines.append("  skill = 1 - MSE(model) / MSE(persistence); persistence forecasts the latest value.")
+        return lines.joined(separator: "\n") + "\n"
+    }
 
+    /// The figures, one line overall, one per target, one per horizon step, under a heading.
+    public func figuresTable(indent: String = "  ") -> [String] {
+        var lines: [String] = []
         var rows: [(String, ErrorComparison)] = [("overall", overall)]
         for (j, name) in targets.enumerated() { rows.append((name, target(j))) }
         for h in 1...horizon { rows.append(("h=\(h)", horizonStep(h))) }
         let labelWidth = max(12, rows.map(\.0.count).max() ?? 0)
         let columns = ["MSE model", "MSE persist.", "MAE model", "MAE persist.", "skill"]
         func cell(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
-        lines.append("  " + "".padding(labelWidth) + columns.map { cell($0, 14) }.joined())
+        lines.append(indent + "".padding(labelWidth) + columns.map { cell($0, 14) }.joined())
         for (name, e) in rows {
             let figures = [e.model.mse, e.persistence.mse, e.model.mae, e.persistence.mae].map { $0.map { formatG($0, 6) } ?? "-" }
             let skill = e.skill.map { format($0, 3) } ?? "-"
-            lines.append("  " + name.padding(labelWidth) + (figures + [skill]).map { cell($0, 14) }.joined())
+            lines.append(indent + name.padding(labelWidth) + (figures + [skill]).map { cell($0, 14) }.joined())
         }
-        lines.append("")
-        lines.append("  skill = 1 - MSE(model) / MSE(persistence); persistence forecasts the latest value.")
-        return lines.joined(separator: "\n") + "\n"
+        return lines
     }
 
     /// The printed figures as one JSON object (docs/replay.md lists the keys).
@@ -73,6 +80,7 @@ extension ReplayReport {
         let o = JSONWriter()
         o.object {
             o.key("file"); o.string(file)
+            o.key("from"); if let startedFrom { o.string(startedFrom.file) } else { o.null() }
             o.key("rows"); o.int(fileRows)
             o.key("time_column"); if let timeColumn { o.string(timeColumn) } else { o.null() }
             o.key("first_time"); o.number(firstTime)
@@ -135,7 +143,7 @@ extension ReplayReport {
     }
 
     /// `lstm, hidden 64, window 32, update every 1, horizon 1, adam lr 0.001, clip norm 1.0, squared loss, seed 0`.
-    static func describe(_ m: ModelConfiguration) -> String {
+    public static func describe(_ m: ModelConfiguration) -> String {
         let loss = if case .huber(let delta) = m.loss { "huber loss (delta \(delta))" } else { "squared loss" }
         var text = "\(m.cell.rawValue)"
         if m.cell == .elman { text += " (\(m.elmanActivation.rawValue))" }
@@ -405,6 +413,7 @@ final class JSONWriter {
     }
 
     func int(_ n: Int) { value("\(n)") }
+    func bool(_ b: Bool) { value(b ? "true" : "false") }
     func null() { value("null") }
     func number(_ x: Double?) {
         guard let x, x.isFinite else { return value("null") }

@@ -39,8 +39,27 @@ public struct StreamRecord: Sendable, Equatable {
         self.state = state
     }
 
+    /// A record of `trainer` (taken between two samples) as stream `id`: what `rnnd fit` writes.
+    public init(id: [UInt8], trainer: OnlineTrainer<Float>, seq: Int, lastTimestamp: Double?, savedAt: Double) {
+        var state = [UInt8](repeating: 0, count: trainer.stateByteCount)
+        state.withUnsafeMutableBytes { trainer.writeState(into: $0) }
+        self.init(id: id, model: trainer.configuration, seq: seq, lastTimestamp: lastTimestamp, savedAt: savedAt, state: state)
+    }
+
     /// The stream id as text when it is UTF-8, else in hex (`0x...`).
     public var printableID: String { printableStreamID(id) }
+
+    /// The trainer's counters and normaliser, read from the state without building the trainer;
+    /// nil when the state is too short for them.
+    public var stateSummary: TrainerStateSummary? {
+        state.withUnsafeBytes { TrainerStateSummary(state: $0, inputs: model.inputs) }
+    }
+
+    /// The XXH64 checksum an encoded record ends with (unchecked); nil when too short.
+    public static func storedChecksum(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count >= 8 else { return nil }
+        return bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self) }
+    }
 
     /// Appends the record of a live stream to `out`: its state, taken now, between two samples.
     /// `modelJSON` is `modelJSON(learner.trainer.configuration)`, computed once by the caller.

@@ -37,6 +37,11 @@ struct Replay: ParsableCommand {
     @Option(name: .customLong("warmup-epochs"), help: ArgumentHelp("Passes over the warm-up samples.", valueName: "E"))
     var warmupEpochs = 1
 
+    @Option(help: ArgumentHelp(
+        "Start from this stream record (rnnd fit's or rnnd checkpoint export's) instead of a new model; its shape must match.",
+        valueName: "model.rnndckpt"))
+    var from: String?
+
     @Option(help: ArgumentHelp("Write every scored forecast: row,horizon,<targets>.", valueName: "out.csv"))
     var predictions: String?
 
@@ -101,12 +106,39 @@ struct Replay: ParsableCommand {
         } catch {
             throw fail(error.description, error.exitCode)
         }
-        let settings = ReplaySettings(columns: columnList, targets: targetList, warmupRows: warmupRows, warmupEpochs: warmupEpochs)
+        var record: StreamRecord?
+        if let from {
+            do throws(CheckpointCommandError) {
+                let bytes = try RecordFile.read(from)
+                do throws(RecordProblem) { record = try StreamRecord.decode(bytes) } catch {
+                    throw CheckpointCommandError("--from \(from): \(error.description)", exitCode: 65)
+                }
+            } catch {
+                throw fail(error.message, error.exitCode)
+            }
+        }
+        let settings = ReplaySettings(
+            columns: columnList, targets: targetList, warmupRows: warmupRows, warmupEpochs: warmupEpochs,
+            previousTime: record?.lastTimestamp)
         let replayer: Replayer
         do throws(ReplayError) {
             replayer = try Replayer(table: table, configuration: configuration, settings: settings)
         } catch {
             throw fail(error.message, error.exitCode)
+        }
+        // The record's trainer, under this replay's model: its shape must be the same.
+        var start: OnlineTrainer<Float>?
+        if let record, let from {
+            do throws(RecordProblem) {
+                start = try record.trainer(current: replayer.model)
+            } catch {
+                if case .modelChanged(let changes) = error {
+                    throw fail("--from \(from): the record's model differs from this replay's: \(changes.joined(separator: ", ")); "
+                        + "replay with the flags it was trained with (\(modelFlags(record.model)))"
+                        + (record.model.targets.isEmpty ? "" : " and the same --targets"), 64)
+                }
+                throw fail("--from \(from): \(error.description)", 65)
+            }
         }
 
         // Everything that can be refused is refused before the replay starts.
@@ -134,11 +166,17 @@ struct Replay: ParsableCommand {
 
         predictionsFile?.write(replayer.predictionsHeader)
         let progress = isatty(STDERR_FILENO) == 1 ? ProgressBar(label: "replay") : nil
-        let report = replayer.run(
+        var report = replayer.run(
+            from: start,
             prediction: predictionsFile.map { out in { out.write(Replayer.predictionLine($0)) } },
             progress: progress.map { bar in { bar.update($0, of: $1) } })
         progress?.finish()
         try predictionsFile?.close()
+        if let record, let from {
+            let learned = record.stateSummary.map { "\($0.counters.samples) samples learned, " } ?? ""
+            let last = record.lastTimestamp.map { ", last t \(Timestamp.iso8601($0))" } ?? ""
+            report.startedFrom = (from, "stream '\(record.printableID)', \(learned)seq \(record.seq)\(last)")
+        }
 
         let span = replayer.timeSpan
         print(report.table(firstTime: span?.first, lastTime: span?.last), terminator: "")
