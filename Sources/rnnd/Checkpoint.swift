@@ -61,7 +61,7 @@ func openStore(_ directory: String, command: String, readOnly: Bool, create: Boo
     } catch {
         switch error {
         case .cannotOpen: throw failure(command, error.description, create ? 73 : 66)
-        case .newerSchema: throw failure(command, error.description, 65)
+        case .newerSchema, .corrupt: throw failure(command, error.description, 65)
         case .inUse: throw failure(command, error.description, 75)
         }
     }
