@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Checkpoint benchmark: how long a checkpoint and a restore of many streams take, and how big
+# the store is. Real processes on 127.0.0.1, the release build.
+#
+#   For each of --rounds rounds, with a fresh state directory:
+#   1. start `rnnd run` (LSTM, --hidden, 1 input), give each of --streams streams one sample
+#      (`rnnd-e2e publish`), stop it with SIGTERM: the stop writes every stream (the
+#      `checkpoint: N streams (K kB) in S s` line);
+#   2. start it again on the same directory: the restore (`restored N streams ... in S s`),
+#      the resident memory once ready; stop it (nothing changed: nothing is written).
+#
+# Usage: bench/checkpoints.sh [--streams 10000] [--hidden 32] [--rounds 3] [--no-build]
+# Writes bench/results/checkpoints.md (and prints it); logs in bench/out/checkpoints/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+RNND="$ROOT/.build/release/rnnd"
+E2E="$ROOT/.build/release/rnnd-e2e"
+OUT="$ROOT/bench/out/checkpoints"
+RESULTS="$ROOT/bench/results/checkpoints.md"
+STREAMS=10000 HIDDEN=32 ROUNDS=3 BUILD=1
+SUBP="${E2E_SUB_PORT:-5556}" PUBP="${E2E_PUB_PORT:-5557}"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --streams) STREAMS="$2"; shift 2 ;;
+        --hidden) HIDDEN="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "checkpoints.sh: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+if [ "$BUILD" = 1 ]; then swift build -c release >&2; fi
+[ -x "$RNND" ] && [ -x "$E2E" ] || { echo "checkpoints.sh: build first (swift build -c release)" >&2; exit 2; }
+rm -rf "$OUT"
+mkdir -p "$OUT" "$(dirname "$RESULTS")"
+
+PID=""
+trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null || true' EXIT
+
+# start LOG STATE: starts rnnd, waits for "ready:" (at most 60 s).
+start() {
+    "$RNND" run --sub "@tcp://127.0.0.1:$SUBP" --pub "@tcp://127.0.0.1:$PUBP" --state-dir "$2" \
+        --model lstm --hidden "$HIDDEN" --workers 2 2> "$1" &
+    PID=$!
+    for _ in $(seq 600); do
+        grep -q "ready:" "$1" && return 0
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "checkpoints.sh: rnnd did not become ready; see $1" >&2
+    exit 1
+}
+
+# stop: SIGTERM, wait for the exit; sets STATUS to the exit status.
+stop() {
+    kill -TERM "$PID"
+    STATUS=0
+    wait "$PID" || STATUS=$?
+    PID=""
+}
+
+rows=()
+for round in $(seq "$ROUNDS"); do
+    state="$OUT/state-$round"
+    start "$OUT/$round-first.log" "$state"
+    # One sample per stream, paced so that no worker queue overflows while the streams are created.
+    "$E2E" publish --endpoint ">tcp://127.0.0.1:$SUBP" --streams "$STREAMS" --count "$STREAMS" --rate 20000 > "$OUT/$round-publish.json"
+    sleep 1  # the last samples learned (learning is faster than the pace)
+    t0=$(date +%s.%N)
+    stop
+    status1=$STATUS
+    t1=$(date +%s.%N)
+    line=$(grep "checkpoint: " "$OUT/$round-first.log" | tail -1)
+    written=$(sed -n 's/.*checkpoint: \([0-9]*\) streams.*/\1/p' <<< "$line")
+    kb=$(sed -n 's/.* streams (\([0-9]*\) kB).*/\1/p' <<< "$line")
+    checkpoint_s=$(sed -n 's/.* in \([0-9.]*\) s$/\1/p' <<< "$line")
+    stop_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    file_mb=$(du -k "$state/rnnd.sqlite" | awk '{ printf "%.0f", $1 / 1024 }')
+
+    start "$OUT/$round-second.log" "$state"
+    restored=$(grep "restored " "$OUT/$round-second.log" | tail -1)
+    restore_n=$(sed -n 's/.*restored \([0-9]*\) streams.*/\1/p' <<< "$restored")
+    restore_s=$(sed -n 's/.* in \([0-9.]*\) s.*/\1/p' <<< "$restored")
+    rss_mb=$(awk '$1 == "VmRSS:" { printf "%.0f", $2 / 1024 }' "/proc/$PID/status")
+    stop
+    status2=$STATUS
+    rows+=("| $round | $written | $((kb / 1000)) MB ($((kb * 1000 / STREAMS)) B each) | $file_mb MB | $checkpoint_s s | $stop_s s | $restore_n | $restore_s s | $rss_mb MB | $status1, $status2 |")
+done
+
+{
+    echo "# Checkpoints of $STREAMS streams"
+    echo
+    echo "Produced by \`bench/checkpoints.sh --streams $STREAMS --hidden $HIDDEN --rounds $ROUNDS\` on $(date -u +%Y-%m-%dT%H:%M:%SZ),"
+    echo "rnnd commit \`$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources Package.swift || echo ' (+ changes)')\`;"
+    echo "$(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);"
+    echo "state directory on $(df -T "$OUT" | awk 'NR == 2 { print $2 }'). Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    echo "Model: LSTM, $HIDDEN hidden units, 1 input, window 32, Adam; 2 workers. Each stream learned one sample;"
+    echo "the stop writes every stream in one transaction, the restart reads and rebuilds all of them before READY."
+    echo
+    echo "| round | streams written at stop | records | rnnd.sqlite | checkpoint (log) | SIGTERM to exit | streams restored | restore (log) | RSS after restore | exit statuses |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "Goal (issue 4): restore under 2 s for 10,000 streams."
+} | tee "$RESULTS"
