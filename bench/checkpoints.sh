@@ -8,6 +8,9 @@
 #      `checkpoint: N streams (K kB) in S s` line);
 #   2. start it again on the same directory: the restore (`restored N streams ... in S s`),
 #      the resident memory once ready; stop it (nothing changed: nothing is written).
+#   Then the sample path during checkpoints: 1,000 streams (same model) at 10,000 samples/s
+#   for 20 s, once with a checkpoint every 2 s (each writes every stream) and once with none
+#   during the run (interval 3600 s); sample-to-forecast latency and drops side by side.
 #
 # Usage: bench/checkpoints.sh [--streams 10000] [--hidden 32] [--rounds 3] [--no-build]
 # Writes bench/results/checkpoints.md (and prints it); logs in bench/out/checkpoints/.
@@ -40,17 +43,19 @@ mkdir -p "$OUT" "$(dirname "$RESULTS")"
 PID=""
 trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null || true' EXIT
 
-# start LOG STATE: starts rnnd, waits for "ready:" (at most 60 s).
+# start LOG STATE [FLAGS...]: starts rnnd, waits for "ready:" (at most 60 s).
 start() {
-    "$RNND" run --sub "@tcp://127.0.0.1:$SUBP" --pub "@tcp://127.0.0.1:$PUBP" --state-dir "$2" \
-        --model lstm --hidden "$HIDDEN" --workers 2 2> "$1" &
+    local log="$1" state="$2"
+    shift 2
+    "$RNND" run --sub "@tcp://127.0.0.1:$SUBP" --pub "@tcp://127.0.0.1:$PUBP" --state-dir "$state" \
+        --model lstm --hidden "$HIDDEN" --workers 2 "$@" 2> "$log" &
     PID=$!
     for _ in $(seq 600); do
-        grep -q "ready:" "$1" && return 0
+        grep -q "ready:" "$log" && return 0
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "checkpoints.sh: rnnd did not become ready; see $1" >&2
+    echo "checkpoints.sh: rnnd did not become ready; see $log" >&2
     exit 1
 }
 
@@ -90,6 +95,22 @@ for round in $(seq "$ROUNDS"); do
     rows+=("| $round | $written | $((kb / 1000)) MB ($((kb * 1000 / STREAMS)) B each) | $file_mb MB | $checkpoint_s s | $stop_s s | $restore_n | $restore_s s | $rss_mb MB | $status1, $status2 |")
 done
 
+# The sample path while checkpoints run.
+latency=()
+for interval in 2 3600; do
+    name="latency-$interval"
+    start "$OUT/$name.log" "$OUT/state-$name" --checkpoint-interval "$interval" --log-level debug  # checkpoint lines
+    "$E2E" subscribe --endpoint ">tcp://127.0.0.1:$PUBP" --seconds 40 --idle 3 --warmup 5 > "$OUT/$name.sub.json" &
+    SUB=$!
+    sleep 0.5
+    "$E2E" publish --endpoint ">tcp://127.0.0.1:$SUBP" --streams 1000 --rate 10000 --seconds 20 > "$OUT/$name.pub.json"
+    wait "$SUB" || true
+    stop
+    checkpoints=$(grep -c "] checkpoint: [0-9]" "$OUT/$name.log" || true)
+    refused=$(grep "stopped:" "$OUT/$name.log" | sed -n 's/.*refused={\(.*\)}.*/\1/p')
+    latency+=("| $interval s | $((checkpoints - 1)) (+1 at stop) | $(jq -r '.count' "$OUT/$name.sub.json") | $(jq -r '.latency_us | "\(.p50) | \(.p99) | \(.max)"' "$OUT/$name.sub.json") | ${refused:-none} |")
+done
+
 {
     echo "# Checkpoints of $STREAMS streams"
     echo
@@ -106,4 +127,13 @@ done
     printf '%s\n' "${rows[@]}"
     echo
     echo "Goal (issue 4): restore under 2 s for 10,000 streams."
+    echo
+    echo "## The sample path during checkpoints"
+    echo
+    echo "1,000 streams (the model above) at 10,000 samples/s for 20 s (\`rnnd-e2e publish --rate 10000\`), forecasts"
+    echo "read by \`rnnd-e2e subscribe\`; latency = receive time − the sample's send time, in µs."
+    echo
+    echo "| checkpoint interval | checkpoints during the run | forecasts received | latency p50 | p99 | max | refused or dropped |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${latency[@]}"
 } | tee "$RESULTS"
