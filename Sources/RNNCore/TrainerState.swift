@@ -38,7 +38,7 @@ extension OnlineTrainer {
     /// Bytes `writeState(into:)` writes.
     public var stateByteCount: Int {
         let c = configuration, s = MemoryLayout<S>.size
-        return 8 * 10 + 8 * (1 + 2 * c.inputs)
+        return TrainerStateSummary.byteCount(inputs: c.inputs)
             + s * ((1 + storedMoments) * network.layout.count + ringRows * c.inputs + 2 * network.stateSize + 2 * outputs)
     }
 
@@ -73,34 +73,25 @@ extension OnlineTrainer {
         guard bytes.count == stateByteCount else {
             throw .wrongSize(expected: stateByteCount, found: bytes.count)
         }
-        var r = StateReader(base: bytes.baseAddress!)
-        var k = TrainerCounters()
-        k.samples = Int(r.get(Int64.self))
-        k.rejectedSamples = Int(r.get(Int64.self))
-        k.updates = Int(r.get(Int64.self))
-        k.clippedUpdates = Int(r.get(Int64.self))
-        k.skippedUpdates = Int(r.get(Int64.self))
-        k.stateResets = Int(r.get(Int64.self))
-        let loss = r.get(Double.self), norm = r.get(Double.self)
-        k.lastLoss = loss.isNaN ? nil : loss
-        k.lastGradientNorm = norm.isNaN ? nil : norm
-        let since = Int(r.get(Int64.self)), steps = Int(r.get(Int64.self))
-        let seen = Int(r.get(Int64.self))
         let inputs = configuration.inputs
-        let mean = (0..<inputs).map { _ in r.get(Double.self) }
-        let variance = (0..<inputs).map { _ in r.get(Double.self) }
-        let counts = [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets, steps, seen]
-        guard counts.allSatisfy({ $0 >= 0 }), since >= 0,
-            mean.allSatisfy(\.isFinite), variance.allSatisfy({ $0.isFinite && $0 >= 0 })
+        guard let head = TrainerStateSummary(state: bytes, inputs: inputs) else {
+            throw .wrongSize(expected: stateByteCount, found: bytes.count)
+        }
+        let k = head.counters
+        let counts = [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets,
+                      head.optimizerSteps, head.normalizerCount, head.sinceUpdate]
+        guard counts.allSatisfy({ $0 >= 0 }), head.mean.allSatisfy(\.isFinite),
+            head.variance.allSatisfy({ $0.isFinite && $0 >= 0 })
         else { throw .impossibleValue }
         // Checked; from here on nothing can fail.
         counters = k
         // A smaller k1 than the state was saved with: update at the next sample.
-        sinceUpdate = min(since, configuration.updateEvery - 1)
-        optimizer.steps = steps
-        normalizer._count = seen
-        normalizer._mean = mean
-        normalizer._variance = variance
+        sinceUpdate = min(head.sinceUpdate, configuration.updateEvery - 1)
+        optimizer.steps = head.optimizerSteps
+        normalizer._count = head.normalizerCount
+        normalizer._mean = head.mean
+        normalizer._variance = head.variance
+        var r = StateReader(base: bytes.baseAddress! + TrainerStateSummary.byteCount(inputs: inputs))
         let p = network.layout.count
         r.copy(into: network.parameters, p)
         if storedMoments >= 1 { r.copy(into: optimizer.moment1, p) }
@@ -129,7 +120,7 @@ public struct TrainerStateSummary: Sendable, Equatable {
     /// The summary of a state of a model with `inputs` channels; nil when `state` is too short
     /// to hold the fields.
     public init?(state: UnsafeRawBufferPointer, inputs: Int) {
-        guard inputs >= 0, state.count >= 8 * (11 + 2 * inputs) else { return nil }
+        guard inputs >= 0, state.count >= Self.byteCount(inputs: inputs) else { return nil }
         var r = StateReader(base: state.baseAddress!)
         var k = TrainerCounters()
         k.samples = Int(r.get(Int64.self))
@@ -148,6 +139,11 @@ public struct TrainerStateSummary: Sendable, Equatable {
         mean = (0..<inputs).map { _ in r.get(Double.self) }
         variance = (0..<inputs).map { _ in r.get(Double.self) }
     }
+}
+
+extension TrainerStateSummary {
+    /// Bytes of the leading fields for a model of `inputs` channels.
+    static func byteCount(inputs: Int) -> Int { 8 * (11 + 2 * inputs) }
 }
 
 /// Why a saved trainer state was not taken.
