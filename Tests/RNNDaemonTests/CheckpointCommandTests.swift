@@ -103,31 +103,10 @@ struct CheckpointCommandTests {
         let busy = try Self.run(["checkpoint", "import", file, "--replace"] + stateFlag)
         #expect(busy.status == 75 && busy.stderr.contains("Stop the daemon first"), "\(busy.stderr)")
 
-        let context = try ZMQContext()
-        let sub = try ZMQSocket(context, type: .sub)
-        try sub.subscribe("")
-        try sub.setReceiveTimeout(.milliseconds(100))
-        try sub.connect(forecastsOut)
-        let pub = try ZMQSocket(context, type: .pub)
-        try pub.connect(samplesIn)
-        var messages: [String: [[UInt8]]] = [:]
-        func collect(until done: () -> Bool, seconds: Double) throws {
-            let deadline = Date().addingTimeInterval(seconds)
-            while !done() && Date() < deadline {
-                guard case .frames(let frames) = try sub.receiveFrames(), frames.count == 2 else { continue }
-                messages[String(decoding: frames[0], as: UTF8.self), default: []].append(frames[1])
-            }
-        }
-        // Our subscription is live once a forecast of another stream comes back.
-        let warmupDeadline = Date().addingTimeInterval(10)
-        while messages["warmup"] == nil && Date() < warmupDeadline {
-            _ = try pub.sendMultipart([Array("warmup".utf8), Array(#"{"v": [1, 2, 3]}"#.utf8)])
-            try collect(until: { messages["warmup"] != nil }, seconds: 0.2)
-        }
-        try #require(messages["warmup"] != nil, "no forecast came back")
+        let client = try ForecastClient(samplesIn: samplesIn, forecastsOut: forecastsOut)
         let feed = try Self.run(["feed", next, "--pub", ">" + samplesIn, "--topic", "plant/7"])
         #expect(feed.status == 0 && feed.stdout.contains("sent 60 samples"), "\(feed.stderr)")
-        try collect(until: { messages["plant/7", default: []].count >= 60 }, seconds: 30)
+        try client.collect(until: { $0["plant/7", default: []].count >= 60 }, seconds: 30)
         daemon.signal(SIGTERM)
         #expect(try daemon.wait(seconds: 20) == 0, "\(daemon.stderr)")
         #expect(!daemon.stderr.contains("out_of_order"), "the record's last time is before the next rows: \(daemon.stderr)")
@@ -140,7 +119,7 @@ struct CheckpointCommandTests {
         let (_, lines) = try ReplayCommandTests.predictions(predictions)
         var replayed: [String: [String]] = [:]
         for line in lines { replayed["\(line.row)/\(line.horizon)"] = line.values }
-        let published = messages["plant/7", default: []]
+        let published = client.messages["plant/7", default: []]
         #expect(published.count == 60)
         #expect(String(decoding: published.first ?? [], as: UTF8.self).contains(#""seq":201"#), "seq continues from the record")
         var compared = 0

@@ -303,35 +303,15 @@ struct ReplayCommandTests {
         let model = ["--model", "gru", "--hidden", "6", "--window", "6", "--horizon", "2", "--lr", "0.01", "--seed", "7"]
 
         let daemon = try Daemon(model)
-        let context = try ZMQContext()
-        let sub = try ZMQSocket(context, type: .sub)
-        try sub.subscribe("")
-        try sub.setReceiveTimeout(.milliseconds(100))
-        try sub.connect(daemon.forecastsOut)
-        let pub = try ZMQSocket(context, type: .pub)
-        try pub.connect(daemon.samplesIn)
-        // Our subscription is live once a forecast of a warm-up stream (another width) comes back.
-        var messages: [String: [[UInt8]]] = [:]
-        func collect(until done: () -> Bool, seconds: Double) throws {
-            let deadline = Date().addingTimeInterval(seconds)
-            while !done() && Date() < deadline {
-                guard case .frames(let frames) = try sub.receiveFrames(), frames.count == 2 else { continue }
-                messages[String(decoding: frames[0], as: UTF8.self), default: []].append(frames[1])
-            }
-        }
-        let warmupDeadline = Date().addingTimeInterval(10)
-        while messages["warmup"] == nil && Date() < warmupDeadline {
-            _ = try pub.sendMultipart([Array("warmup".utf8), Array(#"{"v": [1, 2, 3]}"#.utf8)])
-            try collect(until: { messages["warmup"] != nil }, seconds: 0.2)
-        }
-        try #require(messages["warmup"] != nil, "no forecast came back")
+        // A warm-up stream of another width gets us past the slow joiner.
+        let client = try ForecastClient(samplesIn: daemon.samplesIn, forecastsOut: daemon.forecastsOut)
 
         for (topic, format) in [("sensor-json", "json"), ("sensor-binary", "binary")] {
             let feed = try Self.run(["feed", file.path, "--pub", ">" + daemon.samplesIn, "--topic", topic, "--format", format])
             #expect(feed.status == 0, "\(feed.stderr)")
             #expect(feed.stdout.contains("sent \(rows) samples"), "\(feed.stdout)")
         }
-        try collect(until: { messages["sensor-json", default: []].count >= accepted.count && messages["sensor-binary", default: []].count >= accepted.count }, seconds: 30)
+        try client.collect(until: { $0["sensor-json", default: []].count >= accepted.count && $0["sensor-binary", default: []].count >= accepted.count }, seconds: 30)
         #expect(try daemon.stop() == 0)
         #expect(daemon.command.stderr.contains("out_of_order=2"), "row 50 refused on both streams: \(daemon.command.stderr)")
 
@@ -346,7 +326,7 @@ struct ReplayCommandTests {
         #expect(replayed.count == (accepted.count - 1) + (accepted.count - 2))
 
         for topic in ["sensor-json", "sensor-binary"] {
-            let published = messages[topic, default: []]
+            let published = client.messages[topic, default: []]
             #expect(published.count == accepted.count, "\(topic): a forecast per accepted row")
             var compared = 0
             for (m, payload) in published.enumerated() {

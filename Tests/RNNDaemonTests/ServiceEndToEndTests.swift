@@ -27,41 +27,22 @@ struct ServiceEndToEndTests {
     /// Connects to `daemon`, gets past the slow joiner on a `warmup` stream, sends `samples` and
     /// collects every forecast of their streams (`expected` per stream).
     static func exchange(_ daemon: RunningDaemon, _ samples: [Sample], expected: [String: Int]) throws -> Forecasts {
-        let context = try ZMQContext()
-        let pub = try ZMQSocket(context, type: .pub)
-        try pub.setSendHighWaterMark(100_000)
-        try pub.connect(try daemon.await("samples in:"))
-        let sub = try ZMQSocket(context, type: .sub)
-        try sub.subscribe("")
-        try sub.setReceiveHighWaterMark(100_000)
-        try sub.setReceiveTimeout(.milliseconds(100))
-        try sub.connect(try daemon.await("forecasts out:"))
+        let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
         _ = try daemon.await("ready")
-
+        let client = try ForecastClient(samplesIn: samplesIn, forecastsOut: forecastsOut, warmup: #"{"v": 1}"#)
+        for s in samples { try client.send(s.stream, #"{"v": \#(s.v), "t": \#(s.t)}"#) }
+        try client.collect(until: { m in expected.allSatisfy { m[$0.key, default: []].count >= $0.value } }, seconds: 20)
         var forecasts: Forecasts = [:]
-        func receive(until done: (Forecasts) -> Bool, seconds: Double) throws {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline, !done(forecasts) {
-                guard case .frames(let frames) = try sub.receiveFrames() else { continue }
-                let object = try #require(try JSONSerialization.jsonObject(with: Data(frames[1])) as? [String: Any])
-                let stream = try #require(object["stream"] as? String), seq = try #require(object["seq"] as? Int)
+        for (stream, payloads) in client.messages {
+            for payload in payloads {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+                let seq = try #require(object["seq"] as? Int)
                 forecasts[stream, default: [:]][seq] = try #require(object["forecast"] as? [[Double]])
             }
         }
-        let deadline = Date().addingTimeInterval(10)
-        while forecasts["warmup"] == nil && Date() < deadline {
-            #expect(try pub.sendMultipart([Array("warmup".utf8), Array(#"{"v": 1}"#.utf8)]) == .sent)
-            try receive(until: { $0["warmup"] != nil }, seconds: 0.2)
-        }
-        try #require(forecasts["warmup"] != nil, "no forecast came back")
-        for s in samples {
-            #expect(try pub.sendMultipart([Array(s.stream.utf8), Array(#"{"v": \#(s.v), "t": \#(s.t)}"#.utf8)]) == .sent)
-        }
-        try receive(until: { f in expected.allSatisfy { f[$0.key, default: [:]].count >= $0.value } }, seconds: 20)
         for (stream, count) in expected {
             #expect(forecasts[stream, default: [:]].count == count, "\(stream): \(forecasts[stream, default: [:]].count) of \(count) forecasts")
         }
-        forecasts["warmup"] = nil
         return forecasts
     }
 
