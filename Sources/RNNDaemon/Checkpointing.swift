@@ -16,6 +16,35 @@ import ZeroMQ
 final class RestoredStreams: @unchecked Sendable {
     var learners: [StreamLearner] = []
     var workspaces: [Int: TrainingWorkspace<Float>] = [:]
+    /// Records that could not be used, for the caller to report and set aside.
+    var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
+
+    /// A stored record read, waiting to be rebuilt by its worker's task.
+    struct Pending: Sendable {
+        var id: [UInt8]
+        var hash: UInt64
+        var worker: Int
+        var raw: [UInt8]
+    }
+
+    /// Decodes `p` and rebuilds its stream under `configuration`, or notes why not.
+    func rebuild(_ p: Pending, configuration c: DaemonConfiguration) {
+        do throws(RecordProblem) {
+            let record = try StreamRecord.decode(p.raw)
+            guard record.id == p.id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
+            let current = c.modelConfiguration(inputs: record.model.inputs)
+            let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
+            workspaces[current.inputs] = workspace
+            let learner = StreamLearner(id: p.id, hash: p.hash, trainer: try record.trainer(current: current, workspace: workspace))
+            learner.seq = record.seq
+            learner.lastTimestamp = record.lastTimestamp
+            learner.changes = 0
+            learner.savedChanges = 0
+            learners.append(learner)
+        } catch {
+            problems.append((p.id, p.raw, error))
+        }
+    }
 }
 
 /// What a worker sends the checkpoint thread: one frame, its first byte the kind.
@@ -121,46 +150,49 @@ extension Daemon {
         let c = configuration
         let started = ContinuousClock.now
         let restored = (0..<c.workers).map { _ in RestoredStreams() }
-        var count = 0, bytes = 0, skipped = 0
-        var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
+        var read = 0, bytes = 0, skipped = 0
+        // Records come in id order, a chunk at a time, and each chunk is decoded and rebuilt on
+        // every core: one task per worker, touching only that worker's streams (no locks).
+        var chunk: [RestoredStreams.Pending] = []
+        func rebuild() {
+            let pending = chunk
+            DispatchQueue.concurrentPerform(iterations: c.workers) { w in
+                let owner = restored[w]
+                for p in pending where p.worker == w { owner.rebuild(p, configuration: c) }
+            }
+            chunk.removeAll(keepingCapacity: true)
+        }
         try store.forEachRecord { id, raw in
+            guard read < c.maxStreams else {
+                skipped += 1
+                return
+            }
+            read += 1
             bytes += raw.count
             let hash = id.withUnsafeBytes { streamHash($0) }
-            let owner = restored[Int(hash % UInt64(c.workers))]
-            do throws(RecordProblem) {
-                let record = try StreamRecord.decode(raw)
-                guard record.id == id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
-                guard count < c.maxStreams else {
-                    skipped += 1
-                    return
-                }
-                let current = c.modelConfiguration(inputs: record.model.inputs)
-                let workspace = owner.workspaces[current.inputs] ?? TrainingWorkspace(current)
-                owner.workspaces[current.inputs] = workspace
-                let learner = StreamLearner(id: id, hash: hash, trainer: try record.trainer(current: current, workspace: workspace))
-                learner.seq = record.seq
-                learner.lastTimestamp = record.lastTimestamp
-                learner.changes = 0
-                learner.savedChanges = 0
-                owner.learners.append(learner)
-                count += 1
-            } catch {
-                problems.append((id, Array(raw), error))
-            }
+            chunk.append(.init(id: id, hash: hash, worker: workerIndex(hash, workers: c.workers), raw: Array(raw)))
+            if chunk.count == 512 { rebuild() }
         }
-        for p in problems {
-            logger.error(
-                "checkpoint set aside: \(p.problem.description); the stream starts afresh",
-                metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
-            try p.record.withUnsafeBytes { try store.setAside(id: p.id, record: $0, problem: p.problem) }
-            counters.refuse("checkpoint_\(p.problem.reason)")
+        rebuild()
+        var count = 0, problems = 0
+        for owner in restored {
+            count += owner.learners.count
+            for p in owner.problems {
+                problems += 1
+                logger.error(
+                    "checkpoint set aside: \(p.problem.description); the stream starts afresh",
+                    metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
+                try p.record.withUnsafeBytes { try store.setAside(id: p.id, record: $0, problem: p.problem) }
+                counters.refuse("checkpoint_\(p.problem.reason)")
+            }
+            owner.problems = []
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
         }
         counters.streams.store(count, ordering: .relaxed)
         let seconds = (ContinuousClock.now - started).seconds
-        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(problems.isEmpty ? "" : "; \(problems.count) set aside")")
+        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(problems == 0 ? "" : "; \(problems) set aside")")
         return restored
     }
 

@@ -328,7 +328,7 @@ public final class Daemon: Sendable {
                 continue
             case .success(let s): sample = s
             }
-            let shard = Int(streamHash(topic) % UInt64(workers))
+            let shard = workerIndex(streamHash(topic), workers: workers)
             let batch = batches[shard]
             if !batch.fits(SampleRecord.size(idLength: topic.count, count: sample.count)) {
                 guard try flush(shard) else { break receiving }

@@ -173,6 +173,11 @@ enum ForecastRecord {
     }
 }
 
+/// The worker that learns a stream, from its hash: ingest routes samples by it and restore puts
+/// checkpoints on it, so both must use this.
+@inline(__always)
+func workerIndex(_ hash: UInt64, workers: Int) -> Int { Int(hash % UInt64(workers)) }
+
 /// FNV-1a, 64 bits, over a stream id: stable across runs and hosts (routing to a worker, and
 /// the stream table's hash).
 @inline(__always)
