@@ -197,6 +197,10 @@ extension Daemon {
     }
 
     func checkpointer(_ context: ZMQContext, store: CheckpointStore, gate: StartupGate) {
+        // Below the sample path in the scheduler's eyes (nice 10; on Linux the nice value is the
+        // calling thread's, not the process's), so that when the cores are busy a checkpoint
+        // takes longer rather than the forecasts.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         do {
             try checkpointerLoop(context, store: store, gate: gate)
         } catch {
