@@ -116,17 +116,24 @@ extension Daemon {
     }
 
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
-    /// that cannot be used is reported, set aside and its stream starts afresh.
+    /// that cannot be used is reported, set aside and its stream starts afresh. A record of a
+    /// stream that another shard owns is left in the store, unread: it is another instance's
+    /// (or was, before a re-sharding), and restoring it here would learn the stream twice.
     func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
         let c = configuration
         let started = ContinuousClock.now
         let restored = (0..<c.workers).map { _ in RestoredStreams() }
-        var count = 0, bytes = 0, skipped = 0
+        var count = 0, bytes = 0, skipped = 0, otherShards = 0
+        let shard = c.streamShard
         var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
         try store.forEachRecord { id, raw in
-            bytes += raw.count
             let hash = id.withUnsafeBytes { streamHash($0) }
-            let owner = restored[Int(hash % UInt64(c.workers))]
+            if let shard, !shard.owns(hash: hash) {
+                otherShards += 1
+                return
+            }
+            bytes += raw.count
+            let owner = restored[workerIndex(hash: hash, workers: c.workers)]
             do throws(RecordProblem) {
                 let record = try StreamRecord.decode(raw)
                 guard record.id == id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
@@ -157,6 +164,9 @@ extension Daemon {
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
+        }
+        if let shard, otherShards > 0 {
+            logger.warning("\(otherShards) stored streams not restored: other shards than \(shard) own them; their records are kept (after a re-sharding, move them to their owners: docs/scaling.md)")
         }
         counters.streams.store(count, ordering: .relaxed)
         let seconds = (ContinuousClock.now - started).seconds

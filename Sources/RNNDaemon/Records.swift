@@ -173,8 +173,9 @@ enum ForecastRecord {
     }
 }
 
-/// FNV-1a, 64 bits, over a stream id: stable across runs and hosts (routing to a worker, and
-/// the stream table's hash).
+/// FNV-1a, 64 bits, over a stream id: the same on every host and in every version. It decides
+/// the stream's shard (`hash % N`, part of the protocol: docs/protocol.md, "Sharding"), and,
+/// through `placementHash`, its worker and its slot in the worker's stream table (Sharding.swift).
 @inline(__always)
 func streamHash(_ id: UnsafeRawBufferPointer) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
