@@ -225,6 +225,82 @@ struct ScalingEndToEndTests {
         #expect(samples.text.contains("stopped"))
     }
 
+    /// docs/scaling.md's re-sharding: from 2 shards to 3 with `checkpoint export --shard` and
+    /// `import`, every stream ends in exactly one new store, its new owner's, and goes on there.
+    @Test func reshardingMovesEveryStreamToItsNewOwnerOnce() throws {
+        let root = try ReplayCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        func path(_ name: String) -> String { root.appendingPathComponent(name).path }
+        func rnnd(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try ReplayCommandTests.run(arguments)
+        }
+        func stored(_ directory: String) throws -> Set<String> {
+            Set(try CheckpointStore(directory: directory, create: false).list().map { String(decoding: $0.id, as: UTF8.self) })
+        }
+
+        // 30 streams learned by one instance: split into 2 shards (a re-sharding from 1 to 2).
+        let streams = (0..<30).map { "line-\($0)/flow" }
+        let first = try RunningDaemon(ServiceEndToEndTests.model + ["--state-dir", path("one")])
+        defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
+        _ = try ServiceEndToEndTests.exchange(
+            first, ServiceEndToEndTests.series(streams: streams, count: 5), expected: Dictionary(uniqueKeysWithValues: streams.map { ($0, 5) }))
+        #expect(first.stop() == 0)
+        let all = try stored(path("one"))
+        #expect(all == Set(streams + ["warmup"]))
+        for i in 0..<2 {
+            let export = try rnnd(["checkpoint", "export", "--shard", "\(i)/2", "--out", path("two-\(i).out"), "--state-dir", path("one")])
+            #expect(export.status == 0, "\(export.stderr)")
+            let imported = try rnnd(["checkpoint", "import", path("two-\(i).out"), "--state-dir", path("old-\(i)")])
+            #expect(imported.status == 0, "\(imported.stderr)")
+        }
+
+        // From 2 to 3: every new shard's streams from every old store, into a new store each.
+        for j in 0..<3 {
+            for i in 0..<2 {
+                let export = try rnnd(["checkpoint", "export", "--shard", "\(j)/3", "--out", path("x-\(j)"), "--state-dir", path("old-\(i)")])
+                #expect(export.status == 0, "\(export.stderr)")
+                #expect(export.stdout.hasPrefix("exported "), "\(export.stdout)")
+            }
+            let imported = try rnnd(["checkpoint", "import", path("x-\(j)"), "--state-dir", path("new-\(j)")])
+            #expect(imported.status == 0, "\(imported.stderr)")
+        }
+        var seen = Set<String>()
+        for j in 0..<3 {
+            let mine = try stored(path("new-\(j)"))
+            #expect(mine == all.filter { Self.shard(of: $0, count: 3) == j }, "new shard \(j)")
+            #expect(mine.isDisjoint(with: seen))
+            seen.formUnion(mine)
+        }
+        #expect(seen == all, "none lost")
+
+        // Importing twice is refused whole; a file of another shard is left out with --shard.
+        let again = try rnnd(["checkpoint", "import", path("x-0"), "--state-dir", path("new-0")])
+        #expect(again.status == 73 && again.stderr.contains("stored already") && again.stderr.contains("nothing was imported"), "\(again.stderr)")
+        let filtered = try rnnd(["checkpoint", "import", path("x-0"), path("x-1"), "--shard", "1/3", "--replace", "--state-dir", path("new-1")])
+        #expect(filtered.status == 0 && filtered.stdout.contains("of other shards than 1/3 left out"), "\(filtered.stdout)\(filtered.stderr)")
+        #expect(try stored(path("new-1")) == all.filter { Self.shard(of: $0, count: 3) == 1 })
+
+        // The new shard 1's instance restores exactly its streams and goes on with them.
+        let ownStreams = streams.filter { Self.shard(of: $0, count: 3) == 1 }
+        let next = try RunningDaemon(ServiceEndToEndTests.model + ["--shard", "1/3", "--state-dir", path("new-1")])
+        defer { if next.process.isRunning { kill(next.process.processIdentifier, SIGKILL) } }
+        let ownCount = try stored(path("new-1")).count
+        #expect(try next.await("] restored").hasPrefix("\(ownCount) streams"), "\(next.text)")
+        // ForecastClient warms up on the stream "warmup", which shard 1 of 3 owns.
+        try #require(Self.shard(of: "warmup", count: 3) == 1)
+        let samples = Array(ServiceEndToEndTests.series(streams: ownStreams, count: 6).suffix(ownStreams.count))
+        let forecasts = try ServiceEndToEndTests.exchange(next, samples, expected: Dictionary(uniqueKeysWithValues: ownStreams.map { ($0, 1) }))
+        for stream in ownStreams {
+            #expect(forecasts[stream].map { Array($0.keys) } == [6], "\(stream): seq goes on from the old shard's checkpoint")
+        }
+        #expect(next.stop() == 0)
+        #expect(!next.text.contains("not restored"), "\(next.text)")
+    }
+
+    static func shard(of stream: String, count: Int) -> Int {
+        StreamShard.index(hash: StreamShard.hash(of: Array(stream.utf8)), count: count)
+    }
+
     @Test func badProxyFlagsExit64AndABusyAddressExits69() throws {
         let bad = try RunningProxy(["--frontend", "tcp://127.0.0.1:5556", "--backend", "@tcp://127.0.0.1:*"])
         bad.process.waitUntilExit()

@@ -120,6 +120,15 @@ struct ShardingTests {
         }
     }
 
+    @Test func exportedRecordFilesAreNamedAfterTheirStreams() {
+        #expect(RecordFile.name(for: Array("plant-7/boiler/temp".utf8)) == "plant-7_boiler_temp-9694d1cee5d33b39.rnndckpt")
+        #expect(RecordFile.name(for: Array("s0000".utf8)) == "s0000-dd594a760cb1ec02.rnndckpt")
+        #expect(RecordFile.name(for: Array("température/c".utf8)) == "temp__rature_c-a3853d2c269ced7a.rnndckpt")
+        #expect(RecordFile.name(for: Array("..".utf8)).hasPrefix("_.-"), "never hidden, never a parent directory")
+        let long = RecordFile.name(for: Array(String(repeating: "x", count: 255).utf8))
+        #expect(long.count == 64 + 1 + 16 + 9)
+    }
+
     /// Ids as sensors name them, and as the benchmark does: every shard's streams must spread
     /// over all of an instance's workers.
     static let idSets: [(name: String, ids: [[UInt8]])] = [
