@@ -9,8 +9,8 @@ import Testing
 struct ShardingTests {
     /// The vectors of docs/protocol.md ("Sharding"). The hashes are FNV-1a 64 as specified by its
     /// authors: "a" and "foobar" are among the reference implementation's published test
-    /// vectors, the others were computed with an independent Python one-liner (bench/README.md
-    /// has it), not with rnnd.
+    /// vectors, the others were computed with the independent Python line that docs/protocol.md
+    /// gives, not with rnnd.
     static let vectors: [(id: String, hash: UInt64, of2: Int, of3: Int, of4: Int)] = [
         ("a", 0xAF63_DC4C_8601_EC8C, 0, 1, 0),
         ("foobar", 0x8594_4171_F739_67E8, 0, 0, 0),
