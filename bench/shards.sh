@@ -91,6 +91,8 @@ wait_ports_free() {
     echo "shards.sh: port $SP or $FP is in use; set SHARDS_SAMPLES_PORT/SHARDS_FORECASTS_PORT" >&2
     exit 2
 }
+# CPU seconds the whole machine spent busy so far (all CPUs; /proc/stat: user nice system irq softirq steal).
+machine_busy() { awk -v t="$TCK" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat; }
 # CPU seconds (user + system) of a process, all threads, so far.
 proc_cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$TCK" '{ printf "%.2f\n", ($12 + $13) / t }'; }
 # CPU seconds of the process's threads named rnnd-worker-*.
@@ -123,6 +125,8 @@ run() {
     local name="$1" config="$2" i
     echo "shards.sh: $name ($config)" >&2
     wait_ports_free
+    local busy0
+    busy0=$(machine_busy)
     local sub=("$E2E" subscribe --endpoint "@tcp://127.0.0.1:$FP" --seconds $((S + 60)) --idle 3 --warmup 5)
     record "$name subscriber" "${sub[@]}"
     timeout -k 5 $((S + 90)) "${sub[@]}" > "$OUT/$name.sub.json" 2> "$OUT/$name.sub.log" &
@@ -159,7 +163,8 @@ run() {
     set +e; wait "$sub_pid"; status=$?; set -e
     [ "$status" = 0 ] || fail "$name: subscriber exited with status $status"
 
-    local learned=0 other=0 dropped=0 rnnd_cpu=0 wcpu=0 line
+    local learned=0 other=0 dropped=0 rnnd_cpu=0 wcpu=0 line busy1
+    busy1=$(machine_busy)
     for i in "${!pids[@]}"; do
         local pid=${pids[$i]}
         rnnd_cpu=$(awk -v a="$rnnd_cpu" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.2f", a + b }')
@@ -185,7 +190,10 @@ run() {
     local pub_cpu sub_cpu
     pub_cpu=$(awk -v u="$(j "$OUT/$name.pub.json" .cpu_user_s)" -v s="$(j "$OUT/$name.pub.json" .cpu_sys_s)" 'BEGIN { printf "%.2f", u + s }')
     sub_cpu=$(awk -v u="$(j "$OUT/$name.sub.json" .cpu_user_s)" -v s="$(j "$OUT/$name.sub.json" .cpu_sys_s)" 'BEGIN { printf "%.2f", u + s }')
-    echo "$config|$learned|$active|$rate|$(j "$OUT/$name.pub.json" .sent_total)|$other|$dropped|$pub_cpu|$sub_cpu|$rnnd_cpu|$wcpu|$(j "$OUT/$name.sub.json" .count)" > "$OUT/$name.row"
+    # What the machine was busy with besides this run's processes (other work sharing it).
+    local foreign
+    foreign=$(awk -v a="$busy0" -v b="$busy1" -v p="$pub_cpu" -v s="$sub_cpu" -v r="$rnnd_cpu" 'BEGIN { x = b - a - p - s - r; printf "%.1f", x < 0 ? 0 : x }')
+    echo "$config|$learned|$active|$rate|$(j "$OUT/$name.pub.json" .sent_total)|$other|$dropped|$pub_cpu|$sub_cpu|$rnnd_cpu|$wcpu|$(j "$OUT/$name.sub.json" .count)|$foreign" > "$OUT/$name.row"
 }
 
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -219,16 +227,17 @@ echo "flooding for $S s. *one*: one \`rnnd run --workers 2\`; *two*: \`rnnd run 
 echo "Both instances receive every sample and drop the other shard's unread (\`other_shard\`)."
 echo "Learned/s = samples learned by all instances ÷ (last forecast received − first sample sent). CPU seconds are"
 echo "over each process's life (rnnd's read just before SIGTERM); learned per CPU-second does not depend on how much of"
-echo "the machine other work took, learned/s does."
+echo "the machine other work took, learned/s does. *CPU-s of other work*: what /proc/stat counts busy on the machine"
+echo "during the run minus this run's processes: other work sharing the machine (a little is the kernel's own)."
 echo
-echo "| run | config | learned | over s | **learned/s** | sent | other_shard | dropped (queues full) | forecasts received | CPU s: publisher | subscriber | rnnd (all instances) | of which workers | learned per rnnd CPU-s | per worker CPU-s |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| run | config | learned | over s | **learned/s** | sent | other_shard | dropped (queues full) | forecasts received | CPU s: publisher | subscriber | rnnd (all instances) | of which workers | learned per rnnd CPU-s | per worker CPU-s | CPU-s of other work |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in "${NAMES[@]}"; do
-    [ -f "$OUT/$n.row" ] || { echo "| $n | failed | | | | | | | | | | | | | |"; continue; }
-    IFS='|' read -r config learned active rate sent other dropped pcpu scpu rcpu wcpu got < "$OUT/$n.row"
+    [ -f "$OUT/$n.row" ] || { echo "| $n | failed | | | | | | | | | | | | | | |"; continue; }
+    IFS='|' read -r config learned active rate sent other dropped pcpu scpu rcpu wcpu got foreign < "$OUT/$n.row"
     per_rnnd=$(awk -v l="$learned" -v c="$rcpu" 'BEGIN { if (c > 0) printf "%.0f", l / c; else print "—" }')
     per_worker=$(awk -v l="$learned" -v c="$wcpu" 'BEGIN { if (c > 0) printf "%.0f", l / c; else print "—" }')
-    echo "| $n | $config | $(num "$learned") | $(num "$active" 2) | **$(num "$rate")** | $(num "$sent") | $(num "$other") | $(num "$dropped") | $(num "$got") | $pcpu | $scpu | $rcpu | $wcpu | $(num "$per_rnnd") | $(num "$per_worker") |"
+    echo "| $n | $config | $(num "$learned") | $(num "$active" 2) | **$(num "$rate")** | $(num "$sent") | $(num "$other") | $(num "$dropped") | $(num "$got") | $pcpu | $scpu | $rcpu | $wcpu | $(num "$per_rnnd") | $(num "$per_worker") | $foreign |"
 done
 echo
 for config in one two; do
