@@ -174,7 +174,8 @@ enum ForecastRecord {
 }
 
 /// FNV-1a, 64 bits, over a stream id: the same on every host and in every version. It decides
-/// the stream's shard (`hash % N`, part of the protocol: docs/protocol.md, "Sharding"), and,
+/// the stream's shard (`StreamShard.shardHash(hash) % N`, part of the protocol: docs/protocol.md,
+/// "Sharding"), and,
 /// through `placementHash`, its worker and its slot in the worker's stream table (Sharding.swift).
 @inline(__always)
 func streamHash(_ id: UnsafeRawBufferPointer) -> UInt64 {

@@ -1,15 +1,17 @@
 // Sharding the streams over several rnnd instances (docs/scaling.md), and routing them to the
 // workers inside one instance.
 //
-// Both start from the FNV-1a hash of the stream id (`streamHash`, Records.swift). The shard is
-// part of the protocol: shard = hash % N, the same on every host and in every version, so that
-// instances, `rnnd checkpoint export --shard` and anything an operator writes agree on which
-// instance owns a stream. The worker inside an instance is private to it and comes from a mix of
-// the same hash: the low bits of FNV-1a, which `hash % N` reads, fix nothing about the mixed
-// bits, so every shard's streams still spread over all the instance's workers (with hash % N and
-// hash % workers, N = 2 and 2 workers would give each instance's streams all to one worker).
+// Both start from the FNV-1a hash of the stream id (`streamHash`, Records.swift), mixed by
+// splitmix64's finalizer (a bijection whose every output bit depends on every input bit: FNV-1a's
+// own low bits depend only on the low bits of each byte, so `FNV-1a % 4` put `sensor-A` and
+// `sensor-a` on one shard always). The shard is part of the protocol, the same on every host and
+// in every version, so that instances, `rnnd checkpoint export --shard` and anything an operator
+// writes agree on which instance owns a stream: shard = mix(hash XOR 0x9E3779B97F4A7C15) % N.
+// The worker inside an instance is private to it and comes from mix(hash), without the constant:
+// the two mixes are unrelated, so every shard's streams spread over all the instance's workers
+// and over all the slots of their stream tables.
 
-/// Shard `index` of `count`: the streams whose id hashes to it, `streamHash(id) % count == index`.
+/// Shard `index` of `count`: the streams whose id hashes to it, `shardHash(streamHash(id)) % count == index`.
 ///
 /// Written `I/N` (`0/2`, `1/2`) on the command line and in the configuration file.
 public struct StreamShard: Hashable, Sendable, CustomStringConvertible {
@@ -59,16 +61,24 @@ public struct StreamShard: Hashable, Sendable, CustomStringConvertible {
         Array(id).withUnsafeBytes { streamHash($0) }
     }
 
-    /// The shard of N that owns the stream with this hash.
+    /// The value a stream's shard is read from: the stream hash XOR 0x9E3779B97F4A7C15 (the
+    /// golden-ratio constant, so that it differs from the worker placement's mix), through
+    /// splitmix64's finalizer.
     @inline(__always)
-    public static func index(hash: UInt64, count: Int) -> Int {
-        Int(hash % UInt64(count))
+    public static func shardHash(_ hash: UInt64) -> UInt64 {
+        placementHash(hash ^ 0x9E37_79B9_7F4A_7C15)
     }
 
-    /// Whether this shard owns the stream with this hash.
+    /// The shard of N that owns the stream with this (stream) hash.
+    @inline(__always)
+    public static func index(hash: UInt64, count: Int) -> Int {
+        Int(shardHash(hash) % UInt64(count))
+    }
+
+    /// Whether this shard owns the stream with this (stream) hash.
     @inline(__always)
     public func owns(hash: UInt64) -> Bool {
-        hash % UInt64(count) == UInt64(index)
+        Self.index(hash: hash, count: count) == index
     }
 
     /// Whether this shard owns the stream `id`.
@@ -82,7 +92,7 @@ public struct StreamShard: Hashable, Sendable, CustomStringConvertible {
 /// The bits a stream is placed by inside an instance (its worker, its slot in a worker's stream
 /// table): the stream hash through splitmix64's finalizer, a bijection whose every output bit
 /// depends on every input bit. FNV-1a alone is weak in places: its low k bits depend only on the
-/// low k bits of each byte (they are what `hash % N` reads for N a power of two), and its middle
+/// low k bits of each byte (what `hash % N` would read for N a power of two), and its middle
 /// bits barely change with the last byte of the id (`s0001`, `s0002`, ... would share a worker).
 @inline(__always)
 func placementHash(_ hash: UInt64) -> UInt64 {

@@ -43,9 +43,10 @@ final class StreamLearner {
 
 /// A worker's streams, found by id without allocating: open addressing over the ids' hashes.
 ///
-/// A stream's home slot comes from the low bits of `placementHash`, not of the stream hash: a
-/// sharded instance's streams all have the same `hash % N`, so for N a power of two the lowest
-/// bits of their stream hashes are equal, and only a fraction of the slots would be homes.
+/// A stream's home slot comes from the low bits of `placementHash`, not of the stream hash:
+/// FNV-1a's low bits depend only on the low bits of each byte, and ids that differ only in their
+/// higher bits would share homes. The shard comes from another mix (`StreamShard.shardHash`), so
+/// a sharded instance's streams still spread over every slot.
 struct StreamTable {
     private var slots: [StreamLearner?] = Array(repeating: nil, count: 64)
     private(set) var count = 0

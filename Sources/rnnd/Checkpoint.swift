@@ -168,8 +168,8 @@ extension Checkpoint {
                 The file is what import and rnnd replay --from read. Refuses to overwrite a file \
                 unless --force, and to export a record that fails its checks (exit 65). With \
                 --shard I/N instead of a stream, --out is a directory (created when missing) that \
-                gets one file per stored stream of shard I of N (the streams whose id hash % N is \
-                I, as rnnd run --shard takes them): for re-sharding (docs/scaling.md). Records \
+                gets one file per stored stream of shard I of N (the streams rnnd run \
+                --shard I/N takes: docs/protocol.md, "Sharding"): for re-sharding (docs/scaling.md). Records \
                 that fail their checks are left out and named, and the command then exits 65.
                 """)
 

@@ -280,14 +280,14 @@ struct ScalingEndToEndTests {
         #expect(filtered.status == 0 && filtered.stdout.contains("of other shards than 1/3 left out"), "\(filtered.stdout)\(filtered.stderr)")
         #expect(try stored(path("new-1")) == all.filter { Self.shard(of: $0, count: 3) == 1 })
 
-        // The new shard 1's instance restores exactly its streams and goes on with them.
-        let ownStreams = streams.filter { Self.shard(of: $0, count: 3) == 1 }
-        let next = try RunningDaemon(ServiceEndToEndTests.model + ["--shard", "1/3", "--state-dir", path("new-1")])
+        // The instance of the new shard that owns "warmup" (ForecastClient warms up on that
+        // stream) restores exactly its streams and goes on with them.
+        let k = Self.shard(of: "warmup", count: 3)
+        let ownStreams = streams.filter { Self.shard(of: $0, count: 3) == k }
+        let next = try RunningDaemon(ServiceEndToEndTests.model + ["--shard", "\(k)/3", "--state-dir", path("new-\(k)")])
         defer { if next.process.isRunning { kill(next.process.processIdentifier, SIGKILL) } }
-        let ownCount = try stored(path("new-1")).count
+        let ownCount = try stored(path("new-\(k)")).count
         #expect(try next.await("] restored").hasPrefix("\(ownCount) streams"), "\(next.text)")
-        // ForecastClient warms up on the stream "warmup", which shard 1 of 3 owns.
-        try #require(Self.shard(of: "warmup", count: 3) == 1)
         let samples = Array(ServiceEndToEndTests.series(streams: ownStreams, count: 6).suffix(ownStreams.count))
         let forecasts = try ServiceEndToEndTests.exchange(next, samples, expected: Dictionary(uniqueKeysWithValues: ownStreams.map { ($0, 1) }))
         for stream in ownStreams {

@@ -11,13 +11,16 @@ struct ShardingTests {
     /// authors: "a" and "foobar" are among the reference implementation's published test
     /// vectors, the others were computed with the independent Python line that docs/protocol.md
     /// gives, not with rnnd.
-    static let vectors: [(id: String, hash: UInt64, of2: Int, of3: Int, of4: Int)] = [
-        ("a", 0xAF63_DC4C_8601_EC8C, 0, 1, 0),
-        ("foobar", 0x8594_4171_F739_67E8, 0, 0, 0),
-        ("s0000", 0xDD59_4A76_0CB1_EC02, 0, 2, 2),
-        ("s0001", 0xDD59_4B76_0CB1_EDB5, 1, 0, 1),
-        ("plant-7/boiler/temp", 0x9694_D1CE_E5D3_3B39, 1, 0, 1),
-        ("température/c", 0xA385_3D2C_269C_ED7A, 0, 0, 2),
+    static let vectors: [(id: String, hash: UInt64, shardHash: UInt64, of2: Int, of3: Int, of4: Int)] = [
+        ("a", 0xAF63_DC4C_8601_EC8C, 0x832B_E066_BD43_A3B8, 0, 2, 0),
+        ("foobar", 0x8594_4171_F739_67E8, 0xDD0A_4430_09D6_13F0, 0, 1, 0),
+        ("s0000", 0xDD59_4A76_0CB1_EC02, 0x9D21_8664_DD9D_36A0, 0, 2, 0),
+        ("s0001", 0xDD59_4B76_0CB1_EDB5, 0x4763_F749_6B6E_1F79, 1, 1, 1),
+        ("plant-7/boiler/temp", 0x9694_D1CE_E5D3_3B39, 0x2DFE_3D93_7D33_7B96, 0, 2, 2),
+        ("température/c", 0xA385_3D2C_269C_ED7A, 0xBD26_C6B3_86C5_F239, 1, 1, 1),
+        // Differ only in bit 5 of one byte: FNV-1a % 4 alone would put them together.
+        ("sensor-A", 0xA093_2A06_6672_2A59, 0x41EE_1A2E_244F_B4AD, 1, 0, 1),
+        ("sensor-a", 0xA093_4A06_6672_60B9, 0x5F5C_830D_7034_87FA, 0, 1, 2),
     ]
 
     @Test(arguments: vectors.indices)
@@ -25,6 +28,7 @@ struct ShardingTests {
         let v = Self.vectors[index]
         let id = Array(v.id.utf8)
         #expect(StreamShard.hash(of: id) == v.hash, "\(v.id): 0x\(String(StreamShard.hash(of: id), radix: 16))")
+        #expect(StreamShard.shardHash(v.hash) == v.shardHash, "\(v.id): 0x\(String(StreamShard.shardHash(v.hash), radix: 16))")
         #expect(StreamShard.index(hash: v.hash, count: 2) == v.of2)
         #expect(StreamShard.index(hash: v.hash, count: 3) == v.of3)
         #expect(StreamShard.index(hash: v.hash, count: 4) == v.of4)
@@ -162,7 +166,7 @@ struct ShardingTests {
         #expect(cells[1] == 0 && cells[2] == 0, "\(cells)")
     }
 
-    /// A sharded instance's streams share `hash % N`; the stream table still finds each in about
+    /// A sharded instance's streams share their shard; the stream table still finds each in about
     /// one probe (linear probing at most half full: about 0.5 slots from home on average).
     @Test(arguments: [1, 4, 16])
     func aShardsStreamsSpreadOverTheStreamTable(shards: Int) {
