@@ -99,6 +99,40 @@ public enum RecordFile {
         }
     }
 
+    /// The record file name `rnnd checkpoint export --shard` gives a stream: its id made safe
+    /// for a file name (bytes other than `A-Z a-z 0-9 . _ -` become `_`, at most 64 of them, no
+    /// leading dot), then the id's hash in hex, which tells apart ids made alike: `plant_7_temp-
+    /// 9694d1cee5d33b39.rnndckpt`. The file's name does not matter to `import`: the record
+    /// names its stream.
+    public static func name(for id: [UInt8]) -> String {
+        var safe = id.prefix(64).map { b -> Character in
+            let c = Character(Unicode.Scalar(b))
+            return b < 0x80 && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-") ? c : "_"
+        }
+        if safe.first == "." { safe[0] = "_" }
+        let hash = String(StreamShard.hash(of: id), radix: 16)
+        return String(safe) + "-" + String(repeating: "0", count: 16 - hash.count) + hash + ".rnndckpt"
+    }
+
+    /// The record files a command line names: a file as it is, a directory as every
+    /// `*.rnndckpt` file in it (sorted by name, not recursing).
+    public static func expand(_ paths: [String]) throws(CheckpointCommandError) -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                files.append(path)
+                continue
+            }
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                throw failure(path, "cannot read the directory", CheckpointCommandError.noInput)
+            }
+            let directory = path.hasSuffix("/") ? path : path + "/"
+            files += names.filter { $0.hasSuffix(".rnndckpt") }.sorted().map { directory + $0 }
+        }
+        return files
+    }
+
     private static func failure(_ path: String, _ what: String, _ code: Int32) -> CheckpointCommandError {
         CheckpointCommandError("\(path): \(what): \(String(cString: strerror(errno)))", exitCode: code)
     }

@@ -172,10 +172,15 @@ public final class CheckpointStore: Sendable {
     /// Puts one record (`rnnd checkpoint import`), replacing the stream's. Not a checkpoint: the
     /// time of the last checkpoint stays as it was.
     public func put(id: [UInt8], record: [UInt8], savedAt: Double) throws {
+        try put([(id, record, savedAt)])
+    }
+
+    /// Puts records (`rnnd checkpoint import` of many files), replacing the streams', in one
+    /// transaction: all or none. Not a checkpoint, as ``put(id:record:savedAt:)``.
+    public func put(_ records: [(id: [UInt8], record: [UInt8], savedAt: Double)]) throws {
         try database.inTransaction(.immediate) { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO streams(id, record, saved_at) VALUES (?, ?, ?)",
-                arguments: [Data(id), Data(record), savedAt])
+            let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO streams(id, record, saved_at) VALUES (?, ?, ?)")
+            for r in records { try statement.execute(arguments: [Data(r.id), Data(r.record), r.savedAt]) }
             return .commit
         }
     }

@@ -145,12 +145,15 @@ extension Daemon {
     }
 
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
-    /// that cannot be used is reported, set aside and its stream starts afresh.
+    /// that cannot be used is reported, set aside and its stream starts afresh. A record of a
+    /// stream that another shard owns is left in the store, unread: it is another instance's
+    /// (or was, before a re-sharding), and restoring it here would learn the stream twice.
     func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
         let c = configuration
         let started = ContinuousClock.now
         let restored = (0..<c.workers).map { _ in RestoredStreams() }
-        var read = 0, bytes = 0, skipped = 0
+        var read = 0, bytes = 0, skipped = 0, otherShards = 0
+        let shard = c.streamShard
         // Records come in id order, a chunk at a time, and each chunk is decoded and rebuilt on
         // every core: one task per worker, touching only that worker's streams (no locks).
         var chunk: [RestoredStreams.Pending] = []
@@ -163,14 +166,18 @@ extension Daemon {
             chunk.removeAll(keepingCapacity: true)
         }
         try store.forEachRecord { id, raw in
+            let hash = id.withUnsafeBytes { streamHash($0) }
+            if let shard, !shard.owns(hash: hash) {
+                otherShards += 1
+                return
+            }
             guard read < c.maxStreams else {
                 skipped += 1
                 return
             }
             read += 1
             bytes += raw.count
-            let hash = id.withUnsafeBytes { streamHash($0) }
-            chunk.append(.init(id: id, hash: hash, worker: workerIndex(hash, workers: c.workers), raw: Array(raw)))
+            chunk.append(.init(id: id, hash: hash, worker: workerIndex(hash: hash, workers: c.workers), raw: Array(raw)))
             if chunk.count == 512 { rebuild() }
         }
         rebuild()
@@ -189,6 +196,9 @@ extension Daemon {
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
+        }
+        if let shard, otherShards > 0 {
+            logger.warning("\(otherShards) stored streams not restored: other shards than \(shard) own them; their records are kept (after a re-sharding, move them to their owners: docs/scaling.md)")
         }
         counters.streams.store(count, ordering: .relaxed)
         let seconds = (ContinuousClock.now - started).seconds

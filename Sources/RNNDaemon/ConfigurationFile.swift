@@ -104,6 +104,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// topics = [""]                           # stream id prefixes; "" is every stream
 /// max_message_bytes = 65536
 /// max_inputs = 64
+/// shard = "0/2"                           # take only shard 0 of 2; unset takes every stream
 ///
 /// [output]
 /// publish = "@tcp://127.0.0.1:5557"
@@ -230,6 +231,7 @@ public enum ConfigurationFile {
             "topics = \(tomlArray(c.topics))",
             "max_message_bytes = \(c.maxMessageBytes)",
             "max_inputs = \(c.maxInputs)",
+            c.shard.map { "shard = \(tomlString($0))" } ?? "# shard is not set: every stream is taken",
             "",
             "[output]",
             "publish = \(tomlString(c.publish))",
@@ -291,6 +293,7 @@ public enum ConfigurationFile {
                 Setting(key: "topics") { v, c throws(ConfigurationError.Issue) in c.topics = try v.strings() },
                 Setting(key: "max_message_bytes") { v, c throws(ConfigurationError.Issue) in c.maxMessageBytes = try v.int() },
                 Setting(key: "max_inputs") { v, c throws(ConfigurationError.Issue) in c.maxInputs = try v.int() },
+                Setting(key: "shard") { v, c throws(ConfigurationError.Issue) in c.shard = try v.string() },
             ]),
             ("output", [
                 Setting(key: "publish") { v, c throws(ConfigurationError.Issue) in c.publish = try v.string() },

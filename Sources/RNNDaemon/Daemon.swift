@@ -208,7 +208,7 @@ public final class Daemon: Sendable {
 
     private func ingestLoop(_ context: ZMQContext, gate: StartupGate) throws {
         let c = configuration
-        let workers = c.workers
+        let workers = c.workers, shard = c.streamShard
         let sub = try ZMQSocket(context, type: .sub)
         // Messages far beyond the limit are cut off by libzmq (the peer is disconnected);
         // the rest are read and counted as payload_too_large.
@@ -248,19 +248,19 @@ public final class Daemon: Sendable {
         let decoder = SampleDecoder(maxValues: c.maxInputs)
         var log = RateLimitedLog(logger: logger)
 
-        /// Hands worker `shard` its batch; false once the context is shutting down.
-        func flush(_ shard: Int) throws -> Bool {
-            let batch = batches[shard]
+        /// Hands worker `worker` its batch; false once the context is shutting down.
+        func flush(_ worker: Int) throws -> Bool {
+            let batch = batches[worker]
             defer { batch.clear() }
-            let room = queues.reserve(shard, batch.count)
-            let sent = room ? try pushes[shard].send(batch.frame, flags: .dontWait) : .wouldBlock
+            let room = queues.reserve(worker, batch.count)
+            let sent = room ? try pushes[worker].send(batch.frame, flags: .dontWait) : .wouldBlock
             switch sent {
             case .sent: return true
             case .wouldBlock:
-                if room { queues.release(shard, batch.count) }
+                if room { queues.release(worker, batch.count) }
                 let r = DropReason.workerQueueFull
                 counters.refuse(r.rawValue, count: batch.count)
-                log.warning(reason: r.rawValue, message: "worker \(shard)'s queue is full: learning cannot keep up; \(batch.count) samples dropped", stream: nil)
+                log.warning(reason: r.rawValue, message: "worker \(worker)'s queue is full: learning cannot keep up; \(batch.count) samples dropped", stream: nil)
                 return true
             case .terminated: return false
             }
@@ -300,12 +300,23 @@ public final class Daemon: Sendable {
             case .terminated: break receiving
             case .truncated(let kept, _):
                 counters.received.add(1, ordering: .relaxed)
+                if let shard, kept > 0, !shard.owns(hash: streamHash(message.frame(0))) {
+                    counters.otherShard.add(1, ordering: .relaxed)
+                    continue
+                }
                 let reason = kept >= message.maxFrames ? SampleRejection.wrongFrameCount : .payloadTooLarge
                 refuse(reason.rawValue, reason.description, stream: kept > 0 ? message.frame(0) : nil, log: &log)
                 continue
             case .message(let n): frames = n
             }
             counters.received.add(1, ordering: .relaxed)
+            // Another instance's stream: counted, neither checked nor decoded (its owner does
+            // both, and logs what is wrong), so that each message is refused by one instance.
+            let hash = streamHash(message.frame(0))
+            if let shard, !shard.owns(hash: hash) {
+                counters.otherShard.add(1, ordering: .relaxed)
+                continue
+            }
             guard frames == 2 else {
                 let r = SampleRejection.wrongFrameCount
                 refuse(r.rawValue, r.description, stream: frames > 0 ? message.frame(0) : nil, log: &log)
@@ -328,10 +339,10 @@ public final class Daemon: Sendable {
                 continue
             case .success(let s): sample = s
             }
-            let shard = workerIndex(streamHash(topic), workers: workers)
-            let batch = batches[shard]
+            let worker = workerIndex(hash: hash, workers: workers)
+            let batch = batches[worker]
             if !batch.fits(SampleRecord.size(idLength: topic.count, count: sample.count)) {
-                guard try flush(shard) else { break receiving }
+                guard try flush(worker) else { break receiving }
             }
             let length = SampleRecord.write(
                 id: topic, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
@@ -729,7 +740,7 @@ struct StatusLine {
         let rate = seconds > 0.1 ? Double(learned - lastLearned) / seconds : 0
         lastLearned = learned
         lastTime = now
-        let refused = counters.refusalsByReason.values.reduce(0, +)
+        let refused = counters.refusedOrDropped
         let last = counters.lastCheckpoint.load(ordering: .relaxed)
         let age = last == 0 ? "no checkpoint yet" : "last checkpoint \(max(0, Int(Date().timeIntervalSince1970) - last)) s ago"
         return "\(counters.streams.load(ordering: .relaxed)) streams, \(Int(rate.rounded())) samples/s learned, \(refused) refused or dropped, \(age)"

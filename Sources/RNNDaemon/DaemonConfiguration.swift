@@ -34,6 +34,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxMessageBytes = 65_536
     /// Widest sample accepted, in values (wider ones are refused as `too_many_values`).
     public var maxInputs = 64
+    /// `I/N`: take only the streams of shard I of N (``StreamShard``); nil takes every stream.
+    /// Kept as written, so that ``problems()`` can name what is wrong with it.
+    public var shard: String?
+
+    /// ``shard`` parsed; nil when not set (or not valid, which ``problems()`` reports).
+    public var streamShard: StreamShard? { shard.flatMap(StreamShard.init(parsing:)) }
 
     // MARK: output
 
@@ -146,6 +152,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(1...Int(UInt16.max)).contains(maxInputs) {
             add("input.max_inputs", "--max-inputs", "must be from 1 to \(UInt16.max), got \(maxInputs)")
+        }
+        if let shard, let problem = StreamShard.problem(shard) {
+            add("input.shard", "--shard", problem)
         }
 
         // output

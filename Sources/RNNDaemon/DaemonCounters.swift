@@ -17,6 +17,9 @@ public final class DaemonCounters: Sendable {
     /// Checkpoints committed, and the Unix time (seconds) of the latest.
     public let checkpoints = Atomic<Int>(0)
     public let lastCheckpoint = Atomic<Int>(0)
+    /// Samples of streams another shard owns (`other_shard`): with N shards, most of what a
+    /// sharded instance receives, so an atomic rather than the mutex of the rarer reasons.
+    public let otherShard = Atomic<Int>(0)
     private let refusals = Mutex<[String: Int]>([:])
 
     public init() {}
@@ -26,8 +29,18 @@ public final class DaemonCounters: Sendable {
         refusals.withLock { $0[reason, default: 0] += count }
     }
 
-    /// Refusals and drops so far, by reason.
-    public var refusalsByReason: [String: Int] { refusals.withLock { $0 } }
+    /// Refusals and drops so far, by reason (`other_shard` included once there is one).
+    public var refusalsByReason: [String: Int] {
+        var all = refusals.withLock { $0 }
+        let other = otherShard.load(ordering: .relaxed)
+        if other > 0 { all[StreamShard.otherShardReason] = other }
+        return all
+    }
+
+    /// Samples refused or dropped, leaving out those of other shards: the ones to worry about.
+    public var refusedOrDropped: Int {
+        refusals.withLock { $0.values.reduce(0, +) }
+    }
 }
 
 /// Reasons a message was dropped after it was decoded, for lack of room.

@@ -173,13 +173,10 @@ enum ForecastRecord {
     }
 }
 
-/// The worker that learns a stream, from its hash: ingest routes samples by it and restore puts
-/// checkpoints on it, so both must use this.
-@inline(__always)
-func workerIndex(_ hash: UInt64, workers: Int) -> Int { Int(hash % UInt64(workers)) }
-
-/// FNV-1a, 64 bits, over a stream id: stable across runs and hosts (routing to a worker, and
-/// the stream table's hash).
+/// FNV-1a, 64 bits, over a stream id: the same on every host and in every version. It decides
+/// the stream's shard (`StreamShard.shardHash(hash) % N`, part of the protocol: docs/protocol.md,
+/// "Sharding"), and,
+/// through `placementHash`, its worker and its slot in the worker's stream table (Sharding.swift).
 @inline(__always)
 func streamHash(_ id: UnsafeRawBufferPointer) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325

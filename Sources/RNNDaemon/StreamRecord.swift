@@ -274,7 +274,7 @@ public enum RecordProblem: Error, Equatable, CustomStringConvertible {
 }
 
 /// A stream id as text when it is valid UTF-8 (and a valid id), else in hex.
-func printableStreamID(_ id: [UInt8]) -> String {
+public func printableStreamID(_ id: [UInt8]) -> String {
     id.withUnsafeBytes { b in
         validateStreamID(b) == nil ? String(decoding: b, as: UTF8.self) : "0x" + b.prefix(64).map { String(format: "%02x", $0) }.joined()
     }

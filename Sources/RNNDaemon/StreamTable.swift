@@ -42,6 +42,11 @@ final class StreamLearner {
 }
 
 /// A worker's streams, found by id without allocating: open addressing over the ids' hashes.
+///
+/// A stream's home slot comes from the low bits of `placementHash`, not of the stream hash:
+/// FNV-1a's low bits depend only on the low bits of each byte, and ids that differ only in their
+/// higher bits would share homes. The shard comes from another mix (`StreamShard.shardHash`), so
+/// a sharded instance's streams still spread over every slot.
 struct StreamTable {
     private var slots: [StreamLearner?] = Array(repeating: nil, count: 64)
     private(set) var count = 0
@@ -50,7 +55,7 @@ struct StreamTable {
 
     func find(_ id: UnsafeRawBufferPointer, hash: UInt64) -> StreamLearner? {
         let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: hash) & mask
+        var i = Int(truncatingIfNeeded: placementHash(hash)) & mask
         while let learner = slots[i] {
             if learner.hash == hash, learner.id.count == id.count,
                 learner.id.withUnsafeBytes({ $0.elementsEqual(id) })
@@ -73,9 +78,21 @@ struct StreamTable {
         all.append(learner)
     }
 
+    /// How far the streams sit from their home slots, in slots, summed: what finding every
+    /// stream once costs beyond one probe each.
+    var displacement: Int {
+        let mask = slots.count - 1
+        var total = 0
+        for (i, learner) in slots.enumerated() {
+            guard let learner else { continue }
+            total += (i - Int(truncatingIfNeeded: placementHash(learner.hash))) & mask
+        }
+        return total
+    }
+
     private mutating func place(_ learner: StreamLearner) {
         let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: learner.hash) & mask
+        var i = Int(truncatingIfNeeded: placementHash(learner.hash)) & mask
         while slots[i] != nil { i = (i + 1) & mask }
         slots[i] = learner
         count += 1

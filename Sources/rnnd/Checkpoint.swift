@@ -163,31 +163,49 @@ extension Checkpoint {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write one stream's record to a file, byte for byte.",
+            abstract: "Write one stream's record to a file, or every record of a shard to a directory.",
             discussion: """
                 The file is what import and rnnd replay --from read. Refuses to overwrite a file \
-                unless --force, and to export a record that fails its checks (exit 65).
+                unless --force, and to export a record that fails its checks (exit 65). With \
+                --shard I/N instead of a stream, --out is a directory (created when missing) that \
+                gets one file per stored stream of shard I of N (the streams rnnd run \
+                --shard I/N takes: docs/protocol.md, "Sharding"): for re-sharding (docs/scaling.md). Records \
+                that fail their checks are left out and named, and the command then exits 65.
                 """)
 
         @Argument(help: ArgumentHelp("The stream id.", valueName: "stream"))
-        var stream: String
+        var stream: String?
 
-        @Option(help: ArgumentHelp("The record file to write; - for stdout.", valueName: "file"))
+        @Option(help: ArgumentHelp("Export every stream of shard I of N; --out is then a directory.", valueName: "I/N"))
+        var shard: String?
+
+        @Option(help: ArgumentHelp("The record file to write (- for stdout); with --shard, a directory.", valueName: "file"))
         var out: String
 
-        @Flag(help: "Overwrite the file when it exists.")
+        @Flag(help: "Overwrite files that exist.")
         var force = false
 
         @OptionGroup var state: StateDirectoryOptions
+
+        func validate() throws {
+            guard (stream == nil) != (shard == nil) else { throw ValidationError("give a stream id or --shard I/N, one of them") }
+            if let shard {
+                if let problem = StreamShard.problem(shard) { throw ValidationError("--shard: \(problem)") }
+                if out == "-" { throw ValidationError("--out: with --shard, a directory (one file per stream), not -") }
+            }
+        }
 
         func run() throws {
             let command = "checkpoint export"
             let (directory, _) = try state.resolve(command)
             let store = try openStore(directory, command: command, readOnly: true)
-            let (_, bytes) = try storedRecord(stream, in: store, command: command)
+            if let shard = shard.flatMap(StreamShard.init(parsing:)) {
+                return try exportShard(shard, from: store, command: command)
+            }
+            let (_, bytes) = try storedRecord(stream!, in: store, command: command)
             let record: StreamRecord
             do throws(RecordProblem) { record = try StreamRecord.decode(bytes) } catch {
-                throw failure(command, "stream '\(stream)': not exported: \(error.description)", CheckpointCommandError.dataError)
+                throw failure(command, "stream '\(stream!)': not exported: \(error.description)", CheckpointCommandError.dataError)
             }
             do throws(CheckpointCommandError) { try RecordFile.write(bytes, to: out, replace: force) } catch {
                 throw failure(command, error)
@@ -195,75 +213,174 @@ extension Checkpoint {
             let note = "exported stream '\(record.printableID)' (\(bytes.count) bytes, seq \(record.seq)) to \(out)\n"
             if out == "-" { FileHandle.standardError.write(Data(note.utf8)) } else { print(note, terminator: "") }
         }
+
+        /// Every stored stream of `shard`, one file each, into the directory `out`.
+        private func exportShard(_ shard: StreamShard, from store: CheckpointStore, command: String) throws {
+            do {
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            } catch {
+                throw failure(command, "\(out): cannot create the directory: \(error.localizedDescription)", CheckpointCommandError.cannotWrite)
+            }
+            var exported = 0, bytes = 0, others = 0
+            var unusable: [String] = []
+            var writeError: CheckpointCommandError?
+            do {
+                try store.forEachRecord { id, raw in
+                    guard writeError == nil else { return }
+                    guard shard.owns(id: id) else {
+                        others += 1
+                        return
+                    }
+                    let record = Array(raw)
+                    do throws(RecordProblem) { _ = try StreamRecord.decode(record) } catch {
+                        unusable.append("\(printableStreamID(id)): \(error.description)")
+                        return
+                    }
+                    let path = (out.hasSuffix("/") ? out : out + "/") + RecordFile.name(for: id)
+                    do throws(CheckpointCommandError) { try RecordFile.write(record, to: path, replace: force) } catch {
+                        writeError = error
+                        return
+                    }
+                    exported += 1
+                    bytes += record.count
+                }
+            } catch {
+                throw failure(command, "\(store.path): \(error)", CheckpointCommandError.noInput)
+            }
+            if let writeError { throw failure(command, "\(writeError.message) (\(exported) streams written before it)", writeError.exitCode) }
+            print("exported \(exported) stream\(exported == 1 ? "" : "s") of shard \(shard) (\(bytes) bytes) to \(out); "
+                + "\(others) stored stream\(others == 1 ? " belongs" : "s belong") to other shards")
+            if !unusable.isEmpty {
+                throw failure(
+                    command, "\(unusable.count) records fail their checks and were not exported:\n  " + unusable.joined(separator: "\n  "),
+                    CheckpointCommandError.dataError)
+            }
+        }
     }
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Put a record file (export's or fit's) into the store.",
+            abstract: "Put record files (export's or fit's) into the store.",
             discussion: """
-                Checks the record first (a corrupt one is refused, exit 65, with why). \
-                --stream stores it under another id. Needs --replace when the stream is stored \
-                already. Refused while a daemon runs on the state directory (exit 75): stop it, \
-                import, start it; it then restores the stream if its model has the record's \
+                Checks every record first (a corrupt one is refused, exit 65, with why, and \
+                nothing is imported). A directory stands for every *.rnndckpt file in it. \
+                --stream stores a single record under another id. --shard I/N imports only the \
+                records of streams that shard owns (for re-sharding, docs/scaling.md). Needs \
+                --replace when a stream is stored already. All records go in at once, in one \
+                transaction. Refused while a daemon runs on the state directory (exit 75): stop \
+                it, import, start it; it then restores each stream whose model has the record's \
                 shape (rnnd checkpoint show --file FILE prints the flags).
                 """)
 
-        @Argument(help: ArgumentHelp("The record file; - for stdin.", valueName: "file"))
-        var file: String
+        @Argument(help: ArgumentHelp("Record files or directories of them; - for stdin.", valueName: "file"))
+        var files: [String]
 
-        @Option(name: .customLong("stream"), help: ArgumentHelp("Store it as this stream id.", valueName: "id"))
+        @Option(name: .customLong("stream"), help: ArgumentHelp("Store the record as this stream id (one file only).", valueName: "id"))
         var newID: String?
 
-        @Flag(help: "Replace the stream's record when it is stored already.")
+        @Option(help: ArgumentHelp("Import only the streams of shard I of N, leave the others out.", valueName: "I/N"))
+        var shard: String?
+
+        @Flag(help: "Replace a stream's record when it is stored already.")
         var replace = false
 
         @OptionGroup var state: StateDirectoryOptions
 
         func validate() throws {
-            if let newID, let problem = streamIDProblem(newID) { throw ValidationError("--stream: \(problem)") }
+            guard !files.isEmpty else { throw ValidationError("give a record file (or a directory of them)") }
+            if files.contains("-"), files.count > 1 { throw ValidationError("- (stdin) is the only file when given") }
+            if let newID {
+                if let problem = streamIDProblem(newID) { throw ValidationError("--stream: \(problem)") }
+                if files.count > 1 { throw ValidationError("--stream renames one record: give one file") }
+            }
+            if let shard, let problem = StreamShard.problem(shard) { throw ValidationError("--shard: \(problem)") }
         }
 
         func run() throws {
             let command = "checkpoint import"
             let (directory, c) = try state.resolve(command)
-            var bytes: [UInt8]
-            do throws(CheckpointCommandError) { bytes = try RecordFile.read(file) } catch { throw failure(command, error) }
-            var record: StreamRecord
-            do throws(RecordProblem) { record = try StreamRecord.decode(bytes) } catch {
-                throw failure(command, "\(file): not imported: \(error.description)", CheckpointCommandError.dataError)
+            let paths: [String]
+            do throws(CheckpointCommandError) { paths = try RecordFile.expand(files) } catch { throw failure(command, error) }
+            if paths.isEmpty { throw failure(command, "no *.rnndckpt file in \(files.joined(separator: ", "))", CheckpointCommandError.noInput) }
+            if newID != nil, paths.count > 1 { throw failure(command, "--stream renames one record, and \(files[0]) holds \(paths.count)", 64) }
+
+            // Every record read and checked before anything is written.
+            let filter = shard.flatMap(StreamShard.init(parsing:))
+            var records: [(file: String, record: StreamRecord, bytes: [UInt8])] = []
+            var source: [[UInt8]: String] = [:]
+            var leftOut = 0
+            for file in paths {
+                var bytes: [UInt8]
+                do throws(CheckpointCommandError) { bytes = try RecordFile.read(file) } catch { throw failure(command, error) }
+                var record: StreamRecord
+                do throws(RecordProblem) { record = try StreamRecord.decode(bytes) } catch {
+                    throw failure(command, "\(file): not imported: \(error.description); nothing was imported", CheckpointCommandError.dataError)
+                }
+                if let newID {
+                    record.id = Array(newID.utf8)
+                    bytes = record.encoded()
+                } else if let problem = record.id.withUnsafeBytes({ validateStreamID($0) }) {
+                    throw failure(
+                        command, "\(file): not imported: it names an invalid stream id (\(problem)); --stream gives it another",
+                        CheckpointCommandError.dataError)
+                }
+                if let filter, !filter.owns(id: record.id) {
+                    leftOut += 1
+                    continue
+                }
+                if let other = source[record.id] {
+                    throw failure(
+                        command, "\(other) and \(file) both hold stream '\(record.printableID)'; import one of them; nothing was imported",
+                        CheckpointCommandError.dataError)
+                }
+                source[record.id] = file
+                records.append((file, record, bytes))
             }
-            if let newID {
-                record.id = Array(newID.utf8)
-                bytes = record.encoded()
-            } else if let problem = record.id.withUnsafeBytes({ validateStreamID($0) }) {
-                throw failure(
-                    command, "\(file): not imported: it names an invalid stream id (\(problem)); --stream gives it another",
-                    CheckpointCommandError.dataError)
-            }
+
             let lock = try lockStateDirectory(directory, command: command)
             defer { withExtendedLifetime(lock) {} }
             let store = try openStore(directory, command: command, readOnly: false, create: true)
             do {
-                if !replace, try store.record(id: record.id) != nil {
-                    throw failure(
-                        command, "stream '\(record.printableID)' is stored already in \(store.path); --replace replaces it",
-                        CheckpointCommandError.cannotWrite)
+                if !replace {
+                    let stored = try records.filter { try store.record(id: $0.record.id) != nil }.map { "'\($0.record.printableID)'" }
+                    if !stored.isEmpty {
+                        throw failure(
+                            command, "\(stored.count == 1 ? "stream \(stored[0]) is" : "\(stored.count) streams are") stored already in "
+                                + "\(store.path)\(stored.count == 1 ? "" : " (\(stored.prefix(5).joined(separator: ", "))\(stored.count > 5 ? ", ..." : ""))"); "
+                                + "--replace replaces \(stored.count == 1 ? "it" : "them"); nothing was imported",
+                            CheckpointCommandError.cannotWrite)
+                    }
                 }
-                try store.put(id: record.id, record: bytes, savedAt: record.savedAt)
+                try store.put(records.map { ($0.record.id, $0.bytes, $0.record.savedAt) })
             } catch let exit as ExitCode {
                 throw exit
             } catch {
                 throw failure(command, "\(store.path): \(error)", CheckpointCommandError.cannotWrite)
             }
-            let m = record.model
-            let learned = record.stateSummary.map { "\($0.counters.samples) samples learned, " } ?? ""
-            print("imported stream '\(record.printableID)' into \(store.path): \(m.cell.rawValue), hidden \(m.hidden), "
-                + "\(m.inputs) inputs, horizon \(m.horizon); \(learned)seq \(record.seq)")
+            for r in records where records.count <= 10 {
+                let m = r.record.model
+                let learned = r.record.stateSummary.map { "\($0.counters.samples) samples learned, " } ?? ""
+                print("imported stream '\(r.record.printableID)' into \(store.path): \(m.cell.rawValue), hidden \(m.hidden), "
+                    + "\(m.inputs) inputs, horizon \(m.horizon); \(learned)seq \(r.record.seq)")
+            }
+            if records.count != 1 || filter != nil {
+                print("imported \(records.count) stream\(records.count == 1 ? "" : "s") into \(store.path)"
+                    + (filter.map { "; \(leftOut) of other shards than \($0) left out" } ?? ""))
+            }
             if let configured = state.configured(c) {
-                let changes = StreamRecord.shapeChanges(from: m, to: configured.configuration.modelConfiguration(inputs: m.inputs))
-                if !changes.isEmpty {
-                    FileHandle.standardError.write(Data(("rnnd \(command): warning: a daemon of \(configured.file) sets this "
-                        + "record aside at start: the model differs: \(changes.joined(separator: ", "))\n").utf8))
+                var warnings: [String] = []
+                for r in records {
+                    let m = r.record.model
+                    let changes = StreamRecord.shapeChanges(from: m, to: configured.configuration.modelConfiguration(inputs: m.inputs))
+                    if !changes.isEmpty {
+                        warnings.append("a daemon of \(configured.file) sets stream '\(r.record.printableID)' aside at start: the model differs: \(changes.joined(separator: ", "))")
+                    } else if let own = configured.configuration.streamShard, !own.owns(id: r.record.id) {
+                        warnings.append("a daemon of \(configured.file) (shard \(own)) does not restore stream '\(r.record.printableID)': another shard owns it")
+                    }
+                }
+                for w in warnings.prefix(10) { FileHandle.standardError.write(Data("rnnd \(command): warning: \(w)\n".utf8)) }
+                if warnings.count > 10 {
+                    FileHandle.standardError.write(Data("rnnd \(command): warning: ... and \(warnings.count - 10) more such records\n".utf8))
                 }
             }
         }

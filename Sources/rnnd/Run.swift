@@ -33,6 +33,11 @@ struct Run: ParsableCommand {
         valueName: "prefix"))
     var topics: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Take only shard I of N of the streams, by the hash of their ids (docs/scaling.md); default: every stream.",
+        valueName: "I/N"))
+    var shard: String?
+
     @Option(name: .customLong("state-dir"), help: ArgumentHelp(
         "Checkpoint directory (default: $STATE_DIRECTORY, else ~/.local/state/rnnd).", valueName: "directory"))
     var stateDirectory: String?
@@ -74,6 +79,7 @@ struct Run: ParsableCommand {
         if !subscribe.isEmpty { c.subscribe = subscribe }
         if let publish { c.publish = publish }
         if !topics.isEmpty { c.topics = topics }
+        if let shard { c.shard = shard }
         if let stateDirectory { c.stateDirectory = stateDirectory }
         if let workers { c.workers = workers }
         if let maxStreams { c.maxStreams = maxStreams }
@@ -116,7 +122,8 @@ struct Run: ParsableCommand {
     /// The resolved configuration in a few lines, for the log.
     private func summary(_ c: DaemonConfiguration) -> String {
         let m = c.model
-        let topics = c.topics == [""] ? "every stream" : c.topics.map { "\"\($0)\"" }.joined(separator: ", ")
+        var topics = c.topics == [""] ? "every stream" : c.topics.map { "\"\($0)\"" }.joined(separator: ", ")
+        if let shard = c.streamShard { topics += "; shard \(shard): the streams whose id hash % \(shard.count) is \(shard.index)" }
         let loss = if case .huber(let delta) = m.loss { "huber (delta \(delta))" } else { "squared" }
         return """
             rnnd run: samples from \(c.subscribe.joined(separator: ", ")) (\(topics)), forecasts to \(c.publish)
