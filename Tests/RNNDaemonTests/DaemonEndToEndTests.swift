@@ -16,16 +16,18 @@ struct DaemonEndToEndTests {
         let process: Process
         let log = LogBuffer()
 
-        /// Starts `rnnd run arguments`, in a new state directory unless `arguments` names one
-        /// (each daemon locks its state directory; tests run in parallel).
-        init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        /// Starts `rnnd run arguments` (or another `command`, such as `proxy`); `run` in a new
+        /// state directory unless `arguments` names one (each daemon locks its state directory;
+        /// tests run in parallel).
+        init(_ arguments: [String], command: String = "run", environment: [String: String] = [:]) throws {
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
             let candidates = [binary, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
             let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
             process = Process()
             process.executableURL = path
-            let state = arguments.contains("--state-dir") ? [] : ["--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path]
-            process.arguments = ["run"] + state + arguments
+            let state = command != "run" || arguments.contains("--state-dir")
+                ? [] : ["--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path]
+            process.arguments = [command] + state + arguments
             if !environment.isEmpty {
                 process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             }

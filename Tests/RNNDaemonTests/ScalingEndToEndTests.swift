@@ -9,57 +9,10 @@ import ZeroMQ
 @Suite(.timeLimit(.minutes(3)))
 struct ScalingEndToEndTests {
     typealias RunningDaemon = DaemonEndToEndTests.RunningDaemon
-    typealias LogBuffer = DaemonEndToEndTests.LogBuffer
 
     /// A running `rnnd proxy`, its stderr collected.
-    final class RunningProxy: @unchecked Sendable {
-        let process = Process()
-        let log = LogBuffer()
-
-        init(_ arguments: [String]) throws {
-            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
-            let candidates = [binary, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
-            let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
-            process.executableURL = path
-            process.arguments = ["proxy"] + arguments
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = FileHandle.nullDevice
-            let log = self.log
-            pipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if !data.isEmpty { log.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
-            }
-            try process.run()
-        }
-
-        var text: String { log.text.withLock { $0 } }
-
-        /// What follows `marker` on the first log line that has it, waiting up to 10 s.
-        func await(_ marker: String) throws -> String {
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                if let line = text.split(separator: "\n").first(where: { $0.contains(marker) }) {
-                    return String(line[line.range(of: marker)!.upperBound...]).trimmingCharacters(in: .whitespaces)
-                }
-                if !process.isRunning { break }
-                Thread.sleep(forTimeInterval: 0.02)
-            }
-            throw DaemonEndToEndTests.DaemonTestError.timeout("no '\(marker)' in the proxy's log:\n\(text)")
-        }
-
-        func stop() -> Int32? {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                return nil
-            }
-            return process.terminationStatus
-        }
-
-        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    static func proxy(_ arguments: [String]) throws -> RunningDaemon {
+        try RunningDaemon(arguments, command: "proxy")
     }
 
     /// The publisher and the subscriber, at the two proxies. Forecast topics carry the prefix of
@@ -126,8 +79,8 @@ struct ScalingEndToEndTests {
 
     @Test func twoShardsBehindProxiesForecastEveryStreamOnceAndARestartContinues() throws {
         // The proxies, on free ports: their log says which.
-        let samples = try RunningProxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
-        let forecasts = try RunningProxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
+        let samples = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
+        let forecasts = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
         let samplesIn = try samples.await("frontend:"), samplesOut = try samples.await("backend:")
         let forecastsIn = try forecasts.await("frontend:"), forecastsOut = try forecasts.await("backend:")
         _ = try samples.await("ready")
@@ -302,14 +255,14 @@ struct ScalingEndToEndTests {
     }
 
     @Test func badProxyFlagsExit64AndABusyAddressExits69() throws {
-        let bad = try RunningProxy(["--frontend", "tcp://127.0.0.1:5556", "--backend", "@tcp://127.0.0.1:*"])
+        let bad = try Self.proxy(["--frontend", "tcp://127.0.0.1:5556", "--backend", "@tcp://127.0.0.1:*"])
         bad.process.waitUntilExit()
         #expect(bad.process.terminationStatus == 64)
         #expect(bad.text.contains("--frontend: \"tcp://127.0.0.1:5556\": an endpoint starts with '@' (bind) or '>' (connect)"))
 
-        let first = try RunningProxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
+        let first = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
         let taken = try first.await("frontend:")
-        let second = try RunningProxy(["--frontend", "@" + taken, "--backend", "@tcp://127.0.0.1:*"])
+        let second = try Self.proxy(["--frontend", "@" + taken, "--backend", "@tcp://127.0.0.1:*"])
         second.process.waitUntilExit()
         #expect(second.process.terminationStatus == 69)
         #expect(second.text.contains("Address already in use"))
