@@ -384,8 +384,8 @@ public final class Daemon: Sendable {
         try checkpoints.connect(Self.checkpointsAddress)
         _ = gate.report(error: nil)
 
-        let inBatch = RecordBatch(largestRecord: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs))
-        var message = ZMQMultipartBuffer(maxFrames: 1, capacity: inBatch.capacity)
+        var message = ZMQMultipartBuffer(
+            maxFrames: 1, capacity: RecordBatch.capacity(largestRecord: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs)))
         let values = UnsafeMutablePointer<Float>.allocate(capacity: c.maxInputs)
         defer { values.deallocate() }
         let maxOutputs = c.model.horizon * c.maxInputs
