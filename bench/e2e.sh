@@ -69,52 +69,11 @@ STATE="$OUT/state"
 CMDS="$OUT/commands.txt"
 : > "$CMDS"
 TCK=$(getconf CLK_TCK)
-FAILED=0
-FAILURES=()
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
-# Processes this script started, for the exit trap (each killed by its own pid).
-STARTED=()
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do
-        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
-    done
-}
-trap cleanup EXIT
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-    local state
-    state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$state" ] && [ "$state" != Z ]
-}
-
-# record LABEL ARGS...: append the command line to commands.txt.
-record() {
-    local label="$1"; shift
-    { printf '%s: ' "$label"; printf '%q ' "$@" | sed "s|$ROOT/||g"; echo; } >> "$CMDS"
-}
-
-fail() {
-    FAILED=1
-    FAILURES+=("$1")
-    echo "e2e.sh: FAILED: $1" >&2
-}
-
-# wait_ports_free: the two ports must not be listening (a previous run's process is gone).
-wait_ports_free() {
-    local i
-    for i in $(seq 50); do
-        if [ -z "$(ss -Hltn "( sport = :$SUBP or sport = :$PUBP )" 2>/dev/null)" ]; then return 0; fi
-        sleep 0.1
-    done
-    echo "e2e.sh: port $SUBP or $PUBP is in use by another process; set E2E_SUB_PORT/E2E_PUB_PORT" >&2
-    ss -ltnp "( sport = :$SUBP or sport = :$PUBP )" >&2 || true
-    exit 2
-}
+source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num
 
 # proc_cpu PID: "user system" CPU seconds of the process (all its threads) so far.
 proc_cpu() {
@@ -155,7 +114,7 @@ vm() { # PID FIELD -> kB
 RNND_PID=""; WATCHDOG=""
 start_rnnd() {
     local name="$1"; shift
-    wait_ports_free
+    wait_ports_free "$SUBP" "$PUBP" "set E2E_SUB_PORT/E2E_PUB_PORT"
     local log="$OUT/$name.rnnd.log"
     local cmd=("$RNND" run --sub "@tcp://127.0.0.1:$SUBP" --pub "@tcp://127.0.0.1:$PUBP" --state-dir "$STATE/$name" "$@")
     record "$name rnnd" "${cmd[@]}"
@@ -209,12 +168,6 @@ stop_rnnd() {
     if grep -qiE 'fatal error|precondition|crash|segmentation' "$log"; then fail "$name: the rnnd log mentions a crash"; fi
 }
 
-# counter LINE KEY: the integer after KEY= in the stopped line (0 when absent).
-counter() {
-    local v
-    v=$({ grep -oE "(^|[ {,])$2=[0-9]+" <<< "$1" || true; } | head -n 1 | sed 's/.*=//')
-    echo "${v:-0}"
-}
 refused_total() { # LINE: sum of the refused={...} counts
     local inside
     inside=$(sed -n 's/.*refused={\([^}]*\)}.*/\1/p' <<< "$1")
@@ -258,19 +211,6 @@ wait_subscriber() { # NAME
     [ "$status" = 0 ] || fail "$1: subscriber exited with status $status"
 }
 
-j() { # FILE FILTER: a value from a JSON line ("—" when missing)
-    local v
-    v=$(jq -r "$2 // \"—\"" "$1" 2>/dev/null | head -n 1) || v="—"
-    echo "${v:-—}"
-}
-
-# Number formatting: thousands separators; fixed decimals.
-num() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {
-    if (x == "" || x == "—" || x == "null") { print "—"; exit }
-    s = sprintf("%." d "f", x); neg = (substr(s, 1, 1) == "-"); if (neg) s = substr(s, 2)
-    split(s, p, "."); i = p[1]; o = ""
-    while (length(i) > 3) { o = "," substr(i, length(i) - 2) o; i = substr(i, 1, length(i) - 3) }
-    o = i o; if (d > 0) o = o "." p[2]; print (neg ? "-" : "") o }'; }
 calc() { awk -v OFMT=%.10g "BEGIN { x = $1; print x }" 2>/dev/null || echo "—"; }
 int() { if [[ "$1" =~ ^-?[0-9]+$ ]]; then echo "$1"; else echo 0; fi; }
 
@@ -297,7 +237,7 @@ S=$SECONDS_TIMED
 
 run_a() {
     echo "e2e.sh: a. latency: bare echo" >&2
-    wait_ports_free
+    wait_ports_free "$SUBP" "$PUBP" "set E2E_SUB_PORT/E2E_PUB_PORT"
     local cmd=("$E2E" echo --sub "@tcp://127.0.0.1:$SUBP" --pub "@tcp://127.0.0.1:$PUBP" --seconds $((S + 60)))
     record "a-echo echo" "${cmd[@]}"
     ( exec "${cmd[@]}" ) > "$OUT/a-echo.echo.json" 2> "$OUT/a-echo.echo.log" &

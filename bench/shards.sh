@@ -59,38 +59,7 @@ mkdir -p "$OUT" "$(dirname "$RESULTS")"
 CMDS="$OUT/commands.txt"
 : > "$CMDS"
 TCK=$(getconf CLK_TCK)
-FAILURES=()
-STARTED=()
-cleanup() {
-    local pid
-    for pid in "${STARTED[@]}"; do
-        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
-    done
-}
-trap cleanup EXIT
-
-alive() {
-    local state
-    state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$state" ] && [ "$state" != Z ]
-}
-record() {
-    local label="$1"; shift
-    { printf '%s: ' "$label"; printf '%q ' "$@" | sed "s|$ROOT/||g"; echo; } >> "$CMDS"
-}
-fail() {
-    FAILURES+=("$1")
-    echo "shards.sh: FAILED: $1" >&2
-}
-wait_ports_free() {
-    local i
-    for i in $(seq 50); do
-        if [ -z "$(ss -Hltn "( sport = :$SP or sport = :$FP )" 2>/dev/null)" ]; then return 0; fi
-        sleep 0.1
-    done
-    echo "shards.sh: port $SP or $FP is in use; set SHARDS_SAMPLES_PORT/SHARDS_FORECASTS_PORT" >&2
-    exit 2
-}
+source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num
 # CPU seconds the whole machine spent busy so far (all CPUs; /proc/stat: user nice system irq softirq steal).
 machine_busy() { awk -v t="$TCK" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat; }
 # CPU seconds (user + system) of a process, all threads, so far.
@@ -105,17 +74,6 @@ worker_cpu() {
     done
     echo "$total"
 }
-j() { jq -r "$2 // \"—\"" "$1" 2>/dev/null | head -n 1; }
-counter() { # LINE KEY: the integer after KEY= in a stopped: line (0 when absent)
-    local v
-    v=$({ grep -oE "(^|[ {,])$2=[0-9]+" <<< "$1" || true; } | head -n 1 | sed 's/.*=//')
-    echo "${v:-0}"
-}
-num() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {
-    if (x == "" || x == "—" || x == "null") { print "—"; exit }
-    s = sprintf("%." d "f", x); split(s, p, "."); i = p[1]; o = ""
-    while (length(i) > 3) { o = "," substr(i, length(i) - 2) o; i = substr(i, 1, length(i) - 3) }
-    o = i o; if (d > 0) o = o "." p[2]; print o }'; }
 
 MODEL=(--model lstm --hidden 16 --window 16 --update-every 16)
 
@@ -124,7 +82,7 @@ MODEL=(--model lstm --hidden 16 --window 16 --update-every 16)
 run() {
     local name="$1" config="$2" i
     echo "shards.sh: $name ($config)" >&2
-    wait_ports_free
+    wait_ports_free "$SP" "$FP" "set SHARDS_SAMPLES_PORT/SHARDS_FORECASTS_PORT"
     local busy0
     busy0=$(machine_busy)
     local sub=("$E2E" subscribe --endpoint "@tcp://127.0.0.1:$FP" --seconds $((S + 60)) --idle 3 --warmup 5)
