@@ -73,7 +73,7 @@ TCK=$(getconf CLK_TCK)
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
-source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num
+source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num, report_failures
 
 # proc_cpu PID: "user system" CPU seconds of the process (all its threads) so far.
 proc_cpu() {
@@ -495,12 +495,7 @@ for f in "$OUT"/*.stopped; do
     echo "- $(basename "$f" .stopped) (exit $(cat "${f%.stopped}.status")): \`$(cat "$f")\`"
 done
 echo
-if [ "${#FAILURES[@]}" -gt 0 ]; then
-    echo "## Failed runs"
-    echo
-    for x in "${FAILURES[@]}"; do echo "- $x"; done
-    echo
-fi
+report_failures
 echo "## Commands"
 echo
 echo "Each block ran in this order; background processes were started first and stopped with SIGTERM."

@@ -59,7 +59,7 @@ mkdir -p "$OUT" "$(dirname "$RESULTS")"
 CMDS="$OUT/commands.txt"
 : > "$CMDS"
 TCK=$(getconf CLK_TCK)
-source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num
+source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num, report_failures
 # CPU seconds the whole machine spent busy so far (all CPUs; /proc/stat: user nice system irq softirq steal).
 machine_busy() { awk -v t="$TCK" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat; }
 # CPU seconds (user + system) of a process, all threads, so far.
@@ -210,12 +210,7 @@ for f in "$OUT"/*.stopped; do
     echo "- $(basename "$f" .stopped): \`$(cat "$f")\`"
 done
 echo
-if [ "${#FAILURES[@]}" -gt 0 ]; then
-    echo "## Failed runs"
-    echo
-    for x in "${FAILURES[@]}"; do echo "- $x"; done
-    echo
-fi
+report_failures
 echo "## Commands"
 echo
 echo '```'

@@ -68,3 +68,12 @@ num() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {
     split(s, p, "."); i = p[1]; o = ""
     while (length(i) > 3) { o = "," substr(i, length(i) - 2) o; i = substr(i, 1, length(i) - 3) }
     o = i o; if (d > 0) o = o "." p[2]; print (neg ? "-" : "") o }'; }
+
+# report_failures: the "Failed runs" section of a results file, when a run failed.
+report_failures() {
+    [ "${#FAILURES[@]}" -gt 0 ] || return 0
+    echo "## Failed runs"
+    echo
+    for x in "${FAILURES[@]}"; do echo "- $x"; done
+    echo
+}
