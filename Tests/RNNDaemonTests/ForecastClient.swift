@@ -4,7 +4,8 @@ import ZeroMQ
 
 /// A test's publisher of samples and subscriber of forecasts, attached to a running daemon and
 /// past the slow joiner: a `warmup` stream is sent until its forecast comes back, so that every
-/// later sample reaches the daemon and every forecast reaches this subscriber.
+/// later sample reaches the daemon and every forecast reaches this subscriber. With `warmup`
+/// nil, only the sockets are set up, for a caller that warms up its own way.
 final class ForecastClient {
     let context: ZMQContext
     let pub: ZMQSocket
@@ -12,7 +13,7 @@ final class ForecastClient {
     /// Forecast payloads received, by topic (stream id), in arrival order.
     private(set) var messages: [String: [[UInt8]]] = [:]
 
-    init(samplesIn: String, forecastsOut: String, warmup: String = #"{"v": [1, 2, 3]}"#) throws {
+    init(samplesIn: String, forecastsOut: String, warmup: String? = #"{"v": [1, 2, 3]}"#) throws {
         context = try ZMQContext()
         sub = try ZMQSocket(context, type: .sub)
         try sub.subscribe("")
@@ -22,6 +23,7 @@ final class ForecastClient {
         pub = try ZMQSocket(context, type: .pub)
         try pub.setSendHighWaterMark(100_000)
         try pub.connect(samplesIn)
+        guard let warmup else { return }
         let deadline = Date().addingTimeInterval(10)
         while messages["warmup"] == nil && Date() < deadline {
             try send("warmup", warmup)

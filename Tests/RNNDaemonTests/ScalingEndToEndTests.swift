@@ -18,33 +18,24 @@ struct ScalingEndToEndTests {
     /// The publisher and the subscriber, at the two proxies. Forecast topics carry the prefix of
     /// the instance that made them (`i0/`, `i1/`), so that the test sees who forecast what.
     final class Client {
-        let context: ZMQContext
-        let pub: ZMQSocket
-        let sub: ZMQSocket
+        /// The sockets; this client warms up per instance (`warmUp`) and reads seqs itself.
+        let sockets: ForecastClient
         /// Forecasts received: instance → stream → the seq of each, in arrival order.
         var seqs: [String: [String: [Int]]] = [:]
 
         init(samplesIn: String, forecastsOut: String) throws {
-            context = try ZMQContext()
-            sub = try ZMQSocket(context, type: .sub)
-            try sub.subscribe("")
-            try sub.setReceiveHighWaterMark(100_000)
-            try sub.setReceiveTimeout(.milliseconds(100))
-            try sub.connect(forecastsOut)
-            pub = try ZMQSocket(context, type: .pub)
-            try pub.setSendHighWaterMark(100_000)
-            try pub.connect(samplesIn)
+            sockets = try ForecastClient(samplesIn: samplesIn, forecastsOut: forecastsOut, warmup: nil)
         }
 
         func send(_ stream: String, _ v: Double, t: Double) throws {
-            #expect(try pub.sendMultipart([Array(stream.utf8), Array(#"{"v": \#(v), "t": \#(t)}"#.utf8)]) == .sent)
+            try sockets.send(stream, #"{"v": \#(v), "t": \#(t)}"#)
         }
 
         /// Receives forecasts until `done` holds, or `seconds` pass.
         func collect(seconds: Double, until done: ([String: [String: [Int]]]) -> Bool) throws {
             let deadline = Date().addingTimeInterval(seconds)
             while !done(seqs) && Date() < deadline {
-                guard case .frames(let frames) = try sub.receiveFrames(), frames.count == 2 else { continue }
+                guard case .frames(let frames) = try sockets.sub.receiveFrames(), frames.count == 2 else { continue }
                 let topic = String(decoding: frames[0], as: UTF8.self)
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(frames[1])) as? [String: Any])
                 let stream = try #require(object["stream"] as? String), seq = try #require(object["seq"] as? Int)
@@ -69,10 +60,6 @@ struct ScalingEndToEndTests {
         }
     }
 
-    static func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path
-    }
-
     static func shard(of stream: String) -> Int {
         StreamShard.index(hash: StreamShard.hash(of: Array(stream.utf8)), count: 2)
     }
@@ -86,7 +73,7 @@ struct ScalingEndToEndTests {
         _ = try samples.await("ready")
         _ = try forecasts.await("ready")
 
-        let directories = [Self.temporaryDirectory(), Self.temporaryDirectory()]
+        let directories = [ServiceEndToEndTests.temporaryDirectory(), ServiceEndToEndTests.temporaryDirectory()]
         defer { for d in directories { try? FileManager.default.removeItem(atPath: d) } }
         func instance(_ i: Int, shard: String? = nil, sub: String = ">" + samplesOut, pub: String = ">" + forecastsIn) throws -> RunningDaemon {
             try RunningDaemon([

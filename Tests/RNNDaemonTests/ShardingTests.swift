@@ -84,17 +84,17 @@ struct ShardingTests {
         #expect(DaemonConfiguration().shard == nil && DaemonConfiguration().streamShard == nil)
 
         // Wrong type, bad value in the file (78), bad flag (64), a flag that mends the file.
-        let wrongType = try #require(try fileError("[input]\nshard = 2\n"))
+        let wrongType = try ConfigurationTests().refusal("[input]\nshard = 2\n")
         #expect(wrongType.exitCode == 78)
         #expect(wrongType.description == "rnnd.toml: input.shard: expected a string, found an integer (2)")
-        let bad = try #require(try resolveError(file: "[input]\nshard = \"2/2\"\n"))
+        let bad = try #require(try ConfigurationTests().resolveError(file: "[input]\nshard = \"2/2\"\n"))
         #expect(bad.exitCode == 78)
         #expect(bad.issues.map(\.key) == ["input.shard"])
         #expect(bad.description.contains(": input.shard (--shard): shard 2 of 2 does not exist"))
-        let flag = try #require(try resolveError(file: nil) { $0.shard = "1:2" })
+        let flag = try #require(try ConfigurationTests().resolveError(file: nil) { $0.shard = "1:2" })
         #expect(flag.exitCode == 64)
         #expect(flag.description.hasPrefix("input.shard (--shard): expected \"I/N\""))
-        #expect(try resolveError(file: "[input]\nshard = \"2/2\"\n") { $0.shard = "1/2" } == nil)
+        #expect(try ConfigurationTests().resolveError(file: "[input]\nshard = \"2/2\"\n") { $0.shard = "1/2" } == nil)
 
         // A change needs a restart.
         var sharded = DaemonConfiguration()
@@ -103,26 +103,7 @@ struct ShardingTests {
         #expect(applied.isEmpty && needRestart == ["input.shard: unset → \"0/2\""])
     }
 
-    func fileError(_ text: String) throws -> ConfigurationError? {
-        do throws(ConfigurationError) {
-            _ = try ConfigurationFile.parse(text, file: "rnnd.toml")
-            return nil
-        } catch {
-            return error
-        }
-    }
 
-    func resolveError(file text: String?, flags: (inout DaemonConfiguration) -> Void = { _ in }) throws -> ConfigurationError? {
-        let path = text.map { _ in FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-\(UUID().uuidString).toml").path }
-        if let path, let text { try Data(text.utf8).write(to: URL(fileURLWithPath: path)) }
-        defer { if let path { try? FileManager.default.removeItem(atPath: path) } }
-        do throws(ConfigurationError) {
-            _ = try DaemonConfiguration.resolve(file: path, flags: flags)
-            return nil
-        } catch {
-            return error
-        }
-    }
 
     @Test func exportedRecordFilesAreNamedAfterTheirStreams() {
         #expect(RecordFile.name(for: Array("plant-7/boiler/temp".utf8)) == "plant-7_boiler_temp-9694d1cee5d33b39.rnndckpt")
