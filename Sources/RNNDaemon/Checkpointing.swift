@@ -38,8 +38,7 @@ final class RestoredStreams: @unchecked Sendable {
             let learner = StreamLearner(id: p.id, hash: p.hash, trainer: try record.trainer(current: current, workspace: workspace))
             learner.seq = record.seq
             learner.lastTimestamp = record.lastTimestamp
-            learner.changes = 0
-            learner.savedChanges = 0
+            learner.savedSeq = record.seq
             learners.append(learner)
         } catch {
             problems.append((p.id, p.raw, error))
@@ -93,7 +92,7 @@ struct CheckpointWalk {
         let now = Date().timeIntervalSince1970
         while i < learners.count, final || sent < Self.slice {
             let learner = learners[i]
-            if all || learner.changes != learner.savedChanges {
+            if all || learner.seq != learner.savedSeq {
                 let inputs = learner.trainer.configuration.inputs
                 let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.trainer.configuration)
                 modelJSON[inputs] = json
@@ -109,7 +108,7 @@ struct CheckpointWalk {
                     next = nil
                     return true
                 }
-                learner.savedChanges = learner.changes
+                learner.savedSeq = learner.seq
                 sent += 1
             }
             i += 1

@@ -450,7 +450,6 @@ public final class Daemon: Sendable {
             let trainer = learner.trainer
             trainer.predict(values)
             learner.seq += 1
-            learner.changes += 1
             if let t = sample.timestamp { learner.lastTimestamp = t }
             counters.accepted.add(1, ordering: .relaxed)
             let size = ForecastRecord.size(idLength: sample.id.count, values: trainer.forecast.count)

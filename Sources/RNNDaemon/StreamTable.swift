@@ -19,10 +19,9 @@ final class StreamLearner {
     let trainer: OnlineTrainer<Float>
     var lastTimestamp: Double?
     var seq = 0
-    /// Samples learned since start (or restore), and that count when last checkpointed: a
-    /// stream that did not change is not written again.
-    var changes = 0
-    var savedChanges = -1
+    /// `seq` when the stream was last checkpointed (or restored); -1 before: a stream whose
+    /// `seq` has not moved since learned nothing, and is not written again.
+    var savedSeq = -1
 
     init(id: [UInt8], hash: UInt64, trainer: OnlineTrainer<Float>) {
         self.id = id
