@@ -35,7 +35,7 @@ final class RestoredStreams: @unchecked Sendable {
             let current = c.modelConfiguration(inputs: record.model.inputs)
             let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
             workspaces[current.inputs] = workspace
-            let learner = StreamLearner(id: p.id, hash: p.hash, trainer: try record.trainer(current: current, workspace: workspace))
+            let learner = StreamLearner(id: p.id, hash: p.hash, forecaster: try record.forecaster(current: current, workspace: workspace))
             learner.seq = record.seq
             learner.lastTimestamp = record.lastTimestamp
             learner.savedSeq = record.seq
@@ -93,8 +93,8 @@ struct CheckpointWalk {
         while i < learners.count, final || sent < Self.slice {
             let learner = learners[i]
             if all || learner.seq != learner.savedSeq {
-                let inputs = learner.trainer.configuration.inputs
-                let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.trainer.configuration)
+                let inputs = learner.forecaster.configuration.inputs
+                let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.forecaster.configuration)
                 modelJSON[inputs] = json
                 buffer.removeAll(keepingCapacity: true)
                 buffer.append(CheckpointMessage.record.rawValue)

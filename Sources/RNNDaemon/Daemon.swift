@@ -188,6 +188,7 @@ public final class Daemon: Sendable {
             + "forecasts=\(counters.forecasts.load(ordering: .relaxed)) "
             + "updates=\(counters.updates.load(ordering: .relaxed)) "
             + "skipped_updates=\(counters.skippedUpdates.load(ordering: .relaxed)) "
+            + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
     }
@@ -434,9 +435,9 @@ public final class Daemon: Sendable {
                 let model = c.modelConfiguration(inputs: sample.count)
                 let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
                 workspaces[sample.count] = workspace
-                learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
-                learner.trainer.learningRate = settings.learningRate
-                learner.trainer.clipThreshold = settings.clipThreshold
+                learner = StreamLearner(id: Array(sample.id), hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                learner.forecaster.learningRate = settings.learningRate
+                learner.forecaster.trainer.clipThreshold = settings.clipThreshold
                 table.insert(learner)
                 logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                 // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
@@ -444,24 +445,30 @@ public final class Daemon: Sendable {
             }
             if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
                 counters.refuse(reason.rawValue)
-                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
                 return true
             }
-            let trainer = learner.trainer
-            trainer.predict(values)
+            let forecaster = learner.forecaster
+            forecaster.predict(values, time: sample.timestamp)
             learner.seq += 1
             if let t = sample.timestamp { learner.lastTimestamp = t }
             counters.accepted.add(1, ordering: .relaxed)
-            let size = ForecastRecord.size(idLength: sample.id.count, values: trainer.forecast.count)
+            if forecaster.driftDetected {
+                counters.drifts.add(1, ordering: .relaxed)
+                log.notice(
+                    reason: "drift",
+                    message: "drift: the forecast errors grew and stayed grown; learning rate ×\(Forecaster.driftBoost) "
+                        + "easing back over \(Forecaster.driftBoostSamples) samples; the linear model's covariance reset",
+                    stream: sample.id)
+            }
+            let size = ForecastRecord.size(idLength: sample.id.count, values: forecaster.outputs)
             if !forecasts.fits(size) {
                 guard try flush() else { return false }
             }
             let length = ForecastRecord.write(
-                id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
-                horizon: trainer.configuration.horizon, forecast: trainer.forecast,
-                updates: trainer.counters.updates, into: forecasts.next)
+                id: sample.id, seq: learner.seq, timestamp: sample.timestamp, forecaster: forecaster, into: forecasts.next)
             forecasts.append(length: length)
-            switch trainer.learn() {
+            switch forecaster.learn() {
             case .updated: counters.updates.add(1, ordering: .relaxed)
             case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
             case .waiting, .nothingToLearn, .rejectedInput: break
@@ -476,8 +483,8 @@ public final class Daemon: Sendable {
                 generation = runtime.generation.load(ordering: .acquiring)
                 settings = runtime.current
                 for learner in table.all {
-                    learner.trainer.learningRate = settings.learningRate
-                    learner.trainer.clipThreshold = settings.clipThreshold
+                    learner.forecaster.learningRate = settings.learningRate
+                    learner.forecaster.trainer.clipThreshold = settings.clipThreshold
                 }
             }
             // During a checkpoint the walk goes on between batches, and whenever none is waiting.
@@ -549,11 +556,12 @@ public final class Daemon: Sendable {
         let maxValues = c.model.horizon * c.maxInputs
         let batchCapacity = RecordBatch.capacity(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues))
         var message = ZMQMultipartBuffer(maxFrames: 1, capacity: batchCapacity)
-        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxValues)
+        // The forecast, then its lower and upper bounds.
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3 * maxValues)
         // The encoded frames, copied out of the encoder's arrays so the socket is used outside
         // any closure; room for the longest forecast (a float takes at most 15 characters, an
-        // escaped byte of the stream id 6).
-        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 16 * maxValues + 256
+        // escaped byte of the stream id 6; three numbers a value with the band).
+        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 3 * 16 * maxValues + 256
         let frames = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 8)
         defer {
             values.deallocate()
@@ -567,11 +575,20 @@ public final class Daemon: Sendable {
         /// Encodes and publishes one forecast record; false once the context is shutting down.
         func publish(_ record: UnsafeRawBufferPointer) throws -> Bool {
             let f = ForecastRecord.read(record)
-            let n = f.values.count / 4
-            for i in 0..<n { values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+            let n = f.values.count / 4, band = !f.lower.isEmpty
+            for i in 0..<n {
+                values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                if band {
+                    values[n + i] = f.lower.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                    values[2 * n + i] = f.upper.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                }
+            }
             encoder.encode(
                 stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
-                forecast: UnsafeBufferPointer(rebasing: values[0..<n]), updates: f.updates)
+                forecast: UnsafeBufferPointer(rebasing: values[0..<n]),
+                lower: band ? UnsafeBufferPointer(rebasing: values[n..<(2 * n)]) : nil,
+                upper: band ? UnsafeBufferPointer(rebasing: values[(2 * n)..<(3 * n)]) : nil,
+                anomaly: f.anomaly, updates: f.updates)
             let topicCount = encoder.topic.count, payloadCount = encoder.payload.count
             precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
             encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }
@@ -661,6 +678,14 @@ struct RateLimitedLog {
     init(logger: Logger) { self.logger = logger }
 
     mutating func warning(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        log(.warning, reason: reason, message: message, stream: stream)
+    }
+
+    mutating func notice(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        log(.notice, reason: reason, message: message, stream: stream)
+    }
+
+    private mutating func log(_ level: Logger.Level, reason: String, message: String, stream: UnsafeRawBufferPointer?) {
         let now = ContinuousClock.now
         if let previous = last[reason], now - previous < .seconds(1) {
             suppressed[reason, default: 0] += 1
@@ -670,7 +695,7 @@ struct RateLimitedLog {
         var metadata: Logger.Metadata = ["reason": "\(reason)"]
         if let stream { metadata["stream"] = "\(printable(stream))" }
         if let n = suppressed.removeValue(forKey: reason), n > 0 { metadata["suppressed"] = "\(n)" }
-        logger.warning("\(message)", metadata: metadata)
+        logger.log(level: level, "\(message)", metadata: metadata)
     }
 
     /// The stream id as text when it is UTF-8, else in hex.

@@ -12,6 +12,8 @@ public final class DaemonCounters: Sendable {
     /// Weight updates, and updates skipped for a non-finite loss or gradient.
     public let updates = Atomic<Int>(0)
     public let skippedUpdates = Atomic<Int>(0)
+    /// Error regime changes detected (the drift policy applied), over every stream.
+    public let drifts = Atomic<Int>(0)
     /// Streams with a model.
     public let streams = Atomic<Int>(0)
     /// Checkpoints committed, and the Unix time (seconds) of the latest.

@@ -1,3 +1,5 @@
+import RNNCore
+
 // The daemon's internal messages between its threads, over ZeroMQ inproc PUSH/PULL pipes
 // (bounded by their high-water marks). Each message is one frame holding a batch of records:
 // the samples (or forecasts) that were ready at once, up to `RecordBatch.maxRecords`, so that a
@@ -9,6 +11,8 @@
 // Sample (ingest → worker):   [id length: UInt8][id][count: UInt16][has t: UInt8][t: Float64][count × Float32]
 // Forecast (worker → publisher): [id length: UInt8][id][seq: Int64][has t: UInt8][t: Float64]
 //                                [horizon: UInt16][width: UInt16][updates: Int64][horizon·width × Float32]
+//                                [has band: UInt8][anomaly: Float64, NaN for none]
+//                                [with a band: lower, then upper, horizon·width × Float32 each]
 // Host byte order: both ends are this process.
 
 /// A batch of records being written into one frame, in a buffer allocated once.
@@ -129,9 +133,31 @@ enum SampleRecord {
 
 /// Writes and reads the forecast record.
 enum ForecastRecord {
-    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values }
+    /// The largest record of a forecast of `values` values (with its band).
+    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values }
 
+    /// Writes the record of `forecaster`'s latest forecast; returns its length.
     static func write(
+        id: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, forecaster: Forecaster, into out: UnsafeMutableRawPointer
+    ) -> Int {
+        let forecast = forecaster.forecast
+        var o = write(
+            id: id, seq: seq, timestamp: timestamp, horizon: forecaster.horizon, forecast: forecast,
+            updates: forecaster.trainer.counters.updates, into: out)
+        let band = forecaster.hasBand
+        out.storeBytes(of: band ? 1 : 0, toByteOffset: o, as: UInt8.self); o += 1
+        out.storeBytes(of: forecaster.anomaly ?? .nan, toByteOffset: o, as: Double.self); o += 8
+        if band {
+            let bytes = 4 * forecast.count
+            out.advanced(by: o).copyMemory(from: forecaster.lower.baseAddress!, byteCount: bytes)
+            out.advanced(by: o + bytes).copyMemory(from: forecaster.upper.baseAddress!, byteCount: bytes)
+            o += 2 * bytes
+        }
+        return o
+    }
+
+    /// Writes the record up to the forecast's values; returns its length so far.
+    private static func write(
         id: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, updates: Int, into out: UnsafeMutableRawPointer
     ) -> Int {
@@ -155,6 +181,10 @@ enum ForecastRecord {
         var horizon: Int
         var updates: Int
         var values: UnsafeRawBufferPointer
+        /// The band's bounds (same count as `values`), empty without a band.
+        var lower: UnsafeRawBufferPointer
+        var upper: UnsafeRawBufferPointer
+        var anomaly: Double?
     }
 
     static func read(_ frame: UnsafeRawBufferPointer) -> View {
@@ -167,9 +197,15 @@ enum ForecastRecord {
         let horizon = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let width = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let updates = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
+        let n = 4 * horizon * width
+        let values = UnsafeRawBufferPointer(rebasing: frame[o..<(o + n)]); o += n
+        let band = frame[o] == 1; o += 1
+        let anomaly = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
+        let lower = UnsafeRawBufferPointer(rebasing: frame[o..<(o + (band ? n : 0))])
+        let upper = UnsafeRawBufferPointer(rebasing: frame[(o + lower.count)..<(o + 2 * lower.count)])
         return View(
             id: id, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
-            values: UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * horizon * width)]))
+            values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly)
     }
 }
 
