@@ -13,6 +13,8 @@ import RealModule
 public enum Expert: Int, CaseIterable, Sendable {
     /// The latest value.
     case persistence
+    /// Exponential smoothing: the level of the latest values, recent ones weighing more.
+    case smoothing
     /// Recursive least squares on the latest changes, levels and calendar phases.
     case linear
     /// The recurrent network.
@@ -21,6 +23,7 @@ public enum Expert: Int, CaseIterable, Sendable {
     public var name: String {
         switch self {
         case .persistence: "persistence"
+        case .smoothing: "smoothing"
         case .linear: "linear"
         case .network: "network"
         }
@@ -59,6 +62,8 @@ public final class Forecaster {
     static let combinationRate = 0.05
     /// No expert's weight falls below this, so one that becomes good again is heard again.
     static let weightFloor = 1e-3
+    /// The smoothing expert's weight on the newest value.
+    static let smoothingFactor = 0.1
     static let scaleForgetting = 0.99
     /// Scores in each band's calibration window, and scores before a band is published.
     public static let bandWindow = 256
@@ -103,6 +108,7 @@ public final class Forecaster {
     let featureRing: Int    // R × D, the features of the latest R samples
     let valueRing: Int      // (L + 1) × I, the latest samples
     let weights: Int        // O × E, the combination
+    let level: Int          // K, the smoothing expert's level of each target
     let errorScale: Int     // O, mean squared expert error, for the combination's step
     let made: Int           // R × (E + 3) × O: per sample, the experts' forecasts, the combined
                             // one, the band's half-width (NaN: no band) and the scale it used
@@ -150,6 +156,7 @@ public final class Forecaster {
         featureRing = region(rows * d)
         valueRing = region((lags + 1) * inputs)
         weights = region(o * experts)
+        level = region(targets.count)
         errorScale = region(o)
         made = region(rows * (experts + 3) * o)
         bandLevel = region(o)
@@ -165,11 +172,10 @@ public final class Forecaster {
         gain = allocateZeroed(max(d, 1))
         for i in 0..<d { state[covariance + i * d + i] = 1 }
         for out in 0..<o {
+            // Even weights, but none for the linear model when there is none.
             let w = state + weights + out * experts
-            let active = d > 0 ? 3.0 : 2.0
-            w[Expert.persistence.rawValue] = 1 / active
-            w[Expert.linear.rawValue] = d > 0 ? 1 / active : 0
-            w[Expert.network.rawValue] = 1 / active
+            let active = Double(experts - (d > 0 ? 0 : 1))
+            for e in Expert.allCases { w[e.rawValue] = e == .linear && d == 0 ? 0 : 1 / active }
             state[bandLevel + out] = 1 - coverage
         }
         state[anomalyIndex] = .nan
@@ -240,9 +246,13 @@ public final class Forecaster {
         let k = targets.count, slot = madeSlot(n), o = outputs
         let network = trainer.forecast
         let phi = state + featureRing + (n % rows) * features
+        for j in 0..<k {
+            let l = state + level + j, value = Double(x[targets[j]])
+            l.pointee = n == 0 ? value : l.pointee + Self.smoothingFactor * (value - l.pointee)
+        }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
-            let last = Double(x[channel])
+            let last = Double(x[channel]), smoothed = state[level + j]
             var linear = last
             if features > 0 {
                 var dot = 0.0
@@ -252,12 +262,14 @@ public final class Forecaster {
             }
             let f = state + slot
             f[Expert.persistence.rawValue * o + out] = last
+            f[Expert.smoothing.rawValue * o + out] = smoothed
             f[Expert.linear.rawValue * o + out] = linear
             f[Expert.network.rawValue * o + out] = Double(network[out])
             var combined = Double(network[out])
             if configuration.ensemble {
                 let w = state + weights + out * experts
-                combined = w[0] * last + w[1] * linear + w[2] * Double(network[out])
+                combined = 0
+                for e in 0..<experts { combined += w[e] * f[e * o + out] }
             }
             let scale = state[bandScale + out]
             let half = bandHalfWidth(output: out)

@@ -5,7 +5,9 @@ import Testing
 
 /// The forecaster around the network: bands that hold what they promise, drift detection, the
 /// ensemble's floor at persistence, the anomaly score, delayed targets, and its checkpoints.
-@Suite(.timeLimit(.minutes(3)))
+/// One test at a time: each streams thousands of samples, and together they would hold every
+/// thread of the test runner.
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct ForecasterTests {
     /// A small model, quick in a debug build.
     static func configuration(horizon: Int = 1, coverage: Double = 0.9) -> ModelConfiguration {
