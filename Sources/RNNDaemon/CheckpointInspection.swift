@@ -405,7 +405,7 @@ public struct RecordDescription {
         add("elman activation", m.elmanActivation.rawValue + (m.cell == .elman ? "" : " (unused)"), indent: 4)
         add("normalisation", Self.describe(m.normalization), indent: 4)
         add("formulation", m.formulation.rawValue + (m.calendar ? ", with calendar inputs" : ""), indent: 4)
-        add("forecast", m.ensemble ? "ensemble (persistence, linear \(m.linearLags) lags, network)" : "the network alone", indent: 4)
+        add("forecast", m.ensemble ? "ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : "the network alone", indent: 4)
         add("bands", m.coverage > 0 ? "\(m.coverage) coverage" : "none", indent: 4)
         add("drift", m.drift ? "detected and acted on" : "off", indent: 4)
         add("seed", "\(m.seed)", indent: 4)

@@ -196,7 +196,7 @@ extension ReplayReport {
         if case .running(let f?) = m.normalization { text += ", normalization forgetting \(f)" }
         text += ", \(m.formulation.rawValue)s\(m.calendar ? " + calendar" : "")"
         if m.ensemble {
-            text += m.linearLags > 0 ? ", ensemble (persistence, linear \(m.linearLags) lags, network)" : ", ensemble (persistence, network)"
+            text += m.linearLags > 0 ? ", ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : ", ensemble (persistence, smoothing, network)"
         } else {
             text += ", network alone"
         }
