@@ -4,7 +4,8 @@
 # time, and two synthetic regime changes replayed with and without drift handling. Writes
 # bench/results/tuning.md (and prints it).
 #
-# Usage: bench/tuning.sh [--no-build] [--jobs N]
+# Usage: bench/tuning.sh [--no-build] [--jobs N] [--report]
+#   --report   replay only the regime changes; the table from the replays of the last run
 # Needs jq and python3 with numpy. About 10 minutes on 2 cores.
 set -euo pipefail
 
@@ -16,18 +17,20 @@ OUT="$ROOT/bench/out/tuning"
 RESULTS="$ROOT/bench/results/tuning.md"
 BUILD=1
 JOBS=2
+REPORT=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0; shift ;;
         --jobs) JOBS=$2; shift 2 ;;
-        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --report) REPORT=1; BUILD=0; shift ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "tuning.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 [ -d "$DATA" ] || { echo "tuning.sh: no data directory at $DATA (set DATA=DIR)" >&2; exit 2; }
 command -v jq >/dev/null || { echo "tuning.sh: jq not found" >&2; exit 2; }
 if [ "$BUILD" = 1 ]; then swift build -c release >&2; fi
-rm -rf "$OUT"
+if [ "$REPORT" = 0 ]; then rm -rf "$OUT"; fi
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
 
 FILES=("$DATA"/ett/ETTh1.csv "$DATA"/ett/ETTh2.csv "$DATA"/ett/ETTm1.csv "$DATA"/nab/cpu_utilization_asg_misconfiguration.csv
@@ -65,12 +68,14 @@ run() {  # variant index, file
 }
 export -f run
 export RNND OUT
+if [ "$REPORT" = 1 ]; then VARIANT_JOBS=0; else VARIANT_JOBS=1; fi
 jobs=()
 for i in "${!VARIANTS[@]}"; do
+    [ "$VARIANT_JOBS" = 1 ] || break
     for file in "${FILES[@]}"; do jobs+=("$i $file"); done
 done
 # A pool of $JOBS replays at a time.
-for job in "${jobs[@]}"; do
+for job in ${jobs[@]+"${jobs[@]}"}; do
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
     # shellcheck disable=SC2086
     run $job &
@@ -85,8 +90,8 @@ table() {
         for file in "${FILES[@]}"; do
             skills+=("$(jq '.overall.skill' "$OUT/$i.$(basename "$file" .csv).json")")
         done
-        printf '%s\n' "${skills[@]}" | jq -rs --arg label "${VARIANTS[$i]%%|*}" '
-            "| \($label) | " + (map(. * 1000 | round / 1000 | tostring) | join(" | "))
+        printf '%s\n' "${skills[@]}" | jq -rs --arg setting "${VARIANTS[$i]%%|*}" '
+            "| \($setting) | " + (map(. * 1000 | round / 1000 | tostring) | join(" | "))
             + " | \(map(select(. > 0)) | length) of \(length) | \(min * 1000 | round / 1000) |"'
     done
 }
