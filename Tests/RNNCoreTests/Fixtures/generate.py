@@ -8,12 +8,18 @@ written by hand with torch ops over leaf tensors named like the parameter buffer
 clipping by torch.nn.utils (norm/value) or by gradient hooks on the per-step state
 (step), and the optimizer steps by torch.optim. Everything is float64.
 
-For every scenario it simulates the online predict-then-learn TBPTT(k1, k2) schedule
-(live prediction on every sample, an update every k1 samples that recomputes the
-window from the carried state with the current weights) and writes one JSON file
-<scenario>.json next to this script, containing the configuration, the initial
-weights, the samples, every live forecast, and for every update its loss, gradient
-norm, gradients before and after clipping, and the parameters after the step.
+For every network scenario it simulates the online predict-then-learn TBPTT(k1, k2)
+schedule (inputs normalised and formulated online, live prediction on every sample, an
+update every k1 samples that recomputes the window from the carried state with the current
+weights) and writes one JSON file <scenario>.json next to this script, containing the
+configuration, the initial weights, the samples and their times, every live forecast, and
+for every update its loss, gradient norm, gradients after clipping, and the parameters after
+the step. For every forecaster scenario it runs the whole per-sample forecaster around that
+network (experts, exponentiated-gradient combination, adaptive conformal bands, anomaly
+scores, Page–Hinkley drift and its policy) in plain float64 and writes, per sample, what it
+publishes.
+
+Where the document leaves a choice open, READINGS says which reading is taken.
 
 It is run once by hand, and the JSON files are committed; the Swift tests only read
 them. To regenerate (from the repository root):
@@ -21,10 +27,12 @@ them. To regenerate (from the repository root):
     python3 Tests/RNNCoreTests/Fixtures/generate.py
 """
 
+import argparse
 import json
 import math
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -112,6 +120,38 @@ def head(cell, P_, s, H):
 
 
 # ----------------------------------------------------------------------------------------
+# Readings. Where docs/numerics.md leaves a choice open, READINGS holds the reading this
+# reference takes from the document (Fixtures/README.md, "Readings of docs/numerics.md").
+# SWIFT_READINGS are the other readings under which the reference reproduces the Swift; they
+# were found by comparing outputs (not from the Swift source) and are for diagnosis only
+# (`--readings swift --out DIR`): the committed files use READINGS.
+
+READINGS = {
+    # The change unit under normalisation none: "one" (values and changes fed unchanged), or
+    # the running "rms" of the changes as with running normalisation (floored at 1e-6).
+    "none_change_unit": "one",
+    # The linear model's past changes: normalised with the unit they had on "arrival" (the
+    # network's change inputs), or with the "current" unit.
+    "lag_units": "arrival",
+    # s_o in the exponentiated-gradient step: "updated" with this resolution's errors first,
+    # or its value "before" them (the first resolution then uses its own errors).
+    "eg_scale": "updated",
+    # The forecaster's running means with a forgetting factor λ (RunningMean): weights
+    # max(1/n, 1 − λ) like the "normaliser", or "first" value, then 1 − λ.
+    "eg_scale_mean": "normaliser",      # s_o
+    "band_scale_mean": "normaliser",    # σ_o
+    "drift_error_mean": "normaliser",   # ē
+    "drift_signal_mean": "normaliser",  # ū
+    # ū in the Page–Hinkley term u − ū − δ: "updated" with u first, or its value "before" u.
+    "drift_signal_order": "updated",
+}
+
+SWIFT_READINGS = dict(READINGS, none_change_unit="rms", lag_units="current", eg_scale="before",
+                      eg_scale_mean="first", band_scale_mean="first", drift_error_mean="first",
+                      drift_signal_order="before")
+
+
+# ----------------------------------------------------------------------------------------
 # Inputs: normalisation, change units, calendar phases (docs/numerics.md, "Inputs and
 # formulations" and "Normalisation")
 
@@ -124,14 +164,20 @@ def running_weight(n, forgetting):
 
 
 class RunningMean:
-    """A running mean updated with the new value first, weighted like the normaliser."""
+    """A running mean with forgetting factor λ of the forecaster (`reading` "normaliser": the
+    n-th value weighs max(1/n, 1 − λ), as in the normaliser; "first": the first value starts it,
+    then every value weighs 1 − λ)."""
 
-    def __init__(self, forgetting):
-        self.forgetting, self.n, self.value = forgetting, 0, 0.0
+    def __init__(self, forgetting, reading="normaliser"):
+        self.forgetting, self.reading, self.n, self.value = forgetting, reading, 0, 0.0
 
     def update(self, v):
         self.n += 1
-        self.value += running_weight(self.n, self.forgetting) * (v - self.value)
+        if self.reading == "first":
+            a = 1.0 if self.n == 1 else 1.0 - self.forgetting
+        else:
+            a = running_weight(self.n, self.forgetting)
+        self.value += a * (v - self.value)
         return self.value
 
 
@@ -179,7 +225,9 @@ class InputEncoder:
         return max(math.sqrt(self.var[j]), self.floor(j)) if self.enabled else 1.0
 
     def unit(self, j):
-        return max(math.sqrt(self.ms[j]), self.floor(j)) if self.enabled else 1.0
+        if not self.enabled and READINGS["none_change_unit"] == "one":
+            return 1.0
+        return max(math.sqrt(self.ms[j]), self.floor(j))
 
     def encode(self, x, t):
         x = [float(v) for v in x]
@@ -190,12 +238,12 @@ class InputEncoder:
                 d = x[j] - self.mean[j]
                 self.mean[j] += a * d
                 self.var[j] = (1.0 - a) * (self.var[j] + a * d * d)
-            if self.prev is not None:
-                self.m += 1
-                a = running_weight(self.m, self.forgetting)
-                for j in range(self.I):
-                    d = x[j] - self.prev[j]
-                    self.ms[j] += a * (d * d - self.ms[j])
+        if self.prev is not None and (self.enabled or READINGS["none_change_unit"] == "rms"):
+            self.m += 1
+            a = running_weight(self.m, self.forgetting)
+            for j in range(self.I):
+                d = x[j] - self.prev[j]
+                self.ms[j] += a * (d * d - self.ms[j])
         levels = [(x[j] - self.offset(j)) / self.scale(j) for j in range(self.I)]
         if self.prev is None:
             changes = [0.0] * self.I
@@ -430,6 +478,292 @@ def run_scenario(sc, seed):
 
 
 # ----------------------------------------------------------------------------------------
+# The forecaster (docs/numerics.md, "The forecaster: ensemble, bands, anomaly, drift").
+# Everything around the network is plain float64 Python (numpy for the linear model).
+
+EXPERTS = ("persistence", "smoothing", "linear", "network")
+SMOOTHING = 0.1
+RLS_FORGETTING = 0.999
+EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
+BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
+ANOMALY_WARMUP = 100
+DRIFT_WARMUP, DRIFT_ERROR_FORGETTING, DRIFT_SIGNAL_MEMORY = 200, 0.999, 200
+DRIFT_BOUND, DRIFT_DELTA, DRIFT_THRESHOLD = 10.0, 0.1, 100.0
+DRIFT_BOOST, DRIFT_BOOST_SAMPLES = 3.0, 500
+
+
+def band_quantile(scores, level):
+    """The ⌈(1 − α_o)(m + 1)⌉-th smallest of the m scores (the largest past m; 0 when
+    α_o ≥ 1), and how far (1 − α_o)(m + 1) is from an integer (a tie could round either way)."""
+    m = len(scores)
+    if level >= 1.0:
+        return 0.0, math.inf
+    x = (1.0 - level) * (m + 1)
+    rank = math.ceil(x)
+    tie = abs(x - round(x)) if rank <= m else math.inf
+    return sorted(scores)[min(rank, m) - 1], tie
+
+
+class ForecasterReference:
+    """One stream's forecaster, sample by sample: score, forecast, learn."""
+
+    def __init__(self, sc, params):
+        self.net = OnlineNetwork(sc, params)
+        self.I, self.targets, self.P = sc["inputs"], sc["targets"], sc["horizon"]
+        self.K = len(self.targets)
+        self.O = self.P * self.K
+        self.ensemble, self.use_drift = sc["ensemble"], sc["drift"]
+        self.coverage = sc["coverage"]
+        self.alpha = 1.0 - sc["coverage"]
+        lags = sc["linear_lags"]
+        self.L = min(lags, max(1, 32 // self.I)) if lags > 0 else 0
+        self.D = self.L * self.I + self.I + 4 + 1
+        self.C = np.eye(self.D)
+        self.W = np.zeros((self.O, self.D))
+        self.lag_changes = [[0.0] * self.I for _ in range(self.L)]  # newest first
+        self.features = {}                                            # n -> φ_n
+        self.smoothed = None
+        self.active = [True, True, self.L > 0, True]
+        even = 1.0 / sum(self.active)
+        self.weights = [[even if a else 0.0 for a in self.active] for _ in range(self.O)]
+        self.sq_error = [RunningMean(EG_FORGETTING, READINGS["eg_scale_mean"]) for _ in range(self.O)]  # s_o
+        self.abs_error = [RunningMean(BAND_FORGETTING, READINGS["band_scale_mean"]) for _ in range(self.O)]  # σ_o
+        self.scores = [[] for _ in range(self.O)]                            # arrival order
+        self.level = [self.alpha] * self.O                                   # α_o
+        self.history = {}                                                    # n -> published
+        self.error_mean = [RunningMean(DRIFT_ERROR_FORGETTING, READINGS["drift_error_mean"])
+                           for _ in range(self.K)]  # ē
+        self.restart_detector()
+        self.drift_at = None
+        self.counters = {"scored": 0, "banded": 0, "covered": 0, "drifts": 0}
+        self.trace_rescales = 0
+        self.min_margin = math.inf    # closest value to a band edge, relative to max(1, |y|)
+        self.rank_ties = []           # (n, o, m, α_o) where (1 − α_o)(m + 1) is an integer
+        self.n = -1
+
+    def restart_detector(self):
+        self.signal_mean = RunningMean(1.0 - 1.0 / DRIFT_SIGNAL_MEMORY, READINGS["drift_signal_mean"])  # ū
+        self.ph_sum, self.ph_min = 0.0, 0.0                                # S_n, min S
+
+    def boost(self):
+        if self.drift_at is None:
+            return 1.0
+        return 1.0 + (DRIFT_BOOST - 1.0) * max(0.0, 1.0 - (self.n - self.drift_at) / DRIFT_BOOST_SAMPLES)
+
+    # 1. Score every forecast that x_n resolves.
+    def score(self, x):
+        n, K = self.n, self.K
+        step1_errors = [None] * K
+        anomaly_parts = []
+        for p in range(1, self.P + 1):
+            if n - p < 0:
+                continue
+            made = self.history[n - p]
+            for j, c in enumerate(self.targets):
+                o = (p - 1) * K + j
+                y = x[c]
+                published = made["forecast"][o]
+                error = published - y
+                self.counters["scored"] += 1
+                if self.ensemble:
+                    expert_errors = [f - y for f, a in zip(made["experts"][o], self.active) if a]
+                    mean_sq = sum(e * e for e in expert_errors) / len(expert_errors)
+                    if READINGS["eg_scale"] == "before":
+                        s = self.sq_error[o].value if self.sq_error[o].n > 0 else mean_sq
+                        self.sq_error[o].update(mean_sq)
+                    else:
+                        s = self.sq_error[o].update(mean_sq)
+                    w = self.weights[o]
+                    for e in range(len(EXPERTS)):
+                        if self.active[e]:
+                            f = made["experts"][o][e]
+                            w[e] = max(w[e] * math.exp(-EG_RATE * 2.0 * (published - y) * (f - published) / s),
+                                       EG_FLOOR)
+                    total = sum(w)
+                    self.weights[o] = [v / total for v in w]
+                band = made["band"][o]
+                if band is not None:
+                    lower, upper, half = band
+                    miss = 0.0 if lower <= y <= upper else 1.0
+                    self.min_margin = min(self.min_margin, min(abs(y - lower), abs(y - upper)) / max(1.0, abs(y)))
+                    self.counters["banded"] += 1
+                    self.counters["covered"] += int(miss == 0.0)
+                    self.level[o] += ACI_GAMMA * (self.alpha - miss)
+                if made["scale"][o] is not None:
+                    self.scores[o].append(abs(error) / made["scale"][o])
+                    if len(self.scores[o]) > BAND_WINDOW:
+                        self.scores[o].pop(0)
+                self.abs_error[o].update(abs(error))
+                if p == 1:
+                    step1_errors[j] = error
+                    anomaly_parts.append(None if band is None else
+                                         (0.0 if abs(error) <= band[2] else 1.0 - band[2] / abs(error)))
+
+        anomaly = None
+        if self.coverage > 0 and n >= ANOMALY_WARMUP and anomaly_parts and None not in anomaly_parts:
+            anomaly = max(anomaly_parts)
+
+        drift = n >= 1 and self.watch_drift(step1_errors)
+        if drift:
+            self.counters["drifts"] += 1
+            self.drift_at = n
+            self.C = np.eye(self.D)
+            self.restart_detector()
+        return anomaly, drift
+
+    def watch_drift(self, step1_errors):
+        """Page–Hinkley on the step-1 errors; True when a drift is raised."""
+        ratios = []
+        for j, error in enumerate(step1_errors):
+            e = abs(error)
+            mean = self.error_mean[j].update(e)
+            ratios.append(min(e / mean, DRIFT_BOUND) if mean > 0 else 0.0)
+        if not (self.use_drift and self.n >= DRIFT_WARMUP):
+            return False
+        u = sum(ratios) / len(ratios)
+        if READINGS["drift_signal_order"] == "before":
+            u_mean = self.signal_mean.value if self.signal_mean.n > 0 else u
+            self.signal_mean.update(u)
+        else:
+            u_mean = self.signal_mean.update(u)
+        self.ph_sum += u - u_mean - DRIFT_DELTA
+        self.ph_min = min(self.ph_min, self.ph_sum)
+        return self.ph_sum - self.ph_min > DRIFT_THRESHOLD
+
+    # 2. Forecast x_{n+1} ... x_{n+P}.
+    def forecast(self, x, t):
+        net = self.net
+        net.predict(x, t)
+        enc = net.encoder
+        if self.smoothed is None:
+            self.smoothed = list(x)
+        else:
+            self.smoothed = [l + SMOOTHING * (v - l) for l, v in zip(self.smoothed, x)]
+        if self.L > 0:
+            self.lag_changes = [list(enc.changes)] + self.lag_changes[:-1]
+        lags = self.lag_changes
+        if READINGS["lag_units"] == "current":
+            values = self.net.values
+            lags = [[bound((values[self.n - k][i] - values[self.n - k - 1][i]) / enc.unit(i))
+                     if self.n - k >= 1 else 0.0 for i in range(self.I)] for k in range(self.L)]
+        phi = np.array([v for lag in lags for v in lag] + list(enc.levels)
+                       + list(enc.phases) + [1.0])
+        assert phi.shape == (self.D,)
+        self.features[self.n] = phi
+        self.features.pop(self.n - self.P - 1, None)
+        linear = self.W @ phi
+        made = {"experts": [], "forecast": [], "scale": [], "band": []}
+        for o in range(self.O):
+            c = self.targets[o % self.K]
+            experts = [x[c], self.smoothed[c], x[c] + float(linear[o]) * enc.unit(c), net.forecast[o]]
+            if self.ensemble:
+                published = sum(w * f for w, f in zip(self.weights[o], experts))
+            else:
+                published = net.forecast[o]
+            scale = self.abs_error[o].value if self.abs_error[o].n > 0 else None
+            band = None
+            if self.coverage > 0 and len(self.scores[o]) >= BAND_WARMUP:
+                q, tie = band_quantile(self.scores[o], self.level[o])
+                if tie < 1e-9:
+                    self.rank_ties.append((self.n, o, len(self.scores[o]), self.level[o]))
+                half = scale * q
+                band = (published - half, published + half, half)
+            made["experts"].append(experts)
+            made["forecast"].append(published)
+            made["scale"].append(scale)
+            made["band"].append(band)
+        self.history[self.n] = made
+        self.history.pop(self.n - self.P - 1, None)
+        return made
+
+    # 3. Learn: the network's schedule, the linear model's step.
+    def learn(self, x):
+        n, enc = self.n, self.net.encoder
+        update = self.net.learn(lr_scale=self.boost())
+        if self.L == 0:
+            return update
+        for p in range(1, self.P + 1):  # step 1 first: steps p > 1 use the C it updated
+            if n - p < 0:
+                continue
+            phi = self.features[n - p]
+            c_phi = self.C @ phi
+            gain = c_phi / (RLS_FORGETTING + phi @ c_phi)
+            for j, c in enumerate(self.targets):
+                o = (p - 1) * self.K + j
+                target = (x[c] - self.net.values[n - p][c]) / enc.unit(c)
+                self.W[o] += gain * (target - self.W[o] @ phi)
+            if p == 1:
+                self.C = (self.C - np.outer(gain, phi @ self.C)) / RLS_FORGETTING
+                trace = np.trace(self.C)
+                if trace > self.D:
+                    self.C *= self.D / trace
+                    self.trace_rescales += 1
+        return update
+
+    def step(self, x, t):
+        self.n += 1
+        x = [float(v) for v in x]
+        anomaly, drift = self.score(x)
+        made = self.forecast(x, t)
+        self.learn(x)
+        return made, anomaly, drift
+
+
+def run_forecaster(sc, seed):
+    gen = torch.Generator().manual_seed(seed)
+    sc = dict(sc)
+    I, H, K = sc["inputs"], sc["hidden"], len(sc["targets"])
+    features = InputEncoder(I, sc["formulation"], sc["calendar"], sc["normalization"]).features
+    params = init_params(sc["cell"], features, H, sc["horizon"] * K, gen)
+    names = [n for n, _ in param_shapes(sc["cell"], features, H, sc["horizon"] * K)]
+    initial = {n: flat(params[n]) for n in names}
+    samples, times = sc["data"](sc["n_samples"], gen)
+    # Quantised to 1/1024 like a sensor's readings: exact in float32 and in a short decimal.
+    samples = [[round(v * 1024.0) / 1024.0 for v in row] for row in samples]
+    assert all(float(np.float32(v)) == v for row in samples for v in row)
+
+    ref = ForecasterReference(sc, params)
+    columns = {k: [] for k in ("forecast", "experts", "half_width", "anomaly", "counters")}
+    drifts, weights = [], {}
+    for n, (x, t) in enumerate(zip(samples, times)):
+        made, anomaly, drift = ref.step(x, t)
+        columns["forecast"].append(made["forecast"])
+        columns["experts"].append([e[1:] for e in made["experts"]])  # persistence is the sample
+        columns["half_width"].append([None if b is None else b[2] for b in made["band"]])
+        columns["anomaly"].append(anomaly)
+        columns["counters"].append([ref.counters[k] for k in ("scored", "banded", "covered", "drifts")])
+        if drift:
+            drifts.append(n)
+        if n % sc["weights_every"] == 0 or n == len(samples) - 1:
+            weights[str(n)] = [list(w) for w in ref.weights]
+
+    record = {"name": sc["name"]}
+    record.update({k: sc[k] for k in NETWORK_KEYS + INPUT_KEYS + FORECASTER_KEYS})
+    record["initial"] = initial
+    record["samples"] = samples
+    record["times"] = times
+    record.update(columns)
+    record["drifts"] = drifts
+    record["weights"] = weights
+    record["torch_version"] = torch.__version__
+    summary = {
+        "drifts at": drifts,
+        "first band": next((n for n, h in enumerate(columns["half_width"]) if h[0] is not None), None),
+        "first anomaly": next((n for n, a in enumerate(columns["anomaly"]) if a is not None), None),
+        "anomalies > 0": sum(1 for a in columns["anomaly"] if a),
+        "counters": ref.counters,
+        "trace rescales": ref.trace_rescales,
+        "closest band edge (relative)": ref.min_margin,
+        "rank ties (n, o, m, level)": ref.rank_ties,
+        "network updates": ref.net.T + 1,
+    }
+    return record, summary
+
+
+FORECASTER_KEYS = ("ensemble", "linear_lags", "coverage", "drift")
+
+
+# ----------------------------------------------------------------------------------------
 # Self-checks of the hand-written pieces against torch's own modules / a hand derivation
 
 def self_check():
@@ -499,6 +833,24 @@ def self_check():
             dnext = Wh.T @ da
         for n in P_:
             assert torch.allclose(P_[n].grad, g[n], atol=1e-14, rtol=0), n
+    # The linear model's recursion (step 1 only, no trace bound) vs the closed form it solves:
+    # argmin_w Σ λ^(N−i) (d_i − w·φ_i)² + λ^N |w|² (C starts at the identity).
+    D, N = 5, 40
+    phis = torch.randn(N, D, generator=gen).numpy()
+    ds = torch.randn(N, generator=gen).numpy()
+    C, w = np.eye(D), np.zeros(D)
+    for phi, d in zip(phis, ds):
+        gain = C @ phi / (RLS_FORGETTING + phi @ C @ phi)
+        w += gain * (d - w @ phi)
+        C = (C - np.outer(gain, phi @ C)) / RLS_FORGETTING
+    decay = RLS_FORGETTING ** np.arange(N - 1, -1, -1)
+    A = (phis.T * decay) @ phis + RLS_FORGETTING ** N * np.eye(D)
+    assert np.allclose(w, np.linalg.solve(A, (phis.T * decay) @ ds), atol=1e-12, rtol=0)
+    assert np.allclose(C, np.linalg.inv(A), atol=1e-12, rtol=0)
+    # The band's rank: ⌈0.9 · 21⌉ = 19th of 20 scores; past m the largest; 0 from α_o = 1 on.
+    scores = [float(k) for k in range(20, 0, -1)]
+    assert band_quantile(scores, 0.1)[0] == 19.0
+    assert band_quantile(scores, -0.5)[0] == 20.0 and band_quantile(scores, 1.0)[0] == 0.0
     print("self-checks passed")
 
 
@@ -609,7 +961,62 @@ def input_scenarios():
     return out
 
 
+# The forecaster runs. `data(n, gen)` makes the samples (rounded to float32 afterwards) and
+# their Unix times.
+
+def two_channels_with_a_change(n, gen):
+    """Hourly samples (a few seconds late at random) of a daily cycle with AR(1) noise and a
+    second channel that follows the first; from sample 260 the noise is six times larger and
+    the first channel's level 10 higher: a lasting change of the error regime."""
+    noise = torch.randn((n, 2), generator=gen)
+    late = torch.randint(0, 30, (n,), generator=gen).tolist()
+    samples, times, ar = [], [], 0.0
+    for k in range(n):
+        t = T0 + 3600.0 * k + late[k]
+        big = 6.0 if k >= 260 else 1.0
+        ar = 0.8 * ar + 0.5 * big * float(noise[k, 0])
+        day = 2.0 * math.pi * k / 24.0
+        a = 20.0 + 4.0 * math.sin(day) + ar + (10.0 if k >= 260 else 0.0)
+        b = 5.0 + 0.3 * (a - 20.0) + 0.2 * big * float(noise[k, 1])
+        samples.append([a, b])
+        times.append(t)
+    return samples, times
+
+
+def untimed_channel(n, gen):
+    """One channel without times (calendar phases 0 for every sample): an AR(1) around a slow
+    sine."""
+    noise = torch.randn(n, generator=gen)
+    samples, ar = [], 0.0
+    for k in range(n):
+        ar = 0.9 * ar + 0.3 * float(noise[k])
+        samples.append([3.0 + math.sin(2.0 * math.pi * k / 50.0) + ar])
+    return samples, [None] * n
+
+
+def forecaster_scenarios():
+    return [
+        dict(name="forecaster_gru_i2_p2_drift", cell="gru", activation="tanh", inputs=2,
+             hidden=4, targets=[0, 1], horizon=2, window=6, update_every=1,
+             loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
+             formulation="change", calendar=True,
+             normalization={"kind": "running", "forgetting": None},
+             ensemble=True, linear_lags=4, coverage=0.9, drift=True,
+             n_samples=400, weights_every=20, data=two_channels_with_a_change),
+        dict(name="forecaster_lstm_i1_untimed", cell="lstm", activation="tanh", inputs=1,
+             hidden=3, targets=[0], horizon=1, window=4, update_every=2,
+             loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
+             formulation="change", calendar=True,
+             normalization={"kind": "running", "forgetting": 0.99},
+             ensemble=True, linear_lags=1, coverage=0.8, drift=False,
+             n_samples=600, weights_every=20, data=untimed_channel),
+    ]
+
+
 def rounded(v, digits):
+    """Floats to `digits` significant digits (the samples and times are written as they are)."""
+    if isinstance(v, dict) and "samples" in v:
+        return {k: (x if k in ("samples", "times") else rounded(x, digits)) for k, x in v.items()}
     if isinstance(v, float):
         return float(f"{v:.{digits}g}") if math.isfinite(v) else None
     if isinstance(v, list):
@@ -631,6 +1038,18 @@ def write(name, record, compact, digits=12):
 
 
 def main():
+    global OUT_DIR
+    parser = argparse.ArgumentParser(description="Writes the reference fixtures.")
+    parser.add_argument("--readings", choices=("doc", "swift"), default="doc",
+                        help="the readings of docs/numerics.md (default), or those under which "
+                             "the reference reproduces the Swift (diagnosis only)")
+    parser.add_argument("--out", default=OUT_DIR, help="where to write (default: next to this script)")
+    args = parser.parse_args()
+    if args.readings == "swift":
+        if os.path.abspath(args.out) == OUT_DIR:
+            parser.error("--readings swift is for diagnosis: give --out another directory")
+        READINGS.update(SWIFT_READINGS)
+    OUT_DIR = os.path.abspath(args.out)
     self_check()
     for idx, sc in enumerate(scenarios()):
         record, clipped = run_scenario(sc, seed=1000 + idx)
@@ -646,9 +1065,15 @@ def main():
             # significant digits, no spaces.
             for u in record["updates"]:
                 del u["grads"]
-        write(sc["name"], record, compact="formulation" in sc)
+        path = write(sc["name"], record, compact="formulation" in sc)
         print(f"{sc['name']}: {len(ats)} updates at {ats}, clipped {clipped}{detail}, "
-              f"{os.path.getsize(os.path.join(OUT_DIR, sc['name'] + '.json'))} bytes")
+              f"{os.path.getsize(path)} bytes")
+    for idx, sc in enumerate(forecaster_scenarios()):
+        record, summary = run_forecaster(sc, seed=2000 + idx)
+        path = write(sc["name"], record, compact=True, digits=8)
+        print(f"{sc['name']}: {os.path.getsize(path)} bytes")
+        for k, v in summary.items():
+            print(f"    {k}: {v}")
 
 
 if __name__ == "__main__":
