@@ -95,7 +95,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
     }
 }
 
-/// The TOML file of `rnnd run`. Four sections, every key optional (a missing key keeps the value
+/// The TOML file of `rnnd run`. Five sections, every key optional (a missing key keeps the value
 /// from below: the defaults, or the configuration passed in):
 ///
 /// ```toml
@@ -133,6 +133,10 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
 /// log_level = "info"
+///
+/// [security]
+/// curve_secret_key_file = "rnnd.secret"    # CURVE on both sockets; relative: in $CREDENTIALS_DIRECTORY
+/// curve_allowed_clients = "/etc/rnnd/clients"   # the clients' NAME.public files
 /// ```
 ///
 /// Unknown sections and keys, and values of the wrong type, are errors. Numbers where a float
@@ -274,6 +278,11 @@ public enum ConfigurationFile {
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             "log_level = \(tomlString(c.logLevel))",
+            "",
+            "[security]",
+            c.curveSecretKeyFile.map { "curve_secret_key_file = \(tomlString($0))" }
+                ?? "# curve_secret_key_file is not set: no CURVE, every peer may connect (docs/security.md)",
+            c.curveAllowedClients.map { "curve_allowed_clients = \(tomlString($0))" } ?? "# curve_allowed_clients is not set",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
@@ -348,6 +357,10 @@ public enum ConfigurationFile {
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
+            ]),
+            ("security", [
+                Setting(key: "curve_secret_key_file") { v, c throws(ConfigurationError.Issue) in c.curveSecretKeyFile = try v.string() },
+                Setting(key: "curve_allowed_clients") { v, c throws(ConfigurationError.Issue) in c.curveAllowedClients = try v.string() },
             ]),
         ]
     }

@@ -33,6 +33,8 @@ public final class Daemon: Sendable {
     let stopping = Atomic<Bool>(false)
     /// Set by a thread that failed after start-up; the daemon then stops with an error.
     let failure = Mutex<String?>(nil)
+    /// The CURVE keys and allowed clients, when CURVE is configured (CurveAccess.swift).
+    let curve = CurveAccess()
 
     static let forecastsAddress = "inproc://rnnd-forecasts"
     static let checkpointsAddress = "inproc://rnnd-checkpoints"
@@ -75,6 +77,10 @@ public final class Daemon: Sendable {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let c = configuration
+        if let problem = loadCurve() {
+            logger.critical("CURVE: \(problem)")
+            return 78  // EX_CONFIG
+        }
         // The state directory: locked for this process's life, then every stream restored.
         let directory = c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment)
         let lock: StateDirectoryLock, store: CheckpointStore, restored: [RestoredStreams]
@@ -111,7 +117,9 @@ public final class Daemon: Sendable {
             }
             return true
         }
-        var started = start("rnnd-publisher") { self.publisher(context, gate: $0) }
+        // The ZAP handler first: the CURVE sockets ask it from their first connection on.
+        var started = !c.curveEnabled || start("rnnd-zap") { self.zapHandler(context, gate: $0) }
+        if started { started = start("rnnd-publisher") { self.publisher(context, gate: $0) } }
         for i in 0..<c.workers where started {
             let streams = restored[i]
             started = start("rnnd-worker-\(i)") { self.worker(i, context, restored: streams, gate: $0) }
@@ -190,6 +198,10 @@ public final class Daemon: Sendable {
             + "skipped_updates=\(counters.skippedUpdates.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
+            + (configuration.curveEnabled
+                ? " \(DaemonCounters.curveRejectedReason)=\(counters.curveRejected.load(ordering: .relaxed))"
+                    + " \(DaemonCounters.curveHandshakeFailedReason)=\(counters.curveHandshakeFailed.load(ordering: .relaxed))"
+                : "")
     }
 
     func fail(_ message: String) {
@@ -210,6 +222,7 @@ public final class Daemon: Sendable {
         let c = configuration
         let workers = c.workers, shard = c.streamShard
         let sub = try ZMQSocket(context, type: .sub)
+        if let keys = curve.keys { try sub.serveCurve(keys, domain: CurveAccess.samplesDomain) }
         // Messages far beyond the limit are cut off by libzmq (the peer is disconnected);
         // the rest are read and counted as payload_too_large.
         try sub.setMaxMessageSize(c.maxMessageBytes + WireLimits.maxTopicBytes + 1024)
@@ -536,6 +549,11 @@ public final class Daemon: Sendable {
         // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
         // send report "would block" instead of dropping it silently, so the drop is counted.
         let pub = try ZMQSocket(context, type: .xpub)
+        if let keys = curve.keys { try pub.serveCurve(keys, domain: CurveAccess.forecastsDomain) }
+        // What subscribers send is subscriptions, a byte and a prefix: a prefix longer than a
+        // forecast's topic (the topic prefix and the stream id, 510 bytes at most) matches
+        // nothing, so a larger message is cut off and its sender disconnected.
+        try pub.setMaxMessageSize(1024)
         try pub.setOption(.xpubNoDrop, 1)
         try pub.setSendHighWaterMark(max(c.queueCapacity, 10_000))
         try pub.setLinger(.seconds(1))
@@ -700,6 +718,7 @@ extension Daemon {
             logger.error("SIGHUP: the configuration has errors; nothing changed: \(error)")
             return current
         }
+        reloadAllowedClients()
         let (applied, needRestart) = current.reloadChanges(to: new)
         var effective = current
         effective.model.learningRate = new.model.learningRate

@@ -65,6 +65,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         set { model.normalization = .running(forgetting: newValue) }
     }
 
+    // MARK: security
+
+    /// CURVE (docs/security.md): the file of the daemon's secret key. Set together with
+    /// ``curveAllowedClients``; then the samples and the forecasts socket are CURVE servers. A
+    /// relative path is looked up in systemd's `$CREDENTIALS_DIRECTORY` when that is set
+    /// (``resolvedCurveSecretKeyFile(credentialsDirectory:)``).
+    public var curveSecretKeyFile: String?
+    /// CURVE: the directory of the public keys (`NAME.public`) of the clients let in, read again
+    /// on SIGHUP.
+    public var curveAllowedClients: String?
+
+    /// Whether CURVE is configured (both settings are; ``problems()`` refuses one alone).
+    public var curveEnabled: Bool { curveSecretKeyFile != nil && curveAllowedClients != nil }
+
     // MARK: daemon
 
     /// Where checkpoints live; `nil` means ``resolvedStateDirectory(environment:)``'s rule.
@@ -211,6 +225,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             add("daemon.log_level", "--log-level",
                 "must be one of \(Self.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
         }
+
+        // security: the key files are read here, so that a bad one stops the start (CurveKeys.swift).
+        found += curveIssues()
         return found
     }
 

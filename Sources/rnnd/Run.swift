@@ -69,6 +69,15 @@ struct Run: ParsableCommand {
         "trace, debug, info, notice, warning, error or critical (default: info).", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .customLong("curve-secret-key-file"), help: ArgumentHelp(
+        "CURVE on both sockets: the daemon's secret key (rnnd keygen); relative: in $CREDENTIALS_DIRECTORY when set. Needs --curve-allowed-clients.",
+        valueName: "file"))
+    var curveSecretKeyFile: String?
+
+    @Option(name: .customLong("curve-allowed-clients"), help: ArgumentHelp(
+        "CURVE: the directory of the NAME.public keys of the clients let in, read again on SIGHUP.", valueName: "directory"))
+    var curveAllowedClients: String?
+
     @OptionGroup var model: OptionalModelOptions
 
     @Flag(name: .customLong("print-config"), help: "Print the resolved configuration as TOML and exit.")
@@ -89,6 +98,8 @@ struct Run: ParsableCommand {
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
+        if let curveSecretKeyFile { c.curveSecretKeyFile = curveSecretKeyFile }
+        if let curveAllowedClients { c.curveAllowedClients = curveAllowedClients }
         model.apply(to: &c.model)
     }
 
@@ -132,6 +143,9 @@ struct Run: ParsableCommand {
             rnnd run: \(c.workers) workers, at most \(c.maxStreams) streams of \(c.maxInputs) inputs, \
             log level \(c.logLevel), checkpoints every \(c.checkpointInterval) s in \
             \(c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment))
+            rnnd run: \(c.curveEnabled
+                ? "CURVE on both sockets, secret key \(c.resolvedCurveSecretKeyFile() ?? ""), the clients of \(c.curveAllowedClients ?? "")"
+                : "no CURVE: every peer that reaches the endpoints may send samples and read forecasts (docs/security.md)")
 
             """
     }
