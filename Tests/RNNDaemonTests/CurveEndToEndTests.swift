@@ -162,6 +162,46 @@ struct CurveEndToEndTests {
         #expect(Self.counter("streams", in: summary) == 2, "warmup and newcomer/stream: \(summary)")
     }
 
+    @Test func feedAndTailAreCurveClients() throws {
+        let keys = try Keys(["feeder", "tailer", "stranger"], allowed: ["feeder", "tailer"])
+        defer { keys.remove() }
+        let daemon = try Self.start(keys)
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
+        _ = try daemon.await("ready")
+        func curve(_ name: String) -> [String] {
+            ["--curve-server-key", keys.directory + "/server.public", "--curve-secret-key-file", "\(keys.directory)/\(name).secret"]
+        }
+
+        let tail = try ReplayCommandTests.Command(["tail", "--sub", ">" + forecastsOut, "--count", "20"] + curve("tailer"))
+        _ = try daemon.await("CURVE: client tailer")
+        Thread.sleep(forTimeInterval: 0.3)  // its subscription follows the handshake
+        let feed = try ReplayCommandTests.run(
+            ["feed", ReplayCommandTests.taxi, "--pub", ">" + samplesIn, "--topic", "taxi", "--limit", "20"] + curve("feeder"))
+        #expect(feed.status == 0, "\(feed.stderr)")
+        #expect(try tail.wait(seconds: 30) == 0, "\(tail.stderr)")
+        #expect(tail.stdout.split(separator: "\n").count == 20, "\(tail.stdout)")
+        #expect(try daemon.await("CURVE: client feeder").contains("to samples"))
+
+        // A key the daemon does not allow: feed hears no subscriber, and says what to check.
+        let stranger = try ReplayCommandTests.run(
+            ["feed", ReplayCommandTests.taxi, "--pub", ">" + samplesIn, "--topic", "taxi", "--wait-seconds", "1"] + curve("stranger"))
+        #expect(stranger.status == 69)
+        #expect(stranger.stderr.contains("With CURVE, are the server key and this client's key the daemon's?"), "\(stranger.stderr)")
+        _ = try daemon.await("refused a client not in the allowed clients: key \(try keys.publicKey("stranger"))")
+
+        // Key files that cannot be used end the tools before they connect.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keys.directory + "/stranger.secret")
+        let open = try ReplayCommandTests.run(["tail", "--sub", ">" + forecastsOut] + curve("stranger"))
+        #expect(open.status == 77)
+        #expect(open.stderr.contains("stranger.secret: a secret key that others may read (mode 0644)"), "\(open.stderr)")
+        let half = try ReplayCommandTests.run(["tail", "--curve-secret-key-file", keys.directory + "/tailer.secret"])
+        #expect(half.status == 64)
+        let missing = try ReplayCommandTests.run(["tail", "--curve-server-key", keys.directory + "/nope.public", "--curve-secret-key-file", keys.directory + "/tailer.secret"])
+        #expect(missing.status == 66)
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func badCurveSettingsExitBeforeAnythingStarts() throws {
         let keys = try Keys([], allowed: [])
         defer { keys.remove() }
