@@ -23,6 +23,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The most workers a daemon runs.
     public static let maxWorkers = 256
 
+    /// Upper bounds of the model's shape in a daemon, whose every stream gets such a model: a
+    /// model's memory grows with hidden² and with window × hidden, a forecast with horizon ×
+    /// inputs (docs/security.md, "Limits").
+    public static let maxHidden = 4096
+    public static let maxWindow = 10_000
+    public static let maxHorizon = 1000
+    /// The most values one forecast may have, `horizon × max_inputs`: 16 MiB of JSON at most.
+    public static let maxForecastValues = 1 << 20
+
     // MARK: input
 
     /// SUB endpoints, CZMQ style: `@tcp://127.0.0.1:5556` binds, `>tcp://host:5556` connects;
@@ -196,6 +205,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         for problem in core.problems() {
             found.append(.init(kind: .invalidValue, key: "model", flag: nil, message: problem))
+        }
+        for (key, flag, value, limit) in [
+            ("model.hidden", "--hidden", model.hidden, Self.maxHidden),
+            ("model.window", "--window", model.window, Self.maxWindow),
+            ("model.horizon", "--horizon", model.horizon, Self.maxHorizon),
+        ] where value > limit {
+            add(key, flag, "must be at most \(limit), got \(value)")
+        }
+        if model.horizon <= Self.maxHorizon, (1...Int(UInt16.max)).contains(maxInputs),
+            model.horizon * maxInputs > Self.maxForecastValues
+        {
+            add("model.horizon", "--horizon",
+                "times input.max_inputs (--max-inputs) must be at most \(Self.maxForecastValues) values a forecast, "
+                    + "got \(model.horizon) × \(maxInputs) = \(model.horizon * maxInputs)")
         }
         if model.seed > UInt64(Int64.max) {
             add("model.seed", "--seed", "must be at most \(Int64.max) (the largest TOML integer), got \(model.seed)")

@@ -309,6 +309,26 @@ struct ConfigurationTests {
         c.checkpointInterval = .nan
         #expect(c.problems() == ["daemon.checkpoint_interval (--checkpoint-interval): must be from 1 to 86400 seconds, got nan"])
 
+        // The model's shape has upper bounds in a daemon, where every stream gets one.
+        var big = DaemonConfiguration()
+        big.model.hidden = 4097
+        big.model.window = 10_001
+        big.model.horizon = 1001
+        #expect(big.problems() == [
+            "model.hidden (--hidden): must be at most 4096, got 4097",
+            "model.window (--window): must be at most 10000, got 10001",
+            "model.horizon (--horizon): must be at most 1000, got 1001",
+        ])
+        big = DaemonConfiguration()
+        big.model.horizon = 1000
+        big.model.window = 1000
+        big.maxInputs = 1049
+        #expect(big.problems() == [
+            "model.horizon (--horizon): times input.max_inputs (--max-inputs) must be at most 1048576 values a forecast, got 1000 × 1049 = 1049000",
+        ])
+        big.maxInputs = 1048
+        #expect(big.problems() == [])
+
         var clash = DaemonConfiguration()
         clash.subscribe = ["@tcp://127.0.0.1:5556", "@tcp://127.0.0.1:5556"]
         clash.publish = "@tcp://127.0.0.1:5556"

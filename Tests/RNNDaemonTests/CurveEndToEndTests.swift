@@ -70,10 +70,6 @@ struct CurveEndToEndTests {
         return count
     }
 
-    static func counter(_ name: String, in summary: String) -> Int? {
-        summary.split(separator: " ").first { $0.hasPrefix(name + "=") }.flatMap { Int($0.dropFirst(name.count + 1)) }
-    }
-
     @Test func onlyAllowedClientsPublishAndSubscribe() throws {
         let keys = try Keys(["publisher", "subscriber", "intruder", "eavesdropper"], allowed: ["publisher", "subscriber"])
         defer { keys.remove() }
@@ -117,11 +113,11 @@ struct CurveEndToEndTests {
 
         #expect(daemon.stop() == 0)
         let summary = try daemon.await("stopped:")
-        #expect(Self.counter("streams", in: summary) == 2, "warmup and good, no other: \(summary)")
-        #expect(Self.counter("learned", in: summary).map { $0 >= 21 } == true, "\(summary)")
+        #expect(DaemonEndToEndTests.counter("streams", in: summary) == 2, "warmup and good, no other: \(summary)")
+        #expect(DaemonEndToEndTests.counter("learned", in: summary).map { $0 >= 21 } == true, "\(summary)")
         #expect(summary.contains("refused={}"), "nothing of the refused clients was received: \(summary)")
-        #expect(Self.counter("curve_rejected", in: summary).map { $0 >= 2 } == true, "\(summary)")
-        #expect(Self.counter("curve_handshake_failed", in: summary).map { $0 >= 2 } == true, "\(summary)")
+        #expect(DaemonEndToEndTests.counter("curve_rejected", in: summary).map { $0 >= 2 } == true, "\(summary)")
+        #expect(DaemonEndToEndTests.counter("curve_handshake_failed", in: summary).map { $0 >= 2 } == true, "\(summary)")
     }
 
     @Test func sighupReadsTheAllowedClientsAgain() throws {
@@ -159,7 +155,7 @@ struct CurveEndToEndTests {
 
         #expect(daemon.stop() == 0)
         let summary = try daemon.await("stopped:")
-        #expect(Self.counter("streams", in: summary) == 2, "warmup and newcomer/stream: \(summary)")
+        #expect(DaemonEndToEndTests.counter("streams", in: summary) == 2, "warmup and newcomer/stream: \(summary)")
     }
 
     @Test func feedAndTailAreCurveClients() throws {
