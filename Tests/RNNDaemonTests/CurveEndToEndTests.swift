@@ -46,8 +46,17 @@ struct CurveEndToEndTests {
 
     static let arguments = ServiceEndToEndTests.model
 
-    static func start(_ keys: Keys) throws -> RunningDaemon {
-        try RunningDaemon(arguments + ["--curve-secret-key-file", keys.serverSecret, "--curve-allowed-clients", keys.clients])
+    /// `rnnd run` with CURVE, ready, and its two endpoints.
+    static func start(_ keys: Keys) throws -> (daemon: RunningDaemon, samplesIn: String, forecastsOut: String) {
+        let daemon = try RunningDaemon(arguments + ["--curve-secret-key-file", keys.serverSecret, "--curve-allowed-clients", keys.clients])
+        do {
+            let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
+            _ = try daemon.await("ready")
+            return (daemon, samplesIn, forecastsOut)
+        } catch {
+            kill(daemon.process.processIdentifier, SIGKILL)
+            throw error
+        }
     }
 
     /// A socket of `type` connected to `endpoint`, a CURVE client with `keys` or a plain one.
@@ -73,11 +82,9 @@ struct CurveEndToEndTests {
     @Test func onlyAllowedClientsPublishAndSubscribe() throws {
         let keys = try Keys(["publisher", "subscriber", "intruder", "eavesdropper"], allowed: ["publisher", "subscriber"])
         defer { keys.remove() }
-        let daemon = try Self.start(keys)
+        let (daemon, samplesIn, forecastsOut) = try Self.start(keys)
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
         #expect(try daemon.await("CURVE on samples and forecasts:").contains("2 clients allowed"))
-        _ = try daemon.await("ready")
 
         // The allowed publisher and subscriber, past the slow joiner.
         let client = try ForecastClient(
@@ -123,10 +130,8 @@ struct CurveEndToEndTests {
     @Test func sighupReadsTheAllowedClientsAgain() throws {
         let keys = try Keys(["publisher", "subscriber", "newcomer"], allowed: ["publisher", "subscriber"])
         defer { keys.remove() }
-        let daemon = try Self.start(keys)
+        let (daemon, samplesIn, forecastsOut) = try Self.start(keys)
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
-        _ = try daemon.await("ready")
 
         try keys.allow("newcomer")
         try keys.disallow("publisher")
@@ -161,10 +166,8 @@ struct CurveEndToEndTests {
     @Test func feedAndTailAreCurveClients() throws {
         let keys = try Keys(["feeder", "tailer", "stranger"], allowed: ["feeder", "tailer"])
         defer { keys.remove() }
-        let daemon = try Self.start(keys)
+        let (daemon, samplesIn, forecastsOut) = try Self.start(keys)
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
-        _ = try daemon.await("ready")
         func curve(_ name: String) -> [String] {
             ["--curve-server-key", keys.directory + "/server.public", "--curve-secret-key-file", "\(keys.directory)/\(name).secret"]
         }
