@@ -99,7 +99,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RNNDaemonTests",
-            dependencies: ["RNNDaemon", "ZeroMQ", "rnnd"],
+            dependencies: ["RNNDaemon", "ZeroMQ", "rnnd", "TestSupport"],
+            // The sample decoder's fuzzing corpus and the inputs its findings came from (scripts/fuzz).
+            resources: [.copy("FuzzCorpus")],
             swiftSettings: strict + codegen
         ),
         .testTarget(
