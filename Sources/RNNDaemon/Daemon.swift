@@ -24,6 +24,8 @@ public final class Daemon: Sendable {
     let queues: QueueDepths
     /// Each thread's progress: publisher 0, workers 1...W, checkpoints W+1, ingest W+2.
     let beats: AtomicCounters
+    /// Whether every thread makes progress, as the main thread last saw (`/healthz`).
+    let health = DaemonHealth()
     /// What SIGHUP may change while running.
     let runtime: RuntimeBox
     /// Reads the configuration again (the file and the command line), for SIGHUP.
@@ -127,6 +129,7 @@ public final class Daemon: Sendable {
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
         var status = StatusLine(counters: counters)
         notifier.ready(status: status.next())
+        health.set(.ready)
 
         var exitCode: Int32 = 0
         var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
@@ -151,6 +154,7 @@ public final class Daemon: Sendable {
             }
             let now = ContinuousClock.now
             let stalled = watch.stalled(beats, limit: stallLimit)
+            health.set(stalled.isEmpty ? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
             if stalled.isEmpty {
                 stallReported = false
                 if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
@@ -168,6 +172,7 @@ public final class Daemon: Sendable {
             }
         }
         stopping.store(true, ordering: .relaxed)
+        health.set(.stopping)
         // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
         // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
         if finished.wait(timeout: .now() + 25) == .timedOut {
