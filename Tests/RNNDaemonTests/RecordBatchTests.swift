@@ -12,7 +12,7 @@ struct RecordBatchTests {
             #expect(batch.fits(size))
             let length = Array(id.utf8).withUnsafeBytes { idBytes in
                 values.withUnsafeBufferPointer {
-                    SampleRecord.write(id: idBytes, values: $0, timestamp: i.isMultiple(of: 2) ? Double(i) : nil, into: batch.next)
+                    SampleRecord.write(id: idBytes, received: UInt64(1_000 + i), values: $0, timestamp: i.isMultiple(of: 2) ? Double(i) : nil, into: batch.next)
                 }
             }
             #expect(length == size)
@@ -25,21 +25,46 @@ struct RecordBatchTests {
         let streams = ["a", "plant-7/temp", "", "é", String(repeating: "x", count: 255)]
         append(streams, to: batch)
         #expect(batch.count == streams.count)
-        var seen: [(String, [Float], Double?)] = []
+        var seen: [(String, [Float], Double?, UInt64)] = []
         RecordBatch.forEach(in: batch.frame) { record in
             let s = SampleRecord.read(record)
-            seen.append((String(decoding: s.id, as: UTF8.self), (0..<s.count).map(s.value), s.timestamp))
+            seen.append((String(decoding: s.id, as: UTF8.self), (0..<s.count).map(s.value), s.timestamp, s.received))
         }
         #expect(seen.map(\.0) == streams)
-        for (i, (_, values, t)) in seen.enumerated() {
+        for (i, (_, values, t, received)) in seen.enumerated() {
             #expect(values == Array(repeating: Float(i) + 0.5, count: i % 3 + 1))
             #expect(t == (i.isMultiple(of: 2) ? Double(i) : nil))
+            #expect(received == UInt64(1_000 + i))
         }
         batch.clear()
         #expect(batch.isEmpty && batch.frame.isEmpty)
         var none = 0
         RecordBatch.forEach(in: batch.frame) { _ in none += 1 }
         #expect(none == 0)
+    }
+
+    /// A forecast record carries the sample's receive time to the publisher, next to the rest.
+    @Test func forecastRecordsComeBackWhole() {
+        let forecast: [Float] = [1.5, -2, 3.25, 4, 5, 6]
+        let id = Array("plant-7/température".utf8)
+        var buffer = [UInt8](repeating: 0, count: ForecastRecord.size(idLength: id.count, values: forecast.count))
+        let length = buffer.withUnsafeMutableBytes { out in
+            id.withUnsafeBytes { idBytes in
+                forecast.withUnsafeBufferPointer {
+                    ForecastRecord.write(
+                        id: idBytes, received: 123_456_789_012, seq: 42, timestamp: 1_700_000_000.5, horizon: 3,
+                        forecast: $0, updates: 7, into: out.baseAddress!)
+                }
+            }
+        }
+        #expect(length == buffer.count)
+        buffer.withUnsafeBytes { frame in
+            let f = ForecastRecord.read(frame)
+            #expect(Array(f.id) == id)
+            #expect(f.received == 123_456_789_012)
+            #expect(f.seq == 42 && f.timestamp == 1_700_000_000.5 && f.horizon == 3 && f.updates == 7)
+            #expect((0..<forecast.count).map { f.values.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } == forecast)
+        }
     }
 
     @Test func aBatchIsBoundedInRecordsAndBytes() {
