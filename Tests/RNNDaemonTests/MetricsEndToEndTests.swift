@@ -17,6 +17,28 @@ struct MetricsEndToEndTests {
         return try PrometheusText(reply.text)
     }
 
+    /// A scrape once nothing is in flight: every sample received so far learned (or refused or
+    /// dropped) and its forecast published, and the same counts 100 ms later.
+    static func settled(_ address: String) throws -> PrometheusText {
+        let deadline = Date().addingTimeInterval(5)
+        var last = try scrape(address)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            let now = try scrape(address)
+            func total(_ m: PrometheusText, _ name: String) -> Double { m.families[name]?.samples.reduce(0) { $0 + $1.value } ?? -1 }
+            let counts = ["rnnd_samples_received_total", "rnnd_forecasts_published_total", "rnnd_forecast_latency_seconds_count"]
+            if counts.allSatisfy({ total(now, $0) == total(last, $0) }),
+                total(now, "rnnd_samples_learned_total") == total(now, "rnnd_forecasts_published_total") + total(now, "rnnd_forecasts_dropped_total"),
+                now.value("rnnd_forecast_latency_seconds_count") == now.value("rnnd_forecasts_published_total")
+            {
+                return now
+            }
+            last = now
+        }
+        Issue.record("the counts did not settle within 5 s")
+        return last
+    }
+
     /// Whether the log of a daemon that exited says `text`, once its last bytes are read.
     static func logs(_ daemon: RunningDaemon, _ text: String) -> Bool {
         let deadline = Date().addingTimeInterval(2)
@@ -33,9 +55,11 @@ struct MetricsEndToEndTests {
         let health = try HTTPProbe.request("GET", "/healthz", at: address)
         #expect(health.status == 200 && health.text.hasPrefix("ok"), "\(health.status) \(health.text)")
 
-        // Past the slow joiner (its warm-up stream is counted too), then what is counted from here.
+        // Past the slow joiner (its warm-up stream is counted too), then what is counted from here,
+        // once the last warm-up samples are through (the forecast that ended the warm-up need not
+        // be of the last one sent).
         let client = try ForecastClient(samplesIn: samplesIn, forecastsOut: forecastsOut, warmup: #"{"v": 1}"#)
-        let before = try Self.scrape(address)
+        let before = try Self.settled(address)
 
         // N good samples on two streams, M bad ones of known reasons in between.
         let n = 40
