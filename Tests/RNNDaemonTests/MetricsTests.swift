@@ -110,6 +110,26 @@ struct MetricsTests {
         #expect(again.value("rnnd_samples_refused_total", ["reason": "malformed_json"]) == 4)
     }
 
+    /// Prometheus's own linter, where it is installed (Debian: apt-get install prometheus); the
+    /// suite does not need it.
+    @Test func promtoolFindsNothingToReport() throws {
+        let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let promtool else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: promtool)
+        process.arguments = ["check", "metrics"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(MetricsExporter(Self.sources(), queueCapacity: 100).exposition()))
+        try input.fileHandleForWriting.close()
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && report.isEmpty, "\(report)")
+    }
+
     /// What /metrics and /healthz answer, without the HTTP framing (MetricsEndToEndTests goes
     /// through HTTP): in-process servers would need Swift's cooperative pool, which the test
     /// runner's synchronous tests keep busy.
