@@ -95,7 +95,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
     }
 }
 
-/// The TOML file of `rnnd run`. Four sections, every key optional (a missing key keeps the value
+/// The TOML file of `rnnd run`. Five sections, every key optional (a missing key keeps the value
 /// from below: the defaults, or the configuration passed in):
 ///
 /// ```toml
@@ -139,6 +139,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
 /// log_level = "info"
+///
+/// [metrics]
+/// listen = "127.0.0.1:9557"   # HTTP: /metrics and /healthz; unset serves nothing
 /// ```
 ///
 /// Unknown sections and keys, and values of the wrong type, are errors. Numbers where a float
@@ -288,6 +291,9 @@ public enum ConfigurationFile {
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             "log_level = \(tomlString(c.logLevel))",
+            "",
+            "[metrics]",
+            c.metricsListen.map { "listen = \(tomlString($0))" } ?? "# listen is not set: no metrics are served",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
@@ -370,6 +376,9 @@ public enum ConfigurationFile {
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
+            ]),
+            ("metrics", [
+                Setting(key: "listen") { v, c throws(ConfigurationError.Issue) in c.metricsListen = try v.string() },
             ]),
         ]
     }

@@ -17,6 +17,8 @@ import ZeroMQ
 /// sample that arrives alone is passed on at once.
 /// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
 /// sample already read is learned from and its forecast published before `run()` returns.
+/// With `--metrics-listen`, an HTTP server serves the counters and `/healthz` besides
+/// (``MetricsServer``), from before the restore until the threads have finished.
 public final class Daemon: Sendable {
     public let configuration: DaemonConfiguration
     public let counters = DaemonCounters()
@@ -24,6 +26,11 @@ public final class Daemon: Sendable {
     let queues: QueueDepths
     /// Each thread's progress: publisher 0, workers 1...W, checkpoints W+1, ingest W+2.
     let beats: AtomicCounters
+    /// Whether every thread makes progress, as the main thread last saw (`/healthz`).
+    let health = DaemonHealth()
+    /// The latencies and durations of the metrics; nil without `--metrics-listen`, and then no
+    /// thread reads a clock for them.
+    let timings: DaemonTimings?
     /// What SIGHUP may change while running.
     let runtime: RuntimeBox
     /// Reads the configuration again (the file and the command line), for SIGHUP.
@@ -49,6 +56,7 @@ public final class Daemon: Sendable {
         queues = QueueDepths(queues: configuration.workers + 1, capacity: configuration.queueCapacity)
         beats = AtomicCounters(count: configuration.workers + 3)
         runtime = RuntimeBox(RuntimeSettings(configuration))
+        timings = configuration.metricsAddress == nil ? nil : DaemonTimings(workers: configuration.workers)
     }
 
     var checkpointerBeat: Int { configuration.workers + 1 }
@@ -77,15 +85,34 @@ public final class Daemon: Sendable {
         let c = configuration
         // The state directory: locked for this process's life, then every stream restored.
         let directory = c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment)
-        let lock: StateDirectoryLock, store: CheckpointStore, restored: [RestoredStreams]
-        do {
-            lock = try StateDirectoryLock(directory: directory)
-            (store, restored) = try openAndRestore(directory)
-        } catch {
+        let lock: StateDirectoryLock
+        do { lock = try StateDirectoryLock(directory: directory) } catch {
             logger.critical("checkpoints: \(error)")
             return 73  // EX_CANTCREAT
         }
         defer { withExtendedLifetime(lock) {} }
+
+        // Before the restore, which can take seconds: /healthz says "starting" meanwhile, and an
+        // address in use ends the start at once.
+        var metrics: MetricsServer?
+        if let address = c.metricsAddress, let timings {
+            do {
+                let server = try MetricsServer(address: address, exporter: metricsExporter(timings), health: health, logger: logger)
+                let bound = try server.startWaiting()
+                logger.info("metrics on: http://\(bound)")
+                metrics = server
+            } catch {
+                logger.critical("metrics: \(error)")
+                return 69  // EX_UNAVAILABLE, as for a ZeroMQ address
+            }
+        }
+        defer { metrics?.stopWaiting() }
+
+        let store: CheckpointStore, restored: [RestoredStreams]
+        do { (store, restored) = try openAndRestore(directory) } catch {
+            logger.critical("checkpoints: \(error)")
+            return 73  // EX_CANTCREAT
+        }
 
         let context: ZMQContext
         do { context = try ZMQContext(ioThreads: 1) } catch {
@@ -127,6 +154,7 @@ public final class Daemon: Sendable {
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
         var status = StatusLine(counters: counters)
         notifier.ready(status: status.next())
+        health.set(.ready)
 
         var exitCode: Int32 = 0
         var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
@@ -151,6 +179,7 @@ public final class Daemon: Sendable {
             }
             let now = ContinuousClock.now
             let stalled = watch.stalled(beats, limit: stallLimit)
+            health.set(stalled.isEmpty ? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
             if stalled.isEmpty {
                 stallReported = false
                 if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
@@ -168,6 +197,7 @@ public final class Daemon: Sendable {
             }
         }
         stopping.store(true, ordering: .relaxed)
+        health.set(.stopping)
         // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
         // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
         if finished.wait(timeout: .now() + 25) == .timedOut {
@@ -191,6 +221,16 @@ public final class Daemon: Sendable {
             + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
+    }
+
+    /// The metrics of this daemon, as `/metrics` serves them.
+    func metricsExporter(_ timings: DaemonTimings) -> MetricsExporter {
+        MetricsExporter(
+            .init(
+                counters: counters, queues: queues, beats: beats, health: health, timings: timings,
+                threadOfBeat: (0..<beats.count).map(threadName(beat:)),
+                threadOfQueue: (0..<configuration.workers).map { "rnnd-worker-\($0)" } + ["rnnd-publisher"]),
+            queueCapacity: configuration.queueCapacity)
     }
 
     func fail(_ message: String) {
@@ -248,6 +288,7 @@ public final class Daemon: Sendable {
         let batches = (0..<workers).map { _ in RecordBatch(largestRecord: largestRecord) }
         let decoder = SampleDecoder(maxValues: c.maxInputs)
         var log = RateLimitedLog(logger: logger)
+        let timed = timings != nil  // the latency metric: when each sample came off the socket
 
         /// Hands worker `worker` its batch; false once the context is shutting down.
         func flush(_ worker: Int) throws -> Bool {
@@ -310,6 +351,7 @@ public final class Daemon: Sendable {
                 continue
             case .message(let n): frames = n
             }
+            let received: UInt64 = timed ? monotonicNanoseconds() : 0
             counters.received.add(1, ordering: .relaxed)
             // Another instance's stream: counted, neither checked nor decoded (its owner does
             // both, and logs what is wrong), so that each message is refused by one instance.
@@ -346,7 +388,7 @@ public final class Daemon: Sendable {
                 guard try flush(worker) else { break receiving }
             }
             let length = SampleRecord.write(
-                id: topic, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
+                id: topic, received: received, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
                 timestamp: sample.timestamp, into: batch.next)
             batch.append(length: length)
             batched += 1
@@ -397,6 +439,7 @@ public final class Daemon: Sendable {
         var log = RateLimitedLog(logger: logger)
         var walk = CheckpointWalk(worker: index)
         var settings = runtime.current, generation = 0
+        let updateTimes = timings?.updates
 
         /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
         func flush() throws -> Bool {
@@ -466,10 +509,14 @@ public final class Daemon: Sendable {
                 guard try flush() else { return false }
             }
             let length = ForecastRecord.write(
-                id: sample.id, seq: learner.seq, timestamp: sample.timestamp, forecaster: forecaster, into: forecasts.next)
+                id: sample.id, received: sample.received, seq: learner.seq, timestamp: sample.timestamp,
+                forecaster: forecaster, into: forecasts.next)
             forecasts.append(length: length)
+            let learning: UInt64 = updateTimes == nil ? 0 : monotonicNanoseconds()
             switch forecaster.learn() {
-            case .updated: counters.updates.add(1, ordering: .relaxed)
+            case .updated:
+                counters.updates.add(1, ordering: .relaxed)
+                updateTimes?.observe(monotonicNanoseconds() &- learning, slot: index)
             case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
             case .waiting, .nothingToLearn, .rejectedInput: break
             }
@@ -571,6 +618,7 @@ public final class Daemon: Sendable {
         // XPUB passes subscriptions up as messages; they are read and discarded now and then.
         var subscriptions = ZMQMultipartBuffer(maxFrames: 1, capacity: 512)
         var log = RateLimitedLog(logger: logger)
+        let latency = timings?.latency
 
         /// Encodes and publishes one forecast record; false once the context is shutting down.
         func publish(_ record: UnsafeRawBufferPointer) throws -> Bool {
@@ -598,6 +646,7 @@ public final class Daemon: Sendable {
                 // Once the first frame is taken, the rest of the message is too.
                 _ = try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount))
                 counters.forecasts.add(1, ordering: .relaxed)
+                latency?.observe(monotonicNanoseconds() &- f.received, slot: 0)
                 return true
             case .wouldBlock:
                 let r = DropReason.subscriberSlow

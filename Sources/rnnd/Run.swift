@@ -69,6 +69,11 @@ struct Run: ParsableCommand {
         "trace, debug, info, notice, warning, error or critical (default: info).", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp(
+        "Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP on this numeric address, such as 127.0.0.1:9557 or [::1]:9557; port 0 takes a free one (default: not served).",
+        valueName: "host:port"))
+    var metricsListen: String?
+
     @OptionGroup var model: OptionalModelOptions
 
     @Flag(name: .customLong("print-config"), help: "Print the resolved configuration as TOML and exit.")
@@ -89,6 +94,7 @@ struct Run: ParsableCommand {
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
+        if let metricsListen { c.metricsListen = metricsListen }
         model.apply(to: &c.model)
     }
 
@@ -132,7 +138,7 @@ struct Run: ParsableCommand {
             rnnd run: \(c.workers) workers, at most \(c.maxStreams) streams of \(c.maxInputs) inputs, \
             log level \(c.logLevel), checkpoints every \(c.checkpointInterval) s in \
             \(c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment))
-
+            \(c.metricsListen.map { "rnnd run: metrics (/metrics, /healthz) over HTTP on \($0)\n" } ?? "")
             """
     }
 }
