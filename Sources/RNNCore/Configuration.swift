@@ -53,6 +53,15 @@ public enum Normalization: Sendable, Codable, Equatable {
     case running(forgetting: Double?)
 }
 
+/// What the network's head learns to output (docs/numerics.md, "Formulations").
+public enum Formulation: String, Sendable, Codable, CaseIterable {
+    /// The normalised level of each target `p` steps ahead.
+    case level
+    /// The change of each target from the latest value, `p` steps ahead, in units of the
+    /// channel's typical change (its running RMS): an output of zero is persistence.
+    case change
+}
+
 /// Everything that defines a model and how it learns. Equal configurations and equal seeds give
 /// bit-identical models.
 public struct ModelConfiguration: Sendable, Codable, Equatable {
@@ -77,9 +86,33 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public var clipMode: ClipMode = .norm
     public var clipThreshold: Double = 1.0
     public var normalization: Normalization = .running(forgetting: nil)
+    /// What the head outputs; `.change` also gives the network each channel's latest change.
+    public var formulation: Formulation = .change
+    /// Whether the network also sees the time of day and of the week (two phases, as sine and
+    /// cosine) of samples that carry a timestamp.
+    public var calendar = true
+    /// Whether the published forecast combines the network with persistence and the linear
+    /// model, weighted by their recent errors (`false`: the network's forecast alone).
+    public var ensemble = true
+    /// Past changes of every channel that the linear model regresses on (0: no linear model).
+    /// Wide streams use fewer (``Forecaster``).
+    public var linearLags = 4
+    /// Coverage of the prediction bands, in (0, 1); 0 publishes no bands and no anomaly score.
+    public var coverage = 0.9
+    /// Whether a change in a stream's error regime is detected and acted on.
+    public var drift = true
     public var seed: UInt64 = 0
 
     public init() {}
+
+    /// Calendar inputs: sine and cosine of the phase of the day and of the week.
+    public static let calendarFeatures = 4
+
+    /// The network's inputs per step: per channel the normalised level (and, with `.change`,
+    /// the normalised latest change), then the calendar phases.
+    public var features: Int {
+        inputs * (formulation == .change ? 2 : 1) + (calendar ? Self.calendarFeatures : 0)
+    }
 
     /// The target channels, with the empty list meaning every input.
     public var targetChannels: [Int] { targets.isEmpty ? Array(0..<inputs) : targets }
@@ -126,6 +159,10 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         }
         if case .running(let f?) = normalization, !(f > 0 && f < 1) {
             found.append("normalisation forgetting factor must be in (0, 1) (got \(f))")
+        }
+        if linearLags < 0 || linearLags > 64 { found.append("linear lags must be in 0 ... 64 (got \(linearLags))") }
+        if !(coverage == 0 || (coverage > 0 && coverage < 1)) {
+            found.append("band coverage must be in (0, 1), or 0 for no bands (got \(coverage))")
         }
         if cell == .elman, elmanActivation == .identity {
             found.append("the Elman activation must be tanh, relu or sigmoid")

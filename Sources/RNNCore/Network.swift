@@ -1,7 +1,7 @@
 // The recurrent network: a cell (Elman, LSTM or GRU) and a linear head, their forward and
 // backward passes side by side, over one flat parameter buffer (docs/numerics.md).
 //
-// Legend: I = inputs, H = hidden units, G = gate blocks (1, 4, 3), GH = G·H, O = head outputs,
+// Legend: I = network inputs per step (ModelConfiguration.features), H = hidden units, G = gate blocks (1, 4, 3), GH = G·H, O = head outputs,
 // S = state size (H, or 2H for the LSTM's [h, c]), T = window steps (at most k2).
 // Per step caches: gates (GH, post-activation: Elman h; LSTM i f g o; GRU r z n),
 // aux (H: LSTM tanh(c); GRU Wh_n h + bhn), y (O).
@@ -37,7 +37,7 @@ public final class TrainingWorkspace<S: RNNScalar> {
     /// A workspace for models of `configuration`'s shape.
     public init(_ configuration: ModelConfiguration) {
         cell = configuration.cell
-        inputs = configuration.inputs
+        inputs = configuration.features
         hidden = configuration.hidden
         outputs = configuration.outputs
         capacity = configuration.window
@@ -70,7 +70,7 @@ public final class TrainingWorkspace<S: RNNScalar> {
 
     /// Whether a model of `configuration` can use this workspace.
     public func serves(_ configuration: ModelConfiguration) -> Bool {
-        configuration.cell == cell && configuration.inputs == inputs && configuration.hidden == hidden
+        configuration.cell == cell && configuration.features == inputs && configuration.hidden == hidden
             && configuration.outputs == outputs && configuration.window <= capacity
     }
 
@@ -121,7 +121,7 @@ public final class RecurrentNetwork<S: RNNScalar> {
         cell = configuration.cell
         elmanActivation = configuration.elmanActivation
         headActivation = configuration.headActivation
-        inputs = configuration.inputs
+        inputs = configuration.features
         hidden = configuration.hidden
         outputs = configuration.outputs
         gateRows = cell.gates * hidden

@@ -56,3 +56,41 @@ public struct RunningNormalizer: Sendable, Codable, Equatable {
         for j in _mean.indices { z[j] = S((x[j].double - offset(j)) / scale(j)) }
     }
 }
+
+/// The typical size of each channel's change from one sample to the next: the running root mean
+/// square of `x_t − x_{t−1}`, weighted like the normaliser (every change the same, or with the
+/// same forgetting factor). The `.change` formulation divides changes by it, in and out of the
+/// network (docs/numerics.md, "Formulations"). Statistics in Double.
+public struct ChangeScale: Sendable, Equatable {
+    /// Changes folded in (one fewer than the samples).
+    public var count: Int { _count }
+    public var meanSquare: [Double] { _meanSquare }
+    public let forgetting: Double?
+
+    @usableFromInline var _count = 0
+    @usableFromInline var _meanSquare: [Double]
+
+    public init(channels: Int, normalization: Normalization) {
+        _meanSquare = Array(repeating: 0, count: channels)
+        if case .running(let f) = normalization { forgetting = f } else { forgetting = nil }
+    }
+
+    /// Folds in the change from `previous` to `x` (all channels at once).
+    @inlinable
+    public mutating func update<S: RNNScalar>(_ x: UnsafePointer<S>, previous: UnsafePointer<S>) {
+        _count += 1
+        var alpha = 1 / Double(_count)
+        if let f = forgetting { alpha = max(alpha, 1 - f) }
+        for j in _meanSquare.indices {
+            let d = x[j].double - previous[j].double
+            _meanSquare[j] += alpha * (d * d - _meanSquare[j])
+        }
+    }
+
+    /// The divisor of channel `j`'s changes: their RMS, floored like the normaliser's scale so
+    /// that a channel that has not changed yet does not divide by zero.
+    @inlinable
+    public func scale(_ j: Int, mean: Double) -> Double {
+        max(_meanSquare[j].squareRoot(), 1e-6 * max(1, abs(mean)))
+    }
+}

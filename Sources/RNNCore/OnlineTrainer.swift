@@ -1,3 +1,5 @@
+import RealModule
+
 /// What `learn()` did with the newest sample.
 public enum UpdateOutcome: Sendable, Equatable {
     /// Not an update step (fewer than k1 samples since the last one).
@@ -35,6 +37,8 @@ public final class OnlineTrainer<S: RNNScalar> {
     public let network: RecurrentNetwork<S>
     public let optimizer: Optimizer<S>
     public var normalizer: RunningNormalizer
+    /// The RMS of each channel's change (the `.change` formulation's unit; kept for both).
+    public var changeScale: ChangeScale
     /// Counters since the trainer was created (or restored).
     public var counters = TrainerCounters()
     /// Learning rate of the next update (may be changed at run time).
@@ -43,8 +47,13 @@ public final class OnlineTrainer<S: RNNScalar> {
 
     @usableFromInline let targets: [Int]
     @usableFromInline let outputs: Int
-    @usableFromInline let ringRows: Int               // k2 + 1 normalised samples
+    @usableFromInline let ringRows: Int               // k2 + 1 samples
+    @usableFromInline let features: Int
+    /// The network's inputs of the latest `ringRows` samples (`features` each).
     @usableFromInline let ring: UnsafeMutablePointer<S>
+    /// The latest `ringRows` samples as they came (`inputs` each): the `.change` targets and the
+    /// next sample's change.
+    @usableFromInline let values: UnsafeMutablePointer<S>
     @usableFromInline let liveState: UnsafeMutablePointer<S>
     @usableFromInline let carriedState: UnsafeMutablePointer<S>
     @usableFromInline let liveGates: UnsafeMutablePointer<S>
@@ -66,14 +75,17 @@ public final class OnlineTrainer<S: RNNScalar> {
         network = RecurrentNetwork(configuration, workspace: workspace, initialize: initialize)
         optimizer = Optimizer(kind: configuration.optimizer, count: network.layout.count)
         normalizer = RunningNormalizer(channels: configuration.inputs, normalization: configuration.normalization)
+        changeScale = ChangeScale(channels: configuration.inputs, normalization: configuration.normalization)
         learningRate = configuration.learningRate
         clipThreshold = configuration.clipThreshold
         targets = configuration.targetChannels
         outputs = configuration.outputs
         ringRows = configuration.window + 1
+        features = configuration.features
         func buffer(_ n: Int) -> UnsafeMutablePointer<S> { allocateZeroed(n) }
         let s = network.stateSize
-        ring = buffer(ringRows * configuration.inputs)
+        ring = buffer(ringRows * features)
+        values = buffer(ringRows * configuration.inputs)
         liveState = buffer(s)
         carriedState = buffer(s)
         nextState = buffer(s)
@@ -84,7 +96,7 @@ public final class OnlineTrainer<S: RNNScalar> {
     }
 
     deinit {
-        for p in [ring, liveState, carriedState, nextState, liveGates, liveAux, liveOutput, forecastBuffer] {
+        for p in [ring, values, liveState, carriedState, nextState, liveGates, liveAux, liveOutput, forecastBuffer] {
             p.deallocate()
         }
     }
@@ -100,21 +112,43 @@ public final class OnlineTrainer<S: RNNScalar> {
     public var state: UnsafeMutableBufferPointer<S> { UnsafeMutableBufferPointer(start: liveState, count: network.stateSize) }
 
     @inlinable
-    func ringRow(_ sample: Int) -> UnsafeMutablePointer<S> { ring + (sample % ringRows) * configuration.inputs }
+    func ringRow(_ sample: Int) -> UnsafeMutablePointer<S> { ring + (sample % ringRows) * features }
 
-    /// Normalises `x` (`inputs` values in original units), stores it in the window and runs one
-    /// forward step from the live state; the forecast is then in `forecast`. Call `learn()` next.
+    @inlinable
+    func valueRow(_ sample: Int) -> UnsafeMutablePointer<S> { values + (sample % ringRows) * configuration.inputs }
+
+    /// The unit of channel `j`'s changes now.
+    @inlinable
+    func changeUnit(_ j: Int) -> Double { changeScale.scale(j, mean: normalizer.mean[j]) }
+
+    /// Normalises `x` (`inputs` values in original units, taken at Unix time `time` when known),
+    /// stores the network's inputs in the window and runs one forward step from the live state;
+    /// the forecast is then in `forecast`. Call `learn()` next.
     /// A sample with a NaN or infinite value is counted and ignored: returns false.
     @inlinable @discardableResult
-    public func predict(_ x: UnsafePointer<S>) -> Bool {
+    public func predict(_ x: UnsafePointer<S>, time: Double? = nil) -> Bool {
         precondition(!pendingLearn, "predict() twice without learn()")
-        for j in 0..<configuration.inputs where !x[j].isFinite {
+        let inputs = configuration.inputs
+        for j in 0..<inputs where !x[j].isFinite {
             counters.rejectedSamples += 1
             return false
         }
+        let n = counters.samples
         normalizer.update(x)
-        let row = ringRow(counters.samples)
+        if n > 0 { changeScale.update(x, previous: valueRow(n - 1)) }
+        let row = ringRow(n)
         normalizer.normalize(x, into: row)
+        var next = inputs
+        if configuration.formulation == .change {
+            let previous = valueRow(n - 1)
+            for j in 0..<inputs {
+                row[inputs + j] = n > 0 ? S(Self.bounded((x[j].double - previous[j].double) / changeUnit(j))) : 0
+                row[j] = S(Self.bounded(row[j].double))
+            }
+            next += inputs
+        }
+        if configuration.calendar { Self.calendarPhases(time, into: row + next) }
+        valueRow(n).update(from: x, count: inputs)
         counters.samples += 1
         network.forwardStep(
             x: row, previous: liveState, next: nextState, gates: liveGates, aux: liveAux, y: liveOutput)
@@ -127,10 +161,41 @@ public final class OnlineTrainer<S: RNNScalar> {
         let k = targets.count
         for o in 0..<outputs {
             let channel = targets[o % k]
-            forecastBuffer[o] = S(liveOutput[o].double * normalizer.scale(channel) + normalizer.offset(channel))
+            switch configuration.formulation {
+            case .level:
+                forecastBuffer[o] = S(liveOutput[o].double * normalizer.scale(channel) + normalizer.offset(channel))
+            case .change:
+                forecastBuffer[o] = S(x[channel].double + liveOutput[o].double * changeUnit(channel))
+            }
         }
         pendingLearn = true
         return true
+    }
+
+    /// Normalised inputs of the `.change` formulation are bounded to ±`inputBound`, so that a
+    /// wild sample (a spike of a thousand typical changes) cannot saturate the cell for long.
+    public static var inputBound: Double { 8 }
+
+    @inlinable
+    static func bounded(_ v: Double) -> Double { min(max(v, -inputBound), inputBound) }
+
+    /// Sine and cosine of the phase of the day and of the week (weeks starting on Monday, UTC)
+    /// of Unix time `time`; zeros when there is no time.
+    @inlinable
+    static func calendarPhases(_ time: Double?, into out: UnsafeMutablePointer<S>) {
+        guard let t = time else {
+            out.update(repeating: 0, count: ModelConfiguration.calendarFeatures)
+            return
+        }
+        let days = t / 86_400
+        let day = 2 * Double.pi * (days - days.rounded(.down))
+        // 1970-01-01 was a Thursday: three days after a Monday.
+        let weeks = (days + 3) / 7
+        let week = 2 * Double.pi * (weeks - weeks.rounded(.down))
+        out[0] = S(Double.sin(day))
+        out[1] = S(Double.cos(day))
+        out[2] = S(Double.sin(week))
+        out[3] = S(Double.cos(week))
     }
 
     /// Learns from the newest sample: every k1 samples, one TBPTT update.
@@ -144,10 +209,10 @@ public final class OnlineTrainer<S: RNNScalar> {
         return update()
     }
 
-    /// `predict(x)` then `learn()`.
+    /// `predict(x, time:)` then `learn()`.
     @inlinable @discardableResult
-    public func step(_ x: UnsafePointer<S>) -> UpdateOutcome {
-        guard predict(x) else { return .rejectedInput }
+    public func step(_ x: UnsafePointer<S>, time: Double? = nil) -> UpdateOutcome {
+        guard predict(x, time: time) else { return .rejectedInput }
         return learn()
     }
 
@@ -160,20 +225,24 @@ public final class OnlineTrainer<S: RNNScalar> {
         let k2 = configuration.window, k1 = configuration.updateEvery
         let start = max(0, newest - k2), steps = newest - start
         guard steps > 0 else { return (0, 0) }
-        let i = configuration.inputs, net = network
-        for t in 0..<steps { net.windowInput(t).update(from: ringRow(start + t), count: i) }
+        let net = network
+        for t in 0..<steps { net.windowInput(t).update(from: ringRow(start + t), count: features) }
         net.windowState(0).update(from: carriedState, count: net.stateSize)
         net.forwardWindow(steps: steps)
         net.outputGradients.update(repeating: 0, count: steps * outputs)
-        let k = targets.count, horizon = configuration.horizon
+        let k = targets.count, horizon = configuration.horizon, change = configuration.formulation == .change
         var total = 0.0, terms = 0
         for u in max(newest - k1 + 1, 1)...newest {
-            let actual = ringRow(u)
+            let actual = ringRow(u), value = valueRow(u)
             for p in 1...horizon where u - p >= start {
                 let t = u - p - start
                 let y = net.windowOutput(t) + (p - 1) * k, dy = net.windowOutputGradient(t) + (p - 1) * k
+                let origin = valueRow(u - p)
                 for j in 0..<k {
-                    let e = (y[j] - actual[targets[j]]).double
+                    let c = targets[j]
+                    let target = change
+                        ? (value[c].double - origin[c].double) / changeUnit(c) : actual[c].double
+                    let e = y[j].double - target
                     switch configuration.loss {
                     case .squared:
                         total += e * e
@@ -266,8 +335,8 @@ public final class OnlineTrainer<S: RNNScalar> {
     /// optimizer moments, the window of samples and the recurrent states.
     public var bytes: Int {
         let c = configuration, net = network
-        return MemoryLayout<S>.stride * (3 * net.layout.count + ringRows * c.inputs + 3 * net.stateSize
-            + net.gateRows + c.hidden + 2 * outputs) + MemoryLayout<Double>.stride * 2 * c.inputs
+        return MemoryLayout<S>.stride * (3 * net.layout.count + ringRows * (features + c.inputs) + 3 * net.stateSize
+            + net.gateRows + c.hidden + 2 * outputs) + MemoryLayout<Double>.stride * 3 * c.inputs
     }
 
     /// Floating-point operations (matrix products) per sample at steady state:

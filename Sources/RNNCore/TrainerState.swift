@@ -2,14 +2,16 @@
 /// make exactly the forecasts and updates the original would have made next.
 ///
 /// Layout (host byte order; `S` is the trainer's scalar, `P` the parameter count, `I` the
-/// inputs, `R = k2 + 1` the window rows, `N` the recurrent state size, `O` the outputs):
+/// inputs, `F` the network's inputs per step, `R = k2 + 1` the window rows, `N` the recurrent
+/// state size, `O` the outputs):
 ///
 ///     counters: samples, rejected, updates, clipped, skipped, state resets   6 × Int64
 ///     latest loss, latest gradient norm (NaN: none yet)                      2 × Float64
 ///     samples since the last update, optimizer steps                         2 × Int64
 ///     normaliser: count, then mean and variance per input                    Int64, 2·I × Float64
+///     change scale: count, then mean square per input                        Int64, I × Float64
 ///     parameters; optimizer moments (Adam 2, momentum 1, SGD 0)              (1 + m)·P × S
-///     the window ring, R·I normalised samples                                R·I × S
+///     the window ring: R rows of network inputs, then R samples as they came R·(F + I) × S
 ///     live state, carried state (where the next window starts)               2·N × S
 ///     latest forecast (original units), latest output (normalised)           2·O × S
 ///
@@ -39,7 +41,7 @@ extension OnlineTrainer {
     public var stateByteCount: Int {
         let c = configuration, s = MemoryLayout<S>.size
         return TrainerStateSummary.byteCount(inputs: c.inputs)
-            + s * ((1 + storedMoments) * network.layout.count + ringRows * c.inputs + 2 * network.stateSize + 2 * outputs)
+            + s * ((1 + storedMoments) * network.layout.count + ringRows * (features + c.inputs) + 2 * network.stateSize + 2 * outputs)
     }
 
     /// Writes the state into `out` (`stateByteCount` bytes, any alignment). Call between samples.
@@ -55,11 +57,14 @@ extension OnlineTrainer {
         w.put(Int64(normalizer._count))
         for v in normalizer._mean { w.put(v) }
         for v in normalizer._variance { w.put(v) }
+        w.put(Int64(changeScale._count))
+        for v in changeScale._meanSquare { w.put(v) }
         let p = network.layout.count
         w.copy(network.parameters, p)
         if storedMoments >= 1 { w.copy(optimizer.moment1, p) }
         if storedMoments >= 2 { w.copy(optimizer.moment2, p) }
-        w.copy(ring, ringRows * configuration.inputs)
+        w.copy(ring, ringRows * features)
+        w.copy(values, ringRows * configuration.inputs)
         w.copy(liveState, network.stateSize)
         w.copy(carriedState, network.stateSize)
         w.copy(forecastBuffer, outputs)
@@ -79,9 +84,10 @@ extension OnlineTrainer {
         }
         let k = head.counters
         let counts = [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets,
-                      head.optimizerSteps, head.normalizerCount, head.sinceUpdate]
+                      head.optimizerSteps, head.normalizerCount, head.sinceUpdate, head.changeCount]
         guard counts.allSatisfy({ $0 >= 0 }), head.mean.allSatisfy(\.isFinite),
-            head.variance.allSatisfy({ $0.isFinite && $0 >= 0 })
+            head.variance.allSatisfy({ $0.isFinite && $0 >= 0 }),
+            head.changeMeanSquare.allSatisfy({ $0.isFinite && $0 >= 0 })
         else { throw .impossibleValue }
         // Checked; from here on nothing can fail.
         counters = k
@@ -91,12 +97,15 @@ extension OnlineTrainer {
         normalizer._count = head.normalizerCount
         normalizer._mean = head.mean
         normalizer._variance = head.variance
+        changeScale._count = head.changeCount
+        changeScale._meanSquare = head.changeMeanSquare
         var r = StateReader(base: bytes.baseAddress! + TrainerStateSummary.byteCount(inputs: inputs))
         let p = network.layout.count
         r.copy(into: network.parameters, p)
         if storedMoments >= 1 { r.copy(into: optimizer.moment1, p) }
         if storedMoments >= 2 { r.copy(into: optimizer.moment2, p) }
-        r.copy(into: ring, ringRows * inputs)
+        r.copy(into: ring, ringRows * features)
+        r.copy(into: values, ringRows * inputs)
         r.copy(into: liveState, network.stateSize)
         r.copy(into: carriedState, network.stateSize)
         r.copy(into: forecastBuffer, outputs)
@@ -116,6 +125,9 @@ public struct TrainerStateSummary: Sendable, Equatable {
     /// Per input, in original units.
     public var mean: [Double]
     public var variance: [Double]
+    /// Changes the change scale has seen, and their mean square per input.
+    public var changeCount: Int
+    public var changeMeanSquare: [Double]
 
     /// The summary of a state of a model with `inputs` channels; nil when `state` is too short
     /// to hold the fields.
@@ -138,12 +150,14 @@ public struct TrainerStateSummary: Sendable, Equatable {
         normalizerCount = Int(r.get(Int64.self))
         mean = (0..<inputs).map { _ in r.get(Double.self) }
         variance = (0..<inputs).map { _ in r.get(Double.self) }
+        changeCount = Int(r.get(Int64.self))
+        changeMeanSquare = (0..<inputs).map { _ in r.get(Double.self) }
     }
 }
 
 extension TrainerStateSummary {
     /// Bytes of the leading fields for a model of `inputs` channels.
-    static func byteCount(inputs: Int) -> Int { 8 * (11 + 2 * inputs) }
+    static func byteCount(inputs: Int) -> Int { 8 * (12 + 3 * inputs) }
 }
 
 /// Why a saved trainer state was not taken.
@@ -191,5 +205,98 @@ struct StateReader {
         let bytes = n * MemoryLayout<T>.stride
         UnsafeMutableRawPointer(p).copyMemory(from: base + offset, byteCount: bytes)
         offset += bytes
+    }
+}
+
+/// A forecaster's whole mutable state as bytes, for checkpoints (host byte order, unaligned;
+/// `O` outputs, `W` the band window):
+///
+///     trainer state (above), its length first                                UInt64, bytes
+///     counters: drifts, scored, banded, covered                              4 × Int64
+///     the forecaster's numbers (Forecaster.swift lists the regions)          Float64 each
+///     band windows: per output W scores in arrival order, W sorted           2·W·O × Float32
+///     the latest forecast, lower and upper                                   3·O × Float32
+///
+/// Like the trainer's, the configuration is not in it.
+extension Forecaster {
+    /// A forecaster of `configuration` continuing from `state` (what `writeState` wrote for a
+    /// forecaster of the same configuration).
+    public convenience init(
+        configuration: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil, state bytes: UnsafeRawBufferPointer
+    ) throws(TrainerStateError) {
+        guard bytes.count >= 8 else { throw .wrongSize(expected: 8, found: bytes.count) }
+        let trainerBytes = Int(clamping: bytes.loadUnaligned(as: UInt64.self))
+        guard trainerBytes <= bytes.count - 8 else { throw .wrongSize(expected: trainerBytes + 8, found: bytes.count) }
+        let trainer = try OnlineTrainer<Float>(
+            configuration: configuration, workspace: workspace,
+            state: UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + trainerBytes)]))
+        self.init(trainer: trainer)
+        try readOwnState(from: UnsafeRawBufferPointer(rebasing: bytes[(8 + trainerBytes)...]))
+    }
+
+    var ownStateByteCount: Int { 32 + 8 * stateCount + 4 * (2 * Self.bandWindow + 3) * outputs }
+
+    /// Bytes `writeState(into:)` writes.
+    public var stateByteCount: Int { 8 + trainer.stateByteCount + ownStateByteCount }
+
+    /// Writes the state into `out` (`stateByteCount` bytes, any alignment). Call between samples.
+    public func writeState(into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= stateByteCount && !pendingLearn, "writeState: buffer too small or learn() pending")
+        let t = trainer.stateByteCount
+        out.storeBytes(of: UInt64(t), as: UInt64.self)
+        trainer.writeState(into: UnsafeMutableRawBufferPointer(rebasing: out[8..<(8 + t)]))
+        var w = StateWriter(base: out.baseAddress! + 8 + t)
+        for v in [counters.drifts, counters.scored, counters.banded, counters.covered] { w.put(Int64(v)) }
+        w.copy(state, stateCount)
+        w.copy(scores, 2 * Self.bandWindow * outputs)
+        w.copy(published, 3 * outputs)
+    }
+
+    /// The trainer's part of a saved forecaster state, without building anything: nil when the
+    /// bytes are too short to hold it.
+    public static func trainerState(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard bytes.count >= 8 else { return nil }
+        let n = bytes.loadUnaligned(as: UInt64.self)
+        guard n <= UInt64(bytes.count - 8) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + Int(n))])
+    }
+
+    /// The counters of a saved forecaster state, without building anything.
+    public static func counters(in bytes: UnsafeRawBufferPointer) -> ForecasterCounters? {
+        guard let trainer = trainerState(in: bytes), bytes.count >= 8 + trainer.count + 32 else { return nil }
+        var r = StateReader(base: bytes.baseAddress! + 8 + trainer.count)
+        var c = ForecasterCounters()
+        c.drifts = Int(r.get(Int64.self))
+        c.scored = Int(r.get(Int64.self))
+        c.banded = Int(r.get(Int64.self))
+        c.covered = Int(r.get(Int64.self))
+        return c
+    }
+
+    private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
+        guard bytes.count == ownStateByteCount else { throw .wrongSize(expected: ownStateByteCount, found: bytes.count) }
+        var r = StateReader(base: bytes.baseAddress!)
+        var c = ForecasterCounters()
+        c.drifts = Int(r.get(Int64.self))
+        c.scored = Int(r.get(Int64.self))
+        c.banded = Int(r.get(Int64.self))
+        c.covered = Int(r.get(Int64.self))
+        guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
+        // Read into a copy first: a refused state leaves the forecaster as it was.
+        let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
+        defer { numbers.deallocate() }
+        r.copy(into: numbers, stateCount)
+        for o in 0..<outputs {
+            let inserted = numbers[bandScores + o]
+            guard inserted >= 0, inserted == inserted.rounded(), numbers[bandLevel + o].isFinite else { throw .impossibleValue }
+            for e in 0..<experts {
+                let w = numbers[weights + o * experts + e]
+                guard w >= 0, w <= 1 else { throw .impossibleValue }
+            }
+        }
+        counters = c
+        state.update(from: numbers, count: stateCount)
+        r.copy(into: scores, 2 * Self.bandWindow * outputs)
+        r.copy(into: published, 3 * outputs)
     }
 }

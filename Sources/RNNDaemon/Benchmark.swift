@@ -3,7 +3,9 @@ import RealModule
 
 /// Throughput and latency of the numeric core on a synthetic stream, one thread: what
 /// `rnnd bench` prints. The stream is the peers' (`sin(f_j t) + 0.1 noise`,
-/// f_j = 0.05 + 0.03 j), generated before timing starts.
+/// f_j = 0.05 + 0.03 j, one sample a minute), generated before timing starts. What is timed is a
+/// stream's whole per-sample path, `Forecaster.step`: the network's step and update, and the
+/// ensemble, band, anomaly and drift work around it.
 public struct Benchmark: Sendable {
     public struct Result: Sendable, Codable {
         public var model: String
@@ -13,11 +15,13 @@ public struct Benchmark: Sendable {
         public var updateEvery: Int
         public var samples: Int
         public var seconds: Double
-        /// Learning throughput: predict + learn, samples per second (median of three rounds).
+        /// Learning throughput: the forecaster's predict + learn, samples per second (median of
+        /// three rounds).
         public var samplesPerSecond: Double
         /// One forward step (the forecast path), mean in microseconds.
         public var inferenceMicroseconds: Double
-        /// Matrix-product FLOPs per learned sample (forward, recomputed window, backward).
+        /// The network's matrix-product FLOPs per learned sample (forward, recomputed window,
+        /// backward); the forecaster's own work is not counted (docs/numerics.md, "Memory and cost").
         public var flopsPerSample: Double
         public var gflops: Double
         /// `gflops` as a share of the single-core fp32 peak given.
@@ -52,22 +56,27 @@ public struct Benchmark: Sendable {
                 stream[t * c.inputs + j] = Float(Double.sin(f * Double(t)) + 0.1 * rng.normal())
             }
         }
-        let trainer = OnlineTrainer<Float>(configuration: c)
+        let forecaster = Forecaster(configuration: c)
+        let trainer = forecaster.trainer
         let clock = ContinuousClock()
-        var index = 0
+        var index = 0, time = 1_700_000_000.0
         return stream.withUnsafeBufferPointer { data in
             func next() -> UnsafePointer<Float> {
                 defer { index = (index + 1) % streamLength }
                 return data.baseAddress! + index * c.inputs
             }
-            for _ in 0..<(3 * c.window) { trainer.step(next()) }
+            func step() {
+                time += 60
+                forecaster.step(next(), time: time)
+            }
+            for _ in 0..<(3 * c.window) { step() }
 
             var rates: [Double] = []
             var learned = 0
             let updatesBefore = trainer.counters.updates
             let started = clock.now
             if let fixed = samples {
-                for _ in 0..<fixed { trainer.step(next()) }
+                for _ in 0..<fixed { step() }
                 learned = fixed
                 rates.append(Double(fixed) / (clock.now - started).seconds)
             } else {
@@ -75,7 +84,7 @@ public struct Benchmark: Sendable {
                     let t0 = clock.now
                     var count = 0
                     repeat {
-                        for _ in 0..<16 { trainer.step(next()) }
+                        for _ in 0..<16 { step() }
                         count += 16
                     } while (clock.now - t0).seconds < seconds / 3
                     rates.append(Double(count) / (clock.now - t0).seconds)
@@ -93,12 +102,16 @@ public struct Benchmark: Sendable {
             defer { state.deallocate() }
             state.initialize(repeating: 0, count: 2 * s + net.gateRows + c.hidden + c.outputs)
             let other = state + s, gates = other + s, aux = gates + net.gateRows, y = aux + c.hidden
+            // The network's input of a step (levels, changes, calendar phases): stream values.
+            let x = UnsafeMutablePointer<Float>.allocate(capacity: net.inputs)
+            defer { x.deallocate() }
+            for f in 0..<net.inputs { x[f] = data[f % data.count] }
             var batchMeans: [Double] = []
             for _ in 0..<40 {
                 let t0 = clock.now
                 for _ in 0..<25 {
-                    net.forwardStep(x: next(), previous: state, next: other, gates: gates, aux: aux, y: y)
-                    net.forwardStep(x: next(), previous: other, next: state, gates: gates, aux: aux, y: y)
+                    net.forwardStep(x: x, previous: state, next: other, gates: gates, aux: aux, y: y)
+                    net.forwardStep(x: x, previous: other, next: state, gates: gates, aux: aux, y: y)
                 }
                 batchMeans.append((clock.now - t0).seconds / 50 * 1e6)
             }

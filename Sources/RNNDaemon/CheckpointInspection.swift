@@ -169,6 +169,9 @@ public func modelFlags(_ m: ModelConfiguration) -> String {
     if m.cell == .elman { flags += ["--elman-activation", m.elmanActivation.rawValue] }
     if case .huber(let delta) = m.loss { flags += ["--loss", "huber", "--huber-delta", "\(delta)"] }
     if case .running(let f?) = m.normalization { flags += ["--normalization-forgetting", "\(f)"] }
+    flags += ["--formulation", m.formulation.rawValue, "--calendar", m.calendar ? "on" : "off"]
+    flags += ["--ensemble", m.ensemble ? "on" : "off", "--linear-lags", "\(m.linearLags)"]
+    flags += ["--coverage", "\(m.coverage)", "--drift", m.drift ? "on" : "off"]
     flags += ["--seed", "\(m.seed)"]
     return flags.joined(separator: " ")
 }
@@ -401,6 +404,10 @@ public struct RecordDescription {
         add("head activation", m.headActivation.rawValue, indent: 4)
         add("elman activation", m.elmanActivation.rawValue + (m.cell == .elman ? "" : " (unused)"), indent: 4)
         add("normalisation", Self.describe(m.normalization), indent: 4)
+        add("formulation", m.formulation.rawValue + (m.calendar ? ", with calendar inputs" : ""), indent: 4)
+        add("forecast", m.ensemble ? "ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : "the network alone", indent: 4)
+        add("bands", m.coverage > 0 ? "\(m.coverage) coverage" : "none", indent: 4)
+        add("drift", m.drift ? "detected and acted on" : "off", indent: 4)
         add("seed", "\(m.seed)", indent: 4)
         add("as flags", modelFlags(m), indent: 4)
         if let configured, let changes = configurationChanges {
@@ -418,8 +425,15 @@ public struct RecordDescription {
             add("gradient norm", k.lastGradientNorm.map { formatG($0, 6) } ?? "none", indent: 4)
             lines.append("  normaliser (\(s.normalizerCount) samples, original units)")
             for j in 0..<m.inputs {
-                add("input \(j)", "mean \(formatG(s.mean[j], 6)), std \(formatG(s.variance[j].squareRoot(), 6))", indent: 4)
+                add("input \(j)", "mean \(formatG(s.mean[j], 6)), std \(formatG(s.variance[j].squareRoot(), 6)), "
+                    + "typical change \(formatG(s.changeMeanSquare[j].squareRoot(), 6))", indent: 4)
             }
+        }
+        if let f = record.forecasterCounters {
+            lines.append("  forecaster")
+            add("scored", "\(f.scored) forecast values", indent: 4)
+            add("in their band", f.banded > 0 ? "\(f.covered) of \(f.banded) (\(format(100 * Double(f.covered) / Double(f.banded), 1))%)" : "no band yet", indent: 4)
+            add("drifts", "\(f.drifts)", indent: 4)
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -471,6 +485,12 @@ public struct RecordDescription {
                         o.key("normalization"); o.string("running")
                         o.key("normalization_forgetting"); o.number(f ?? 1)
                     }
+                    o.key("formulation"); o.string(m.formulation.rawValue)
+                    o.key("calendar"); o.bool(m.calendar)
+                    o.key("ensemble"); o.bool(m.ensemble)
+                    o.key("linear_lags"); o.int(m.linearLags)
+                    o.key("coverage"); o.number(m.coverage)
+                    o.key("drift"); o.bool(m.drift)
                     o.key("seed"); o.int(Int(clamping: m.seed))
                 }
                 o.key("flags"); o.string(modelFlags(m))
@@ -498,6 +518,15 @@ public struct RecordDescription {
                         o.key("count"); o.int(s.normalizerCount)
                         o.key("mean"); o.array(s.mean) { o.number($0) }
                         o.key("std"); o.array(s.variance) { o.number($0.squareRoot()) }
+                        o.key("change_rms"); o.array(s.changeMeanSquare) { o.number($0.squareRoot()) }
+                    }
+                }
+                if let f = record.forecasterCounters {
+                    o.key("forecaster"); o.object {
+                        o.key("scored"); o.int(f.scored)
+                        o.key("banded"); o.int(f.banded)
+                        o.key("covered"); o.int(f.covered)
+                        o.key("drifts"); o.int(f.drifts)
                     }
                 }
             }

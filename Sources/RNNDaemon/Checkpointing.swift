@@ -35,7 +35,7 @@ final class RestoredStreams: @unchecked Sendable {
             let current = c.modelConfiguration(inputs: record.model.inputs)
             let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
             workspaces[current.inputs] = workspace
-            let learner = StreamLearner(id: p.id, hash: p.hash, trainer: try record.trainer(current: current, workspace: workspace))
+            let learner = StreamLearner(id: p.id, hash: p.hash, forecaster: try record.forecaster(current: current, workspace: workspace))
             learner.seq = record.seq
             learner.lastTimestamp = record.lastTimestamp
             learner.savedSeq = record.seq
@@ -93,8 +93,8 @@ struct CheckpointWalk {
         while i < learners.count, final || sent < Self.slice {
             let learner = learners[i]
             if all || learner.seq != learner.savedSeq {
-                let inputs = learner.trainer.configuration.inputs
-                let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.trainer.configuration)
+                let inputs = learner.forecaster.configuration.inputs
+                let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.forecaster.configuration)
                 modelJSON[inputs] = json
                 buffer.removeAll(keepingCapacity: true)
                 buffer.append(CheckpointMessage.record.rawValue)
@@ -324,11 +324,15 @@ extension Daemon {
                 counters.lastCheckpoint.store(Int(Date().timeIntervalSince1970), ordering: .relaxed)
             } catch {
                 lastFailed = true
+                counters.checkpointsFailed.add(1, ordering: .relaxed)
                 logger.error("checkpoint failed; nothing of it was committed, the next one writes every stream: \(error)")
             }
             let seconds = (ContinuousClock.now - started).seconds
             let line: Logger.Message = "checkpoint: \(written) streams (\(bytes / 1000) kB) in \(String(format: "%.3f", seconds)) s"
-            if !lastFailed { logger.log(level: final ? .info : .debug, line) }
+            if !lastFailed {
+                timings?.checkpoints.observe(UInt64(seconds * 1e9), slot: 0)
+                logger.log(level: final ? .info : .debug, line)
+            }
         }
     }
 }

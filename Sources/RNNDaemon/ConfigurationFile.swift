@@ -125,6 +125,12 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// huber_delta = 1.0        # read when loss = "huber"
 /// elman_activation = "tanh"
 /// normalization_forgetting = 1.0   # (0, 1]; 1 is no forgetting
+/// formulation = "change"   # change, level
+/// calendar = true          # time of day and of week as inputs (samples with a time)
+/// ensemble = true          # combine with persistence and the linear model
+/// linear_lags = 4          # 0: no linear model
+/// coverage = 0.9           # prediction bands; 0: none (and no anomaly score)
+/// drift = true             # detect error regime changes and re-adapt
 ///
 /// [daemon]
 /// state_directory = "/var/lib/rnnd"
@@ -133,6 +139,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
 /// log_level = "info"
+///
+/// [metrics]
+/// listen = "127.0.0.1:9557"   # HTTP: /metrics and /healthz; unset serves nothing
 ///
 /// [security]
 /// curve_secret_key_file = "rnnd.secret"    # CURVE on both sockets; relative: in $CREDENTIALS_DIRECTORY
@@ -265,6 +274,14 @@ public enum ConfigurationFile {
         } else {
             lines.append("normalization_forgetting = 1.0  # no forgetting")
         }
+        lines += [
+            "formulation = \(tomlString(model.formulation.rawValue))",
+            "calendar = \(model.calendar)",
+            "ensemble = \(model.ensemble)",
+            "linear_lags = \(model.linearLags)",
+            "coverage = \(tomlFloat(model.coverage))",
+            "drift = \(model.drift)",
+        ]
         lines += ["", "[daemon]"]
         if let directory = c.stateDirectory {
             lines.append("state_directory = \(tomlString(directory))")
@@ -278,6 +295,9 @@ public enum ConfigurationFile {
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             "log_level = \(tomlString(c.logLevel))",
+            "",
+            "[metrics]",
+            c.metricsListen.map { "listen = \(tomlString($0))" } ?? "# listen is not set: no metrics are served",
             "",
             "[security]",
             c.curveSecretKeyFile.map { "curve_secret_key_file = \(tomlString($0))" }
@@ -349,6 +369,14 @@ public enum ConfigurationFile {
                     let forgetting = try v.double()
                     c.normalizationForgetting = forgetting == 1 ? nil : forgetting
                 },
+                Setting(key: "formulation") { v, c throws(ConfigurationError.Issue) in
+                    c.model.formulation = try v.choice(Formulation.allCases.map { ($0.rawValue, $0) })
+                },
+                Setting(key: "calendar") { v, c throws(ConfigurationError.Issue) in c.model.calendar = try v.bool() },
+                Setting(key: "ensemble") { v, c throws(ConfigurationError.Issue) in c.model.ensemble = try v.bool() },
+                Setting(key: "linear_lags") { v, c throws(ConfigurationError.Issue) in c.model.linearLags = try v.int() },
+                Setting(key: "coverage") { v, c throws(ConfigurationError.Issue) in c.model.coverage = try v.double() },
+                Setting(key: "drift") { v, c throws(ConfigurationError.Issue) in c.model.drift = try v.bool() },
             ]),
             ("daemon", [
                 Setting(key: "state_directory") { v, c throws(ConfigurationError.Issue) in c.stateDirectory = try v.string() },
@@ -357,6 +385,9 @@ public enum ConfigurationFile {
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
+            ]),
+            ("metrics", [
+                Setting(key: "listen") { v, c throws(ConfigurationError.Issue) in c.metricsListen = try v.string() },
             ]),
             ("security", [
                 Setting(key: "curve_secret_key_file") { v, c throws(ConfigurationError.Issue) in c.curveSecretKeyFile = try v.string() },
@@ -388,6 +419,11 @@ public enum ConfigurationFile {
             if let double = node.double { return double }
             if let int = node.int { return Double(int) }
             throw wrongType("a number")
+        }
+
+        func bool() throws(ConfigurationError.Issue) -> Bool {
+            guard let bool = node.bool else { throw wrongType("true or false") }
+            return bool
         }
 
         func string() throws(ConfigurationError.Issue) -> String {

@@ -17,6 +17,8 @@ import ZeroMQ
 /// sample that arrives alone is passed on at once.
 /// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
 /// sample already read is learned from and its forecast published before `run()` returns.
+/// With `--metrics-listen`, an HTTP server serves the counters and `/healthz` besides
+/// (``MetricsServer``), from before the restore until the threads have finished.
 public final class Daemon: Sendable {
     public let configuration: DaemonConfiguration
     public let counters = DaemonCounters()
@@ -24,6 +26,11 @@ public final class Daemon: Sendable {
     let queues: QueueDepths
     /// Each thread's progress: publisher 0, workers 1...W, checkpoints W+1, ingest W+2.
     let beats: AtomicCounters
+    /// Whether every thread makes progress, as the main thread last saw (`/healthz`).
+    let health = DaemonHealth()
+    /// The latencies and durations of the metrics; nil without `--metrics-listen`, and then no
+    /// thread reads a clock for them.
+    let timings: DaemonTimings?
     /// What SIGHUP may change while running.
     let runtime: RuntimeBox
     /// Reads the configuration again (the file and the command line), for SIGHUP.
@@ -51,6 +58,7 @@ public final class Daemon: Sendable {
         queues = QueueDepths(queues: configuration.workers + 1, capacity: configuration.queueCapacity)
         beats = AtomicCounters(count: configuration.workers + 3)
         runtime = RuntimeBox(RuntimeSettings(configuration))
+        timings = configuration.metricsAddress == nil ? nil : DaemonTimings(workers: configuration.workers)
     }
 
     var checkpointerBeat: Int { configuration.workers + 1 }
@@ -83,15 +91,34 @@ public final class Daemon: Sendable {
         }
         // The state directory: locked for this process's life, then every stream restored.
         let directory = c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment)
-        let lock: StateDirectoryLock, store: CheckpointStore, restored: [RestoredStreams]
-        do {
-            lock = try StateDirectoryLock(directory: directory)
-            (store, restored) = try openAndRestore(directory)
-        } catch {
+        let lock: StateDirectoryLock
+        do { lock = try StateDirectoryLock(directory: directory) } catch {
             logger.critical("checkpoints: \(error)")
             return 73  // EX_CANTCREAT
         }
         defer { withExtendedLifetime(lock) {} }
+
+        // Before the restore, which can take seconds: /healthz says "starting" meanwhile, and an
+        // address in use ends the start at once.
+        var metrics: MetricsServer?
+        if let address = c.metricsAddress, let timings {
+            do {
+                let server = try MetricsServer(address: address, exporter: metricsExporter(timings), health: health, logger: logger)
+                let bound = try server.startWaiting()
+                logger.info("metrics on: http://\(bound)")
+                metrics = server
+            } catch {
+                logger.critical("metrics: \(error)")
+                return 69  // EX_UNAVAILABLE, as for a ZeroMQ address
+            }
+        }
+        defer { metrics?.stopWaiting() }
+
+        let store: CheckpointStore, restored: [RestoredStreams]
+        do { (store, restored) = try openAndRestore(directory) } catch {
+            logger.critical("checkpoints: \(error)")
+            return 73  // EX_CANTCREAT
+        }
 
         let context: ZMQContext
         do { context = try ZMQContext(ioThreads: 1) } catch {
@@ -135,6 +162,7 @@ public final class Daemon: Sendable {
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
         var status = StatusLine(counters: counters)
         notifier.ready(status: status.next())
+        health.set(.ready)
 
         var exitCode: Int32 = 0
         var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
@@ -159,6 +187,7 @@ public final class Daemon: Sendable {
             }
             let now = ContinuousClock.now
             let stalled = watch.stalled(beats, limit: stallLimit)
+            health.set(stalled.isEmpty ? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
             if stalled.isEmpty {
                 stallReported = false
                 if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
@@ -176,6 +205,7 @@ public final class Daemon: Sendable {
             }
         }
         stopping.store(true, ordering: .relaxed)
+        health.set(.stopping)
         // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
         // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
         if finished.wait(timeout: .now() + 25) == .timedOut {
@@ -196,12 +226,23 @@ public final class Daemon: Sendable {
             + "forecasts=\(counters.forecasts.load(ordering: .relaxed)) "
             + "updates=\(counters.updates.load(ordering: .relaxed)) "
             + "skipped_updates=\(counters.skippedUpdates.load(ordering: .relaxed)) "
+            + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
             + (configuration.curveEnabled
                 ? " \(DaemonCounters.curveRejectedReason)=\(counters.curveRejected.load(ordering: .relaxed))"
                     + " \(DaemonCounters.curveHandshakeFailedReason)=\(counters.curveHandshakeFailed.load(ordering: .relaxed))"
                 : "")
+    }
+
+    /// The metrics of this daemon, as `/metrics` serves them.
+    func metricsExporter(_ timings: DaemonTimings) -> MetricsExporter {
+        MetricsExporter(
+            .init(
+                counters: counters, queues: queues, beats: beats, health: health, timings: timings,
+                threadOfBeat: (0..<beats.count).map(threadName(beat:)),
+                threadOfQueue: (0..<configuration.workers).map { "rnnd-worker-\($0)" } + ["rnnd-publisher"]),
+            queueCapacity: configuration.queueCapacity)
     }
 
     func fail(_ message: String) {
@@ -260,6 +301,7 @@ public final class Daemon: Sendable {
         let batches = (0..<workers).map { _ in RecordBatch(largestRecord: largestRecord) }
         let decoder = SampleDecoder(maxValues: c.maxInputs)
         var log = RateLimitedLog(logger: logger)
+        let timed = timings != nil  // the latency metric: when each sample came off the socket
 
         /// Hands worker `worker` its batch; false once the context is shutting down.
         func flush(_ worker: Int) throws -> Bool {
@@ -322,6 +364,7 @@ public final class Daemon: Sendable {
                 continue
             case .message(let n): frames = n
             }
+            let received: UInt64 = timed ? monotonicNanoseconds() : 0
             counters.received.add(1, ordering: .relaxed)
             // Another instance's stream: counted, neither checked nor decoded (its owner does
             // both, and logs what is wrong), so that each message is refused by one instance.
@@ -358,7 +401,7 @@ public final class Daemon: Sendable {
                 guard try flush(worker) else { break receiving }
             }
             let length = SampleRecord.write(
-                id: topic, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
+                id: topic, received: received, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
                 timestamp: sample.timestamp, into: batch.next)
             batch.append(length: length)
             batched += 1
@@ -409,6 +452,7 @@ public final class Daemon: Sendable {
         var log = RateLimitedLog(logger: logger)
         var walk = CheckpointWalk(worker: index)
         var settings = runtime.current, generation = 0
+        let updateTimes = timings?.updates
 
         /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
         func flush() throws -> Bool {
@@ -447,9 +491,9 @@ public final class Daemon: Sendable {
                 let model = c.modelConfiguration(inputs: sample.count)
                 let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
                 workspaces[sample.count] = workspace
-                learner = StreamLearner(id: Array(sample.id), hash: hash, trainer: OnlineTrainer(configuration: model, workspace: workspace))
-                learner.trainer.learningRate = settings.learningRate
-                learner.trainer.clipThreshold = settings.clipThreshold
+                learner = StreamLearner(id: Array(sample.id), hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                learner.forecaster.learningRate = settings.learningRate
+                learner.forecaster.trainer.clipThreshold = settings.clipThreshold
                 table.insert(learner)
                 logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                 // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
@@ -457,25 +501,35 @@ public final class Daemon: Sendable {
             }
             if let reason = learner.check(width: sample.count, timestamp: sample.timestamp) {
                 counters.refuse(reason.rawValue)
-                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.trainer.configuration.inputs)", stream: sample.id)
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
                 return true
             }
-            let trainer = learner.trainer
-            trainer.predict(values)
+            let forecaster = learner.forecaster
+            forecaster.predict(values, time: sample.timestamp)
             learner.seq += 1
             if let t = sample.timestamp { learner.lastTimestamp = t }
             counters.accepted.add(1, ordering: .relaxed)
-            let size = ForecastRecord.size(idLength: sample.id.count, values: trainer.forecast.count)
+            if forecaster.driftDetected {
+                counters.drifts.add(1, ordering: .relaxed)
+                log.notice(
+                    reason: "drift",
+                    message: "drift: the forecast errors grew and stayed grown; learning rate ×\(Forecaster.driftBoost) "
+                        + "easing back over \(Forecaster.driftBoostSamples) samples; the linear model's covariance reset",
+                    stream: sample.id)
+            }
+            let size = ForecastRecord.size(idLength: sample.id.count, values: forecaster.outputs)
             if !forecasts.fits(size) {
                 guard try flush() else { return false }
             }
             let length = ForecastRecord.write(
-                id: sample.id, seq: learner.seq, timestamp: sample.timestamp,
-                horizon: trainer.configuration.horizon, forecast: trainer.forecast,
-                updates: trainer.counters.updates, into: forecasts.next)
+                id: sample.id, received: sample.received, seq: learner.seq, timestamp: sample.timestamp,
+                forecaster: forecaster, into: forecasts.next)
             forecasts.append(length: length)
-            switch trainer.learn() {
-            case .updated: counters.updates.add(1, ordering: .relaxed)
+            let learning: UInt64 = updateTimes == nil ? 0 : monotonicNanoseconds()
+            switch forecaster.learn() {
+            case .updated:
+                counters.updates.add(1, ordering: .relaxed)
+                updateTimes?.observe(monotonicNanoseconds() &- learning, slot: index)
             case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
             case .waiting, .nothingToLearn, .rejectedInput: break
             }
@@ -489,8 +543,8 @@ public final class Daemon: Sendable {
                 generation = runtime.generation.load(ordering: .acquiring)
                 settings = runtime.current
                 for learner in table.all {
-                    learner.trainer.learningRate = settings.learningRate
-                    learner.trainer.clipThreshold = settings.clipThreshold
+                    learner.forecaster.learningRate = settings.learningRate
+                    learner.forecaster.trainer.clipThreshold = settings.clipThreshold
                 }
             }
             // During a checkpoint the walk goes on between batches, and whenever none is waiting.
@@ -567,11 +621,12 @@ public final class Daemon: Sendable {
         let maxValues = c.model.horizon * c.maxInputs
         let batchCapacity = RecordBatch.capacity(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues))
         var message = ZMQMultipartBuffer(maxFrames: 1, capacity: batchCapacity)
-        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxValues)
+        // The forecast, then its lower and upper bounds.
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3 * maxValues)
         // The encoded frames, copied out of the encoder's arrays so the socket is used outside
         // any closure; room for the longest forecast (a float takes at most 15 characters, an
-        // escaped byte of the stream id 6).
-        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 16 * maxValues + 256
+        // escaped byte of the stream id 6; three numbers a value with the band).
+        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 3 * 16 * maxValues + 256
         let frames = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 8)
         defer {
             values.deallocate()
@@ -581,15 +636,25 @@ public final class Daemon: Sendable {
         // XPUB passes subscriptions up as messages; they are read and discarded now and then.
         var subscriptions = ZMQMultipartBuffer(maxFrames: 1, capacity: 512)
         var log = RateLimitedLog(logger: logger)
+        let latency = timings?.latency
 
         /// Encodes and publishes one forecast record; false once the context is shutting down.
         func publish(_ record: UnsafeRawBufferPointer) throws -> Bool {
             let f = ForecastRecord.read(record)
-            let n = f.values.count / 4
-            for i in 0..<n { values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+            let n = f.values.count / 4, band = !f.lower.isEmpty
+            for i in 0..<n {
+                values[i] = f.values.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                if band {
+                    values[n + i] = f.lower.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                    values[2 * n + i] = f.upper.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                }
+            }
             encoder.encode(
                 stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
-                forecast: UnsafeBufferPointer(rebasing: values[0..<n]), updates: f.updates)
+                forecast: UnsafeBufferPointer(rebasing: values[0..<n]),
+                lower: band ? UnsafeBufferPointer(rebasing: values[n..<(2 * n)]) : nil,
+                upper: band ? UnsafeBufferPointer(rebasing: values[(2 * n)..<(3 * n)]) : nil,
+                anomaly: f.anomaly, updates: f.updates)
             let topicCount = encoder.topic.count, payloadCount = encoder.payload.count
             precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
             encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }
@@ -599,6 +664,7 @@ public final class Daemon: Sendable {
                 // Once the first frame is taken, the rest of the message is too.
                 _ = try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount))
                 counters.forecasts.add(1, ordering: .relaxed)
+                latency?.observe(monotonicNanoseconds() &- f.received, slot: 0)
                 return true
             case .wouldBlock:
                 let r = DropReason.subscriberSlow
@@ -679,6 +745,14 @@ struct RateLimitedLog {
     init(logger: Logger) { self.logger = logger }
 
     mutating func warning(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        log(.warning, reason: reason, message: message, stream: stream)
+    }
+
+    mutating func notice(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        log(.notice, reason: reason, message: message, stream: stream)
+    }
+
+    private mutating func log(_ level: Logger.Level, reason: String, message: String, stream: UnsafeRawBufferPointer?) {
         let now = ContinuousClock.now
         if let previous = last[reason], now - previous < .seconds(1) {
             suppressed[reason, default: 0] += 1
@@ -688,7 +762,7 @@ struct RateLimitedLog {
         var metadata: Logger.Metadata = ["reason": "\(reason)"]
         if let stream { metadata["stream"] = "\(printable(stream))" }
         if let n = suppressed.removeValue(forKey: reason), n > 0 { metadata["suppressed"] = "\(n)" }
-        logger.warning("\(message)", metadata: metadata)
+        logger.log(level: level, "\(message)", metadata: metadata)
     }
 
     /// The stream id as text when it is UTF-8, else in hex.

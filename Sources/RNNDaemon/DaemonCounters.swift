@@ -12,11 +12,15 @@ public final class DaemonCounters: Sendable {
     /// Weight updates, and updates skipped for a non-finite loss or gradient.
     public let updates = Atomic<Int>(0)
     public let skippedUpdates = Atomic<Int>(0)
+    /// Error regime changes detected (the drift policy applied), over every stream.
+    public let drifts = Atomic<Int>(0)
     /// Streams with a model.
     public let streams = Atomic<Int>(0)
     /// Checkpoints committed, and the Unix time (seconds) of the latest.
     public let checkpoints = Atomic<Int>(0)
     public let lastCheckpoint = Atomic<Int>(0)
+    /// Checkpoints that failed (nothing of them committed; the next one writes every stream).
+    public let checkpointsFailed = Atomic<Int>(0)
     /// Samples of streams another shard owns (`other_shard`): with N shards, most of what a
     /// sharded instance receives, so an atomic rather than the mutex of the rarer reasons.
     public let otherShard = Atomic<Int>(0)

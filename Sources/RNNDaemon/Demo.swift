@@ -57,8 +57,8 @@ public struct DemoSettings: Sendable {
     public var rate = 180.0
     /// The scores of the live view cover the latest `recent` forecasts of each stream.
     public var recent = 500
-    /// The daemon's `--model` and `--hidden`.
-    public var cell = "gru"
+    /// The daemon's `--model` and `--hidden` (`rnnd run`'s defaults).
+    public var cell = "lstm"
     public var hidden = 64
     /// The `rnnd` binary run as the daemon.
     public var executable: String
@@ -162,10 +162,22 @@ struct DemoStreamScore: Sendable {
     /// Per scored forecast, in seq order: model − actual and persistence − actual.
     var modelErrors: [Double] = []
     var persistenceErrors: [Double] = []
-    /// The latest matched forecast: the sample it was made after, and what it forecasts.
+    /// The latest matched forecast: the sample it was made after, and what it forecasts, with its band.
     var latestTime: Double?
     var latestValue: Double?
     var latestForecast: Double?
+    var latestBand: (lower: Double, upper: Double)?
+    /// The band published with the previous forecast, which the next sample falls in or not.
+    var pendingBand: (lower: Double, upper: Double)?
+    /// Scored forecasts that had a band, and of those, how many held their value.
+    var banded = 0
+    var covered = 0
+    /// Samples whose anomaly score was at least `DemoStreamScore.alarm`, and the latest such.
+    var anomalies = 0
+    var latestAnomaly: (time: Double, score: Double)?
+
+    /// The anomaly score the demo counts as an alarm.
+    static let alarm = 0.5
 }
 
 /// The model's and persistence's errors over a set of forecasts.
@@ -233,10 +245,13 @@ final class DemoBoard: Sendable {
         let s = streams[j]
         let seq = message["seq"]?.double.map { Int($0) } ?? 0
         let t = message["t"]?.double
-        var forecast: Double?
-        if case .array(let steps)? = message["forecast"], case .array(let first)? = steps.first {
-            forecast = first.first?.double
+        func first(_ key: String) -> Double? {
+            guard case .array(let steps)? = message[key], case .array(let row)? = steps.first else { return nil }
+            return row.first?.double
         }
+        let forecast = first("forecast")
+        let band = first("lower").flatMap { lower in first("upper").map { (lower, $0) } }
+        let anomaly = message["anomaly"]?.double
         scores.withLock { scores in
             guard seq == scores[j].lastSeq + 1, seq <= s.accepted.count, let forecast,
                 t == s.samples.timestamp(s.accepted[seq - 1])
@@ -249,6 +264,18 @@ final class DemoBoard: Sendable {
             scores[j].latestTime = t
             scores[j].latestValue = s.value(seq - 1)
             scores[j].latestForecast = forecast
+            // The sample this message answers fell in the band published before it, or not.
+            if let previous = scores[j].pendingBand {
+                scores[j].banded += 1
+                let value = s.value(seq - 1)
+                if value >= previous.lower && value <= previous.upper { scores[j].covered += 1 }
+            }
+            scores[j].latestBand = band
+            scores[j].pendingBand = band
+            if let anomaly, anomaly >= DemoStreamScore.alarm, let t {
+                scores[j].anomalies += 1
+                scores[j].latestAnomaly = (t, anomaly)
+            }
             // The forecast of accepted sample `seq`, when that sample is among those sent.
             if seq < s.accepted.count {
                 let actual = s.value(seq)

@@ -50,10 +50,8 @@ final class DemoView {
             lines.append("  daemon  pid \(pid), samples in \(endpoints.samples)")
             lines.append("          forecasts out \(endpoints.forecasts)")
         }
-        lines.append("  model   \(settings.cell), \(settings.hidden) hidden units, one per stream, learning from its first sample")
-        if settings.cell == "gru" && settings.hidden == 64 {
-            lines.append("          (rnnd run's default: lstm; gru did better on these files: README.md)")
-        }
+        lines.append("  model   \(settings.cell), \(settings.hidden) hidden units, one per stream, learning from its first sample,")
+        lines.append("          combined with persistence, smoothing and a linear model by their recent errors")
         lines.append("  feed    \(rows) rows per stream at \(Self.number(settings.rate))/s")
         lines.append("  scores  each stream's last \(settings.recent) forecasts, model vs persistence (the")
         lines.append("          latest value as forecast); skill = 1 - MSE(model)/MSE(persistence)")
@@ -70,10 +68,13 @@ final class DemoView {
             if let t = score.latestTime { line += "   at \(Self.time(t))" }
             lines.append(line)
             if let v = score.latestValue, let f = score.latestForecast {
-                lines.append("    value \(Self.number(v))   forecast of the next value \(Self.number(f))")
+                var line = "    value \(Self.number(v))   forecast of the next value \(Self.number(f))"
+                if let band = score.latestBand { line += "   90% band \(Self.number(band.lower, 5)) … \(Self.number(band.upper, 5))" }
+                lines.append(line)
             } else {
                 lines.append("    no forecast yet")
             }
+            lines.append("    " + bandLine(score))
             let recent = recentLine(score, scored(j, score))
             lines.append("    " + recent.skill)
             lines.append("      " + recent.errors)
@@ -97,9 +98,19 @@ final class DemoView {
         for (j, stream) in streams.enumerated() {
             let score = scores[j]
             text += "  [\(Self.fixed(elapsed, 0)) s] \(stream.series.stream): \(score.sent)/\(stream.count) sent, "
-                + "\(score.forecasts) forecasts; \(recentLine(score, scored(j, score)).line)\n"
+                + "\(score.forecasts) forecasts; \(recentLine(score, scored(j, score)).line); \(bandLine(score))\n"
         }
         return text
+    }
+
+    /// How the bands did, and the anomalies so far.
+    func bandLine(_ score: DemoStreamScore) -> String {
+        var line = score.banded > 0
+            ? "bands held \(Self.fixed(100 * Double(score.covered) / Double(score.banded), 1))% of \(score.banded) values"
+            : "no band yet"
+        line += "; \(score.anomalies) anomal\(score.anomalies == 1 ? "y" : "ies") (score ≥ \(DemoStreamScore.alarm))"
+        if let a = score.latestAnomaly { line += ", latest \(Self.time(a.time)) (\(Self.fixed(a.score, 2)))" }
+        return line
     }
 
     /// The scores of the last `recent` forecasts: the skill, then the errors of the model and of
@@ -181,6 +192,11 @@ final class DemoView {
         if judged > 0 {
             out.append("  Overall: the model beat persistence on \(wins) of \(judged) streams")
             out.append("    (per stream: their units differ, so their errors are not pooled).")
+        }
+        out.append("")
+        out.append("  The 90% bands published with the forecasts, and the anomaly scores:")
+        for (j, stream) in streams.enumerated() {
+            out.append("  \(stream.series.stream): \(bandLine(scores[j]))")
         }
         if streams.indices.contains(where: { scored($0, scores[$0]) < 2000 }) {
             out.append("  With fewer than 2000 forecasts a stream's model has had too little data to learn;")

@@ -7,7 +7,7 @@ import RNNCore
 
 /// What `rnnd fit` trained and the record it made.
 public struct FitResult: Sendable {
-    /// The stream record: the trainer after the last pass, `seq` the samples of one pass and the
+    /// The stream record: the forecaster after the last pass, `seq` the samples of one pass and the
     /// last time of the file's time axis, so a daemon continues the stream after it.
     public var record: StreamRecord
     /// The last pass, scored as a replay scores (forecasts made within that pass).
@@ -16,7 +16,7 @@ public struct FitResult: Sendable {
     /// Predict-and-learn steps over every pass, and their wall time.
     public var steps: Int
     public var seconds: Double
-    /// The trainer's counters at the end.
+    /// The network trainer's counters at the end.
     public var counters: TrainerCounters
     public var timeSpan: (first: Double, last: Double)?
 
@@ -73,16 +73,16 @@ extension Replayer {
     public func fit(id: [UInt8], epochs: Int, savedAt: Double, progress: ((Int, Int) -> Void)? = nil) -> FitResult {
         precondition(epochs >= 1 && settings.warmupRows == 0, "fit: at least one pass, and no warm-up")
         let n = samples.count, total = epochs * n
-        let trainer = OnlineTrainer<Float>(configuration: model)
+        let forecaster = Forecaster(configuration: model)
         let clock = ContinuousClock()
         let started = clock.now
-        train(trainer, passes: epochs - 1) { progress?($0, total) }
+        train(forecaster, passes: epochs - 1) { progress?($0, total) }
         let done = (epochs - 1) * n
-        let last = run(from: trainer, progress: { step, _ in progress?(done + step, total) })
+        let last = run(from: forecaster, progress: { step, _ in progress?(done + step, total) })
         let seconds = Self.seconds(clock.now - started)
-        let record = StreamRecord(id: id, trainer: trainer, seq: n, lastTimestamp: samples.time.last, savedAt: savedAt)
+        let record = StreamRecord(id: id, forecaster: forecaster, seq: n, lastTimestamp: samples.time.last, savedAt: savedAt)
         return FitResult(
             record: record, lastPass: last, epochs: epochs, steps: total, seconds: seconds,
-            counters: trainer.counters, timeSpan: timeSpan)
+            counters: forecaster.trainer.counters, timeSpan: timeSpan)
     }
 }

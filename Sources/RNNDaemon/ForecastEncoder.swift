@@ -15,10 +15,13 @@ public struct ForecastEncoder: Sendable {
     }
 
     /// `{"stream": id, "seq": n, "t": t | null, "horizon": P, "forecast": [[...], ...],
-    /// "updates": u}`; `forecast` holds `horizon` rows of `forecast.count / horizon` values.
+    /// "lower": [[...], ...] | null, "upper": ..., "anomaly": a | null, "updates": u}`;
+    /// `forecast` holds `horizon` rows of `forecast.count / horizon` values, and so do `lower` and
+    /// `upper` when there is a band (a value without one, NaN, is written as null).
     public mutating func encode(
         stream: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, horizon: Int,
-        forecast: UnsafeBufferPointer<Float>, updates: Int
+        forecast: UnsafeBufferPointer<Float>, lower: UnsafeBufferPointer<Float>? = nil,
+        upper: UnsafeBufferPointer<Float>? = nil, anomaly: Double? = nil, updates: Int
     ) {
         precondition(horizon >= 1 && forecast.count % horizon == 0)
         topic.removeAll(keepingCapacity: true)
@@ -33,20 +36,33 @@ public struct ForecastEncoder: Sendable {
         if let t = timestamp { appendShortest(t, isFloat: false) } else { append("null") }
         append(",\"horizon\":")
         appendInteger(horizon)
-        append(",\"forecast\":[")
-        let width = forecast.count / horizon
+        append(",\"forecast\":")
+        appendRows(forecast, horizon: horizon)
+        append(",\"lower\":")
+        if let lower, lower.count == forecast.count { appendRows(lower, horizon: horizon) } else { append("null") }
+        append(",\"upper\":")
+        if let upper, upper.count == forecast.count { appendRows(upper, horizon: horizon) } else { append("null") }
+        append(",\"anomaly\":")
+        if let anomaly { appendShortest(anomaly, isFloat: true) } else { append("null") }
+        append(",\"updates\":")
+        appendInteger(updates)
+        payload.append(UInt8(ascii: "}"))
+    }
+
+    /// `[[...], ...]`: `horizon` rows of `values.count / horizon` values.
+    private mutating func appendRows(_ values: UnsafeBufferPointer<Float>, horizon: Int) {
+        let width = values.count / horizon
+        payload.append(UInt8(ascii: "["))
         for p in 0..<horizon {
             if p > 0 { payload.append(UInt8(ascii: ",")) }
             payload.append(UInt8(ascii: "["))
             for j in 0..<width {
                 if j > 0 { payload.append(UInt8(ascii: ",")) }
-                appendShortest(Double(forecast[p * width + j]), isFloat: true)
+                appendShortest(Double(values[p * width + j]), isFloat: true)
             }
             payload.append(UInt8(ascii: "]"))
         }
-        append("],\"updates\":")
-        appendInteger(updates)
-        payload.append(UInt8(ascii: "}"))
+        payload.append(UInt8(ascii: "]"))
     }
 
     private mutating func append(_ text: StaticString) {

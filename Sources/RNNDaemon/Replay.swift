@@ -55,10 +55,14 @@ public struct ErrorFigures: Sendable, Equatable, Codable {
     }
 }
 
-/// The model's errors next to persistence's on the same forecasts.
+/// The model's errors next to persistence's on the same forecasts, and seasonal persistence's
+/// (the value one day earlier) on those of them where the file has that value.
 public struct ErrorComparison: Sendable, Equatable {
     public var model = ErrorFigures()
     public var persistence = ErrorFigures()
+    public var seasonal = ErrorFigures()
+    /// The model's bands: forecasts made with one, how many it held, and their summed width.
+    public var bands = BandFigures()
 
     public init() {}
 
@@ -72,16 +76,49 @@ public struct ErrorComparison: Sendable, Equatable {
     mutating func add(_ other: ErrorComparison) {
         model.add(other.model)
         persistence.add(other.persistence)
+        seasonal.add(other.seasonal)
+        bands.add(other.bands)
+    }
+}
+
+/// How a set of prediction bands did.
+public struct BandFigures: Sendable, Equatable, Codable {
+    /// Forecasts published with a band, and of those, the ones whose band held the value.
+    public var count = 0
+    public var covered = 0
+    public var widthSum = 0.0
+
+    public init() {}
+
+    /// The share of values the bands held; nil without bands.
+    public var coverage: Double? { count > 0 ? Double(covered) / Double(count) : nil }
+    /// The bands' mean width (upper − lower), in the file's units.
+    public var meanWidth: Double? { count > 0 ? widthSum / Double(count) : nil }
+
+    mutating func add(lower: Double, upper: Double, actual: Double) {
+        count += 1
+        if actual >= lower && actual <= upper { covered += 1 }
+        widthSum += upper - lower
+    }
+
+    mutating func add(_ other: BandFigures) {
+        count += other.count
+        covered += other.covered
+        widthSum += other.widthSum
     }
 }
 
 /// One forecast of the predictions file: for sample `row` (a data row of the file), made
-/// `horizon` samples earlier; one value per target in original units. `values` is valid only
-/// during the call that receives it.
+/// `horizon` samples earlier; one value per target in original units, with the band's bounds
+/// (NaN where it had none yet). `anomaly` is the score of sample `row` (on horizon 1 only, nil
+/// during the warm-up). The buffers are valid only during the call that receives them.
 public struct ReplayPrediction {
     public var row: Int
     public var horizon: Int
     public var values: UnsafeBufferPointer<Float>
+    public var lower: UnsafeBufferPointer<Float>
+    public var upper: UnsafeBufferPointer<Float>
+    public var anomaly: Double?
 }
 
 /// What a replay found.
@@ -108,6 +145,14 @@ public struct ReplayReport: Sendable {
     public var firstScoredRow: Int?
     /// Every forecast scored, per target and horizon: `cells[(h - 1) * targets.count + j]`.
     public var cells: [ErrorComparison]
+    /// Each expert's forecasts alone, every target and horizon (``Expert`` order): what the
+    /// combination made of them.
+    public var experts: [ErrorFigures]
+    /// The lag of seasonal persistence in samples (one day), when the time axis has one.
+    public var seasonalLag: Int?
+    /// Samples whose anomaly score was reported, and drifts detected, during this replay.
+    public var anomalyScores: Int
+    public var drifts: Int
     /// Predict-and-learn steps taken, warm-up passes included.
     public var steps: Int
     /// Wall time of the steps (and the scoring and writing between them).
@@ -281,61 +326,92 @@ public final class Replayer {
     /// Streams the samples. `prediction` receives every scored forecast in order of the sample
     /// it is for, then of horizon step; `progress(done, total)` is called every 256 steps.
     ///
-    /// `start` continues a trainer of ``model``'s shape (a stream record's, or `rnnd fit`'s
-    /// after its first passes) instead of a new model. Only forecasts made during this replay
+    /// `start` continues a forecaster of ``model``'s shape (a stream record's, or `rnnd fit`'s
+    /// after its first passes) instead of a new one. Only forecasts made during this replay
     /// are scored: the one `start` made before its first sample is not.
     public func run(
-        from start: OnlineTrainer<Float>? = nil,
+        from start: Forecaster? = nil,
         prediction: ((ReplayPrediction) -> Void)? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) -> ReplayReport {
         let n = samples.count, width = samples.width, k = targets.count, horizon = model.horizon
+        let outputs = horizon * k, expertCount = Expert.allCases.count
         let warmup = settings.warmupRows, epochs = settings.warmupRows > 0 ? settings.warmupEpochs : 0
-        let trainer = start ?? OnlineTrainer<Float>(configuration: model)
+        let forecaster = start ?? Forecaster(configuration: model)
+        let trainer = forecaster.trainer
         precondition(trainer.configuration.outputs == model.outputs && trainer.configuration.inputs == width, "run(from:): another shape")
-        let before = trainer.counters
-        var cells = [ErrorComparison](repeating: ErrorComparison(), count: horizon * k)
-        // The latest `horizon` forecasts: the one made at sample i in slot i % horizon.
-        var made = [Float](repeating: .nan, count: horizon * horizon * k)
+        let before = trainer.counters, beforeForecaster = forecaster.counters
+        var cells = [ErrorComparison](repeating: ErrorComparison(), count: outputs)
+        var experts = [ErrorFigures](repeating: ErrorFigures(), count: expertCount)
+        // The forecasts made at the latest `horizon + 1` samples, the one made at sample i in slot
+        // i % (horizon + 1): the forecast, its lower and upper bounds, then each expert's.
+        let rows = horizon + 1, per = (3 + expertCount) * outputs
+        var made = [Float](repeating: .nan, count: rows * per)
         var firstHorizon = [Float](repeating: .nan, count: (n - warmup) * k)
         let total = epochs * warmup + (n - warmup)
-        var steps = 0
+        let lag = seasonalLag
+        var steps = 0, anomalies = 0
         let clock = ContinuousClock()
         let started = clock.now
 
         input.withUnsafeBufferPointer { x in
             made.withUnsafeMutableBufferPointer { made in
-                func step(_ i: Int) {
-                    trainer.predict(x.baseAddress! + i * width)
-                    let forecast = trainer.forecast
-                    let slot = (i % horizon) * horizon * k
-                    for o in 0..<(horizon * k) { made[slot + o] = forecast[o] }
-                    trainer.learn()
+                func predict(_ i: Int) {
+                    forecaster.predict(x.baseAddress! + i * width, time: samples.timestamp(i))
+                    let slot = (i % rows) * per
+                    for o in 0..<outputs {
+                        made[slot + o] = forecaster.forecast[o]
+                        made[slot + outputs + o] = forecaster.lower[o]
+                        made[slot + 2 * outputs + o] = forecaster.upper[o]
+                        for e in Expert.allCases {
+                            made[slot + (3 + e.rawValue) * outputs + o] = Float(forecaster.expertForecast(e, output: o))
+                        }
+                    }
+                }
+                func learn() {
+                    forecaster.learn()
                     steps += 1
                     if steps & 255 == 0 { progress?(steps, total) }
                 }
                 for _ in 0..<epochs {
-                    for i in 0..<warmup { step(i) }
+                    for i in 0..<warmup {
+                        predict(i)
+                        learn()
+                    }
                 }
                 for i in warmup..<n {
-                    // Score the forecasts made for sample i, then predict and learn from it.
+                    predict(i)
+                    let anomaly = forecaster.anomaly
+                    if anomaly != nil { anomalies += 1 }
+                    // Score the forecasts made for sample i, then learn from it.
                     for h in 1...horizon where i - h >= 0 {
-                        let slot = ((i - h) % horizon) * horizon * k + (h - 1) * k
+                        let slot = ((i - h) % rows) * per + (h - 1) * k
+                        let seasonal: Int? = if let lag, h <= lag, i >= lag,
+                            samples.time[i] - samples.time[i - lag] == 86_400 { i - lag } else { nil }
                         for j in 0..<k {
                             let actual = samples.values[i * width + targets[j]]
                             let before = samples.values[(i - h) * width + targets[j]]
-                            cells[(h - 1) * k + j].model.add(Double(made[slot + j]) - actual)
-                            cells[(h - 1) * k + j].persistence.add(before - actual)
+                            let cell = (h - 1) * k + j
+                            cells[cell].model.add(Double(made[slot + j]) - actual)
+                            cells[cell].persistence.add(before - actual)
+                            if let seasonal { cells[cell].seasonal.add(samples.values[seasonal * width + targets[j]] - actual) }
+                            let lower = made[slot + outputs + j], upper = made[slot + 2 * outputs + j]
+                            if !lower.isNaN { cells[cell].bands.add(lower: Double(lower), upper: Double(upper), actual: actual) }
+                            for e in 0..<expertCount { experts[e].add(Double(made[slot + (3 + e) * outputs + j]) - actual) }
                         }
                         if h == 1 {
                             for j in 0..<k { firstHorizon[(i - warmup) * k + j] = made[slot + j] }
                         }
                         if let prediction {
-                            let values = UnsafeBufferPointer(rebasing: made[slot..<(slot + k)])
-                            prediction(ReplayPrediction(row: samples.rows[i], horizon: h, values: values))
+                            func values(_ part: Int) -> UnsafeBufferPointer<Float> {
+                                UnsafeBufferPointer(rebasing: made[(slot + part * outputs)..<(slot + part * outputs + k)])
+                            }
+                            prediction(ReplayPrediction(
+                                row: samples.rows[i], horizon: h, values: values(0), lower: values(1), upper: values(2),
+                                anomaly: h == 1 ? anomaly : nil))
                         }
                     }
-                    step(i)
+                    learn()
                 }
             }
         }
@@ -349,22 +425,40 @@ public final class Replayer {
             file: samples.file, fileRows: fileRows, inputs: samples.columns, targets: targetNames,
             timeColumn: timeColumn, model: model, samples: n, skippedRows: samples.skippedRows,
             carried: samples.carried, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
-            firstScoredRow: firstScored, cells: cells, steps: steps, seconds: seconds,
+            firstScoredRow: firstScored, cells: cells, experts: experts, seasonalLag: lag,
+            anomalyScores: anomalies, drifts: forecaster.counters.drifts - beforeForecaster.drifts,
+            steps: steps, seconds: seconds,
             updates: trainer.counters.updates - before.updates,
             skippedUpdates: trainer.counters.skippedUpdates - before.skippedUpdates,
             stateResets: trainer.counters.stateResets - before.stateResets)
     }
 
-    /// Streams every sample `passes` times through `trainer` (predict, then learn), unscored:
+    /// One day in samples, when the file's time axis has a regular interval that divides a day
+    /// (the median spacing of its samples): the lag of seasonal persistence. A sample is
+    /// compared with the one this many samples earlier only when that one is exactly a day older.
+    public var seasonalLag: Int? {
+        let t = samples.time
+        guard t.count > 2 else { return nil }
+        var gaps: [Double] = []
+        gaps.reserveCapacity(min(t.count - 1, 1001))
+        for i in 1..<min(t.count, 1002) { gaps.append(t[i] - t[i - 1]) }
+        gaps.sort()
+        let interval = gaps[gaps.count / 2]
+        guard interval > 0, interval <= 43_200 else { return nil }
+        let lag = (86_400 / interval).rounded()
+        guard abs(lag * interval - 86_400) < 1e-6 else { return nil }
+        return Int(lag)
+    }
+
+    /// Streams every sample `passes` times through `forecaster` (predict, then learn), unscored:
     /// `rnnd fit`'s passes before its last. `progress(done)` is called every 256 steps.
-    public func train(_ trainer: OnlineTrainer<Float>, passes: Int, progress: ((Int) -> Void)? = nil) {
+    public func train(_ forecaster: Forecaster, passes: Int, progress: ((Int) -> Void)? = nil) {
         let n = samples.count, width = samples.width
         var steps = 0
         input.withUnsafeBufferPointer { x in
             for _ in 0..<passes {
                 for i in 0..<n {
-                    trainer.predict(x.baseAddress! + i * width)
-                    trainer.learn()
+                    forecaster.step(x.baseAddress! + i * width, time: samples.timestamp(i))
                     steps += 1
                     if steps & 255 == 0 { progress?(steps) }
                 }

@@ -54,6 +54,18 @@ extension ReplayReport {
         lines += figuresTable()
         lines.append("")
         lines.append("  skill = 1 - MSE(model) / MSE(persistence); persistence forecasts the latest value.")
+        if let lag = seasonalLag {
+            lines.append("  seasonal persistence forecasts the value one day (\(lag) samples) earlier, where the file has it.")
+        }
+        if model.ensemble {
+            let figures = Expert.allCases.map { e in "\(e.name) \(experts[e.rawValue].mse.map { formatG($0, 6) } ?? "-")" }
+            lines.append("  each expert alone, MSE: " + figures.joined(separator: ", ") + " (the model combines them)")
+        }
+        let bands = overall.bands
+        if let coverage = bands.coverage, let width = bands.meanWidth {
+            lines.append("  bands (\(format(100 * model.coverage, 0))% asked): \(format(100 * coverage, 1))% of \(bands.count) values inside, "
+                + "mean width \(formatG(width, 6)); anomaly scores for \(anomalyScores) samples; \(drifts) drift\(drifts == 1 ? "" : "s")")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -64,13 +76,19 @@ extension ReplayReport {
         for (j, name) in targets.enumerated() { rows.append((name, target(j))) }
         for h in 1...horizon { rows.append(("h=\(h)", horizonStep(h))) }
         let labelWidth = max(12, rows.map(\.0.count).max() ?? 0)
-        let columns = ["MSE model", "MSE persist.", "MAE model", "MAE persist.", "skill"]
+        let seasonal = seasonalLag != nil
+        var columns = ["MSE model", "MSE persist.", "MAE model", "MAE persist.", "skill"]
+        if seasonal { columns.insert("MSE seasonal", at: 2) }
+        columns.append("coverage")
         func cell(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
         lines.append(indent + "".padding(labelWidth) + columns.map { cell($0, 14) }.joined())
         for (name, e) in rows {
-            let figures = [e.model.mse, e.persistence.mse, e.model.mae, e.persistence.mae].map { $0.map { formatG($0, 6) } ?? "-" }
+            var numbers = [e.model.mse, e.persistence.mse, e.model.mae, e.persistence.mae]
+            if seasonal { numbers.insert(e.seasonal.mse, at: 2) }
+            let figures = numbers.map { $0.map { formatG($0, 6) } ?? "-" }
             let skill = e.skill.map { format($0, 3) } ?? "-"
-            lines.append(indent + name.padding(labelWidth) + (figures + [skill]).map { cell($0, 14) }.joined())
+            let coverage = e.bands.coverage.map { format(100 * $0, 1) + "%" } ?? "-"
+            lines.append(indent + name.padding(labelWidth) + (figures + [skill, coverage]).map { cell($0, 14) }.joined())
         }
         return lines
     }
@@ -105,6 +123,12 @@ extension ReplayReport {
                 if m.cell == .elman { o.key("elman_activation"); o.string(m.elmanActivation.rawValue) }
                 o.key("normalization_forgetting")
                 if case .running(let f?) = m.normalization { o.number(f) } else { o.number(1.0) }
+                o.key("formulation"); o.string(m.formulation.rawValue)
+                o.key("calendar"); o.bool(m.calendar)
+                o.key("ensemble"); o.bool(m.ensemble)
+                o.key("linear_lags"); o.int(m.linearLags)
+                o.key("coverage"); o.number(m.coverage)
+                o.key("drift"); o.bool(m.drift)
                 o.key("seed"); o.int(Int(clamping: m.seed))
             }
             o.key("samples"); o.int(samples)
@@ -119,6 +143,15 @@ extension ReplayReport {
             o.key("samples_per_second"); o.number(samplesPerSecond)
             o.key("updates"); o.int(updates)
             o.key("skipped_updates"); o.int(skippedUpdates)
+            o.key("seasonal_lag"); if let seasonalLag { o.int(seasonalLag) } else { o.null() }
+            o.key("anomaly_scores"); o.int(anomalyScores)
+            o.key("drifts"); o.int(drifts)
+            o.key("experts"); o.object {
+                for e in Expert.allCases {
+                    let f = experts[e.rawValue]
+                    o.key(e.name); o.object { o.key("mse"); o.number(f.mse); o.key("mae"); o.number(f.mae) }
+                }
+            }
             o.key("overall"); comparison(overall, into: o)
             o.key("per_target"); o.array(Array(targets.enumerated())) { pair in
                 comparison(target(pair.offset), into: o) { o.key("target"); o.string(pair.element) }
@@ -138,7 +171,16 @@ extension ReplayReport {
             o.key("persistence"); o.object {
                 o.key("mse"); o.number(e.persistence.mse); o.key("mae"); o.number(e.persistence.mae)
             }
+            o.key("seasonal"); o.object {
+                o.key("count"); o.int(e.seasonal.count)
+                o.key("mse"); o.number(e.seasonal.mse); o.key("mae"); o.number(e.seasonal.mae)
+            }
             o.key("skill"); o.number(e.skill)
+            o.key("bands"); o.object {
+                o.key("count"); o.int(e.bands.count)
+                o.key("coverage"); o.number(e.bands.coverage)
+                o.key("mean_width"); o.number(e.bands.meanWidth)
+            }
         }
     }
 
@@ -152,24 +194,44 @@ extension ReplayReport {
         if m.clipMode != .none { text += " \(m.clipThreshold)" }
         text += ", \(loss), seed \(m.seed)"
         if case .running(let f?) = m.normalization { text += ", normalization forgetting \(f)" }
+        text += ", \(m.formulation.rawValue)s\(m.calendar ? " + calendar" : "")"
+        if m.ensemble {
+            text += m.linearLags > 0 ? ", ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : ", ensemble (persistence, smoothing, network)"
+        } else {
+            text += ", network alone"
+        }
+        text += m.coverage > 0 ? ", \(format(100 * m.coverage, 0))% bands" : ", no bands"
+        if !m.drift { text += ", no drift handling" }
         return text
     }
 }
 
 extension Replayer {
-    /// The header of the predictions file: `row,horizon,<target columns>`, quoted as CSV needs.
+    /// The header of the predictions file: `row,horizon,<target columns>`, then
+    /// `<target>_lower` and `<target>_upper` for each target, then `anomaly`; quoted as CSV needs.
     public var predictionsHeader: String {
-        (["row", "horizon"] + targetNames).map(csvField).joined(separator: ",") + "\n"
+        let names = targetNames
+        return (["row", "horizon"] + names + names.flatMap { [$0 + "_lower", $0 + "_upper"] } + ["anomaly"])
+            .map(csvField).joined(separator: ",") + "\n"
     }
 
     /// One line of the predictions file; values are `Float.description`, the shortest text that
-    /// reads back as the same float32, as in the daemon's forecasts.
+    /// reads back as the same float32, as in the daemon's forecasts. A bound without a band, and
+    /// the anomaly score when there is none (every horizon but 1, and during the warm-up), are empty.
     public static func predictionLine(_ p: ReplayPrediction) -> String {
         var line = "\(p.row),\(p.horizon)"
         for v in p.values {
             line += ","
             line += v.description
         }
+        for j in p.values.indices {
+            for bound in [p.lower[j], p.upper[j]] {
+                line += ","
+                if !bound.isNaN { line += bound.description }
+            }
+        }
+        line += ","
+        if let a = p.anomaly { line += Float(a).description }
         return line + "\n"
     }
 

@@ -7,17 +7,19 @@ import RNNCore
 /// order), every field unaligned:
 ///
 ///     magic "RNNDSTRM"                        8 bytes
-///     format version                          UInt16 (1)
+///     format version                          UInt16 (2)
 ///     byte-order mark 0x0102                  UInt16
 ///     scalar bytes (4: Float32)               UInt8, then 3 reserved bytes (0)
 ///     stream id                               UInt16 length, bytes
 ///     model configuration as JSON             UInt32 length, bytes
 ///     seq, then whether t is set and t        Int64, UInt8, Float64
 ///     saved at (Unix seconds)                 Float64
-///     trainer state (TrainerState.swift)      UInt64 length, bytes
+///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    public static let formatVersion: UInt16 = 1
+    /// 2: the forecaster's state (the network's, then the ensemble's, bands' and drift's);
+    /// 1 held the network's alone.
+    public static let formatVersion: UInt16 = 2
     static let magic = Array("RNNDSTRM".utf8)
     static let byteOrderMark: UInt16 = 0x0102
 
@@ -27,7 +29,7 @@ public struct StreamRecord: Sendable, Equatable {
     public var seq: Int
     public var lastTimestamp: Double?
     public var savedAt: Double
-    /// `OnlineTrainer.writeState` bytes.
+    /// `Forecaster.writeState` bytes.
     public var state: [UInt8]
 
     public init(id: [UInt8], model: ModelConfiguration, seq: Int, lastTimestamp: Double?, savedAt: Double, state: [UInt8]) {
@@ -39,20 +41,27 @@ public struct StreamRecord: Sendable, Equatable {
         self.state = state
     }
 
-    /// A record of `trainer` (taken between two samples) as stream `id`: what `rnnd fit` writes.
-    public init(id: [UInt8], trainer: OnlineTrainer<Float>, seq: Int, lastTimestamp: Double?, savedAt: Double) {
-        var state = [UInt8](repeating: 0, count: trainer.stateByteCount)
-        state.withUnsafeMutableBytes { trainer.writeState(into: $0) }
-        self.init(id: id, model: trainer.configuration, seq: seq, lastTimestamp: lastTimestamp, savedAt: savedAt, state: state)
+    /// A record of `forecaster` (taken between two samples) as stream `id`: what `rnnd fit` writes.
+    public init(id: [UInt8], forecaster: Forecaster, seq: Int, lastTimestamp: Double?, savedAt: Double) {
+        var state = [UInt8](repeating: 0, count: forecaster.stateByteCount)
+        state.withUnsafeMutableBytes { forecaster.writeState(into: $0) }
+        self.init(id: id, model: forecaster.configuration, seq: seq, lastTimestamp: lastTimestamp, savedAt: savedAt, state: state)
     }
 
     /// The stream id as text when it is UTF-8, else in hex (`0x...`).
     public var printableID: String { printableStreamID(id) }
 
-    /// The trainer's counters and normaliser, read from the state without building the trainer;
-    /// nil when the state is too short for them.
+    /// The network trainer's counters and normaliser, read from the state without building the
+    /// forecaster; nil when the state is too short for them.
     public var stateSummary: TrainerStateSummary? {
-        state.withUnsafeBytes { TrainerStateSummary(state: $0, inputs: model.inputs) }
+        state.withUnsafeBytes { b in
+            Forecaster.trainerState(in: b).flatMap { TrainerStateSummary(state: $0, inputs: model.inputs) }
+        }
+    }
+
+    /// The forecaster's own counters (drifts, band coverage), read the same way.
+    public var forecasterCounters: ForecasterCounters? {
+        state.withUnsafeBytes { Forecaster.counters(in: $0) }
     }
 
     /// The XXH64 checksum an encoded record ends with (unchecked); nil when too short.
@@ -62,15 +71,15 @@ public struct StreamRecord: Sendable, Equatable {
     }
 
     /// Appends the record of a live stream to `out`: its state, taken now, between two samples.
-    /// `modelJSON` is `modelJSON(learner.trainer.configuration)`, computed once by the caller.
+    /// `modelJSON` is `modelJSON(learner.forecaster.configuration)`, computed once by the caller.
     static func encode(_ learner: StreamLearner, modelJSON json: [UInt8], savedAt: Double, into out: inout [UInt8]) {
-        let trainer = learner.trainer
-        let stateBytes = trainer.stateByteCount
+        let forecaster = learner.forecaster
+        let stateBytes = forecaster.stateByteCount
         let recordStart = out.count
         appendHeader(id: learner.id, json: json, seq: learner.seq, lastTimestamp: learner.lastTimestamp, savedAt: savedAt, stateBytes: stateBytes, to: &out)
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: stateBytes))
-        out.withUnsafeMutableBytes { trainer.writeState(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+        out.withUnsafeMutableBytes { forecaster.writeState(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
         appendChecksum(to: &out, from: recordStart)
     }
 
@@ -181,26 +190,27 @@ public struct StreamRecord: Sendable, Equatable {
         return try result.get()
     }
 
-    /// A trainer continuing this stream under `current` (the model the daemon would give the
+    /// A forecaster continuing this stream under `current` (the model the daemon would give the
     /// stream now), or why it cannot: the saved model must have the same shape.
-    public func trainer(current: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil) throws(RecordProblem) -> OnlineTrainer<Float> {
+    public func forecaster(current: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil) throws(RecordProblem) -> Forecaster {
         let changes = Self.shapeChanges(from: model, to: current)
         guard changes.isEmpty else { throw .modelChanged(changes) }
         if !current.problems().isEmpty { throw .unreadableConfiguration(current.problems().joined(separator: "; ")) }
-        let result: Result<OnlineTrainer<Float>, TrainerStateError> = state.withUnsafeBytes { b in
+        let result: Result<Forecaster, TrainerStateError> = state.withUnsafeBytes { b in
             do throws(TrainerStateError) {
-                return .success(try OnlineTrainer(configuration: current, workspace: workspace, state: b))
+                return .success(try Forecaster(configuration: current, workspace: workspace, state: b))
             } catch { return .failure(error) }
         }
         switch result {
-        case .success(let trainer): return trainer
+        case .success(let forecaster): return forecaster
         case .failure(let problem): throw .badState(problem.description)
         }
     }
 
     /// What differs between two models in ways a saved state cannot carry over: the cell, its
-    /// sizes, what it forecasts, the window and the optimizer's kind. The learning rate,
-    /// clipping, loss, k1 and the optimizer's constants may change freely.
+    /// sizes, what it forecasts and how (formulation, calendar inputs, the linear model's lags),
+    /// the window and the optimizer's kind. The learning rate, clipping, loss, k1, the
+    /// optimizer's constants, the ensemble, the band coverage and drift handling may change freely.
     public static func shapeChanges(from saved: ModelConfiguration, to current: ModelConfiguration) -> [String] {
         var changes: [String] = []
         func check<T: Equatable>(_ name: String, _ a: T, _ b: T) {
@@ -214,6 +224,9 @@ public struct StreamRecord: Sendable, Equatable {
         check("targets", saved.targetChannels, current.targetChannels)
         check("horizon", saved.horizon, current.horizon)
         check("window", saved.window, current.window)
+        check("formulation", saved.formulation, current.formulation)
+        check("calendar", saved.calendar, current.calendar)
+        check("linear_lags", saved.linearLags, current.linearLags)
         func kind(_ o: OptimizerKind) -> String {
             switch o {
             case .sgd: "sgd"
@@ -266,8 +279,8 @@ public enum RecordProblem: Error, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let v): "format version \(v); this rnnd reads version \(StreamRecord.formatVersion)"
         case .unsupportedScalar(let s): "\(s)-byte scalars; this rnnd stores 4-byte floats"
         case .unreadableConfiguration(let why): "its model configuration cannot be used: \(why)"
-        case .trailingBytes: "bytes follow the trainer state"
-        case .badState(let why): "its trainer state cannot be used: \(why)"
+        case .trailingBytes: "bytes follow the forecaster state"
+        case .badState(let why): "its forecaster state cannot be used: \(why)"
         case .modelChanged(let changes): "the configured model differs from the saved one: \(changes.joined(separator: ", "))"
         }
     }

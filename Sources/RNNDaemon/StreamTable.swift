@@ -16,22 +16,22 @@ public enum StreamRejection: String, CaseIterable, Sendable {
 final class StreamLearner {
     let id: [UInt8]
     let hash: UInt64
-    let trainer: OnlineTrainer<Float>
+    let forecaster: Forecaster
     var lastTimestamp: Double?
     var seq = 0
     /// `seq` when the stream was last checkpointed (or restored); -1 before: a stream whose
     /// `seq` has not moved since learned nothing, and is not written again.
     var savedSeq = -1
 
-    init(id: [UInt8], hash: UInt64, trainer: OnlineTrainer<Float>) {
+    init(id: [UInt8], hash: UInt64, forecaster: Forecaster) {
         self.id = id
         self.hash = hash
-        self.trainer = trainer
+        self.forecaster = forecaster
     }
 
     /// The per-stream policy on a sample: nil to learn from it, or why not.
     func check(width: Int, timestamp: Double?) -> StreamRejection? {
-        if width != trainer.configuration.inputs { return .widthChanged }
+        if width != forecaster.configuration.inputs { return .widthChanged }
         if let t = timestamp, let last = lastTimestamp {
             if t == last { return .duplicateTimestamp }
             if t < last { return .outOfOrder }

@@ -29,8 +29,8 @@ struct Demo: ParsableCommand {
     @Option(help: ArgumentHelp("The live scores cover this many latest forecasts of each stream.", valueName: "n"))
     var recent = 500
 
-    @Option(help: "The daemon's recurrent cell: lstm, gru or elman (gru: see README.md).")
-    var model: CellKind = .gru
+    @Option(help: "The daemon's recurrent cell: lstm, gru or elman.")
+    var model: CellKind = .lstm
 
     @Option(help: "The daemon's hidden units.")
     var hidden = 64

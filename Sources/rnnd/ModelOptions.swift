@@ -114,6 +114,24 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(name: .customLong("huber-delta"), help: "Huber threshold, in normalised units; used with --loss huber (default: 1.0).")
     var huberDelta: Double?
 
+    @Option(help: "What the network forecasts: change (from the latest value) or level (default: change).")
+    var formulation: Formulation?
+
+    @Option(help: "Time of day and of week as network inputs, for samples with a time: on or off (default: on).")
+    var calendar: Switch?
+
+    @Option(help: "Combine the network with persistence and the linear model, by their recent errors: on or off (default: on).")
+    var ensemble: Switch?
+
+    @Option(name: .customLong("linear-lags"), help: "Past changes the linear model regresses on, 0 ... 64; 0: no linear model (default: 4).")
+    var linearLags: Int?
+
+    @Option(help: "Coverage of the prediction bands, in (0, 1); 0: no bands and no anomaly score (default: 0.9).")
+    var coverage: Double?
+
+    @Option(help: "Detect changes in the error regime and re-adapt (docs/tuning.md): on or off (default: on).")
+    var drift: Switch?
+
     @Option(
         name: .customLong("normalization-forgetting"),
         help: "Forgetting factor of the input normalisation, in (0, 1]; 1 weighs every sample the same (default: 1).")
@@ -138,6 +156,12 @@ struct OptionalModelOptions: ParsableArguments {
         case .squared: configuration.loss = .squared
         case .huber: configuration.loss = .huber(delta: huberDelta ?? below ?? 1)
         }
+        if let formulation { configuration.formulation = formulation }
+        if let calendar { configuration.calendar = calendar == .on }
+        if let ensemble { configuration.ensemble = ensemble == .on }
+        if let linearLags { configuration.linearLags = linearLags }
+        if let coverage { configuration.coverage = coverage }
+        if let drift { configuration.drift = drift == .on }
         if let normalizationForgetting {
             configuration.normalization = .running(forgetting: normalizationForgetting == 1 ? nil : normalizationForgetting)
         }
@@ -160,7 +184,11 @@ func resolveConfiguration(
     }
 }
 
+/// An on/off flag value.
+enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
+
 extension CellKind: ExpressibleByArgument {}
+extension Formulation: ExpressibleByArgument {}
 extension OptimizerName: ExpressibleByArgument {}
 extension ClipMode: ExpressibleByArgument {}
 extension Activation: ExpressibleByArgument {}

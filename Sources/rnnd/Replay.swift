@@ -126,11 +126,11 @@ struct Replay: ParsableCommand {
         } catch {
             throw fail(error.message, error.exitCode)
         }
-        // The record's trainer, under this replay's model: its shape must be the same.
-        var start: OnlineTrainer<Float>?
+        // The record's forecaster, under this replay's model: its shape must be the same.
+        var start: Forecaster?
         if let record, let from {
             do throws(RecordProblem) {
-                start = try record.trainer(current: replayer.model)
+                start = try record.forecaster(current: replayer.model)
             } catch {
                 if case .modelChanged(let changes) = error {
                     throw fail("--from \(from): the record's model differs from this replay's: \(changes.joined(separator: ", ")); "

@@ -64,6 +64,8 @@ struct Fixture: Decodable {
         c.clipMode = ClipMode(rawValue: clip.mode)!
         c.clipThreshold = clip.mode == "none" ? 1 : clip.threshold
         c.normalization = .none
+        c.formulation = .level
+        c.calendar = false
         return c
     }
 }

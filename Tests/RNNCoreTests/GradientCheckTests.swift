@@ -15,7 +15,10 @@ struct GradientCheckTests {
         var window = 6
         var updateEvery = 2
         var horizon = 2
-        var testDescription: String { "\(cell) g1=\(activation) g2=\(head) \(loss) H=\(hidden) k2=\(window) k1=\(updateEvery) P=\(horizon)" }
+        var formulation = Formulation.change
+        var testDescription: String {
+            "\(cell) g1=\(activation) g2=\(head) \(loss) H=\(hidden) k2=\(window) k1=\(updateEvery) P=\(horizon) \(formulation)"
+        }
 
         var configuration: ModelConfiguration {
             var c = ModelConfiguration()
@@ -32,6 +35,7 @@ struct GradientCheckTests {
             c.learningRate = 0.02
             c.clipThreshold = 1
             c.seed = 7
+            c.formulation = formulation
             return c
         }
     }
@@ -39,6 +43,8 @@ struct GradientCheckTests {
     static let cases: [Case] = [
         Case(cell: .elman), Case(cell: .elman, activation: .relu), Case(cell: .elman, activation: .sigmoid),
         Case(cell: .lstm), Case(cell: .gru),
+        // The level formulation (the fixtures' contract) as well as the change formulation.
+        Case(cell: .lstm, formulation: .level), Case(cell: .gru, horizon: 3, formulation: .level),
         Case(cell: .lstm, head: .tanh, loss: .huber(delta: 0.3)),
         Case(cell: .gru, head: .sigmoid, loss: .huber(delta: 0.3), updateEvery: 1, horizon: 1),
         Case(cell: .elman, updateEvery: 6, horizon: 1),
@@ -47,13 +53,13 @@ struct GradientCheckTests {
         Case(cell: .gru, hidden: 37, window: 3, updateEvery: 1, horizon: 1),
     ]
 
-    /// A trainer that has learned `samples` samples and predicted one more, so that its
-    /// current window starts after a carried, non-zero state.
+    /// A trainer that has learned `samples` samples (hourly, so that the calendar inputs move)
+    /// and predicted one more, so that its current window starts after a carried, non-zero state.
     static func trained(_ c: ModelConfiguration, samples: Int = 17) -> OnlineTrainer<Double> {
         let trainer = OnlineTrainer<Double>(configuration: c)
         let data = noisySines(count: samples + 1, channels: c.inputs, noise: 0.2, seed: 3)
-        for x in data.dropLast() { trainer.step(x) }
-        trainer.predict(data.last!)
+        for (i, x) in data.dropLast().enumerated() { trainer.step(x, time: 1_700_000_000 + 3600 * Double(i)) }
+        trainer.predict(data.last!, time: 1_700_000_000 + 3600 * Double(samples))
         return trainer
     }
 

@@ -118,15 +118,17 @@ struct CheckpointCommandTests {
         #expect(replay.stdout.contains("from: \(file) (stream 'plant/7', 400 samples learned, seq 200"), "\(replay.stdout)")
         let (_, lines) = try ReplayCommandTests.predictions(predictions)
         var replayed: [String: [String]] = [:]
-        for line in lines { replayed["\(line.row)/\(line.horizon)"] = line.values }
+        for line in lines { replayed["\(line.row)/\(line.horizon)"] = line.values + line.bounds }
         let published = client.messages["plant/7", default: []]
         #expect(published.count == 60)
         #expect(String(decoding: published.first ?? [], as: UTF8.self).contains(#""seq":201"#), "seq continues from the record")
         var compared = 0
         for (m, payload) in published.enumerated() {
             let steps = try ReplayCommandTests.forecastTexts(payload)
+            let lower = try ReplayCommandTests.rowTexts(payload, key: "lower"), upper = try ReplayCommandTests.rowTexts(payload, key: "upper")
             for h in 1...2 where m + h < 60 {
-                #expect(replayed["\(m + h)/\(h)"] == steps[h - 1], "seq \(201 + m), row \(m + h), h=\(h)")
+                let bounds = steps[h - 1].indices.flatMap { j in [lower?[h - 1][j] ?? "", upper?[h - 1][j] ?? ""] }
+                #expect(replayed["\(m + h)/\(h)"] == steps[h - 1] + bounds, "seq \(201 + m), row \(m + h), h=\(h)")
                 compared += 1
             }
         }
@@ -180,14 +182,15 @@ struct CheckpointInspectionTests {
         model.hidden = 4
         model.inputs = 2
         model.window = 4
-        let trainer = OnlineTrainer<Float>(configuration: model)
-        for i in 0..<11 { trainer.step([Float(i), Float(i % 3) * 10]) }
-        let record = StreamRecord(id: Array("x".utf8), trainer: trainer, seq: 11, lastTimestamp: nil, savedAt: 5)
+        let forecaster = Forecaster(configuration: model)
+        for i in 0..<11 { forecaster.step([Float(i), Float(i % 3) * 10]) }
+        let trainer = forecaster.trainer
+        let record = StreamRecord(id: Array("x".utf8), forecaster: forecaster, seq: 11, lastTimestamp: nil, savedAt: 5)
         let summary = try #require(record.stateSummary)
         #expect(summary.counters == trainer.counters)
         #expect(summary.normalizerCount == 11 && summary.mean == trainer.normalizer.mean && summary.variance == trainer.normalizer.variance)
         #expect(try StreamRecord.decode(record.encoded()) == record)
-        #expect(record.state.withUnsafeBytes { TrainerStateSummary(state: UnsafeRawBufferPointer(rebasing: $0[..<50]), inputs: 2) } == nil)
+        #expect(record.state.withUnsafeBytes { TrainerStateSummary(state: UnsafeRawBufferPointer(rebasing: $0[8..<58]), inputs: 2) } == nil)
     }
 
     @Test func importIsNotACheckpointAndDeleteKeepsTheBytes() throws {

@@ -30,13 +30,13 @@ struct CheckpointTests {
 
     /// A record of a stream that has learned a few samples.
     static func record(id: String = "plant/a", hidden: Int = 6) -> [UInt8] {
-        let trainer = OnlineTrainer<Float>(configuration: model(hidden: hidden))
-        for i in 0..<9 { trainer.step([Float(i), Float(i * i % 5)]) }
-        let learner = StreamLearner(id: Array(id.utf8), hash: 0, trainer: trainer)
+        let forecaster = Forecaster(configuration: model(hidden: hidden))
+        for i in 0..<9 { forecaster.step([Float(i), Float(i * i % 5)], time: 1_700_000_000 + Double(i)) }
+        let learner = StreamLearner(id: Array(id.utf8), hash: 0, forecaster: forecaster)
         learner.seq = 9
         learner.lastTimestamp = 1_700_000_008
         var out: [UInt8] = []
-        StreamRecord.encode(learner, modelJSON: StreamRecord.modelJSON(trainer.configuration), savedAt: 1_800_000_000, into: &out)
+        StreamRecord.encode(learner, modelJSON: StreamRecord.modelJSON(forecaster.configuration), savedAt: 1_800_000_000, into: &out)
         return out
     }
 
@@ -47,8 +47,9 @@ struct CheckpointTests {
         #expect(record.seq == 9 && record.lastTimestamp == 1_700_000_008 && record.savedAt == 1_800_000_000)
         #expect(record.model == Self.model())
         #expect(record.encoded() == bytes, "decode and encode are inverse")
-        let trainer = try record.trainer(current: Self.model())
-        #expect(trainer.counters.samples == 9)
+        let forecaster = try record.forecaster(current: Self.model())
+        #expect(forecaster.trainer.counters.samples == 9)
+        #expect(record.forecasterCounters == forecaster.counters && forecaster.counters.scored == 8 * 2)
         let peeked = try #require(bytes.withUnsafeBytes { StreamRecord.peek($0).map { (Array($0.id), $0.savedAt) } })
         #expect(peeked.0 == Array("plant/a".utf8) && peeked.1 == 1_800_000_000)
     }
@@ -72,25 +73,26 @@ struct CheckpointTests {
         #expect(problem(flipped) == .checksumMismatch)
         // A newer format, with a valid checksum: refused for its version.
         var newer = Array(bytes.dropLast(8))
-        newer[8] = 2
+        let version = Int(StreamRecord.formatVersion) + 1
+        newer[8] = UInt8(version)
         newer += withUnsafeBytes(of: newer.withUnsafeBytes { xxh64($0) }) { Array($0) }
-        #expect(problem(newer) == .unsupportedVersion(2))
+        #expect(problem(newer) == .unsupportedVersion(version))
         #expect(problem(Array("RNNDSTRX".utf8) + bytes.dropFirst(8)) == .notARecord)
     }
 
     @Test func aChangedModelShapeIsRefusedAndOtherChangesAreTaken() throws {
         let record = try StreamRecord.decode(Self.record())
-        #expect(throws: RecordProblem.modelChanged(["hidden 6 → 7"])) { try record.trainer(current: Self.model(hidden: 7)) }
+        #expect(throws: RecordProblem.modelChanged(["hidden 6 → 7"])) { try record.forecaster(current: Self.model(hidden: 7)) }
         var other = Self.model()
         other.cell = .lstm
         other.window = 8
-        #expect(throws: RecordProblem.modelChanged(["cell gru → lstm", "window 4 → 8"])) { try record.trainer(current: other) }
+        #expect(throws: RecordProblem.modelChanged(["cell gru → lstm", "window 4 → 8"])) { try record.forecaster(current: other) }
         var tuned = Self.model()
         tuned.learningRate = 0.01
         tuned.clipThreshold = 5
         tuned.updateEvery = 2
-        let trainer = try record.trainer(current: tuned)
-        #expect(trainer.learningRate == 0.01 && trainer.clipThreshold == 5)
+        let forecaster = try record.forecaster(current: tuned)
+        #expect(forecaster.learningRate == 0.01 && forecaster.trainer.clipThreshold == 5)
     }
 
     @Test func theStoreCommitsWholeCheckpointsAndSetsRecordsAside() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import RNNCore
 import Synchronization
 import Testing
 import ZeroMQ
@@ -195,6 +196,51 @@ struct DaemonEndToEndTests {
         let learned = try #require(Self.counter("learned", in: summary))
         #expect(learned >= 62 && learned <= 61 + warmups, "\(summary)")
         #expect(daemon.text.contains("topic_not_utf8") && daemon.text.contains("0x70ff"), "refusals are logged with the stream id")
+    }
+
+    /// Bands, anomaly scores and drifts as a subscriber and an operator see them: a stream that
+    /// behaves for 700 samples (with one spike), then changes its regime.
+    @Test func bandsAnomaliesAndDriftsReachSubscribersAndTheLog() throws {
+        let daemon = try RunningDaemon([
+            "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1",
+            "--model", "gru", "--hidden", "8", "--window", "8",
+        ])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let client = try ForecastClient(samplesIn: try daemon.await("samples in:"), forecastsOut: try daemon.await("forecasts out:"))
+        var rng = SplitMix64(seed: 8)
+        let count = 1200
+        for i in 0..<count {
+            let calm = sin(Double(i) * 0.3) + 0.05 * rng.normal() + (i == 400 ? 3 : 0)
+            let changed = 6 + 3 * sin(Double(i) * 0.9) + 0.5 * rng.normal()
+            try client.send("drifty", #"{"v": \#(i < 700 ? calm : changed), "t": \#(1_700_000_000 + 60 * i)}"#)
+        }
+        try client.collect(until: { $0["drifty", default: []].count >= count }, seconds: 30)
+        let messages = try client.messages["drifty", default: []].map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any])
+        }
+        try #require(messages.count == count)
+        for (i, m) in messages.enumerated() {
+            #expect(m["seq"] as? Int == i + 1)
+            let forecast = try #require((m["forecast"] as? [[Double]])?.first?.first)
+            if i >= Forecaster.bandWarmup + 1 {
+                let lower = try #require((m["lower"] as? [[Double]])?.first?.first, "seq \(i + 1) has a band")
+                let upper = try #require((m["upper"] as? [[Double]])?.first?.first)
+                #expect(lower <= forecast && forecast <= upper)
+            }
+            if i < Forecaster.anomalyWarmup {
+                #expect(m["anomaly"] is NSNull, "seq \(i + 1): no score in the warm-up")
+            } else {
+                let score = try #require(m["anomaly"] as? Double, "seq \(i + 1) has a score")
+                #expect(score >= 0 && score <= 1)
+            }
+        }
+        #expect((messages[400]["anomaly"] as? Double ?? 0) > 0.8, "the spike: \(messages[400]["anomaly"] ?? "none")")
+        #expect(daemon.stop() == 0)
+        let summary = try daemon.await("stopped:")
+        let drifts = try #require(summary.split(separator: " ").first { $0.hasPrefix("drifts=") }.flatMap { Int($0.dropFirst(7)) })
+        #expect(drifts >= 1, "the change of regime is counted: \(summary)")
+        let line = try #require(daemon.text.split(separator: "\n").first { $0.contains("drift:") }, "and logged:\n\(daemon.text)")
+        #expect(line.contains("notice") && line.contains("drifty"), "\(line)")
     }
 
     /// `queue_capacity` bounds what waits for a worker: a flood into a slow model is dropped and

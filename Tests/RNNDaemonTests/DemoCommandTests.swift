@@ -42,6 +42,15 @@ struct DemoCommandTests {
         }
         #expect(out.contains("the model BEAT persistence") || out.contains("the model did NOT beat persistence"))
         #expect(out.contains("Overall: the model beat persistence on "))
+        // The bands as the demo counted them from the forecasts' lower and upper: 300 samples
+        // give 299 scored forecasts, of which those after the band's warm-up had one.
+        for stream in ["nab/nyc_taxi", "nab/machine_temperature"] {
+            let line = try Self.line(out, stream + ": bands held ")
+            let held = try #require(line.split(separator: " ").dropFirst(3).first.flatMap { Double($0.dropLast()) })
+            let of = try #require(line.split(separator: " ").dropFirst(5).first.flatMap { Int($0) })
+            #expect(of >= 299 - 22 && of < 299, "\(line)")
+            #expect(held > 75 && held <= 100, "\(line)")
+        }
 
         // Persistence over the second half of the taxi forecasts, from the file alone: forecasts
         // 1...299 forecast rows 1...299, the second half is rows 150...299.

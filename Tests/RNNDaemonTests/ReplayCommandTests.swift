@@ -1,4 +1,5 @@
 import Foundation
+import RNNCore
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -110,15 +111,29 @@ struct ReplayCommandTests {
         return try lines.map { try #require(Double($0.split(separator: ",")[1])) }
     }
 
-    /// A predictions file: header, then (row, horizon, values as text).
-    static func predictions(_ path: String) throws -> (header: String, lines: [(row: Int, horizon: Int, values: [String])]) {
+    /// One line of a predictions file, its numbers as text: the forecast of each target, the
+    /// band's bounds (lower and upper per target, empty without a band) and the anomaly score.
+    struct PredictionLine {
+        var row: Int
+        var horizon: Int
+        var values: [String]
+        var bounds: [String]
+        var anomaly: String
+    }
+
+    /// A predictions file: header, then its lines.
+    static func predictions(_ path: String) throws -> (header: String, lines: [PredictionLine]) {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.hasSuffix("\n"))
         var lines = text.split(separator: "\n").map(String.init)
         let header = lines.removeFirst()
         return (header, try lines.map { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            return (try #require(Int(fields[0])), try #require(Int(fields[1])), Array(fields[2...]))
+            let k = (fields.count - 3) / 3
+            try #require(fields.count == 3 * k + 3, "row, horizon, k values, 2k bounds, anomaly: \(line)")
+            return PredictionLine(
+                row: try #require(Int(fields[0])), horizon: try #require(Int(fields[1])),
+                values: Array(fields[2..<(2 + k)]), bounds: Array(fields[(2 + k)..<(2 + 3 * k)]), anomaly: fields[2 + 3 * k])
         })
     }
 
@@ -141,10 +156,10 @@ struct ReplayCommandTests {
         let values = try Self.taxiValues()
         #expect(values.count == 10_320)
         let (header, lines) = try Self.predictions(predictions)
-        #expect(header == "row,horizon,value")
+        #expect(header == "row,horizon,value,value_lower,value_upper,anomaly")
         #expect(lines.count == 10_319)
         #expect(lines.map(\.row) == Array(1..<10_320))
-        var model = (0.0, 0.0), persistence = (0.0, 0.0)
+        var model = (0.0, 0.0), persistence = (0.0, 0.0), banded = 0, covered = 0
         for line in lines {
             #expect(line.horizon == 1 && line.values.count == 1)
             let f = try #require(Float(line.values[0]))
@@ -154,6 +169,17 @@ struct ReplayCommandTests {
             model.1 += abs(e)
             persistence.0 += p * p
             persistence.1 += abs(p)
+            if let lower = Float(line.bounds[0]), let upper = Float(line.bounds[1]) {
+                #expect(lower <= f && f <= upper, "row \(line.row): the band holds its forecast")
+                banded += 1
+                if Double(lower) <= values[line.row] && values[line.row] <= Double(upper) { covered += 1 }
+            }
+            // The anomaly score: none during the warm-up, then in [0, 1].
+            if line.row < Forecaster.anomalyWarmup {
+                #expect(line.anomaly.isEmpty, "row \(line.row)")
+            } else if let a = Float(line.anomaly) {
+                #expect(a >= 0 && a <= 1)
+            }
         }
         let n = Double(lines.count)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics))) as? [String: Any])
@@ -162,6 +188,10 @@ struct ReplayCommandTests {
         #expect(overall["count"] as? Int == 10_319)
         #expect(p["mse"] == persistence.0 / n && p["mae"] == persistence.1 / n)
         #expect(m["mse"] == model.0 / n && m["mae"] == model.1 / n)
+        let bands = try #require(overall["bands"] as? [String: Any])
+        #expect(bands["count"] as? Int == banded && banded > 10_000)
+        #expect(bands["coverage"] as? Double == Double(covered) / Double(banded))
+        #expect(abs(Double(covered) / Double(banded) - 0.9) < 0.02, "90% bands: \(covered) of \(banded)")
         #expect(json["rows"] as? Int == 10_320 && json["samples"] as? Int == 10_320)
         #expect((json["per_target"] as? [[String: Any]])?.first?["target"] as? String == "value")
         #expect((json["per_horizon"] as? [[String: Any]])?.first?["horizon"] as? Int == 1)
@@ -279,10 +309,28 @@ struct ReplayCommandTests {
 
     /// The forecasts of `payload` (a daemon message) as the text of its numbers, one array per step.
     static func forecastTexts(_ payload: [UInt8]) throws -> [[String]] {
+        try #require(try rowTexts(payload, key: "forecast"))
+    }
+
+    /// The rows of `key` ("forecast", "lower" or "upper") in `payload` as the text of their
+    /// numbers, a JSON null as ""; nil when the whole value is null.
+    static func rowTexts(_ payload: [UInt8], key: String) throws -> [[String]]? {
         let text = String(decoding: payload, as: UTF8.self)
-        let start = try #require(text.range(of: "\"forecast\":[[")).upperBound
-        let end = try #require(text[start...].range(of: "]]")).lowerBound
-        return text[start..<end].components(separatedBy: "],[").map { $0.components(separatedBy: ",") }
+        let start = try #require(text.range(of: "\"\(key)\":")).upperBound
+        if text[start...].hasPrefix("null") { return nil }
+        #expect(text[start...].hasPrefix("[["))
+        let from = text.index(start, offsetBy: 2)
+        let end = try #require(text[from...].range(of: "]]")).lowerBound
+        return text[from..<end].components(separatedBy: "],[").map { $0.components(separatedBy: ",").map { $0 == "null" ? "" : $0 } }
+    }
+
+    /// The anomaly score of `payload` as text, "" for null.
+    static func anomalyText(_ payload: [UInt8]) throws -> String {
+        let text = String(decoding: payload, as: UTF8.self)
+        let start = try #require(text.range(of: "\"anomaly\":")).upperBound
+        let end = try #require(text[start...].firstIndex(of: ","))
+        let value = String(text[start..<end])
+        return value == "null" ? "" : value
     }
 
     @Test func replayForecastsEqualTheDaemonsForTheSameRows() throws {
@@ -320,10 +368,11 @@ struct ReplayCommandTests {
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect(replay.stdout.contains("out_of_order=1") && replay.stdout.contains("load 1"), "\(replay.stdout)")
         let (header, lines) = try Self.predictions(predictions)
-        #expect(header == "row,horizon,temp,load")
-        var replayed: [String: [String]] = [:]
-        for line in lines { replayed["\(line.row)/\(line.horizon)"] = line.values }
+        #expect(header == "row,horizon,temp,load,temp_lower,temp_upper,load_lower,load_upper,anomaly")
+        var replayed: [String: PredictionLine] = [:]
+        for line in lines { replayed["\(line.row)/\(line.horizon)"] = line }
         #expect(replayed.count == (accepted.count - 1) + (accepted.count - 2))
+        #expect(lines.contains { !$0.bounds[0].isEmpty } && lines.contains { !$0.anomaly.isEmpty }, "bands and scores appear")
 
         for topic in ["sensor-json", "sensor-binary"] {
             let published = client.messages[topic, default: []]
@@ -331,11 +380,21 @@ struct ReplayCommandTests {
             var compared = 0
             for (m, payload) in published.enumerated() {
                 let steps = try Self.forecastTexts(payload)
+                let lower = try Self.rowTexts(payload, key: "lower"), upper = try Self.rowTexts(payload, key: "upper")
                 #expect(steps.count == 2)
                 for h in 1...2 where m + h < accepted.count {
                     let key = "\(accepted[m + h])/\(h)"
-                    #expect(replayed[key] == steps[h - 1], "\(topic) seq \(m + 1), row \(key)")
+                    let line = try #require(replayed[key])
+                    #expect(line.values == steps[h - 1], "\(topic) seq \(m + 1), row \(key)")
+                    // The band as published, value by value (a bound without a band is null, or
+                    // the whole band is null), is the band replay wrote.
+                    let bounds = (0..<2).flatMap { j in [lower?[h - 1][j] ?? "", upper?[h - 1][j] ?? ""] }
+                    #expect(line.bounds == bounds, "\(topic) seq \(m + 1), row \(key): band")
                     compared += 1
+                }
+                // The score of the sample itself is on replay's horizon-1 line for its row.
+                if m >= 1 {
+                    #expect(replayed["\(accepted[m])/1"]?.anomaly == (try Self.anomalyText(payload)), "\(topic) seq \(m + 1): anomaly")
                 }
             }
             #expect(compared == replayed.count)

@@ -33,6 +33,9 @@ struct ReplayTests {
         var row: Int
         var horizon: Int
         var values: [String]
+        /// Lower and upper bound per target ("" without a band), and the anomaly score.
+        var bounds: [String]
+        var anomaly: String
     }
 
     /// Replays and collects the predictions file's lines, parsed back from their text.
@@ -43,8 +46,11 @@ struct ReplayTests {
         var lines: [Line] = []
         let report = replayer.run(prediction: { p in
             let text = Replayer.predictionLine(p)
-            let fields = text.dropLast().split(separator: ",").map(String.init)
-            lines.append(Line(row: Int(fields[0])!, horizon: Int(fields[1])!, values: Array(fields[2...])))
+            let fields = text.dropLast().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let k = p.values.count
+            lines.append(Line(
+                row: Int(fields[0])!, horizon: Int(fields[1])!, values: Array(fields[2..<(2 + k)]),
+                bounds: Array(fields[(2 + k)..<(2 + 3 * k)]), anomaly: fields[2 + 3 * k]))
         })
         return (replayer, report, lines)
     }
@@ -78,6 +84,7 @@ struct ReplayTests {
         let actual = table.columns[1].values
         var cells = [[(Double, Double, Int)]](repeating: [(0, 0, 0)], count: 2)
         var persistence = [(Double, Double)](repeating: (0, 0), count: 2)
+        var bands = [BandFigures](repeating: BandFigures(), count: 2)
         for line in lines {
             #expect(line.values.count == 1)
             let f = Double(Float(line.values[0])!)
@@ -85,6 +92,10 @@ struct ReplayTests {
             cells[line.horizon - 1][0].0 += e * e
             cells[line.horizon - 1][0].1 += abs(e)
             cells[line.horizon - 1][0].2 += 1
+            if let lower = Float(line.bounds[0]), let upper = Float(line.bounds[1]) {
+                bands[line.horizon - 1].count += 1
+                if Double(lower) <= actual[line.row] && actual[line.row] <= Double(upper) { bands[line.horizon - 1].covered += 1 }
+            }
             let p = actual[line.row - line.horizon] - actual[line.row]
             persistence[line.horizon - 1].0 += p * p
             persistence[line.horizon - 1].1 += abs(p)
@@ -97,6 +108,8 @@ struct ReplayTests {
             #expect(e.model.mae == ab / Double(n))
             #expect(e.persistence.mse == persistence[h - 1].0 / Double(n))
             #expect(e.persistence.mae == persistence[h - 1].1 / Double(n))
+            #expect(e.bands.count == bands[h - 1].count && e.bands.covered == bands[h - 1].covered)
+            #expect(e.bands.count >= n - Forecaster.bandWarmup - h - 1, "a band from the warm-up on: \(e.bands.count) of \(n)")
         }
         let all = cells.map { $0[0] }
         let total = (all[0].0 + all[1].0, all[0].1 + all[1].1, all[0].2 + all[1].2)
@@ -106,24 +119,29 @@ struct ReplayTests {
     }
 
     @Test func theForecastsAreThoseOfTheDaemonsModel() throws {
-        // The same configuration and samples through an OnlineTrainer driven by hand, as the
-        // daemon's worker drives it: predict, record, learn.
+        // The same configuration and samples through a Forecaster driven by hand, as the
+        // daemon's worker drives it: predict (with the sample's time), record, learn.
         let table = Self.csv(["a", "b"], rows: 80) { r, j in Double(r % 11) * 0.37 + Double(j) * 1.000000001 }
         let configuration = Self.configuration(horizon: 2)
-        let (_, _, lines) = try replay(table, configuration)
-        let trainer = OnlineTrainer<Float>(configuration: configuration.modelConfiguration(inputs: 2))
-        var forecasts: [[Float]] = []
+        let (replayer, _, lines) = try replay(table, configuration)
+        let forecaster = Forecaster(configuration: configuration.modelConfiguration(inputs: 2))
+        var forecasts: [[Float]] = [], bounds: [[Float]] = [], scores: [Double?] = []
         for r in 0..<80 {
             let x = [Float(table.columns[0].values[r]), Float(table.columns[1].values[r])]
-            x.withUnsafeBufferPointer { _ = trainer.predict($0.baseAddress!) }
-            forecasts.append(Array(trainer.forecast))
-            trainer.learn()
+            x.withUnsafeBufferPointer { _ = forecaster.predict($0.baseAddress!, time: replayer.samples.timestamp(r)) }
+            forecasts.append(Array(forecaster.forecast))
+            bounds.append(Array(forecaster.lower) + Array(forecaster.upper))
+            scores.append(forecaster.anomaly)
+            forecaster.learn()
         }
         #expect(lines.count == 79 + 78)
+        func text(_ v: Float) -> String { v.isNaN ? "" : v.description }
         for line in lines {
-            let made = forecasts[line.row - line.horizon]
-            let row = Array(made[(2 * (line.horizon - 1))..<(2 * line.horizon)])
-            #expect(line.values == row.map(\.description), "row \(line.row) h \(line.horizon)")
+            let r = line.row - line.horizon, at = 2 * (line.horizon - 1)
+            #expect(line.values == forecasts[r][at..<(at + 2)].map(text), "row \(line.row) h \(line.horizon)")
+            let b = bounds[r]
+            #expect(line.bounds == [b[at], b[4 + at], b[at + 1], b[4 + at + 1]].map(text), "row \(line.row) h \(line.horizon)")
+            #expect(line.anomaly == (line.horizon == 1 ? scores[line.row].map { Float($0).description } ?? "" : ""))
         }
     }
 
@@ -183,7 +201,7 @@ struct ReplayTests {
     @Test func outputsAreWellFormed() throws {
         let table = Self.csv(["a", "b,c"], rows: 40) { r, j in Double(r * (j + 1)) }
         let (replayer, report, _) = try replay(table, Self.configuration(horizon: 2))
-        #expect(replayer.predictionsHeader == "row,horizon,a,\"b,c\"\n")
+        #expect(replayer.predictionsHeader == "row,horizon,a,\"b,c\",a_lower,a_upper,\"b,c_lower\",\"b,c_upper\",anomaly\n")
         let json = report.json(firstTime: replayer.timeSpan?.first, lastTime: replayer.timeSpan?.last)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["horizon"] as? Int == 2)

@@ -157,7 +157,7 @@ struct ShardingTests {
             let id = Array("s\(i)".utf8)
             let hash = StreamShard.hash(of: id)
             guard hash % UInt64(shards) == 0, workerIndex(hash: hash, workers: 2) == 0 else { continue }
-            table.insert(StreamLearner(id: id, hash: hash, trainer: Self.trainer))
+            table.insert(StreamLearner(id: id, hash: hash, forecaster: Self.forecaster))
             added += 1
         }
         #expect(added == 4096)
@@ -166,10 +166,10 @@ struct ShardingTests {
     }
 
     /// One small model, shared by the table's entries: only their ids and hashes matter here.
-    nonisolated(unsafe) static let trainer: OnlineTrainer<Float> = {
+    nonisolated(unsafe) static let forecaster: Forecaster = {
         var model = ModelConfiguration()
         model.hidden = 2
         model.window = 2
-        return OnlineTrainer(configuration: model)
+        return Forecaster(configuration: model)
     }()
 }

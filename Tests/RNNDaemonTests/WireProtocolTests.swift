@@ -130,12 +130,32 @@ struct WireProtocolTests {
         }
         #expect(String(decoding: encoder.topic, as: UTF8.self) == "fc/boiler \"7\"")
         let text = String(decoding: encoder.payload, as: UTF8.self)
-        #expect(text == #"{"stream":"boiler \"7\"","seq":42,"t":1700000000.25,"horizon":3,"forecast":[[21.5,0.1],[-3.0,1e-07],[123456.78,3.4e+38]],"updates":41}"#)
+        #expect(text == #"{"stream":"boiler \"7\"","seq":42,"t":1700000000.25,"horizon":3,"forecast":[[21.5,0.1],[-3.0,1e-07],[123456.78,3.4e+38]],"lower":null,"upper":null,"anomaly":null,"updates":41}"#)
         // Every number reads back as exactly the Float that was encoded.
         let object = try #require(try JSONSerialization.jsonObject(with: Data(encoder.payload)) as? [String: Any])
         let rows = try #require(object["forecast"] as? [[Double]])
         #expect(rows.flatMap { $0.map(Float.init) } == forecast)
         #expect(object["t"] as? Double == 1_700_000_000.25)
+    }
+
+    @Test func bandsAndAnomalyEncodeAsDocumentedJSON() throws {
+        var encoder = ForecastEncoder()
+        let forecast: [Float] = [20, 1, 21, 1.5], lower: [Float] = [19.5, 0.75, .nan, .nan], upper: [Float] = [20.5, 1.25, .nan, .nan]
+        forecast.withUnsafeBufferPointer { f in
+            lower.withUnsafeBufferPointer { l in
+                upper.withUnsafeBufferPointer { u in
+                    Array("s".utf8).withUnsafeBytes { id in
+                        encoder.encode(
+                            stream: id, seq: 7, timestamp: nil, horizon: 2, forecast: f, lower: l, upper: u, anomaly: 0.25, updates: 6)
+                    }
+                }
+            }
+        }
+        let text = String(decoding: encoder.payload, as: UTF8.self)
+        // Horizon 2 has no band yet: its bounds are null, value by value.
+        #expect(text == #"{"stream":"s","seq":7,"t":null,"horizon":2,"forecast":[[20.0,1.0],[21.0,1.5]],"lower":[[19.5,0.75],[null,null]],"upper":[[20.5,1.25],[null,null]],"anomaly":0.25,"updates":6}"#)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(encoder.payload)) as? [String: Any])
+        #expect(object["anomaly"] as? Double == 0.25)
     }
 
     @Test func shortestDecimalsRoundTrip() {

@@ -1,0 +1,574 @@
+import RealModule
+
+// The forecaster of one stream (docs/numerics.md, "Ensemble" to "Drift"): the network
+// (`OnlineTrainer`), an online linear model of the changes and persistence, combined per output
+// by exponentiated gradient on their recent errors; prediction bands from adaptive conformal
+// inference; an anomaly score from the band; Page-Hinkley drift detection on the errors.
+//
+// Legend: I = inputs, K = targets, P = horizon, O = P·K outputs (row (p-1)·K + j is target j,
+// p steps ahead), E = experts, D = linear features, L = lags of the linear model, W = band
+// window, R = P + 1 rows of forecast history, n = the sample's index in the stream.
+
+/// The forecasters a stream's published forecast combines.
+public enum Expert: Int, CaseIterable, Sendable {
+    /// The latest value.
+    case persistence
+    /// Exponential smoothing: the level of the latest values, recent ones weighing more.
+    case smoothing
+    /// Recursive least squares on the latest changes, levels and calendar phases.
+    case linear
+    /// The recurrent network.
+    case network
+
+    public var name: String {
+        switch self {
+        case .persistence: "persistence"
+        case .smoothing: "smoothing"
+        case .linear: "linear"
+        case .network: "network"
+        }
+    }
+}
+
+/// What a forecaster saw, for metrics and checkpoints.
+public struct ForecasterCounters: Sendable, Equatable {
+    /// Error regime changes detected.
+    public var drifts = 0
+    /// Forecast values (every output) scored against the value they forecast.
+    public var scored = 0
+    /// Of those, the ones published with a band, and the ones their band held.
+    public var banded = 0
+    public var covered = 0
+
+    public init() {}
+}
+
+/// One stream's forecaster: predict, then learn, like the `OnlineTrainer` it drives, with the
+/// published forecast, its band and the sample's anomaly score on top. Confined to one thread;
+/// after `init` it does not allocate.
+public final class Forecaster {
+    public let configuration: ModelConfiguration
+    /// The network and its training (the `network` expert).
+    public let trainer: OnlineTrainer<Float>
+    public var counters = ForecasterCounters()
+    /// The network's learning rate outside a drift's boost (may be changed at run time).
+    public var learningRate: Double
+    /// Whether the latest sample set off the drift policy.
+    public private(set) var driftDetected = false
+
+    // Constants (docs/numerics.md says why each has its value).
+    /// Exponentiated-gradient step of the combination weights (scale-free: the gradient is
+    /// divided by the running mean squared error).
+    static let combinationRate = 0.05
+    /// No expert's weight falls below this, so one that becomes good again is heard again.
+    static let weightFloor = 1e-3
+    /// The smoothing expert's weight on the newest value.
+    static let smoothingFactor = 0.1
+    static let scaleForgetting = 0.99
+    /// Scores in each band's calibration window, and scores before a band is published.
+    public static let bandWindow = 256
+    public static let bandWarmup = 20
+    /// The adaptive conformal step γ (Gibbs and Candès 2021 use 0.005).
+    static let bandStep = 0.005
+    /// Samples before the anomaly score is reported.
+    public static let anomalyWarmup = 100
+    /// Recursive least squares: forgetting factor and the initial (and largest) covariance.
+    static let linearForgetting = 0.999
+    /// Page-Hinkley on the normalised absolute error: tolerance δ, threshold λ, the bound of
+    /// one sample's contribution, the memory of the error scale and of the signal's mean, and
+    /// the samples it waits.
+    static let driftTolerance = 0.1
+    static let driftThreshold = 100.0
+    static let driftSignalBound = 10.0
+    static let driftScaleForgetting = 0.999
+    static let driftMeanMemory = 200.0
+    public static let driftWarmup = 200
+    /// After a drift, the network's learning rate starts `driftBoost` times higher and comes
+    /// back over `driftBoostSamples` samples.
+    public static let driftBoost = 3.0
+    public static let driftBoostSamples = 500
+
+    public let targets: [Int]
+    public let outputs: Int
+    public let horizon: Int
+    /// Lags and features of the linear model (0 and 0 when it is off).
+    public let lags: Int
+    public let features: Int
+    let inputs: Int
+    let rows: Int
+    let experts = Expert.allCases.count
+    let coverage: Double
+
+    /// Every number of the forecaster's own state, in one buffer (what a checkpoint copies):
+    let state: UnsafeMutablePointer<Double>
+    let stateCount: Int
+    // ... and where each part sits in it.
+    let covariance: Int     // D × D, the inverse of the weighted feature covariance
+    let linearWeights: Int  // O × D
+    let featureRing: Int    // R × D, the features of the latest R samples
+    let valueRing: Int      // (L + 1) × I, the latest samples
+    let weights: Int        // O × E, the combination
+    let level: Int          // K, the smoothing expert's level of each target
+    let errorScale: Int     // O, mean squared expert error, for the combination's step
+    let made: Int           // R × (E + 3) × O: per sample, the experts' forecasts, the combined
+                            // one, the band's half-width (NaN: no band) and the scale it used
+    let bandLevel: Int      // O, the adaptive miscoverage α_t
+    let bandScale: Int      // O, mean absolute error of the combined forecast
+    let bandScores: Int     // O, scores inserted so far
+    let driftScale: Int     // K, slow mean absolute error at horizon 1
+    let drift: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
+    let anomalyIndex: Int   // 1: the latest sample's score (NaN: none)
+    /// The band windows: per output, the latest W scores in arrival order, then sorted.
+    let scores: UnsafeMutablePointer<Float>
+    /// What `forecast`, `lower` and `upper` show.
+    let published: UnsafeMutablePointer<Float>
+    /// Scratch: the linear model's gain.
+    let gain: UnsafeMutablePointer<Double>
+    var pendingLearn = false
+
+    /// A forecaster for `configuration`, its network computing in `workspace` (shared with the
+    /// other networks of the same shape on this thread) or in one of its own.
+    public convenience init(configuration: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil) {
+        self.init(trainer: OnlineTrainer(configuration: configuration, workspace: workspace))
+    }
+
+    init(trainer: OnlineTrainer<Float>) {
+        let c = trainer.configuration
+        configuration = c
+        self.trainer = trainer
+        learningRate = trainer.learningRate
+        inputs = c.inputs
+        targets = c.targetChannels
+        horizon = c.horizon
+        outputs = c.outputs
+        coverage = c.coverage
+        rows = c.horizon + 1
+        lags = c.linearLags == 0 ? 0 : min(c.linearLags, max(1, 32 / c.inputs))
+        features = c.linearLags == 0 ? 0 : lags * c.inputs + c.inputs + (c.calendar ? ModelConfiguration.calendarFeatures : 0) + 1
+        var next = 0
+        func region(_ count: Int) -> Int {
+            defer { next += count }
+            return next
+        }
+        let d = features, o = outputs
+        covariance = region(d * d)
+        linearWeights = region(o * d)
+        featureRing = region(rows * d)
+        valueRing = region((lags + 1) * inputs)
+        weights = region(o * experts)
+        level = region(targets.count)
+        errorScale = region(o)
+        made = region(rows * (experts + 3) * o)
+        bandLevel = region(o)
+        bandScale = region(o)
+        bandScores = region(o)
+        driftScale = region(targets.count)
+        drift = region(5)
+        anomalyIndex = region(1)
+        stateCount = next
+        state = allocateZeroed(stateCount)
+        scores = allocateZeroed(2 * Self.bandWindow * o)
+        published = allocateZeroed(3 * o)
+        gain = allocateZeroed(max(d, 1))
+        for i in 0..<d { state[covariance + i * d + i] = 1 }
+        for out in 0..<o {
+            // Even weights, but none for the linear model when there is none.
+            let w = state + weights + out * experts
+            let active = Double(experts - (d > 0 ? 0 : 1))
+            for e in Expert.allCases { w[e.rawValue] = e == .linear && d == 0 ? 0 : 1 / active }
+            state[bandLevel + out] = 1 - coverage
+        }
+        state[anomalyIndex] = .nan
+        for i in 0..<(3 * o) { published[i] = .nan }
+    }
+
+    deinit {
+        state.deallocate()
+        scores.deallocate()
+        published.deallocate()
+        gain.deallocate()
+    }
+
+    /// The latest forecast in the original units, row `(p-1)·K + j` for target `targets[j]`,
+    /// `p` samples ahead: the combination of the experts (or the network's alone without the
+    /// ensemble).
+    public var forecast: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: published, count: outputs) }
+
+    /// The band around `forecast` at the configured coverage, same rows; NaN where a band is
+    /// not calibrated yet (or bands are off).
+    public var lower: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: published + outputs, count: outputs) }
+    public var upper: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: published + 2 * outputs, count: outputs) }
+
+    /// Whether any output of the latest forecast has a band.
+    public var hasBand: Bool { (0..<outputs).contains { !published[outputs + $0].isNaN } }
+
+    /// The latest sample's anomaly score, 0 (inside the band) to 1 (far outside): the share of
+    /// the horizon-1 error that lies beyond the band's half-width, the largest over the
+    /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
+    public var anomaly: Double? {
+        let a = state[anomalyIndex]
+        return a.isNaN ? nil : a
+    }
+
+    /// The current combination weights of output `o`, one per ``Expert``.
+    public func combinationWeights(output o: Int) -> [Double] {
+        (0..<experts).map { state[weights + o * experts + $0] }
+    }
+
+    /// The forecast of `expert` made at the latest sample for output `o`.
+    public func expertForecast(_ expert: Expert, output o: Int) -> Double {
+        let n = trainer.counters.samples - 1
+        precondition(n >= 0, "no forecast yet")
+        return state[madeSlot(n) + expert.rawValue * outputs + o]
+    }
+
+    @inline(__always) func madeSlot(_ sample: Int) -> Int { made + (sample % rows) * (experts + 3) * outputs }
+
+    // MARK: - Predict
+
+    /// Scores the forecasts that `x` (`inputs` values, taken at Unix time `time` when known)
+    /// resolves, then forecasts from it: every expert, their combination, the band. Call
+    /// `learn()` next. A sample with a NaN or infinite value is counted and ignored: returns false.
+    @discardableResult
+    public func predict(_ x: UnsafePointer<Float>, time: Double? = nil) -> Bool {
+        precondition(!pendingLearn, "predict() twice without learn()")
+        for j in 0..<inputs where !x[j].isFinite {
+            trainer.counters.rejectedSamples += 1
+            return false
+        }
+        let n = trainer.counters.samples
+        resolve(x, sample: n)
+        trainer.predict(x, time: time)
+        let values = state + valueRing + (n % (lags + 1)) * inputs
+        for i in 0..<inputs { values[i] = Double(x[i]) }
+        if features > 0 { linearFeatures(sample: n, time: time) }
+
+        let k = targets.count, slot = madeSlot(n), o = outputs
+        let network = trainer.forecast
+        let phi = state + featureRing + (n % rows) * features
+        for j in 0..<k {
+            let l = state + level + j, value = Double(x[targets[j]])
+            l.pointee = n == 0 ? value : l.pointee + Self.smoothingFactor * (value - l.pointee)
+        }
+        for out in 0..<o {
+            let j = out % k, channel = targets[j]
+            let last = Double(x[channel]), smoothed = state[level + j]
+            var linear = last
+            if features > 0 {
+                var dot = 0.0
+                let w = state + linearWeights + out * features
+                for i in 0..<features { dot += w[i] * phi[i] }
+                linear = last + dot * trainer.changeUnit(channel)
+            }
+            let f = state + slot
+            f[Expert.persistence.rawValue * o + out] = last
+            f[Expert.smoothing.rawValue * o + out] = smoothed
+            f[Expert.linear.rawValue * o + out] = linear
+            f[Expert.network.rawValue * o + out] = Double(network[out])
+            var combined = Double(network[out])
+            if configuration.ensemble {
+                let w = state + weights + out * experts
+                combined = 0
+                for e in 0..<experts { combined += w[e] * f[e * o + out] }
+            }
+            let scale = state[bandScale + out]
+            let half = bandHalfWidth(output: out)
+            f[experts * o + out] = combined
+            f[(experts + 1) * o + out] = half
+            f[(experts + 2) * o + out] = scale
+            published[out] = Float(combined)
+            published[o + out] = Float(combined - half)
+            published[2 * o + out] = Float(combined + half)
+        }
+        pendingLearn = true
+        return true
+    }
+
+    /// The half-width of output `o`'s band now: the band's scale times the `1 − α_t` quantile
+    /// of its window of scaled errors; NaN before `bandWarmup` scores or with bands off.
+    func bandHalfWidth(output o: Int) -> Double {
+        let inserted = Int(state[bandScores + o])
+        guard coverage > 0, inserted >= Self.bandWarmup else { return .nan }
+        let m = min(inserted, Self.bandWindow)
+        let level = 1 - state[bandLevel + o]
+        let sorted = scores + (2 * o + 1) * Self.bandWindow
+        let q: Double
+        if level <= 0 {
+            q = 0
+        } else {
+            // The split-conformal rank ⌈level·(m + 1)⌉; beyond the window (α_t below 1/(m+1)),
+            // the largest score, where the method's interval would be unbounded.
+            let rank = Int((level * Double(m + 1)).rounded(.up))
+            q = Double(sorted[min(max(rank, 1), m) - 1])
+        }
+        return q * state[bandScale + o]
+    }
+
+    /// The linear model's features of sample `n` into its ring: the latest `L` changes of every
+    /// channel and its level (normalised and bounded as the network's inputs), the calendar
+    /// phases, and 1.
+    func linearFeatures(sample n: Int, time: Double?) {
+        let phi = state + featureRing + (n % rows) * features
+        var f = 0
+        for lag in 0..<lags {
+            let m = n - lag
+            guard m >= 1 else {
+                for _ in 0..<inputs { phi[f] = 0; f += 1 }
+                continue
+            }
+            let current = state + valueRing + (m % (lags + 1)) * inputs
+            let previous = state + valueRing + ((m - 1) % (lags + 1)) * inputs
+            for i in 0..<inputs {
+                phi[f] = OnlineTrainer<Float>.bounded((current[i] - previous[i]) / trainer.changeUnit(i))
+                f += 1
+            }
+        }
+        let latest = state + valueRing + (n % (lags + 1)) * inputs
+        let normalizer = trainer.normalizer
+        for i in 0..<inputs {
+            phi[f] = OnlineTrainer<Float>.bounded((latest[i] - normalizer.offset(i)) / normalizer.scale(i))
+            f += 1
+        }
+        if configuration.calendar {
+            OnlineTrainer<Double>.calendarPhases(time, into: phi + f)
+            f += ModelConfiguration.calendarFeatures
+        }
+        phi[f] = 1
+    }
+
+    // MARK: - Resolve
+
+    /// Scores every forecast that sample `n`, `x`, resolves: the combination's step, the band's
+    /// calibration, the anomaly score and the drift detector (horizon 1).
+    func resolve(_ x: UnsafePointer<Float>, sample n: Int) {
+        driftDetected = false
+        state[anomalyIndex] = .nan
+        let k = targets.count, o = outputs
+        var anomaly = 0.0, anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
+        var signal = 0.0, signals = 0
+        for p in 1...horizon where n - p >= 0 {
+            let f = state + madeSlot(n - p)
+            for j in 0..<k {
+                let out = (p - 1) * k + j
+                let y = Double(x[targets[j]])
+                let combined = f[experts * o + out], half = f[(experts + 1) * o + out]
+                let error = abs(combined - y)
+                if configuration.ensemble { combine(output: out, made: f, actual: y) }
+                counters.scored += 1
+                if !half.isNaN {
+                    counters.banded += 1
+                    let inside = error <= half
+                    if inside { counters.covered += 1 }
+                    state[bandLevel + out] += Self.bandStep * ((1 - coverage) - (inside ? 0 : 1))
+                }
+                let scale = f[(experts + 2) * o + out]
+                if scale > 0 { insertScore(Float(error / scale), output: out) }
+                let s = state + bandScale + out
+                s.pointee = s.pointee == 0 ? error : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * error
+                if p == 1 {
+                    if half.isNaN {
+                        anomalyKnown = false
+                    } else if error > half {
+                        anomaly = max(anomaly, 1 - half / error)
+                    }
+                    let slow = state + driftScale + j
+                    if slow.pointee > 0 {
+                        signal += min(error / slow.pointee, Self.driftSignalBound)
+                        signals += 1
+                    }
+                    slow.pointee = slow.pointee == 0
+                        ? error : Self.driftScaleForgetting * slow.pointee + (1 - Self.driftScaleForgetting) * error
+                }
+            }
+        }
+        if anomalyKnown, n >= 1 { state[anomalyIndex] = anomaly }
+        if configuration.drift, signals > 0, n >= Self.driftWarmup { watchDrift(signal / Double(signals)) }
+    }
+
+    /// One exponentiated-gradient step of output `o`'s weights on the squared error of the
+    /// combination, the gradient divided by the experts' running mean squared error so that the
+    /// step does not depend on the stream's units.
+    func combine(output o: Int, made f: UnsafeMutablePointer<Double>, actual y: Double) {
+        let w = state + weights + o * experts, scale = state + errorScale + o
+        let combined = f[experts * outputs + o]
+        var meanSquare = 0.0
+        for e in 0..<experts {
+            let error = f[e * outputs + o] - y
+            meanSquare += error * error
+        }
+        meanSquare /= Double(experts)
+        if scale.pointee > 0 {
+            var total = 0.0
+            for e in 0..<experts where w[e] > 0 {
+                let gradient = 2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee
+                w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.combinationRate * gradient))), Self.weightFloor)
+                total += w[e]
+            }
+            if total > 0, total.isFinite {
+                for e in 0..<experts where w[e] > 0 { w[e] /= total }
+            }
+        }
+        if meanSquare.isFinite {
+            scale.pointee = scale.pointee == 0
+                ? meanSquare : Self.scaleForgetting * scale.pointee + (1 - Self.scaleForgetting) * meanSquare
+        }
+    }
+
+    /// Adds a score to output `o`'s window, dropping the oldest once it holds `bandWindow`; the
+    /// sorted copy is kept sorted by moving the values between the two positions.
+    func insertScore(_ score: Float, output o: Int) {
+        guard score.isFinite else { return }
+        let w = Self.bandWindow
+        let ring = scores + 2 * o * w, sorted = ring + w
+        let inserted = Int(state[bandScores + o])
+        var m = min(inserted, w)
+        let head = inserted % w
+        if m == w {
+            let old = ring[head]
+            var i = lowerBound(old, sorted, m)
+            if i >= m || sorted[i] != old { i = m - 1 }  // not found (cannot happen): drop the largest
+            (sorted + i).update(from: sorted + i + 1, count: m - i - 1)
+            m -= 1
+        }
+        ring[head] = score
+        let i = upperBound(score, sorted, m)
+        var j = m
+        while j > i {
+            sorted[j] = sorted[j - 1]
+            j -= 1
+        }
+        sorted[i] = score
+        state[bandScores + o] = Double(inserted + 1)
+    }
+
+    func lowerBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+        var lo = 0, hi = n
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid] < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    func upperBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+        var lo = 0, hi = n
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid] <= v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    // MARK: - Drift
+
+    /// Page-Hinkley on the signal `u` (the latest absolute errors over their slow mean): the sum
+    /// of `u − ū − δ` rising more than λ above its minimum means the errors grew and stayed
+    /// grown. `ū` forgets (a memory of `driftMeanMemory` samples) so that errors coming back to
+    /// their usual level after a good stretch are not taken for a change. Then the policy: boost the network's learning rate (`learningRateBoost`) and reset
+    /// the linear model's covariance to its initial value, so that both learn the new regime
+    /// faster. (Re-warming the normalisers and pulling the combination weights back to even
+    /// were tried and left out: docs/tuning.md.)
+    func watchDrift(_ u: Double) {
+        let d = state + drift
+        d[0] += 1
+        d[1] += (u - d[1]) * max(1 / d[0], 1 / Self.driftMeanMemory)
+        d[2] += u - d[1] - Self.driftTolerance
+        d[3] = min(d[3], d[2])
+        guard d[2] - d[3] > Self.driftThreshold else { return }
+        driftDetected = true
+        counters.drifts += 1
+        d[0] = 0; d[1] = 0; d[2] = 0; d[3] = 0
+        d[4] = Double(Self.driftBoostSamples)
+        let dd = features
+        if dd > 0 {
+            for i in 0..<(dd * dd) { state[covariance + i] = 0 }
+            for i in 0..<dd { state[covariance + i * dd + i] = 1 }
+        }
+    }
+
+    /// The factor on the network's learning rate now: `driftBoost` right after a drift, back to
+    /// 1 in a straight line over `driftBoostSamples` samples.
+    public var learningRateBoost: Double {
+        1 + (Self.driftBoost - 1) * state[drift + 4] / Double(Self.driftBoostSamples)
+    }
+
+    // MARK: - Learn
+
+    /// Learns from the newest sample: the network's TBPTT schedule (at its learning rate times
+    /// the drift boost), and one recursive-least-squares step of the linear model per forecast
+    /// the sample resolves.
+    @discardableResult
+    public func learn() -> UpdateOutcome {
+        precondition(pendingLearn, "learn() without predict()")
+        pendingLearn = false
+        trainer.learningRate = learningRate * learningRateBoost
+        if state[drift + 4] > 0 { state[drift + 4] -= 1 }
+        let outcome = trainer.learn()
+        if features > 0 { learnLinear() }
+        return outcome
+    }
+
+    /// `predict(x, time:)` then `learn()`.
+    @discardableResult
+    public func step(_ x: UnsafePointer<Float>, time: Double? = nil) -> UpdateOutcome {
+        guard predict(x, time: time) else { return .rejectedInput }
+        return learn()
+    }
+
+    /// Recursive least squares with forgetting (λ = `linearForgetting`) on the changes the
+    /// newest sample resolves: the covariance takes the horizon-1 features once; the other
+    /// horizons use its gain. Its trace is kept at or below its initial value, so that a
+    /// channel that stops moving cannot wind it up.
+    func learnLinear() {
+        let n = trainer.counters.samples - 1
+        let d = features, k = targets.count, o = outputs, lambda = Self.linearForgetting
+        let cov = state + covariance, g = gain
+        let newest = state + madeSlot(n)
+        for p in 1...horizon where n - p >= 0 {
+            let phi = state + featureRing + ((n - p) % rows) * d
+            let origin = state + madeSlot(n - p)
+            // g = C φ / (λ + φᵀ C φ)
+            var denominator = lambda
+            for r in 0..<d {
+                var s = 0.0
+                let row = cov + r * d
+                for c in 0..<d { s += row[c] * phi[c] }
+                g[r] = s
+                denominator += phi[r] * s
+            }
+            guard denominator.isFinite, denominator > 0 else { continue }
+            for r in 0..<d { g[r] /= denominator }
+            for j in 0..<k {
+                let out = (p - 1) * k + j, channel = targets[j]
+                let last = newest[Expert.persistence.rawValue * o + j]
+                let from = origin[Expert.persistence.rawValue * o + out]
+                let target = (last - from) / trainer.changeUnit(channel)
+                let w = state + linearWeights + out * d
+                var prediction = 0.0
+                for i in 0..<d { prediction += w[i] * phi[i] }
+                let error = target - prediction
+                guard error.isFinite else { continue }
+                for i in 0..<d { w[i] += g[i] * error }
+            }
+            if p == 1 {
+                // C ← (C − g φᵀ C) / λ, symmetric: C φ = g · denominator.
+                var trace = 0.0
+                for r in 0..<d {
+                    let row = cov + r * d
+                    for c in 0..<d { row[c] = (row[c] - g[r] * g[c] * denominator) / lambda }
+                    trace += row[r]
+                }
+                if trace > Double(d) {
+                    let scale = Double(d) / trace
+                    for i in 0..<(d * d) { cov[i] *= scale }
+                }
+            }
+        }
+    }
+
+    /// Bytes this stream's forecaster holds on its own (the network's included).
+    public var bytes: Int {
+        trainer.bytes + MemoryLayout<Double>.stride * (stateCount + max(features, 1))
+            + MemoryLayout<Float>.stride * (2 * Self.bandWindow + 3) * outputs
+    }
+}

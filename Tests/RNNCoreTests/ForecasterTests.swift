@@ -1,0 +1,264 @@
+import RNNCore
+import RealModule
+import TestSupport
+import Testing
+
+/// The forecaster around the network: bands that hold what they promise, drift detection, the
+/// ensemble's floor at persistence, the anomaly score, delayed targets, and its checkpoints.
+/// One test at a time: each streams thousands of samples, and together they would hold every
+/// thread of the test runner.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ForecasterTests {
+    /// A small model, quick in a debug build.
+    static func configuration(horizon: Int = 1, coverage: Double = 0.9) -> ModelConfiguration {
+        var c = ModelConfiguration()
+        c.cell = .gru
+        c.hidden = 8
+        c.window = 8
+        c.horizon = horizon
+        c.learningRate = 0.005
+        c.coverage = coverage
+        return c
+    }
+
+    /// Gaussian noise from a seeded generator.
+    struct Noise {
+        var rng: SplitMix64
+        init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+        mutating func next() -> Double { rng.normal() }
+    }
+
+    /// Feeds `series` (one value a sample, hourly times), returning per sample the horizon-1
+    /// forecast made before it, its band, and the sample's anomaly score.
+    @discardableResult
+    static func run(_ f: Forecaster, _ series: [Double], from start: Int = 0)
+        -> [(forecast: Float, lower: Float, upper: Float, anomaly: Double?)]
+    {
+        var out: [(Float, Float, Float, Double?)] = []
+        var previous: (Float, Float, Float) = (.nan, .nan, .nan)
+        for (i, v) in series.enumerated() {
+            let x = [Float(v)]
+            x.withUnsafeBufferPointer { _ = f.predict($0.baseAddress!, time: 1_700_000_000 + 3600 * Double(start + i)) }
+            out.append((previous.0, previous.1, previous.2, f.anomaly))
+            previous = (f.forecast[0], f.lower[0], f.upper[0])
+            f.learn()
+        }
+        return out
+    }
+
+    @Test(arguments: [0.9, 0.8])
+    func bandsHoldWhatTheyPromise(coverage: Double) {
+        // An AR(1) whose noise switches between calm (0.5) and rough (2) every 1500 samples.
+        var noise = Noise(seed: 11)
+        var x = 0.0, series: [Double] = []
+        for t in 0..<6000 {
+            let sigma = (t / 1500) % 2 == 0 ? 0.5 : 2.0
+            x = 0.8 * x + sigma * noise.next()
+            series.append(x)
+        }
+        let f = Forecaster(configuration: Self.configuration(coverage: coverage))
+        let out = Self.run(f, series)
+        let c = f.counters
+        #expect(c.scored == 5999)
+        #expect(c.banded >= 5999 - Forecaster.bandWarmup - 2)
+        let achieved = Double(c.covered) / Double(c.banded)
+        #expect(abs(achieved - coverage) < 0.02, "\(coverage) asked, \(achieved) achieved")
+        // The band follows the noise: wider in the rough stretches than in the calm ones.
+        func meanWidth(_ range: Range<Int>) -> Double {
+            range.map { Double(out[$0].upper - out[$0].lower) }.reduce(0, +) / Double(range.count)
+        }
+        let calm = meanWidth(3200..<4500), rough = meanWidth(4700..<6000)
+        #expect(rough > 2.5 * calm, "rough \(rough), calm \(calm)")
+        #expect(out[2000...].allSatisfy { $0.lower <= $0.forecast && $0.forecast <= $0.upper })
+    }
+
+    @Test func driftIsDetectedOnARegimeChangeAndNotOnAStableStream() {
+        var noise = Noise(seed: 5)
+        func series(change: Bool) -> [Double] {
+            (0..<4000).map { t in
+                let after = change && t >= 2500
+                let level = after ? 6 + 3 * Double.sin(Double(t) * 0.9) : Double.sin(Double(t) * 0.3)
+                return level + (after ? 1.0 : 0.1) * noise.next()
+            }
+        }
+        let stable = Forecaster(configuration: Self.configuration())
+        for (i, v) in series(change: false).enumerated() {
+            Self.run(stable, [v], from: i)
+        }
+        #expect(stable.counters.drifts == 0, "no false alarm on a stable stream")
+
+        let changing = Forecaster(configuration: Self.configuration())
+        let data = series(change: true)
+        Self.run(changing, Array(data[..<2500]))
+        #expect(changing.counters.drifts == 0)
+        var detected: Int?
+        for (i, v) in data[2500...].enumerated() {
+            Self.run(changing, [v], from: 2500 + i)
+            if changing.driftDetected, detected == nil { detected = i }
+        }
+        let after = try? #require(detected, "the change is detected")
+        #expect((after ?? .max) < 300, "detected \(after ?? -1) samples after the change")
+        #expect(changing.counters.drifts >= 1)
+    }
+
+    @Test func theDriftPolicyBoostsTheLearningRateAndEasesBack() {
+        let f = Forecaster(configuration: Self.configuration())
+        #expect(f.learningRateBoost == 1)
+        var noise = Noise(seed: 9)
+        var t = 0
+        while f.counters.drifts == 0, t < 6000 {
+            let v = t < 1000 ? 0.1 * noise.next() : 20 * noise.next()
+            Self.run(f, [v], from: t)
+            t += 1
+        }
+        #expect(f.counters.drifts == 1)
+        #expect(abs(f.learningRateBoost - (1 + (Forecaster.driftBoost - 1) * Double(Forecaster.driftBoostSamples - 1) / Double(Forecaster.driftBoostSamples))) < 1e-12)
+        #expect(abs(f.trainer.learningRate - f.learningRate * Forecaster.driftBoost) < 1e-12, "the update after the drift took the boost")
+        Self.run(f, (0..<Forecaster.driftBoostSamples).map { _ in 20 * noise.next() }, from: t)
+        #expect(f.learningRateBoost == 1, "back to the configured rate")
+    }
+
+    @Test func everyForecastIsScoredOnceWhenItsTargetArrives() {
+        // Horizon 3: the forecast for sample n made p steps earlier is scored at sample n, never
+        // before; a sample resolves min(n, 3) forecasts.
+        let f = Forecaster(configuration: Self.configuration(horizon: 3))
+        let series = (0..<50).map { Double.sin(Double($0) * 0.4) }
+        for n in 0..<50 {
+            Self.run(f, [series[n]], from: n)
+            let expected = (0...n).map { min($0, 3) }.reduce(0, +)
+            #expect(f.counters.scored == expected, "after sample \(n)")
+        }
+    }
+
+    @Test func nothingDependsOnValuesNotYetSeen() {
+        // Two streams equal up to sample 300 and different after: every output up to 300 and
+        // the whole state after it are the same, so nothing learned from a later value.
+        let c = Self.configuration(horizon: 3)
+        var noise = Noise(seed: 3)
+        let common = (0..<301).map { Double.sin(Double($0) * 0.2) + 0.1 * noise.next() }
+        let a = Forecaster(configuration: c), b = Forecaster(configuration: c)
+        let outA = Self.run(a, common + [5, -5, 5]), outB = Self.run(b, common + [-3, 3, -3])
+        for i in 0..<301 {
+            #expect(Self.same(outA[i], outB[i]), "sample \(i)")
+        }
+        let a2 = Forecaster(configuration: c), b2 = Forecaster(configuration: c)
+        Self.run(a2, common)
+        Self.run(b2, common)
+        #expect(Self.state(a2) == Self.state(b2))
+    }
+
+    @Test func eachHorizonLearnsItsOwnStepAhead() {
+        // A noiseless sine of period 12: its change p steps ahead is a linear function of the
+        // latest two changes, for every p. The linear model trained on the right (delayed)
+        // targets forecasts each horizon almost exactly; trained one step off, it would miss by
+        // about the change of one step (≈ 0.5).
+        let c = Self.configuration(horizon: 3)
+        let f = Forecaster(configuration: c)
+        let series = (0..<2500).map { Double.sin(2 * Double.pi * Double($0) / 12) }
+        var worst = [0.0, 0.0, 0.0]
+        var made: [[Double]] = []
+        for (n, v) in series.enumerated() {
+            Self.run(f, [v], from: n)
+            made.append((0..<3).map { f.expertForecast(.linear, output: $0) })
+            if n >= 2300 {
+                for p in 1...3 { worst[p - 1] = max(worst[p - 1], abs(made[n - p][p - 1] - v)) }
+            }
+        }
+        #expect(worst.allSatisfy { $0 < 0.02 }, "worst error per horizon: \(worst)")
+    }
+
+    @Test func theEnsembleIsNotFarWorseThanPersistenceWherePersistenceIsBest() {
+        // A random walk: the next value is the latest plus noise, so persistence is optimal.
+        var noise = Noise(seed: 21)
+        var x = 100.0
+        let walk = (0..<4000).map { _ in x += noise.next(); return x }
+        let f = Forecaster(configuration: Self.configuration())
+        let out = Self.run(f, walk)
+        var model = 0.0, persistence = 0.0
+        for i in 1000..<4000 {
+            let e = Double(out[i].forecast) - walk[i], p = walk[i - 1] - walk[i]
+            model += e * e
+            persistence += p * p
+        }
+        #expect(model < 1.05 * persistence, "MSE ratio \(model / persistence)")
+
+        // And where there is something to learn, it learns it.
+        let sine = (0..<4000).map { Double.sin(Double($0) * 0.5) + 0.05 * noise.next() }
+        let g = Forecaster(configuration: Self.configuration())
+        let outSine = Self.run(g, sine)
+        model = 0
+        persistence = 0
+        for i in 1000..<4000 {
+            let e = Double(outSine[i].forecast) - sine[i], p = sine[i - 1] - sine[i]
+            model += e * e
+            persistence += p * p
+        }
+        #expect(model < 0.1 * persistence, "MSE ratio \(model / persistence)")
+        #expect(g.combinationWeights(output: 0)[Expert.persistence.rawValue] < 0.2)
+    }
+
+    @Test func theAnomalyScoreFlagsASpike() {
+        var noise = Noise(seed: 2)
+        var series = (0..<3300).map { Double.sin(Double($0) * 0.25) + 0.1 * noise.next() }
+        series[3000] += 3
+        let f = Forecaster(configuration: Self.configuration())
+        let out = Self.run(f, series)
+        #expect(out[..<Forecaster.anomalyWarmup].allSatisfy { $0.anomaly == nil }, "not reported in the warm-up")
+        #expect(out[Forecaster.anomalyWarmup...].allSatisfy { $0.anomaly != nil })
+        #expect((out[3000].anomaly ?? 0) > 0.8, "the spike: \(out[3000].anomaly ?? -1)")
+        let normal = out[500..<3000].filter { ($0.anomaly ?? 0) > 0.5 }.count
+        #expect(normal < 50, "\(normal) of 2500 ordinary samples scored above 0.5")
+        #expect(out[500..<3000].allSatisfy { ($0.anomaly ?? -1) >= 0 && ($0.anomaly ?? 2) <= 1 })
+    }
+
+    /// The same outputs, bit for bit (NaN where there was none yet).
+    static func same(
+        _ a: (forecast: Float, lower: Float, upper: Float, anomaly: Double?),
+        _ b: (forecast: Float, lower: Float, upper: Float, anomaly: Double?)
+    ) -> Bool {
+        a.forecast.bitPattern == b.forecast.bitPattern && a.lower.bitPattern == b.lower.bitPattern
+            && a.upper.bitPattern == b.upper.bitPattern && a.anomaly == b.anomaly
+    }
+
+    static func state(_ f: Forecaster) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: f.stateByteCount)
+        bytes.withUnsafeMutableBytes { f.writeState(into: $0) }
+        return bytes
+    }
+
+    @Test func aRestoredForecasterContinuesExactly() throws {
+        let c = Self.configuration(horizon: 2)
+        var noise = Noise(seed: 4)
+        let series = (0..<700).map { Double.sin(Double($0) * 0.3) * 5 + noise.next() }
+        let original = Forecaster(configuration: c)
+        Self.run(original, Array(series[..<500]))
+        let bytes = Self.state(original)
+        let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        #expect(Self.state(restored) == bytes)
+        #expect(restored.counters == original.counters)
+        #expect(Array(restored.forecast) == Array(original.forecast))
+        let a = Self.run(original, Array(series[500...]), from: 500), b = Self.run(restored, Array(series[500...]), from: 500)
+        for i in a.indices {
+            #expect(Self.same(a[i], b[i]), "sample \(500 + i)")
+        }
+        #expect(Self.state(original) == Self.state(restored))
+        // A state of another size is refused.
+        #expect(throws: TrainerStateError.self) {
+            try bytes.dropLast().withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        }
+    }
+
+    @Test func aNonFiniteSampleChangesNothing() {
+        let f = Forecaster(configuration: Self.configuration())
+        Self.run(f, (0..<50).map { Double($0 % 7) })
+        let before = Self.state(f)
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            #expect(f.step([bad]) == .rejectedInput)
+        }
+        var after = Self.state(f)
+        // Only the trainer's count of rejected samples moved (its second counter).
+        #expect(f.trainer.counters.rejectedSamples == 3)
+        after.withUnsafeMutableBytes { $0.storeBytes(of: Int64(0), toByteOffset: 8 + 8, as: Int64.self) }
+        #expect(after == before)
+    }
+}
