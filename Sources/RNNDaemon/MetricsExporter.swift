@@ -34,6 +34,7 @@ final class MetricsExporter: Sendable {
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
     private let refused, samplesDropped, forecastsDropped: [String: Counter]
     private let checkpointsCommitted, checkpointsFailed: Counter
+    private let curveRejected, curveHandshakeFailed: Counter
     private let streams, checkpointAge, queueCapacity: Gauge
     private let queueDepth, threadStalled: [Gauge]
     private let threadLoops: [Counter]
@@ -80,6 +81,10 @@ final class MetricsExporter: Sendable {
         streams = gauge("rnnd_streams", "Streams with a model.")
         checkpointsCommitted = counter("rnnd_checkpoints_committed_total", "Checkpoints committed to the state store.")
         checkpointsFailed = counter("rnnd_checkpoints_failed_total", "Checkpoints that failed; nothing of them was committed.")
+        curveRejected = counter(
+            "rnnd_curve_clients_refused_total", "CURVE connection attempts whose client key is not allowed (ZAP said 400), on both sockets.")
+        curveHandshakeFailed = counter(
+            "rnnd_curve_handshakes_failed_total", "CURVE handshakes that failed before ZAP: no CURVE, another server key, a malformed handshake.")
         checkpointAge = gauge("rnnd_checkpoint_age_seconds", "Seconds since the latest committed checkpoint (since the start, before the first).")
         queueCapacity = gauge("rnnd_queue_capacity", "The bound of each queue, in records (queue_capacity).")
         queueDepth = sources.threadOfQueue.map {
@@ -140,6 +145,8 @@ final class MetricsExporter: Sendable {
         streams.set(to: Double(c.streams.load(ordering: .relaxed)))
         checkpointsCommitted.load(c.checkpoints.load(ordering: .relaxed))
         checkpointsFailed.load(c.checkpointsFailed.load(ordering: .relaxed))
+        curveRejected.load(c.curveRejected.load(ordering: .relaxed))
+        curveHandshakeFailed.load(c.curveHandshakeFailed.load(ordering: .relaxed))
         let last = c.lastCheckpoint.load(ordering: .relaxed)
         checkpointAge.set(to: max(0, Date().timeIntervalSince1970 - (last == 0 ? ProcessStatistics.startTime : Double(last))))
 

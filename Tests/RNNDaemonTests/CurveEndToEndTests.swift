@@ -44,7 +44,7 @@ struct CurveEndToEndTests {
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
     }
 
-    static let arguments = ServiceEndToEndTests.model
+    static let arguments = ServiceEndToEndTests.model + ["--metrics-listen", "127.0.0.1:0"]
 
     /// `rnnd run` with CURVE, ready, and its two endpoints.
     static func start(_ keys: Keys) throws -> (daemon: RunningDaemon, samplesIn: String, forecastsOut: String) {
@@ -117,6 +117,9 @@ struct CurveEndToEndTests {
         #expect(Set(client.messages.keys) == ["good"], "only the allowed publisher's stream: \(client.messages.keys)")
         #expect(try Self.drain(eavesdropper, seconds: 0.5) == 0, "a CURVE subscriber that is not allowed receives nothing")
         #expect(try Self.drain(plainSubscriber, seconds: 0.5) == 0, "a plain subscriber receives nothing")
+        let metrics = try MetricsEndToEndTests.scrape(try daemon.await("metrics on: http://"))
+        #expect(metrics.value("rnnd_curve_clients_refused_total").map { $0 >= 2 } == true)
+        #expect(metrics.value("rnnd_curve_handshakes_failed_total").map { $0 >= 2 } == true)
 
         #expect(daemon.stop() == 0)
         let summary = try daemon.await("stopped:")
