@@ -29,7 +29,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let maxHidden = 4096
     public static let maxWindow = 10_000
     public static let maxHorizon = 1000
-    /// The most values one forecast may have, `horizon × max_inputs`: 16 MiB of JSON at most.
+    /// The most values one forecast may have, `horizon × max_inputs`: with its band, at most
+    /// 48 MiB of JSON (16 bytes a number), which the publisher's buffer is sized for.
     public static let maxForecastValues = 1 << 20
 
     // MARK: input
