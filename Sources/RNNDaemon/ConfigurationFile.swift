@@ -142,6 +142,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 ///
 /// [metrics]
 /// listen = "127.0.0.1:9557"   # HTTP: /metrics and /healthz; unset serves nothing
+/// stream_labels = 100          # streams with series of their own (rolling errors, coverage)
 /// ```
 ///
 /// Unknown sections and keys, and values of the wrong type, are errors. Numbers where a float
@@ -294,6 +295,7 @@ public enum ConfigurationFile {
             "",
             "[metrics]",
             c.metricsListen.map { "listen = \(tomlString($0))" } ?? "# listen is not set: no metrics are served",
+            "stream_labels = \(c.metricsStreamLabels)",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
@@ -379,6 +381,7 @@ public enum ConfigurationFile {
             ]),
             ("metrics", [
                 Setting(key: "listen") { v, c throws(ConfigurationError.Issue) in c.metricsListen = try v.string() },
+                Setting(key: "stream_labels") { v, c throws(ConfigurationError.Issue) in c.metricsStreamLabels = try v.int() },
             ]),
         ]
     }

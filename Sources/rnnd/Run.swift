@@ -74,6 +74,11 @@ struct Run: ParsableCommand {
         valueName: "host:port"))
     var metricsListen: String?
 
+    @Option(name: .customLong("metrics-stream-labels"), help: ArgumentHelp(
+        "Streams with series of their own in the metrics (rolling errors and band coverage by stream id), 0 ... 10000 (default: 100).",
+        valueName: "n"))
+    var metricsStreamLabels: Int?
+
     @OptionGroup var model: OptionalModelOptions
 
     @Flag(name: .customLong("print-config"), help: "Print the resolved configuration as TOML and exit.")
@@ -95,6 +100,7 @@ struct Run: ParsableCommand {
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }
+        if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }
         model.apply(to: &c.model)
     }
 
