@@ -435,16 +435,20 @@ public final class Forecaster {
             meanSquare += error * error
         }
         meanSquare /= Double(experts)
-        if scale.pointee > 0 {
+        // A step only when every gradient is finite (an expert's forecast can overflow on a wild
+        // sample): the weights stay a combination whatever comes in.
+        var finite = scale.pointee > 0
+        for e in 0..<experts where finite && w[e] > 0 {
+            finite = (2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee).isFinite
+        }
+        if finite {
             var total = 0.0
             for e in 0..<experts where w[e] > 0 {
                 let gradient = 2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee
                 w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.combinationRate * gradient))), Self.weightFloor)
                 total += w[e]
             }
-            if total > 0, total.isFinite {
-                for e in 0..<experts where w[e] > 0 { w[e] /= total }
-            }
+            for e in 0..<experts where w[e] > 0 { w[e] /= total }
         }
         if meanSquare.isFinite {
             scale.pointee = scale.pointee == 0
