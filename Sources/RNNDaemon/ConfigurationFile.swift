@@ -142,6 +142,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 ///
 /// [metrics]
 /// listen = "127.0.0.1:9557"   # HTTP: /metrics and /healthz; unset serves nothing
+/// stream_labels = 100          # streams with series of their own (rolling errors, coverage)
 ///
 /// [security]
 /// curve_secret_key_file = "rnnd.secret"    # CURVE on both sockets; relative: in $CREDENTIALS_DIRECTORY
@@ -298,6 +299,7 @@ public enum ConfigurationFile {
             "",
             "[metrics]",
             c.metricsListen.map { "listen = \(tomlString($0))" } ?? "# listen is not set: no metrics are served",
+            "stream_labels = \(c.metricsStreamLabels)",
             "",
             "[security]",
             c.curveSecretKeyFile.map { "curve_secret_key_file = \(tomlString($0))" }
@@ -388,6 +390,7 @@ public enum ConfigurationFile {
             ]),
             ("metrics", [
                 Setting(key: "listen") { v, c throws(ConfigurationError.Issue) in c.metricsListen = try v.string() },
+                Setting(key: "stream_labels") { v, c throws(ConfigurationError.Issue) in c.metricsStreamLabels = try v.int() },
             ]),
             ("security", [
                 Setting(key: "curve_secret_key_file") { v, c throws(ConfigurationError.Issue) in c.curveSecretKeyFile = try v.string() },

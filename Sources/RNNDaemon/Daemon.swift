@@ -31,6 +31,8 @@ public final class Daemon: Sendable {
     /// The latencies and durations of the metrics; nil without `--metrics-listen`, and then no
     /// thread reads a clock for them.
     let timings: DaemonTimings?
+    /// The forecasts' quality for the metrics; nil without `--metrics-listen`.
+    let quality: ForecastQuality?
     /// What SIGHUP may change while running.
     let runtime: RuntimeBox
     /// Reads the configuration again (the file and the command line), for SIGHUP.
@@ -58,7 +60,9 @@ public final class Daemon: Sendable {
         queues = QueueDepths(queues: configuration.workers + 1, capacity: configuration.queueCapacity)
         beats = AtomicCounters(count: configuration.workers + 3)
         runtime = RuntimeBox(RuntimeSettings(configuration))
-        timings = configuration.metricsAddress == nil ? nil : DaemonTimings(workers: configuration.workers)
+        let metrics = configuration.metricsAddress != nil
+        timings = metrics ? DaemonTimings(workers: configuration.workers) : nil
+        quality = metrics ? ForecastQuality(workers: configuration.workers, streamLabels: configuration.metricsStreamLabels) : nil
     }
 
     var checkpointerBeat: Int { configuration.workers + 1 }
@@ -101,9 +105,9 @@ public final class Daemon: Sendable {
         // Before the restore, which can take seconds: /healthz says "starting" meanwhile, and an
         // address in use ends the start at once.
         var metrics: MetricsServer?
-        if let address = c.metricsAddress, let timings {
+        if let address = c.metricsAddress, let timings, let quality {
             do {
-                let server = try MetricsServer(address: address, exporter: metricsExporter(timings), health: health, logger: logger)
+                let server = try MetricsServer(address: address, exporter: metricsExporter(timings, quality), health: health, logger: logger)
                 let bound = try server.startWaiting()
                 logger.info("metrics on: http://\(bound)")
                 metrics = server
@@ -236,10 +240,10 @@ public final class Daemon: Sendable {
     }
 
     /// The metrics of this daemon, as `/metrics` serves them.
-    func metricsExporter(_ timings: DaemonTimings) -> MetricsExporter {
+    func metricsExporter(_ timings: DaemonTimings, _ quality: ForecastQuality) -> MetricsExporter {
         MetricsExporter(
             .init(
-                counters: counters, queues: queues, beats: beats, health: health, timings: timings,
+                counters: counters, queues: queues, beats: beats, health: health, timings: timings, quality: quality,
                 threadOfBeat: (0..<beats.count).map(threadName(beat:)),
                 threadOfQueue: (0..<configuration.workers).map { "rnnd-worker-\($0)" } + ["rnnd-publisher"]),
             queueCapacity: configuration.queueCapacity)
@@ -448,7 +452,10 @@ public final class Daemon: Sendable {
         let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
         var table = StreamTable()
         var workspaces = restored.workspaces
-        for learner in restored.learners { table.insert(learner) }
+        for learner in restored.learners {
+            table.insert(learner)
+            learner.metricsSlot = quality?.streams.claim(learner.id)
+        }
         var log = RateLimitedLog(logger: logger)
         var walk = CheckpointWalk(worker: index)
         var settings = runtime.current, generation = 0
@@ -494,6 +501,7 @@ public final class Daemon: Sendable {
                 learner = StreamLearner(id: Array(sample.id), hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
                 learner.forecaster.learningRate = settings.learningRate
                 learner.forecaster.trainer.clipThreshold = settings.clipThreshold
+                learner.metricsSlot = quality?.streams.claim(learner.id)
                 table.insert(learner)
                 logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                 // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
@@ -505,7 +513,9 @@ public final class Daemon: Sendable {
                 return true
             }
             let forecaster = learner.forecaster
+            let before = forecaster.counters
             forecaster.predict(values, time: sample.timestamp)
+            quality?.observe(forecaster, since: before, worker: index, slot: learner.metricsSlot)
             learner.seq += 1
             if let t = sample.timestamp { learner.lastTimestamp = t }
             counters.accepted.add(1, ordering: .relaxed)

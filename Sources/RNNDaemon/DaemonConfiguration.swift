@@ -113,6 +113,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// ``metricsListen`` parsed; nil when not set (or not valid, which ``problems()`` reports).
     public var metricsAddress: MetricsAddress? { metricsListen.flatMap(MetricsAddress.init(parsing:)) }
+    /// How many streams get series of their own in the metrics (their rolling errors and band
+    /// coverage, labelled by stream id): the first this many the daemon has a model for.
+    public var metricsStreamLabels = 100
+    /// The most `metricsStreamLabels` can be: three series a stream.
+    public static let maxMetricsStreamLabels = 10_000
 
     public init() {}
 
@@ -261,6 +266,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
 
         // metrics
+        if !(0...Self.maxMetricsStreamLabels).contains(metricsStreamLabels) {
+            add("metrics.stream_labels", "--metrics-stream-labels",
+                "must be from 0 to \(Self.maxMetricsStreamLabels), got \(metricsStreamLabels)")
+        }
         if let metricsListen, let problem = MetricsAddress.problem(metricsListen) {
             add("metrics.listen", "--metrics-listen", problem)
         }

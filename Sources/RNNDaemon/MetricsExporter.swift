@@ -20,6 +20,7 @@ final class MetricsExporter: Sendable {
         var beats: AtomicCounters
         var health: DaemonHealth
         var timings: DaemonTimings
+        var quality: ForecastQuality
         /// The thread of each beat counter (publisher, workers, checkpoints, ingest), and of each
         /// queue (workers, then the publisher).
         var threadOfBeat: [String]
@@ -32,6 +33,10 @@ final class MetricsExporter: Sendable {
     private let scraping = Mutex<Int>(16_384)
 
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
+    private let drifts, valuesScored, valuesBanded, valuesInBand: Counter
+    /// Per stream with a slot (``StreamBoard``) and name: its rolling forecast MSE, persistence MSE
+    /// and band coverage, each made when the stream first has the figure.
+    private let perStream = Mutex<[String: Gauge]>([:])
     private let refused, samplesDropped, forecastsDropped: [String: Counter]
     private let checkpointsCommitted, checkpointsFailed: Counter
     private let curveRejected, curveHandshakeFailed: Counter
@@ -78,6 +83,11 @@ final class MetricsExporter: Sendable {
             Self.forecastDropReasons, "rnnd_forecasts_dropped_total", "Forecasts not published for lack of room (the model learned the sample), by reason.")
         updates = counter("rnnd_weight_updates_total", "TBPTT weight updates.")
         skippedUpdates = counter("rnnd_weight_updates_skipped_total", "Weight updates skipped for a non-finite loss or gradient.")
+        drifts = counter("rnnd_drifts_total", "Lasting changes of a stream's error regime detected (the drift policy applied), over every stream.")
+        valuesScored = counter(
+            "rnnd_forecast_values_scored_total", "Forecast values (per target and step ahead) scored against the value they forecast, over every stream.")
+        valuesBanded = counter("rnnd_forecast_values_banded_total", "Of the forecast values scored, those published with a band.")
+        valuesInBand = counter("rnnd_forecast_values_in_band_total", "Of the forecast values with a band, those the band held: divided by the banded ones, the coverage.")
         streams = gauge("rnnd_streams", "Streams with a model.")
         checkpointsCommitted = counter("rnnd_checkpoints_committed_total", "Checkpoints committed to the state store.")
         checkpointsFailed = counter("rnnd_checkpoints_failed_total", "Checkpoints that failed; nothing of them was committed.")
@@ -128,6 +138,9 @@ final class MetricsExporter: Sendable {
             Self.appendHistogram(
                 "rnnd_checkpoint_duration_seconds", help: "Time of each committed checkpoint, from its start to its commit.",
                 t.checkpoints, into: &text)
+            Self.appendHistogram(
+                "rnnd_anomaly_score", help: "The anomaly score of every sample that got one (0: inside the band; docs/protocol.md), over every stream.",
+                sources.quality.anomalies, into: &text)
             capacity = max(capacity, text.count + text.count / 4)
             return text
         }
@@ -143,6 +156,12 @@ final class MetricsExporter: Sendable {
         updates.load(c.updates.load(ordering: .relaxed))
         skippedUpdates.load(c.skippedUpdates.load(ordering: .relaxed))
         streams.set(to: Double(c.streams.load(ordering: .relaxed)))
+        drifts.load(c.drifts.load(ordering: .relaxed))
+        let q = sources.quality
+        valuesScored.load(q.scored)
+        valuesBanded.load(q.banded)
+        valuesInBand.load(q.covered)
+        loadStreams(q.streams)
         checkpointsCommitted.load(c.checkpoints.load(ordering: .relaxed))
         checkpointsFailed.load(c.checkpointsFailed.load(ordering: .relaxed))
         curveRejected.load(c.curveRejected.load(ordering: .relaxed))
@@ -180,13 +199,41 @@ final class MetricsExporter: Sendable {
         maxFiles.set(to: Double(process.maxFileDescriptors))
     }
 
+    /// The per-stream gauges: made for a stream once it has the figure (swift-prometheus would
+    /// write a NaN as `nan`, which the text format does not allow), set at every scrape. At most
+    /// `StreamBoard.capacity` streams, three series each.
+    private func loadStreams(_ board: StreamBoard) {
+        perStream.withLock { gauges in
+            for row in board.rows() {
+                for (name, help, value) in [
+                    ("rnnd_stream_forecast_mse", Self.streamMSEHelp, row.forecastMSE),
+                    ("rnnd_stream_persistence_mse", Self.streamPersistenceHelp, row.persistenceMSE),
+                    ("rnnd_stream_band_coverage_ratio", Self.streamCoverageHelp, row.coverage),
+                ] where value.isFinite {
+                    let key = name + "\u{0}" + row.stream
+                    let gauge = gauges[key] ?? registry.makeGauge(descriptor: Self.describe(name, help), labels: [("stream", row.stream)])
+                    gauges[key] = gauge
+                    gauge.set(to: value)
+                }
+            }
+        }
+    }
+
+    private static let streamMSEHelp =
+        "Mean squared error of a stream's one-step forecasts over about its latest 1000 samples, in its units squared (every target)."
+    private static let streamPersistenceHelp =
+        "The same for persistence (the latest value as forecast): the baseline the forecast should stay under."
+    private static let streamCoverageHelp =
+        "Share of a stream's values inside the band of their one-step forecast, over about its latest 1000 banded forecasts."
+
     /// A histogram in the text format: HELP, TYPE, the cumulative buckets (`le` in seconds), then
     /// `_sum` and `_count`, the same count as the `+Inf` bucket.
     static func appendHistogram(_ name: String, help: String, _ histogram: AtomicHistogram, into text: inout [UInt8]) {
         let s = histogram.snapshot()
         var lines = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
-        for (bound, count) in zip(histogram.bounds, s.cumulative) {
-            lines += "\(name)_bucket{le=\"\(Duration.nanoseconds(bound).bucketRepresentation)\"} \(count)\n"
+        for (i, count) in s.cumulative.dropLast().enumerated() {
+            let le = histogram.unit == 1e-9 ? Duration.nanoseconds(histogram.bounds[i]).bucketRepresentation : "\(histogram.values[i])"
+            lines += "\(name)_bucket{le=\"\(le)\"} \(count)\n"
         }
         lines += "\(name)_bucket{le=\"+Inf\"} \(s.count)\n\(name)_sum \(s.sumSeconds)\n\(name)_count \(s.count)\n"
         text.append(contentsOf: lines.utf8)

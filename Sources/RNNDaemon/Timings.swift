@@ -16,14 +16,20 @@ func monotonicNanoseconds() -> UInt64 {
     return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
-/// A histogram of durations with fixed bucket bounds, filled by several threads at once without
+/// A histogram with fixed bucket bounds (of durations, or of any value in a fixed unit), filled by
+/// several threads at once without
 /// locks: each writer has a slot of its own (bucket counts and the sum, as atomics, apart from the
 /// other slots' cache lines) and `observe` is two uncontended atomic adds after a short scan of
 /// the bounds. A scrape sums the slots. The count is the sum of the buckets, so the `+Inf` bucket
 /// and `_count` always agree, even while threads observe.
 final class AtomicHistogram: @unchecked Sendable {  // atomics, and bounds written only in init
-    /// Upper bounds of the buckets, in nanoseconds, increasing; a last bucket takes the rest.
+    /// Upper bounds of the buckets, in units of `unit` (nanoseconds for durations), increasing; a
+    /// last bucket takes the rest.
     let bounds: [Int]
+    /// What one unit of an observation is worth (1e-9 for durations in nanoseconds).
+    let unit: Double
+    /// The bounds as given (seconds for durations).
+    let values: [Double]
     /// `bounds` again, read by `observe` without touching the array's reference count, which
     /// every worker would otherwise contend for.
     private let limits: UnsafeMutableBufferPointer<Int>
@@ -32,10 +38,18 @@ final class AtomicHistogram: @unchecked Sendable {  // atomics, and bounds writt
     private let stride: Int
     let slots: Int
 
-    /// `bounds` in seconds (increasing), `slots` writer threads, numbered 0 ..< slots.
-    init(seconds bounds: [Double], slots: Int) {
+    /// `bounds` in seconds (increasing), `slots` writer threads, numbered 0 ..< slots; durations
+    /// are observed in nanoseconds.
+    convenience init(seconds bounds: [Double], slots: Int) {
+        self.init(bounds: bounds, unit: 1e-9, slots: slots)
+    }
+
+    /// `bounds` (increasing), observed as integer multiples of `unit`.
+    init(bounds: [Double], unit: Double, slots: Int) {
         precondition(!bounds.isEmpty && zip(bounds, bounds.dropFirst()).allSatisfy { $0 < $1 }, "bounds must increase")
-        self.bounds = bounds.map { Int(($0 * 1e9).rounded()) }
+        self.unit = unit
+        values = bounds
+        self.bounds = bounds.map { Int(($0 / unit).rounded()) }
         limits = .allocate(capacity: bounds.count)
         _ = limits.initialize(from: self.bounds)
         self.slots = slots
@@ -45,11 +59,11 @@ final class AtomicHistogram: @unchecked Sendable {  // atomics, and bounds writt
 
     deinit { limits.deallocate() }
 
-    /// Counts one duration of `nanoseconds` in `slot`, the calling thread's. Only one thread
-    /// observes into a slot.
+    /// Counts one observation of `units` (nanoseconds for a duration) in `slot`, the calling
+    /// thread's. Only one thread observes into a slot.
     @inline(__always)
-    func observe(_ nanoseconds: UInt64, slot: Int) {
-        let value = Int(truncatingIfNeeded: nanoseconds)
+    func observe(_ units: UInt64, slot: Int) {
+        let value = Int(truncatingIfNeeded: units)
         var bucket = 0
         while bucket < limits.count, value > limits[bucket] { bucket += 1 }
         let base = slot * stride
@@ -62,6 +76,7 @@ final class AtomicHistogram: @unchecked Sendable {  // atomics, and bounds writt
         /// Observations at or below each bound (cumulative), then all of them (`+Inf`).
         var cumulative: [Int]
         var count: Int { cumulative.last ?? 0 }
+        /// The sum of the observations, in seconds for durations (in the histogram's bounds' units).
         var sumSeconds: Double
     }
 
@@ -74,7 +89,7 @@ final class AtomicHistogram: @unchecked Sendable {  // atomics, and bounds writt
             sum += cells[base + bounds.count + 1]
         }
         for b in counts.indices.dropFirst() { counts[b] += counts[b - 1] }
-        return Snapshot(cumulative: counts, sumSeconds: Double(sum) / 1e9)
+        return Snapshot(cumulative: counts, sumSeconds: Double(sum) / (1 / unit).rounded())
     }
 }
 

@@ -74,6 +74,11 @@ struct Run: ParsableCommand {
         valueName: "host:port"))
     var metricsListen: String?
 
+    @Option(name: .customLong("metrics-stream-labels"), help: ArgumentHelp(
+        "Streams with series of their own in the metrics (rolling errors and band coverage by stream id), 0 ... 10000 (default: 100).",
+        valueName: "n"))
+    var metricsStreamLabels: Int?
+
     @Option(name: .customLong("curve-secret-key-file"), help: ArgumentHelp(
         "CURVE on both sockets: the daemon's secret key (rnnd keygen); relative: in $CREDENTIALS_DIRECTORY when set. Needs --curve-allowed-clients.",
         valueName: "file"))
@@ -104,6 +109,7 @@ struct Run: ParsableCommand {
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }
+        if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }
         if let curveSecretKeyFile { c.curveSecretKeyFile = curveSecretKeyFile }
         if let curveAllowedClients { c.curveAllowedClients = curveAllowedClients }
         model.apply(to: &c.model)

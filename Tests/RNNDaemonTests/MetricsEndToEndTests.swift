@@ -136,6 +136,65 @@ struct MetricsEndToEndTests {
         #expect(throws: HTTPProbe.Failure.self, "the server stopped with the daemon") { try HTTPProbe.request("GET", "/healthz", at: address) }
     }
 
+    /// The forecasts' own figures: values scored, banded and held over every stream, the anomaly
+    /// scores, drifts, and the rolling errors and coverage of the first streams by id, and of no
+    /// more than `--metrics-stream-labels`.
+    @Test func forecastQualityIsMeasured() throws {
+        let daemon = try RunningDaemon([
+            "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1",
+            "--model", "gru", "--hidden", "8", "--window", "8", "--metrics-listen", "127.0.0.1:0", "--metrics-stream-labels", "3",
+        ])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let address = try daemon.await("metrics on: http://")
+        let client = try ForecastClient(samplesIn: try daemon.await("samples in:"), forecastsOut: try daemon.await("forecasts out:"), warmup: #"{"v": 1}"#)
+        let before = try Self.settled(address)
+
+        // Two calm streams, then one that changes its regime at sample 700: a drift.
+        let counts = ["q/a": 300, "q/b": 300, "q/drifty": 1200]
+        for i in 0..<1200 {
+            let t = 1_700_000_000 + 60 * Double(i)
+            if i < 300 {
+                try client.send("q/a", #"{"v": \#(sin(Double(i) * 0.3)), "t": \#(t)}"#)
+                try client.send("q/b", #"{"v": \#(cos(Double(i) * 0.2) * 10), "t": \#(t)}"#)
+            }
+            let v = i < 700 ? sin(Double(i) * 0.3) + 0.01 * Double(i % 7) : 6 + 3 * sin(Double(i) * 0.9) + 0.1 * Double(i % 5)
+            try client.send("q/drifty", #"{"v": \#(v), "t": \#(t)}"#)
+        }
+        try client.collect(until: { m in counts.allSatisfy { m[$0.key, default: []].count >= $0.value } }, seconds: 30)
+        let after = try Self.settled(address)
+        func delta(_ name: String) -> Double { (after.value(name) ?? 0) - (before.value(name) ?? 0) }
+
+        // What the subscriber saw: forecasts with a band before a sample, and anomaly scores.
+        var banded = 0, scores = 0
+        for (stream, n) in counts {
+            let messages = try client.messages[stream, default: []].map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any])
+            }
+            try #require(messages.count == n)
+            banded += messages.dropLast().filter { $0["lower"] as? [[Double]] != nil }.count
+            scores += messages.filter { $0["anomaly"] is Double }.count
+        }
+        #expect(delta("rnnd_forecast_values_scored_total") == Double(counts.values.reduce(0) { $0 + $1 - 1 }))
+        #expect(delta("rnnd_forecast_values_banded_total") == Double(banded))
+        let held = delta("rnnd_forecast_values_in_band_total")
+        #expect(held <= Double(banded) && abs(held / Double(banded) - 0.9) < 0.05, "\(held) of \(banded) in their band")
+        #expect(delta("rnnd_anomaly_score_count") == Double(scores))
+        #expect(delta("rnnd_drifts_total") >= 1, "the change of regime")
+
+        // Series of their own for the first three streams: the warm-up stream (with a figure only
+        // if it took more than one sample), then q/a and q/b; none for q/drifty.
+        let labelled = Set(after.families["rnnd_stream_forecast_mse"]?.samples.compactMap { $0.labels["stream"] } ?? [])
+        #expect(labelled.subtracting(["warmup"]) == ["q/a", "q/b"], "\(labelled)")
+        for stream in ["q/a", "q/b"] {
+            let mse = try #require(after.value("rnnd_stream_forecast_mse", ["stream": stream]))
+            let persistence = try #require(after.value("rnnd_stream_persistence_mse", ["stream": stream]))
+            let coverage = try #require(after.value("rnnd_stream_band_coverage_ratio", ["stream": stream]))
+            #expect(mse > 0 && persistence > 0 && mse < persistence, "\(stream): the model ahead of persistence on a sine")
+            #expect(coverage > 0.7 && coverage <= 1, "\(stream): \(coverage)")
+        }
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func ipv6LoopbackServesToo() throws {
         guard (try? TakenPort(host: "::1", v6: true)) != nil else { return }  // no IPv6 on this machine
         let daemon = try RunningDaemon(ServiceEndToEndTests.model + ["--metrics-listen", "[::1]:0"])

@@ -58,6 +58,7 @@ struct MetricsTests {
         timings.updates.observe(40_000, slot: 1)
         return .init(
             counters: counters, queues: queues, beats: beats, health: health, timings: timings,
+            quality: ForecastQuality(workers: 2, streamLabels: 0),
             threadOfBeat: ["rnnd-publisher", "rnnd-worker-0", "rnnd-worker-1", "rnnd-checkpoints", "rnnd-ingest"],
             threadOfQueue: ["rnnd-worker-0", "rnnd-worker-1", "rnnd-publisher"])
     }
