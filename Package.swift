@@ -38,6 +38,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // The checkpoint store: SQLite (transactions, WAL) through a maintained Swift API.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Metrics: the Prometheus text exposition of `--metrics-listen`, a registry per daemon
+        // (its collectors are swift-metrics handlers; swift-metrics comes with it).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The HTTP server of /metrics and /healthz: small, no SwiftNIO, epoll on Linux.
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .systemLibrary(
@@ -64,6 +69,8 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
             ],
             swiftSettings: strict + codegen
         ),
@@ -99,7 +106,9 @@ let package = Package(
         ),
         .testTarget(
             name: "RNNDaemonTests",
-            dependencies: ["RNNDaemon", "ZeroMQ", "rnnd"],
+            dependencies: ["RNNDaemon", "ZeroMQ", "rnnd", "TestSupport"],
+            // The sample decoder's fuzzing corpus and the inputs its findings came from (scripts/fuzz).
+            resources: [.copy("FuzzCorpus")],
             swiftSettings: strict + codegen
         ),
         .testTarget(

@@ -42,6 +42,15 @@ if [ ! -x "$RNND" ]; then
     (cd "$ROOT" && swift build -c release) || exit 2
 fi
 mkdir -p "$OUT"
+# Valgrind 3.19 (Debian 12) cannot read the DWARF 5 debug information Swift 6.3 writes, and gives
+# up on the binary; a copy without it (`strip -g` keeps the symbol table, so --xtree-memory still
+# names the functions) is what runs under valgrind.
+if command -v strip >/dev/null; then
+    strip -g -o "$OUT/rnnd" "$RNND"
+    RUN="$OUT/rnnd"
+else
+    RUN="$RNND"
+fi
 
 # model update-every (window is the bench default, 32)
 CONFIGS=(
@@ -58,7 +67,7 @@ heap_allocs() {
 run_memcheck() { # model k1 n log [extra valgrind args...]
     local model="$1" k1="$2" n="$3" log="$4"; shift 4
     valgrind --tool=memcheck "$@" --log-file="$log" \
-        "$RNND" bench --model "$model" --update-every "$k1" --hidden "$HIDDEN" \
+        "$RUN" bench --model "$model" --update-every "$k1" --hidden "$HIDDEN" \
         --samples "$n" --seconds 1 >"$log.stdout" 2>&1
 }
 

@@ -33,6 +33,9 @@ SECONDS_TIMED=10
 BUILD=1
 ONLY=""
 
+source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num, report_failures,
+                                     # require_whole_number, require_tools, build_release, prepare_out
+
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_TIMED="$2"; shift 2 ;;
@@ -42,38 +45,16 @@ while [ $# -gt 0 ]; do
         *) echo "e2e.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-[[ "$SECONDS_TIMED" =~ ^[0-9]+$ ]] && [ "$SECONDS_TIMED" -ge 1 ] || { echo "e2e.sh: --seconds must be a whole number >= 1" >&2; exit 2; }
+require_whole_number --seconds "$SECONDS_TIMED"
 case "$ONLY" in ""|a|b|c) ;; *) echo "e2e.sh: --only takes a, b or c" >&2; exit 2 ;; esac
-for tool in jq timeout ss awk; do
-    command -v "$tool" >/dev/null || { echo "e2e.sh: $tool not found" >&2; exit 2; }
-done
+require_tools jq timeout ss awk
+build_release "$BUILD"
 
-# ---------------------------------------------------------------------------------------------
-# Build
-
-needs_build() {
-    [ -x "$RNND" ] && [ -x "$E2E" ] || return 0
-    [ -z "$(find Sources Package.swift -newer "$RNND" -type f -print -quit)" ] || return 0
-    [ -z "$(find Sources/rnnd-e2e Sources/ZeroMQ Package.swift -newer "$E2E" -type f -print -quit)" ] || return 0
-    return 1
-}
-if [ "$BUILD" = 1 ] && needs_build; then
-    echo "e2e.sh: building: swift build -c release" >&2
-    swift build -c release >&2 || { echo "e2e.sh: the release build failed" >&2; exit 2; }
-fi
-[ -x "$RNND" ] && [ -x "$E2E" ] || { echo "e2e.sh: $RNND or $E2E missing (run without --no-build)" >&2; exit 2; }
-
-rm -rf "$OUT"
-mkdir -p "$OUT" "$(dirname "$RESULTS")"
+prepare_out
 STATE="$OUT/state"
-CMDS="$OUT/commands.txt"
-: > "$CMDS"
-TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num, report_failures
 
 # proc_cpu PID: "user system" CPU seconds of the process (all its threads) so far.
 proc_cpu() {

@@ -31,49 +31,15 @@ S=10
 REPEAT=2
 BUILD=1
 
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --seconds) S="$2"; shift 2 ;;
-        --repeat) REPEAT="$2"; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "shards.sh: unknown argument: $1" >&2; exit 2 ;;
-    esac
-done
-[[ "$S" =~ ^[0-9]+$ ]] && [ "$S" -ge 1 ] || { echo "shards.sh: --seconds must be a whole number >= 1" >&2; exit 2; }
-[[ "$REPEAT" =~ ^[0-9]+$ ]] && [ "$REPEAT" -ge 1 ] || { echo "shards.sh: --repeat must be a whole number >= 1" >&2; exit 2; }
-for tool in jq timeout ss awk; do
-    command -v "$tool" >/dev/null || { echo "shards.sh: $tool not found" >&2; exit 2; }
-done
+# cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num, report_failures, parse_run_options,
+# require_tools, build_release, prepare_out, run_metadata, wait_ready, stop_instance, machine_busy, cpu_seconds,
+# worker_cpu_seconds, tool_cpu, other_work, report_tail, publish_results:
+source "$ROOT/bench/lib/common.sh"
 
-if [ "$BUILD" = 1 ]; then
-    if [ ! -x "$RNND" ] || [ ! -x "$E2E" ] || [ -n "$(find Sources Package.swift -newer "$RNND" -type f -print -quit)" ]; then
-        echo "shards.sh: building: swift build -c release" >&2
-        swift build -c release >&2 || { echo "shards.sh: the release build failed" >&2; exit 2; }
-    fi
-fi
-[ -x "$RNND" ] && [ -x "$E2E" ] || { echo "shards.sh: $RNND or $E2E missing (run without --no-build)" >&2; exit 2; }
-
-rm -rf "$OUT"
-mkdir -p "$OUT" "$(dirname "$RESULTS")"
-CMDS="$OUT/commands.txt"
-: > "$CMDS"
-TCK=$(getconf CLK_TCK)
-source "$ROOT/bench/lib/common.sh"   # cleanup (on exit), alive, record, fail, wait_ports_free, counter, j, num, report_failures
-# CPU seconds the whole machine spent busy so far (all CPUs; /proc/stat: user nice system irq softirq steal).
-machine_busy() { awk -v t="$TCK" '$1 == "cpu" { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat; }
-# CPU seconds (user + system) of a process, all threads, so far.
-proc_cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$TCK" '{ printf "%.2f\n", ($12 + $13) / t }'; }
-# CPU seconds of the process's threads named rnnd-worker-*.
-worker_cpu() {
-    local pid="$1" tid total=0 cpu
-    for tid in $(ls "/proc/$pid/task"); do
-        [[ "$(cat "/proc/$pid/task/$tid/comm" 2>/dev/null)" == rnnd-worker-* ]] || continue
-        cpu=$(sed 's/^.*) //' "/proc/$pid/task/$tid/stat" | awk -v t="$TCK" '{ printf "%.2f", ($12 + $13) / t }')
-        total=$(awk -v a="$total" -v b="$cpu" 'BEGIN { printf "%.2f", a + b }')
-    done
-    echo "$total"
-}
+parse_run_options 2,19 "$@"
+require_tools jq timeout ss awk
+build_release "$BUILD"
+prepare_out
 
 MODEL=(--model lstm --hidden 16 --window 16 --update-every 16)
 
@@ -104,9 +70,7 @@ run() {
         STARTED+=($!)
     done
     for i in "${!pids[@]}"; do
-        local k
-        for k in $(seq 150); do grep -q "ready:" "$OUT/$name.rnnd$i.log" 2>/dev/null && break; sleep 0.1; done
-        grep -q "ready:" "$OUT/$name.rnnd$i.log" || { fail "$name: instance $i did not become ready"; return 0; }
+        wait_ready "$OUT/$name.rnnd$i.log" "${pids[$i]}" || { fail "$name: instance $i did not become ready"; return 0; }
     done
 
     # The publisher binds; the instances, connecting since they started, subscribe within the
@@ -125,17 +89,10 @@ run() {
     busy1=$(machine_busy)
     for i in "${!pids[@]}"; do
         local pid=${pids[$i]}
-        rnnd_cpu=$(awk -v a="$rnnd_cpu" -v b="$(proc_cpu "$pid")" 'BEGIN { printf "%.2f", a + b }')
-        wcpu=$(awk -v a="$wcpu" -v b="$(worker_cpu "$pid")" 'BEGIN { printf "%.2f", a + b }')
-        kill -TERM "$pid"
-        local n=0
-        while alive "$pid" && [ "$n" -lt 300 ]; do sleep 0.05; n=$((n + 1)); done
-        alive "$pid" && { kill -KILL "$pid"; fail "$name: instance $i did not stop within 15 s of SIGTERM"; }
-        set +e; wait "$pid"; status=$?; set -e
-        [ "$status" = 0 ] || fail "$name: instance $i exited with status $status"
-        line=$({ grep -o 'stopped: .*' "$OUT/$name.rnnd$i.log" || true; } | tail -n 1)
-        [ -n "$line" ] || fail "$name: instance $i logged no stopped: line"
-        echo "$line" > "$OUT/$name.rnnd$i.stopped"
+        rnnd_cpu=$(awk -v a="$rnnd_cpu" -v b="$(cpu_seconds "$pid")" 'BEGIN { printf "%.2f", a + b }')
+        wcpu=$(awk -v a="$wcpu" -v b="$(worker_cpu_seconds "$pid")" 'BEGIN { printf "%.2f", a + b }')
+        stop_instance "$name: instance $i" "$pid" "$OUT/$name.rnnd$i.log" "$OUT/$name.rnnd$i.stopped"
+        line=$(cat "$OUT/$name.rnnd$i.stopped")
         learned=$((learned + $(counter "$line" learned)))
         other=$((other + $(counter "$line" other_shard)))
         dropped=$((dropped + $(counter "$line" worker_queue_full) + $(counter "$line" forecast_queue_full) + $(counter "$line" subscriber_slow)))
@@ -145,23 +102,14 @@ run() {
     last=$(j "$OUT/$name.sub.json" .last_unix)
     active=$(awk -v a="$first" -v b="$last" 'BEGIN { printf "%.3f", b - a }')
     rate=$(awk -v l="$learned" -v a="$active" 'BEGIN { printf "%.0f", l / a }')
-    local pub_cpu sub_cpu
-    pub_cpu=$(awk -v u="$(j "$OUT/$name.pub.json" .cpu_user_s)" -v s="$(j "$OUT/$name.pub.json" .cpu_sys_s)" 'BEGIN { printf "%.2f", u + s }')
-    sub_cpu=$(awk -v u="$(j "$OUT/$name.sub.json" .cpu_user_s)" -v s="$(j "$OUT/$name.sub.json" .cpu_sys_s)" 'BEGIN { printf "%.2f", u + s }')
-    # What the machine was busy with besides this run's processes (other work sharing it).
-    local foreign
-    foreign=$(awk -v a="$busy0" -v b="$busy1" -v p="$pub_cpu" -v s="$sub_cpu" -v r="$rnnd_cpu" 'BEGIN { x = b - a - p - s - r; printf "%.1f", x < 0 ? 0 : x }')
+    local pub_cpu sub_cpu foreign
+    pub_cpu=$(tool_cpu "$OUT/$name.pub.json")
+    sub_cpu=$(tool_cpu "$OUT/$name.sub.json")
+    foreign=$(other_work "$busy0" "$busy1" "$pub_cpu" "$sub_cpu" "$rnnd_cpu")
     echo "$config|$learned|$active|$rate|$(j "$OUT/$name.pub.json" .sent_total)|$other|$dropped|$pub_cpu|$sub_cpu|$rnnd_cpu|$wcpu|$(j "$OUT/$name.sub.json" .count)|$foreign" > "$OUT/$name.row"
 }
 
-DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null | wc -l)
-[ "$DIRTY" -gt 0 ] && COMMIT="$COMMIT (+ $DIRTY modified tracked files)"
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-NPROC=$(nproc)
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-T_START=$(date +%s)
+run_metadata
 
 NAMES=()
 for r in $(seq "$REPEAT"); do
@@ -203,21 +151,6 @@ for config in one two; do
     echo "- $config: learned/s per run, sorted: $rates"
 done
 echo
-echo "## rnnd's \`stopped:\` lines"
-echo
-for f in "$OUT"/*.stopped; do
-    [ -f "$f" ] || continue
-    echo "- $(basename "$f" .stopped): \`$(cat "$f")\`"
-done
-echo
-report_failures
-echo "## Commands"
-echo
-echo '```'
-cat "$CMDS"
-echo '```'
+report_tail
 } > "$MD"
-mv "$MD" "$RESULTS"
-cat "$RESULTS"
-echo "shards.sh: wrote ${RESULTS#$ROOT/}; logs in ${OUT#$ROOT/}/" >&2
-[ "${#FAILURES[@]}" -eq 0 ]
+publish_results "$MD"

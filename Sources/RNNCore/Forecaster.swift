@@ -87,6 +87,8 @@ public final class Forecaster {
     /// back over `driftBoostSamples` samples.
     public static let driftBoost = 3.0
     public static let driftBoostSamples = 500
+    /// The memory, in samples, of the rolling figures for monitoring (`rollingForecastMSE`...).
+    public static let rollingMemory = 1000.0
 
     public let targets: [Int]
     public let outputs: Int
@@ -118,6 +120,8 @@ public final class Forecaster {
     let driftScale: Int     // K, slow mean absolute error at horizon 1
     let drift: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
     let anomalyIndex: Int   // 1: the latest sample's score (NaN: none)
+    let rolling: Int        // 5: step-1 samples folded in, then the rolling MSE of the forecast and
+                            // of persistence, forecasts with a band folded in, and the share held
     /// The band windows: per output, the latest W scores in arrival order, then sorted.
     let scores: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
@@ -165,6 +169,7 @@ public final class Forecaster {
         driftScale = region(targets.count)
         drift = region(5)
         anomalyIndex = region(1)
+        rolling = region(5)
         stateCount = next
         state = allocateZeroed(stateCount)
         scores = allocateZeroed(2 * Self.bandWindow * o)
@@ -209,6 +214,16 @@ public final class Forecaster {
         let a = state[anomalyIndex]
         return a.isNaN ? nil : a
     }
+
+    /// The mean squared error of the published step-1 forecast over about the latest
+    /// `rollingMemory` samples (every target, the stream's units), and persistence's: what a
+    /// monitor compares. nil before the first forecast is scored.
+    public var rollingForecastMSE: Double? { state[rolling] > 0 ? state[rolling + 1] : nil }
+    public var rollingPersistenceMSE: Double? { state[rolling] > 0 ? state[rolling + 2] : nil }
+
+    /// The share of step-1 values inside their band over about the latest `rollingMemory`
+    /// forecasts with one; nil before the first.
+    public var rollingCoverage: Double? { state[rolling + 3] > 0 ? state[rolling + 4] : nil }
 
     /// The current combination weights of output `o`, one per ``Expert``.
     public func combinationWeights(output o: Int) -> [Double] {
@@ -346,6 +361,7 @@ public final class Forecaster {
         let k = targets.count, o = outputs
         var anomaly = 0.0, anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
         var signal = 0.0, signals = 0
+        var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
         for p in 1...horizon where n - p >= 0 {
             let f = state + madeSlot(n - p)
             for j in 0..<k {
@@ -366,10 +382,15 @@ public final class Forecaster {
                 let s = state + bandScale + out
                 s.pointee = s.pointee == 0 ? error : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * error
                 if p == 1 {
+                    let persistence = f[Expert.persistence.rawValue * o + out] - y
+                    squares += error * error
+                    persistenceSquares += persistence * persistence
                     if half.isNaN {
                         anomalyKnown = false
-                    } else if error > half {
-                        anomaly = max(anomaly, 1 - half / error)
+                    } else {
+                        banded += 1
+                        if error <= half { held += 1 }
+                        if error > half { anomaly = max(anomaly, 1 - half / error) }
                     }
                     let slow = state + driftScale + j
                     if slow.pointee > 0 {
@@ -382,7 +403,24 @@ public final class Forecaster {
             }
         }
         if anomalyKnown, n >= 1 { state[anomalyIndex] = anomaly }
+        if n >= 1 { roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
         if configuration.drift, signals > 0, n >= Self.driftWarmup { watchDrift(signal / Double(signals)) }
+    }
+
+    /// Folds the latest step-1 figures into the rolling ones: running means over the first
+    /// `rollingMemory` samples, then exponential forgetting with that memory.
+    func roll(_ squares: Double, _ persistenceSquares: Double, held: Int, of banded: Int) {
+        let r = state + rolling
+        guard squares.isFinite, persistenceSquares.isFinite else { return }
+        r[0] += 1
+        let a = max(1 / r[0], 1 / Self.rollingMemory)
+        r[1] += a * (squares - r[1])
+        r[2] += a * (persistenceSquares - r[2])
+        if banded > 0 {
+            r[3] += 1
+            let b = max(1 / r[3], 1 / Self.rollingMemory)
+            r[4] += b * (Double(held) / Double(banded) - r[4])
+        }
     }
 
     /// One exponentiated-gradient step of output `o`'s weights on the squared error of the
@@ -397,16 +435,20 @@ public final class Forecaster {
             meanSquare += error * error
         }
         meanSquare /= Double(experts)
-        if scale.pointee > 0 {
+        // A step only when every gradient is finite (an expert's forecast can overflow on a wild
+        // sample): the weights stay a combination whatever comes in.
+        var finite = scale.pointee > 0
+        for e in 0..<experts where finite && w[e] > 0 {
+            finite = (2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee).isFinite
+        }
+        if finite {
             var total = 0.0
             for e in 0..<experts where w[e] > 0 {
                 let gradient = 2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee
                 w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.combinationRate * gradient))), Self.weightFloor)
                 total += w[e]
             }
-            if total > 0, total.isFinite {
-                for e in 0..<experts where w[e] > 0 { w[e] /= total }
-            }
+            for e in 0..<experts where w[e] > 0 { w[e] /= total }
         }
         if meanSquare.isFinite {
             scale.pointee = scale.pointee == 0

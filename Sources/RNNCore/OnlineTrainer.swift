@@ -117,9 +117,10 @@ public final class OnlineTrainer<S: RNNScalar> {
     @inlinable
     func valueRow(_ sample: Int) -> UnsafeMutablePointer<S> { values + (sample % ringRows) * configuration.inputs }
 
-    /// The unit of channel `j`'s changes now.
+    /// The unit of channel `j`'s changes now: their running RMS, or 1 without normalisation
+    /// (values and changes then reach the network unchanged).
     @inlinable
-    func changeUnit(_ j: Int) -> Double { changeScale.scale(j, mean: normalizer.mean[j]) }
+    func changeUnit(_ j: Int) -> Double { normalizer.enabled ? changeScale.scale(j, mean: normalizer.mean[j]) : 1 }
 
     /// Normalises `x` (`inputs` values in original units, taken at Unix time `time` when known),
     /// stores the network's inputs in the window and runs one forward step from the live state;

@@ -22,4 +22,6 @@ final class AtomicCounters: @unchecked Sendable {  // only atomics inside
     func add(_ i: Int, _ n: Int) -> Int { values[i].add(n, ordering: .relaxed).newValue }
 
     func subtract(_ i: Int, _ n: Int) { values[i].subtract(n, ordering: .relaxed) }
+
+    func store(_ i: Int, _ n: Int) { values[i].store(n, ordering: .relaxed) }
 }

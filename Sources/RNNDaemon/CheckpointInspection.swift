@@ -485,12 +485,7 @@ public struct RecordDescription {
                         o.key("normalization"); o.string("running")
                         o.key("normalization_forgetting"); o.number(f ?? 1)
                     }
-                    o.key("formulation"); o.string(m.formulation.rawValue)
-                    o.key("calendar"); o.bool(m.calendar)
-                    o.key("ensemble"); o.bool(m.ensemble)
-                    o.key("linear_lags"); o.int(m.linearLags)
-                    o.key("coverage"); o.number(m.coverage)
-                    o.key("drift"); o.bool(m.drift)
+                    o.forecasterSettings(m)
                     o.key("seed"); o.int(Int(clamping: m.seed))
                 }
                 o.key("flags"); o.string(modelFlags(m))

@@ -324,11 +324,15 @@ extension Daemon {
                 counters.lastCheckpoint.store(Int(Date().timeIntervalSince1970), ordering: .relaxed)
             } catch {
                 lastFailed = true
+                counters.checkpointsFailed.add(1, ordering: .relaxed)
                 logger.error("checkpoint failed; nothing of it was committed, the next one writes every stream: \(error)")
             }
             let seconds = (ContinuousClock.now - started).seconds
             let line: Logger.Message = "checkpoint: \(written) streams (\(bytes / 1000) kB) in \(String(format: "%.3f", seconds)) s"
-            if !lastFailed { logger.log(level: final ? .info : .debug, line) }
+            if !lastFailed {
+                timings?.checkpoints.observe(UInt64(seconds * 1e9), slot: 0)
+                logger.log(level: final ? .info : .debug, line)
+            }
         }
     }
 }

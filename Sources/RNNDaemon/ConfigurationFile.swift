@@ -95,7 +95,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
     }
 }
 
-/// The TOML file of `rnnd run`. Four sections, every key optional (a missing key keeps the value
+/// The TOML file of `rnnd run`. Five sections, every key optional (a missing key keeps the value
 /// from below: the defaults, or the configuration passed in):
 ///
 /// ```toml
@@ -139,6 +139,14 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
 /// log_level = "info"
+///
+/// [metrics]
+/// listen = "127.0.0.1:9557"   # HTTP: /metrics and /healthz; unset serves nothing
+/// stream_labels = 100          # streams with series of their own (rolling errors, coverage)
+///
+/// [security]
+/// curve_secret_key_file = "rnnd.secret"    # CURVE on both sockets; relative: in $CREDENTIALS_DIRECTORY
+/// curve_allowed_clients = "/etc/rnnd/clients"   # the clients' NAME.public files
 /// ```
 ///
 /// Unknown sections and keys, and values of the wrong type, are errors. Numbers where a float
@@ -288,6 +296,15 @@ public enum ConfigurationFile {
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             "log_level = \(tomlString(c.logLevel))",
+            "",
+            "[metrics]",
+            c.metricsListen.map { "listen = \(tomlString($0))" } ?? "# listen is not set: no metrics are served",
+            "stream_labels = \(c.metricsStreamLabels)",
+            "",
+            "[security]",
+            c.curveSecretKeyFile.map { "curve_secret_key_file = \(tomlString($0))" }
+                ?? "# curve_secret_key_file is not set: no CURVE, every peer may connect (docs/security.md)",
+            c.curveAllowedClients.map { "curve_allowed_clients = \(tomlString($0))" } ?? "# curve_allowed_clients is not set",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
@@ -370,6 +387,14 @@ public enum ConfigurationFile {
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
+            ]),
+            ("metrics", [
+                Setting(key: "listen") { v, c throws(ConfigurationError.Issue) in c.metricsListen = try v.string() },
+                Setting(key: "stream_labels") { v, c throws(ConfigurationError.Issue) in c.metricsStreamLabels = try v.int() },
+            ]),
+            ("security", [
+                Setting(key: "curve_secret_key_file") { v, c throws(ConfigurationError.Issue) in c.curveSecretKeyFile = try v.string() },
+                Setting(key: "curve_allowed_clients") { v, c throws(ConfigurationError.Issue) in c.curveAllowedClients = try v.string() },
             ]),
         ]
     }

@@ -17,6 +17,8 @@ import ZeroMQ
 /// sample that arrives alone is passed on at once.
 /// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
 /// sample already read is learned from and its forecast published before `run()` returns.
+/// With `--metrics-listen`, an HTTP server serves the counters and `/healthz` besides
+/// (``MetricsServer``), from before the restore until the threads have finished.
 public final class Daemon: Sendable {
     public let configuration: DaemonConfiguration
     public let counters = DaemonCounters()
@@ -24,6 +26,13 @@ public final class Daemon: Sendable {
     let queues: QueueDepths
     /// Each thread's progress: publisher 0, workers 1...W, checkpoints W+1, ingest W+2.
     let beats: AtomicCounters
+    /// Whether every thread makes progress, as the main thread last saw (`/healthz`).
+    let health = DaemonHealth()
+    /// The latencies and durations of the metrics; nil without `--metrics-listen`, and then no
+    /// thread reads a clock for them.
+    let timings: DaemonTimings?
+    /// The forecasts' quality for the metrics; nil without `--metrics-listen`.
+    let quality: ForecastQuality?
     /// What SIGHUP may change while running.
     let runtime: RuntimeBox
     /// Reads the configuration again (the file and the command line), for SIGHUP.
@@ -33,6 +42,8 @@ public final class Daemon: Sendable {
     let stopping = Atomic<Bool>(false)
     /// Set by a thread that failed after start-up; the daemon then stops with an error.
     let failure = Mutex<String?>(nil)
+    /// The CURVE keys and allowed clients, when CURVE is configured (CurveAccess.swift).
+    let curve = CurveAccess()
 
     static let forecastsAddress = "inproc://rnnd-forecasts"
     static let checkpointsAddress = "inproc://rnnd-checkpoints"
@@ -49,6 +60,9 @@ public final class Daemon: Sendable {
         queues = QueueDepths(queues: configuration.workers + 1, capacity: configuration.queueCapacity)
         beats = AtomicCounters(count: configuration.workers + 3)
         runtime = RuntimeBox(RuntimeSettings(configuration))
+        let metrics = configuration.metricsAddress != nil
+        timings = metrics ? DaemonTimings(workers: configuration.workers) : nil
+        quality = metrics ? ForecastQuality(workers: configuration.workers, streamLabels: configuration.metricsStreamLabels) : nil
     }
 
     var checkpointerBeat: Int { configuration.workers + 1 }
@@ -75,17 +89,40 @@ public final class Daemon: Sendable {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let c = configuration
+        if let problem = loadCurve() {
+            logger.critical("CURVE: \(problem)")
+            return 78  // EX_CONFIG
+        }
         // The state directory: locked for this process's life, then every stream restored.
         let directory = c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment)
-        let lock: StateDirectoryLock, store: CheckpointStore, restored: [RestoredStreams]
-        do {
-            lock = try StateDirectoryLock(directory: directory)
-            (store, restored) = try openAndRestore(directory)
-        } catch {
+        let lock: StateDirectoryLock
+        do { lock = try StateDirectoryLock(directory: directory) } catch {
             logger.critical("checkpoints: \(error)")
             return 73  // EX_CANTCREAT
         }
         defer { withExtendedLifetime(lock) {} }
+
+        // Before the restore, which can take seconds: /healthz says "starting" meanwhile, and an
+        // address in use ends the start at once.
+        var metrics: MetricsServer?
+        if let address = c.metricsAddress, let timings, let quality {
+            do {
+                let server = try MetricsServer(address: address, exporter: metricsExporter(timings, quality), health: health, logger: logger)
+                let bound = try server.startWaiting()
+                logger.info("metrics on: http://\(bound)")
+                metrics = server
+            } catch {
+                logger.critical("metrics: \(error)")
+                return 69  // EX_UNAVAILABLE, as for a ZeroMQ address
+            }
+        }
+        defer { metrics?.stopWaiting() }
+
+        let store: CheckpointStore, restored: [RestoredStreams]
+        do { (store, restored) = try openAndRestore(directory) } catch {
+            logger.critical("checkpoints: \(error)")
+            return 73  // EX_CANTCREAT
+        }
 
         let context: ZMQContext
         do { context = try ZMQContext(ioThreads: 1) } catch {
@@ -111,7 +148,9 @@ public final class Daemon: Sendable {
             }
             return true
         }
-        var started = start("rnnd-publisher") { self.publisher(context, gate: $0) }
+        // The ZAP handler first: the CURVE sockets ask it from their first connection on.
+        var started = !c.curveEnabled || start("rnnd-zap") { self.zapHandler(context, gate: $0) }
+        if started { started = start("rnnd-publisher") { self.publisher(context, gate: $0) } }
         for i in 0..<c.workers where started {
             let streams = restored[i]
             started = start("rnnd-worker-\(i)") { self.worker(i, context, restored: streams, gate: $0) }
@@ -127,6 +166,7 @@ public final class Daemon: Sendable {
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
         var status = StatusLine(counters: counters)
         notifier.ready(status: status.next())
+        health.set(.ready)
 
         var exitCode: Int32 = 0
         var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
@@ -151,6 +191,7 @@ public final class Daemon: Sendable {
             }
             let now = ContinuousClock.now
             let stalled = watch.stalled(beats, limit: stallLimit)
+            health.set(stalled.isEmpty ? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
             if stalled.isEmpty {
                 stallReported = false
                 if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
@@ -168,6 +209,7 @@ public final class Daemon: Sendable {
             }
         }
         stopping.store(true, ordering: .relaxed)
+        health.set(.stopping)
         // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
         // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
         if finished.wait(timeout: .now() + 25) == .timedOut {
@@ -191,6 +233,20 @@ public final class Daemon: Sendable {
             + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
+            + (configuration.curveEnabled
+                ? " \(DaemonCounters.curveRejectedReason)=\(counters.curveRejected.load(ordering: .relaxed))"
+                    + " \(DaemonCounters.curveHandshakeFailedReason)=\(counters.curveHandshakeFailed.load(ordering: .relaxed))"
+                : "")
+    }
+
+    /// The metrics of this daemon, as `/metrics` serves them.
+    func metricsExporter(_ timings: DaemonTimings, _ quality: ForecastQuality) -> MetricsExporter {
+        MetricsExporter(
+            .init(
+                counters: counters, queues: queues, beats: beats, health: health, timings: timings, quality: quality,
+                threadOfBeat: (0..<beats.count).map(threadName(beat:)),
+                threadOfQueue: (0..<configuration.workers).map { "rnnd-worker-\($0)" } + ["rnnd-publisher"]),
+            queueCapacity: configuration.queueCapacity)
     }
 
     func fail(_ message: String) {
@@ -211,6 +267,7 @@ public final class Daemon: Sendable {
         let c = configuration
         let workers = c.workers, shard = c.streamShard
         let sub = try ZMQSocket(context, type: .sub)
+        if let keys = curve.keys { try sub.serveCurve(keys, domain: CurveAccess.samplesDomain) }
         // Messages far beyond the limit are cut off by libzmq (the peer is disconnected);
         // the rest are read and counted as payload_too_large.
         try sub.setMaxMessageSize(c.maxMessageBytes + WireLimits.maxTopicBytes + 1024)
@@ -248,6 +305,7 @@ public final class Daemon: Sendable {
         let batches = (0..<workers).map { _ in RecordBatch(largestRecord: largestRecord) }
         let decoder = SampleDecoder(maxValues: c.maxInputs)
         var log = RateLimitedLog(logger: logger)
+        let timed = timings != nil  // the latency metric: when each sample came off the socket
 
         /// Hands worker `worker` its batch; false once the context is shutting down.
         func flush(_ worker: Int) throws -> Bool {
@@ -310,6 +368,7 @@ public final class Daemon: Sendable {
                 continue
             case .message(let n): frames = n
             }
+            let received: UInt64 = timed ? monotonicNanoseconds() : 0
             counters.received.add(1, ordering: .relaxed)
             // Another instance's stream: counted, neither checked nor decoded (its owner does
             // both, and logs what is wrong), so that each message is refused by one instance.
@@ -346,7 +405,7 @@ public final class Daemon: Sendable {
                 guard try flush(worker) else { break receiving }
             }
             let length = SampleRecord.write(
-                id: topic, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
+                id: topic, received: received, values: UnsafeBufferPointer(rebasing: values[0..<sample.count]),
                 timestamp: sample.timestamp, into: batch.next)
             batch.append(length: length)
             batched += 1
@@ -393,10 +452,14 @@ public final class Daemon: Sendable {
         let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
         var table = StreamTable()
         var workspaces = restored.workspaces
-        for learner in restored.learners { table.insert(learner) }
+        for learner in restored.learners {
+            table.insert(learner)
+            learner.metricsSlot = quality?.streams.claim(learner.id)
+        }
         var log = RateLimitedLog(logger: logger)
         var walk = CheckpointWalk(worker: index)
         var settings = runtime.current, generation = 0
+        let updateTimes = timings?.updates
 
         /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
         func flush() throws -> Bool {
@@ -438,6 +501,7 @@ public final class Daemon: Sendable {
                 learner = StreamLearner(id: Array(sample.id), hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
                 learner.forecaster.learningRate = settings.learningRate
                 learner.forecaster.trainer.clipThreshold = settings.clipThreshold
+                learner.metricsSlot = quality?.streams.claim(learner.id)
                 table.insert(learner)
                 logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                 // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
@@ -449,7 +513,9 @@ public final class Daemon: Sendable {
                 return true
             }
             let forecaster = learner.forecaster
+            let before = forecaster.counters
             forecaster.predict(values, time: sample.timestamp)
+            quality?.observe(forecaster, since: before, worker: index, slot: learner.metricsSlot)
             learner.seq += 1
             if let t = sample.timestamp { learner.lastTimestamp = t }
             counters.accepted.add(1, ordering: .relaxed)
@@ -466,10 +532,14 @@ public final class Daemon: Sendable {
                 guard try flush() else { return false }
             }
             let length = ForecastRecord.write(
-                id: sample.id, seq: learner.seq, timestamp: sample.timestamp, forecaster: forecaster, into: forecasts.next)
+                id: sample.id, received: sample.received, seq: learner.seq, timestamp: sample.timestamp,
+                forecaster: forecaster, into: forecasts.next)
             forecasts.append(length: length)
+            let learning: UInt64 = updateTimes == nil ? 0 : monotonicNanoseconds()
             switch forecaster.learn() {
-            case .updated: counters.updates.add(1, ordering: .relaxed)
+            case .updated:
+                counters.updates.add(1, ordering: .relaxed)
+                updateTimes?.observe(monotonicNanoseconds() &- learning, slot: index)
             case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
             case .waiting, .nothingToLearn, .rejectedInput: break
             }
@@ -543,6 +613,11 @@ public final class Daemon: Sendable {
         // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
         // send report "would block" instead of dropping it silently, so the drop is counted.
         let pub = try ZMQSocket(context, type: .xpub)
+        if let keys = curve.keys { try pub.serveCurve(keys, domain: CurveAccess.forecastsDomain) }
+        // What subscribers send is subscriptions, a byte and a prefix: a prefix longer than a
+        // forecast's topic (the topic prefix and the stream id, 510 bytes at most) matches
+        // nothing, so a larger message is cut off and its sender disconnected.
+        try pub.setMaxMessageSize(1024)
         try pub.setOption(.xpubNoDrop, 1)
         try pub.setSendHighWaterMark(max(c.queueCapacity, 10_000))
         try pub.setLinger(.seconds(1))
@@ -571,6 +646,7 @@ public final class Daemon: Sendable {
         // XPUB passes subscriptions up as messages; they are read and discarded now and then.
         var subscriptions = ZMQMultipartBuffer(maxFrames: 1, capacity: 512)
         var log = RateLimitedLog(logger: logger)
+        let latency = timings?.latency
 
         /// Encodes and publishes one forecast record; false once the context is shutting down.
         func publish(_ record: UnsafeRawBufferPointer) throws -> Bool {
@@ -598,6 +674,7 @@ public final class Daemon: Sendable {
                 // Once the first frame is taken, the rest of the message is too.
                 _ = try pub.send(UnsafeRawBufferPointer(start: frames + topicCount, count: payloadCount))
                 counters.forecasts.add(1, ordering: .relaxed)
+                latency?.observe(monotonicNanoseconds() &- f.received, slot: 0)
                 return true
             case .wouldBlock:
                 let r = DropReason.subscriberSlow
@@ -725,6 +802,7 @@ extension Daemon {
             logger.error("SIGHUP: the configuration has errors; nothing changed: \(error)")
             return current
         }
+        reloadAllowedClients()
         let (applied, needRestart) = current.reloadChanges(to: new)
         var effective = current
         effective.model.learningRate = new.model.learningRate

@@ -23,6 +23,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The most workers a daemon runs.
     public static let maxWorkers = 256
 
+    /// Upper bounds of the model's shape in a daemon, whose every stream gets such a model: a
+    /// model's memory grows with hidden² and with window × hidden, a forecast with horizon ×
+    /// inputs (docs/security.md, "Limits").
+    public static let maxHidden = 4096
+    public static let maxWindow = 10_000
+    public static let maxHorizon = 1000
+    /// The most values one forecast may have, `horizon × max_inputs`: with its band, at most
+    /// 48 MiB of JSON (16 bytes a number), which the publisher's buffer is sized for.
+    public static let maxForecastValues = 1 << 20
+
     // MARK: input
 
     /// SUB endpoints, CZMQ style: `@tcp://127.0.0.1:5556` binds, `>tcp://host:5556` connects;
@@ -65,6 +75,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         set { model.normalization = .running(forgetting: newValue) }
     }
 
+    // MARK: security
+
+    /// CURVE (docs/security.md): the file of the daemon's secret key. Set together with
+    /// ``curveAllowedClients``; then the samples and the forecasts socket are CURVE servers. A
+    /// relative path is looked up in systemd's `$CREDENTIALS_DIRECTORY` when that is set
+    /// (``resolvedCurveSecretKeyFile(credentialsDirectory:)``).
+    public var curveSecretKeyFile: String?
+    /// CURVE: the directory of the public keys (`NAME.public`) of the clients let in, read again
+    /// on SIGHUP.
+    public var curveAllowedClients: String?
+
+    /// Whether CURVE is configured (both settings are; ``problems()`` refuses one alone).
+    public var curveEnabled: Bool { curveSecretKeyFile != nil && curveAllowedClients != nil }
+
     // MARK: daemon
 
     /// Where checkpoints live; `nil` means ``resolvedStateDirectory(environment:)``'s rule.
@@ -79,6 +103,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var checkpointInterval: Double = 60
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
+
+    // MARK: metrics
+
+    /// `HOST:PORT` to serve Prometheus metrics (`/metrics`) and a health check (`/healthz`) on
+    /// over HTTP; nil, the default, serves nothing. Kept as written, so that ``problems()`` can
+    /// name what is wrong with it; ``metricsAddress`` is the parsed form.
+    public var metricsListen: String?
+
+    /// ``metricsListen`` parsed; nil when not set (or not valid, which ``problems()`` reports).
+    public var metricsAddress: MetricsAddress? { metricsListen.flatMap(MetricsAddress.init(parsing:)) }
+    /// How many streams get series of their own in the metrics (their rolling errors and band
+    /// coverage, labelled by stream id): the first this many the daemon has a model for.
+    public var metricsStreamLabels = 100
+    /// The most `metricsStreamLabels` can be: three series a stream.
+    public static let maxMetricsStreamLabels = 10_000
 
     public init() {}
 
@@ -183,6 +222,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         for problem in core.problems() {
             found.append(.init(kind: .invalidValue, key: "model", flag: nil, message: problem))
         }
+        for (key, flag, value, limit) in [
+            ("model.hidden", "--hidden", model.hidden, Self.maxHidden),
+            ("model.window", "--window", model.window, Self.maxWindow),
+            ("model.horizon", "--horizon", model.horizon, Self.maxHorizon),
+        ] where value > limit {
+            add(key, flag, "must be at most \(limit), got \(value)")
+        }
+        if model.horizon <= Self.maxHorizon, (1...Int(UInt16.max)).contains(maxInputs),
+            model.horizon * maxInputs > Self.maxForecastValues
+        {
+            add("model.horizon", "--horizon",
+                "times input.max_inputs (--max-inputs) must be at most \(Self.maxForecastValues) values a forecast, "
+                    + "got \(model.horizon) × \(maxInputs) = \(model.horizon * maxInputs)")
+        }
         if model.seed > UInt64(Int64.max) {
             add("model.seed", "--seed", "must be at most \(Int64.max) (the largest TOML integer), got \(model.seed)")
         }
@@ -211,6 +264,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
             add("daemon.log_level", "--log-level",
                 "must be one of \(Self.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
         }
+
+        // metrics
+        if !(0...Self.maxMetricsStreamLabels).contains(metricsStreamLabels) {
+            add("metrics.stream_labels", "--metrics-stream-labels",
+                "must be from 0 to \(Self.maxMetricsStreamLabels), got \(metricsStreamLabels)")
+        }
+        if let metricsListen, let problem = MetricsAddress.problem(metricsListen) {
+            add("metrics.listen", "--metrics-listen", problem)
+        }
+
+        // security: the key files are read here, so that a bad one stops the start (CurveKeys.swift).
+        found += curveIssues()
         return found
     }
 
@@ -272,5 +337,61 @@ public struct DaemonConfiguration: Sendable, Equatable {
             let home = String(cString: directory)
             return home.isEmpty ? nil : home
         }
+    }
+}
+
+/// Where `--metrics-listen` serves: a numeric IPv4 address, or an IPv6 address in brackets, and a
+/// port; port 0 takes any free port (the log names the one bound). Host names are not resolved,
+/// so that the address cannot change under a running daemon.
+public struct MetricsAddress: Sendable, Equatable, CustomStringConvertible {
+    /// The address as `inet_pton(3)` reads it: dotted IPv4, or IPv6 without the brackets.
+    public var host: String
+    public var isIPv6: Bool
+    public var port: UInt16
+
+    /// Parses `127.0.0.1:9557`, `0.0.0.0:9557`, `[::1]:9557`, `[::]:0`; nil for anything else.
+    public init?(parsing text: String) {
+        guard Self.problem(text) == nil, let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            return nil
+        }
+        let host = text[..<colon]
+        isIPv6 = host.hasPrefix("[")
+        self.host = String(isIPv6 ? host.dropFirst().dropLast() : host)
+        self.port = port
+    }
+
+    /// `HOST:PORT` as it is written, with the brackets of an IPv6 address.
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// What is wrong with `text` as a listen address, or nil.
+    static func problem(_ text: String) -> String? {
+        let example = "write HOST:PORT with a numeric address, such as 127.0.0.1:9557, 0.0.0.0:9557 or [::1]:9557"
+        guard !text.isEmpty else { return "is empty; \(example), or leave it out to serve no metrics" }
+        if text.contains("://") || text.contains("/") { return "\"\(text)\": only the address, without a scheme or a path; \(example)" }
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex else {
+            return "\"\(text)\": expected HOST:PORT; \(example)"
+        }
+        let host = text[..<colon], port = text[text.index(after: colon)...]
+        guard port.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(port), number <= 65535 else {
+            return "\"\(text)\": the port '\(port)' is not a number from 0 to 65535 (0: any free port)"
+        }
+        if host.hasPrefix("[") || host.hasSuffix("]") {
+            guard host.hasPrefix("["), host.hasSuffix("]"), host.count > 2, isAddress(String(host.dropFirst().dropLast()), family: AF_INET6) else {
+                return "\"\(text)\": '\(host)' is not an IPv6 address in brackets, such as [::1]"
+            }
+            return nil
+        }
+        if host.contains(":") {
+            return "\"\(text)\": an IPv6 address goes in brackets, such as [::1]:9557"
+        }
+        guard isAddress(String(host), family: AF_INET) else {
+            return "\"\(text)\": '\(host)' is not a numeric IPv4 address (host names are not resolved); \(example)"
+        }
+        return nil
+    }
+
+    private static func isAddress(_ text: String, family: Int32) -> Bool {
+        var buffer = in6_addr()  // room for either family
+        return text.withCString { inet_pton(family, $0, &buffer) } == 1
     }
 }

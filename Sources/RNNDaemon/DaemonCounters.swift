@@ -19,10 +19,23 @@ public final class DaemonCounters: Sendable {
     /// Checkpoints committed, and the Unix time (seconds) of the latest.
     public let checkpoints = Atomic<Int>(0)
     public let lastCheckpoint = Atomic<Int>(0)
+    /// Checkpoints that failed (nothing of them committed; the next one writes every stream).
+    public let checkpointsFailed = Atomic<Int>(0)
     /// Samples of streams another shard owns (`other_shard`): with N shards, most of what a
     /// sharded instance receives, so an atomic rather than the mutex of the rarer reasons.
     public let otherShard = Atomic<Int>(0)
+    /// CURVE (docs/security.md): connection attempts the ZAP handler refused, their client's
+    /// key not being allowed (`curve_rejected`), and handshakes that failed before ZAP was
+    /// asked: no CURVE, another server key, a malformed handshake (`curve_handshake_failed`).
+    /// Connections, not messages: a refused client's messages are never received, so they are
+    /// not among the refusals by reason, which count messages.
+    public let curveRejected = Atomic<Int>(0)
+    public let curveHandshakeFailed = Atomic<Int>(0)
     private let refusals = Mutex<[String: Int]>([:])
+
+    /// The names of the CURVE counters in the log.
+    public static let curveRejectedReason = "curve_rejected"
+    public static let curveHandshakeFailedReason = "curve_handshake_failed"
 
     public init() {}
 

@@ -41,6 +41,8 @@ public struct FeedSettings: Sendable {
     public var waitSeconds = 10.0
     /// How long queued samples may take to leave once everything is sent.
     public var lingerSeconds = 30.0
+    /// The keys for a daemon whose sockets are CURVE servers; nil sends in the clear.
+    public var curve: CurveClientKeys?
 
     public init(topic: String) { self.topic = topic }
 }
@@ -57,7 +59,7 @@ public enum FeedError: Error, CustomStringConvertible, Sendable {
         case .noSubscriber(let endpoint, let seconds, let heard):
             var text = "no subscriber of this topic within \(seconds) s on \(endpoint)"
             if heard.isEmpty {
-                text += " (is the daemon running, and on this endpoint? --wait-seconds waits longer)"
+                text += " (is the daemon running, and on this endpoint? With CURVE, are the server key and this client's key the daemon's? --wait-seconds waits longer)"
             } else {
                 text += "; subscribers asked only for the prefixes " + heard.map { "\"\($0)\"" }.joined(separator: ", ")
             }
@@ -102,6 +104,9 @@ public struct Feeder {
             var sent = 0
             do {
                 let socket = try ZMQSocket(context, type: .xpub)
+                try socket.useCurve(s.curve)
+                // The daemon sends only subscriptions: a byte and a stream id prefix.
+                try socket.setMaxMessageSize(1024)
                 try socket.setSendHighWaterMark(100_000)
                 try socket.setOption(.xpubNoDrop, 1)
                 try socket.setLinger(.milliseconds(Int64(s.lingerSeconds * 1000)))

@@ -21,6 +21,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// Past it a subscriber that reads too slowly loses messages (the XPUB drops, uncounted); a
     /// publisher sending faster than the proxy forwards is pushed back by TCP.
     public var highWaterMark = 100_000
+    /// The largest frame the frontend takes, in bytes (`ZMQ_MAXMSGSIZE`): a peer that sends a
+    /// larger one is disconnected and the frame never forwarded. 16 ... 64 MiB.
+    public var maxMessageBytes = 1 << 20
     /// The quietest log level written.
     public var logLevel = "info"
 
@@ -42,6 +45,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
         }
         if !(1...10_000_000).contains(highWaterMark) {
             found.append("--hwm: must be from 1 to 10000000, got \(highWaterMark)")
+        }
+        if !(16...64 << 20).contains(maxMessageBytes) {
+            found.append("--max-message-bytes: must be from 16 to \(64 << 20) (64 MiB), got \(maxMessageBytes)")
         }
         if !DaemonConfiguration.logLevels.contains(logLevel) {
             found.append("--log-level: must be one of \(DaemonConfiguration.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
@@ -142,6 +148,11 @@ final class ProxyService: Sendable {
         try frontend.setSendHighWaterMark(c.highWaterMark)
         try backend.setReceiveHighWaterMark(c.highWaterMark)
         try backend.setSendHighWaterMark(c.highWaterMark)
+        // Both take input from the network: messages at the frontend, subscriptions (a byte and
+        // a prefix of at most a topic's 510 bytes) at the backend. Larger ones cost their sender
+        // its connection, not the proxy its memory.
+        try frontend.setMaxMessageSize(c.maxMessageBytes)
+        try backend.setMaxMessageSize(1024)
         try attach(frontend, c.frontend, "frontend")
         try attach(backend, c.backend, "backend")
         if let address = c.capture {

@@ -8,11 +8,14 @@ import RNNCore
 // pipeline in order on shutdown.
 //
 // Batch:                      ([record length: UInt32][record])+
-// Sample (ingest → worker):   [id length: UInt8][id][count: UInt16][has t: UInt8][t: Float64][count × Float32]
-// Forecast (worker → publisher): [id length: UInt8][id][seq: Int64][has t: UInt8][t: Float64]
+// Sample (ingest → worker):   [id length: UInt8][id][received: UInt64][count: UInt16][has t: UInt8][t: Float64]
+//                             [count × Float32]
+// Forecast (worker → publisher): [id length: UInt8][id][received: UInt64][seq: Int64][has t: UInt8][t: Float64]
 //                                [horizon: UInt16][width: UInt16][updates: Int64][horizon·width × Float32]
 //                                [has band: UInt8][anomaly: Float64, NaN for none]
 //                                [with a band: lower, then upper, horizon·width × Float32 each]
+// `received` is when ingest took the sample off the SUB socket, CLOCK_MONOTONIC in nanoseconds
+// (0 when metrics are off): the forecast carries it to the publisher, which measures the latency.
 // Host byte order: both ends are this process.
 
 /// A batch of records being written into one frame, in a buffer allocated once.
@@ -91,20 +94,27 @@ final class QueueDepths: Sendable {
     func release(_ i: Int, _ n: Int) {
         depths.subtract(i, n)
     }
+
+    /// Records in queue `i` now, for the metrics.
+    func depth(_ i: Int) -> Int { depths[i] }
+
+    /// The number of queues: the workers', then the publisher's.
+    var count: Int { depths.count }
 }
 
 /// Writes and reads the sample record in a buffer owned by the caller.
 enum SampleRecord {
-    static func size(idLength: Int, count: Int) -> Int { 1 + idLength + 2 + 1 + 8 + 4 * count }
+    static func size(idLength: Int, count: Int) -> Int { 1 + idLength + 8 + 2 + 1 + 8 + 4 * count }
 
     /// Writes the record into `out` (at least `size(...)` bytes); returns its length.
     static func write(
-        id: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Float>, timestamp: Double?,
+        id: UnsafeRawBufferPointer, received: UInt64, values: UnsafeBufferPointer<Float>, timestamp: Double?,
         into out: UnsafeMutableRawPointer
     ) -> Int {
         var o = 0
         out.storeBytes(of: UInt8(id.count), toByteOffset: o, as: UInt8.self); o += 1
         out.advanced(by: o).copyMemory(from: id.baseAddress!, byteCount: id.count); o += id.count
+        out.storeBytes(of: received, toByteOffset: o, as: UInt64.self); o += 8
         out.storeBytes(of: UInt16(values.count), toByteOffset: o, as: UInt16.self); o += 2
         out.storeBytes(of: timestamp == nil ? 0 : 1, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: timestamp ?? 0, toByteOffset: o, as: Double.self); o += 8
@@ -114,6 +124,7 @@ enum SampleRecord {
 
     struct View {
         var id: UnsafeRawBufferPointer
+        var received: UInt64
         var timestamp: Double?
         var values: UnsafeRawBufferPointer  // count × Float32, possibly unaligned
         var count: Int { values.count / 4 }
@@ -124,25 +135,29 @@ enum SampleRecord {
         let idLength = Int(frame[0])
         var o = 1 + idLength
         let id = UnsafeRawBufferPointer(rebasing: frame[1..<o])
+        let received = frame.loadUnaligned(fromByteOffset: o, as: UInt64.self); o += 8
         let count = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let hasTime = frame[o] == 1; o += 1
         let t = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
-        return View(id: id, timestamp: hasTime ? t : nil, values: UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * count)]))
+        return View(
+            id: id, received: received, timestamp: hasTime ? t : nil,
+            values: UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * count)]))
     }
 }
 
 /// Writes and reads the forecast record.
 enum ForecastRecord {
     /// The largest record of a forecast of `values` values (with its band).
-    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values }
+    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values }
 
     /// Writes the record of `forecaster`'s latest forecast; returns its length.
     static func write(
-        id: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, forecaster: Forecaster, into out: UnsafeMutableRawPointer
+        id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, forecaster: Forecaster,
+        into out: UnsafeMutableRawPointer
     ) -> Int {
         let forecast = forecaster.forecast
         var o = write(
-            id: id, seq: seq, timestamp: timestamp, horizon: forecaster.horizon, forecast: forecast,
+            id: id, received: received, seq: seq, timestamp: timestamp, horizon: forecaster.horizon, forecast: forecast,
             updates: forecaster.trainer.counters.updates, into: out)
         let band = forecaster.hasBand
         out.storeBytes(of: band ? 1 : 0, toByteOffset: o, as: UInt8.self); o += 1
@@ -158,12 +173,13 @@ enum ForecastRecord {
 
     /// Writes the record up to the forecast's values; returns its length so far.
     private static func write(
-        id: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, horizon: Int,
+        id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, updates: Int, into out: UnsafeMutableRawPointer
     ) -> Int {
         var o = 0
         out.storeBytes(of: UInt8(id.count), toByteOffset: o, as: UInt8.self); o += 1
         out.advanced(by: o).copyMemory(from: id.baseAddress!, byteCount: id.count); o += id.count
+        out.storeBytes(of: received, toByteOffset: o, as: UInt64.self); o += 8
         out.storeBytes(of: Int64(seq), toByteOffset: o, as: Int64.self); o += 8
         out.storeBytes(of: timestamp == nil ? 0 : 1, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: timestamp ?? 0, toByteOffset: o, as: Double.self); o += 8
@@ -176,6 +192,7 @@ enum ForecastRecord {
 
     struct View {
         var id: UnsafeRawBufferPointer
+        var received: UInt64
         var seq: Int
         var timestamp: Double?
         var horizon: Int
@@ -191,6 +208,7 @@ enum ForecastRecord {
         let idLength = Int(frame[0])
         var o = 1 + idLength
         let id = UnsafeRawBufferPointer(rebasing: frame[1..<o])
+        let received = frame.loadUnaligned(fromByteOffset: o, as: UInt64.self); o += 8
         let seq = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
         let hasTime = frame[o] == 1; o += 1
         let t = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
@@ -204,7 +222,7 @@ enum ForecastRecord {
         let lower = UnsafeRawBufferPointer(rebasing: frame[o..<(o + (band ? n : 0))])
         let upper = UnsafeRawBufferPointer(rebasing: frame[(o + lower.count)..<(o + 2 * lower.count)])
         return View(
-            id: id, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
+            id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
             values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly)
     }
 }

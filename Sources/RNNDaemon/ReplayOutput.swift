@@ -123,12 +123,7 @@ extension ReplayReport {
                 if m.cell == .elman { o.key("elman_activation"); o.string(m.elmanActivation.rawValue) }
                 o.key("normalization_forgetting")
                 if case .running(let f?) = m.normalization { o.number(f) } else { o.number(1.0) }
-                o.key("formulation"); o.string(m.formulation.rawValue)
-                o.key("calendar"); o.bool(m.calendar)
-                o.key("ensemble"); o.bool(m.ensemble)
-                o.key("linear_lags"); o.int(m.linearLags)
-                o.key("coverage"); o.number(m.coverage)
-                o.key("drift"); o.bool(m.drift)
+                o.forecasterSettings(m)
                 o.key("seed"); o.int(Int(clamping: m.seed))
             }
             o.key("samples"); o.int(samples)
@@ -475,6 +470,17 @@ final class JSONWriter {
     }
 
     func int(_ n: Int) { value("\(n)") }
+
+    /// The forecaster's settings of `m` as keys of the object being written (TOML's names):
+    /// what `rnnd replay --metrics` and `rnnd checkpoint show --json` both report.
+    func forecasterSettings(_ m: ModelConfiguration) {
+        key("formulation"); string(m.formulation.rawValue)
+        key("calendar"); bool(m.calendar)
+        key("ensemble"); bool(m.ensemble)
+        key("linear_lags"); int(m.linearLags)
+        key("coverage"); number(m.coverage)
+        key("drift"); bool(m.drift)
+    }
     func bool(_ b: Bool) { value(b ? "true" : "false") }
     func null() { value("null") }
     func number(_ x: Double?) {

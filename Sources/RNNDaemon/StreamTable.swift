@@ -22,6 +22,8 @@ final class StreamLearner {
     /// `seq` when the stream was last checkpointed (or restored); -1 before: a stream whose
     /// `seq` has not moved since learned nothing, and is not written again.
     var savedSeq = -1
+    /// Its slot among the streams with series of their own in the metrics (``StreamBoard``), if any.
+    var metricsSlot: Int?
 
     init(id: [UInt8], hash: UInt64, forecaster: Forecaster) {
         self.id = id

@@ -184,13 +184,14 @@ public enum ForecastLine {
 }
 
 /// Subscribes to forecasts and hands each message to `output`, until `count` messages or
-/// `shouldStop()` (polled at least every 100 ms).
+/// `shouldStop()` (polled at least every 100 ms); as a CURVE client with `curve`.
 public func tailForecasts(
-    endpoint: String, topic: String, count: Int?, shouldStop: () -> Bool,
+    endpoint: String, topic: String, count: Int?, curve: CurveClientKeys? = nil, shouldStop: () -> Bool,
     output: (_ topic: [UInt8], _ payload: [UInt8]) -> Void
 ) throws(ZMQError) -> Int {
     let context = try ZMQContext()
     let socket = try ZMQSocket(context, type: .sub)
+    try socket.useCurve(curve)
     try socket.setReceiveHighWaterMark(100_000)
     try socket.setReceiveTimeout(.milliseconds(100))
     try socket.subscribe(topic)

@@ -1,5 +1,7 @@
 // Wire protocol v1 (docs/protocol.md): samples in, forecasts out, as two-frame ZeroMQ messages
-// [topic][payload]. Decoding and encoding work on caller-owned buffers and do not allocate.
+// [topic][payload]. Decoding and encoding work on caller-owned buffers and do not allocate
+// (but for a JSON number of more than about a kilobyte of digits). The decoder is fuzzed
+// against an independent oracle (scripts/fuzz, docs/security.md).
 
 #if canImport(Glibc)
 import Glibc
@@ -240,6 +242,11 @@ struct JSONSampleParser {
     }
 
     /// A JSON string; returns the byte range of its raw contents (escapes not decoded).
+    ///
+    /// The text must be UTF-8 (RFC 8259, section 8.1) and a `\u` escape of a UTF-16 surrogate
+    /// must be half of a pair, so that every parser reads the same characters: a parser
+    /// differential (another consumer that reads a payload differently) is where poisoned
+    /// input hides.
     private mutating func parseString() -> Range<Int>? {
         guard !atEnd, current == UInt8(ascii: "\"") else { return nil }
         i += 1
@@ -251,13 +258,24 @@ struct JSONSampleParser {
                 return start..<i
             }
             if c < 0x20 { return nil }
+            if c >= 0x80 {
+                guard let length = utf8SequenceLength(at: i) else { return nil }
+                i += length
+                continue
+            }
             if c == UInt8(ascii: "\\") {
                 i += 1
                 guard i < bytes.count else { return nil }
                 if bytes[i] == UInt8(ascii: "u") {
-                    guard i + 4 < bytes.count else { return nil }
-                    for k in 1...4 where !isHex(bytes[i + k]) { return nil }
+                    guard let unit = hexUnit(at: i + 1) else { return nil }
                     i += 4
+                    if unit & 0xFC00 == 0xDC00 { return nil }  // a low surrogate alone
+                    if unit & 0xFC00 == 0xD800 {  // a high surrogate: a low one must follow
+                        guard i + 2 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"), bytes[i + 2] == UInt8(ascii: "u"),
+                            let low = hexUnit(at: i + 3), low & 0xFC00 == 0xDC00
+                        else { return nil }
+                        i += 6
+                    }
                 } else if !"\"\\/bfnrt".utf8.contains(bytes[i]) {
                     return nil
                 }
@@ -267,14 +285,50 @@ struct JSONSampleParser {
         return nil
     }
 
-    private func isHex(_ c: UInt8) -> Bool {
-        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
+    /// The UTF-16 code unit of the four hex digits at `at`, or nil.
+    private func hexUnit(at: Int) -> UInt16? {
+        guard at + 4 <= bytes.count else { return nil }
+        var unit: UInt16 = 0
+        for k in 0..<4 {
+            let c = bytes[at + k]
+            let digit: UInt8
+            switch c {
+            case 0x30...0x39: digit = c - 0x30
+            case 0x41...0x46: digit = c - 0x41 + 10
+            case 0x61...0x66: digit = c - 0x61 + 10
+            default: return nil
+            }
+            unit = unit << 4 | UInt16(digit)
+        }
+        return unit
+    }
+
+    /// The length of the well-formed UTF-8 sequence of a scalar above U+007F at `at`
+    /// (Unicode's table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or nil.
+    private func utf8SequenceLength(at: Int) -> Int? {
+        let lead = bytes[at]
+        let length: Int, second: ClosedRange<UInt8>
+        switch lead {
+        case 0xC2...0xDF: (length, second) = (2, 0x80...0xBF)
+        case 0xE0: (length, second) = (3, 0xA0...0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (length, second) = (3, 0x80...0xBF)
+        case 0xED: (length, second) = (3, 0x80...0x9F)
+        case 0xF0: (length, second) = (4, 0x90...0xBF)
+        case 0xF1...0xF3: (length, second) = (4, 0x80...0xBF)
+        case 0xF4: (length, second) = (4, 0x80...0x8F)
+        default: return nil
+        }
+        guard at + length <= bytes.count, second.contains(bytes[at + 1]) else { return nil }
+        for k in 2..<length where bytes[at + k] & 0xC0 != 0x80 { return nil }
+        return length
     }
 
     private func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
     /// A JSON number (strict grammar), converted with `strtod`; nil, position unchanged, if
-    /// there is none here. Values beyond Double's range come back infinite.
+    /// there is none here. Values beyond Double's range come back infinite. A number of any
+    /// length is read (a 500-digit fraction is valid JSON); one longer than a small stack
+    /// buffer is copied to the heap for `strtod`, which needs it NUL-terminated.
     private mutating func parseNumber() -> Double? {
         let start = i
         var j = i
@@ -293,7 +347,6 @@ struct JSONSampleParser {
             while j < bytes.count, isDigit(bytes[j]) { j += 1 }
         }
         let length = j - start
-        guard length <= 400 else { return nil }
         i = j
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
             for k in 0..<length { buffer[k] = CChar(bitPattern: bytes[start + k]) }

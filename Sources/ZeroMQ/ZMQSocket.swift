@@ -210,7 +210,10 @@ public struct ZMQSocket: ~Copyable {
         try setBytes(ZMQ_UNSUBSCRIBE, prefix.utf8)
     }
 
-    private func setBytes(_ option: Int32, _ bytes: some Collection<UInt8>) throws(ZMQError) {
+    /// Sets a binary or string option.
+    ///
+    /// The corresponding C function is `zmq_setsockopt`.
+    func setBytes(_ option: Int32, _ bytes: some Collection<UInt8>) throws(ZMQError) {
         let array = Array(bytes)
         try call("zmq_setsockopt") { array.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, $0.count) } }
     }

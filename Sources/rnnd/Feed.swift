@@ -49,6 +49,8 @@ struct Feed: ParsableCommand {
         "How long to wait for a subscriber of the topic before giving up.", valueName: "seconds"))
     var waitSeconds = 10.0
 
+    @OptionGroup var curve: CurveClientOptions
+
     mutating func validate() throws {
         if topic.isEmpty || topic.utf8.count > WireLimits.maxTopicBytes {
             throw ValidationError("--topic must be 1 to \(WireLimits.maxTopicBytes) bytes")
@@ -84,6 +86,7 @@ struct Feed: ParsableCommand {
         settings.format = format
         settings.limit = limit
         settings.waitSeconds = waitSeconds
+        settings.curve = try curve.load(command: "feed")
         settings.pace = if let rate { .rate(rate) } else if realtime { .realtime(speedup: speedup) } else { .asFastAsPossible }
 
         installStopHandlers()

@@ -78,10 +78,10 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(help: "Recurrent cell: lstm, gru or elman (default: lstm).")
     var model: CellKind?
 
-    @Option(help: "Hidden units (default: 64).")
+    @Option(help: "Hidden units, 1 ... 4096 (default: 64).")
     var hidden: Int?
 
-    @Option(help: "Steps back-propagated through, k2 (default: 32).")
+    @Option(help: "Steps back-propagated through, k2, 1 ... 10000 (default: 32).")
     var window: Int?
 
     @Option(name: .customLong("update-every"), help: "Samples between weight updates, k1, 1 ... window (default: 1).")
@@ -99,7 +99,7 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(name: .customLong("clip-mode"), help: "Clipping: norm (global L2), value, step (per-step delta) or none (default: norm).")
     var clipMode: ClipMode?
 
-    @Option(help: "Forecast steps ahead (default: 1).")
+    @Option(help: "Forecast steps ahead, 1 ... 1000, and horizon × max-inputs at most 1048576 (default: 1).")
     var horizon: Int?
 
     @Option(help: "Seed of the weight initialisation (default: 0).")

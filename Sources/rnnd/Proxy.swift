@@ -32,6 +32,11 @@ struct Proxy: ParsableCommand {
     @Option(help: ArgumentHelp("Messages queued per peer on each socket before a slow subscriber loses them (default: 100000).", valueName: "n"))
     var hwm: Int?
 
+    @Option(name: .customLong("max-message-bytes"), help: ArgumentHelp(
+        "The largest frame taken at the frontend; a peer that sends a larger one is disconnected (default: 1048576).",
+        valueName: "bytes"))
+    var maxMessageBytes: Int?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp(
         "trace, debug, info, notice, warning, error or critical (default: info).", valueName: "level"))
     var logLevel: String?
@@ -39,6 +44,7 @@ struct Proxy: ParsableCommand {
     var settings: ProxyConfiguration {
         var c = ProxyConfiguration(frontend: frontend, backend: backend, capture: capture)
         if let hwm { c.highWaterMark = hwm }
+        if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
         if let logLevel { c.logLevel = logLevel }
         return c
     }

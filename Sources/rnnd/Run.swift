@@ -69,6 +69,25 @@ struct Run: ParsableCommand {
         "trace, debug, info, notice, warning, error or critical (default: info).", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp(
+        "Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP on this numeric address, such as 127.0.0.1:9557 or [::1]:9557; port 0 takes a free one (default: not served).",
+        valueName: "host:port"))
+    var metricsListen: String?
+
+    @Option(name: .customLong("metrics-stream-labels"), help: ArgumentHelp(
+        "Streams with series of their own in the metrics (rolling errors and band coverage by stream id), 0 ... 10000 (default: 100).",
+        valueName: "n"))
+    var metricsStreamLabels: Int?
+
+    @Option(name: .customLong("curve-secret-key-file"), help: ArgumentHelp(
+        "CURVE on both sockets: the daemon's secret key (rnnd keygen); relative: in $CREDENTIALS_DIRECTORY when set. Needs --curve-allowed-clients.",
+        valueName: "file"))
+    var curveSecretKeyFile: String?
+
+    @Option(name: .customLong("curve-allowed-clients"), help: ArgumentHelp(
+        "CURVE: the directory of the NAME.public keys of the clients let in, read again on SIGHUP.", valueName: "directory"))
+    var curveAllowedClients: String?
+
     @OptionGroup var model: OptionalModelOptions
 
     @Flag(name: .customLong("print-config"), help: "Print the resolved configuration as TOML and exit.")
@@ -89,6 +108,10 @@ struct Run: ParsableCommand {
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
+        if let metricsListen { c.metricsListen = metricsListen }
+        if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }
+        if let curveSecretKeyFile { c.curveSecretKeyFile = curveSecretKeyFile }
+        if let curveAllowedClients { c.curveAllowedClients = curveAllowedClients }
         model.apply(to: &c.model)
     }
 
@@ -132,7 +155,10 @@ struct Run: ParsableCommand {
             rnnd run: \(c.workers) workers, at most \(c.maxStreams) streams of \(c.maxInputs) inputs, \
             log level \(c.logLevel), checkpoints every \(c.checkpointInterval) s in \
             \(c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment))
-
+            rnnd run: \(c.curveEnabled
+                ? "CURVE on both sockets, secret key \(c.resolvedCurveSecretKeyFile() ?? ""), the clients of \(c.curveAllowedClients ?? "")"
+                : "no CURVE: every peer that reaches the endpoints may send samples and read forecasts (docs/security.md)")
+            \(c.metricsListen.map { "rnnd run: metrics (/metrics, /healthz) over HTTP on \($0)\n" } ?? "")
             """
     }
 }

@@ -29,16 +29,19 @@ struct Tail: ParsableCommand {
     @Flag(help: "Print each forecast's JSON payload as it came.")
     var json = false
 
+    @OptionGroup var curve: CurveClientOptions
+
     mutating func validate() throws {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let problem = endpointProblem(endpoint) { throw ValidationError("--sub \(problem)") }
     }
 
     func run() throws {
+        let keys = try curve.load(command: "tail")
         installStopHandlers()
         do {
             _ = try tailForecasts(
-                endpoint: endpoint, topic: topic, count: count,
+                endpoint: endpoint, topic: topic, count: count, curve: keys,
                 shouldStop: { stopRequested.load(ordering: .relaxed) }
             ) { topic, payload in
                 let line = json ? String(decoding: payload, as: UTF8.self) : ForecastLine.format(topic: topic, payload: payload)

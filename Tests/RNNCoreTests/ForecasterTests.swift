@@ -262,3 +262,26 @@ struct ForecasterTests {
         #expect(after == before)
     }
 }
+
+/// Input a sensor should never send, but does: nothing the forecaster publishes becomes
+/// non-finite, and the combination stays a combination.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct ForecasterRobustnessTests {
+    @Test(arguments: [Float(1e30), -3e38, 1e-30])
+    func aWildValueLeavesEverythingFinite(wild: Float) {
+        let f = Forecaster(configuration: ForecasterTests.configuration(horizon: 2))
+        var series = [Float](repeating: 20, count: 400)  // a stuck sensor: no change at all
+        series += (0..<200).map { Float(20 + Double.sin(Double($0) * 0.4)) }
+        series[450] = wild
+        for (i, v) in series.enumerated() {
+            #expect(f.step([v], time: 1_700_000_000 + 60 * Double(i)) != .rejectedInput)
+            for o in 0..<f.outputs {
+                #expect(f.forecast[o].isFinite, "sample \(i): forecast \(f.forecast[o])")
+                #expect(f.lower[o].isNaN || (f.lower[o].isFinite && f.upper[o].isFinite && f.lower[o] <= f.upper[o]), "sample \(i)")
+                let w = f.combinationWeights(output: o)
+                #expect(w.allSatisfy { $0.isFinite && $0 >= 0 } && abs(w.reduce(0, +) - 1) < 1e-9, "sample \(i): weights \(w)")
+            }
+            if let a = f.anomaly { #expect(a >= 0 && a <= 1) }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 import Foundation
 import RNNCore
-import RNNDaemon
+@testable import RNNDaemon
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))
@@ -54,6 +54,7 @@ struct ConfigurationTests {
         #expect(c.queueCapacity == 10_000)
         #expect(c.checkpointInterval == 60)
         #expect(c.logLevel == "info")
+        #expect(c.metricsListen == nil && c.metricsAddress == nil, "no metrics unless asked for")
         #expect(c.problems() == [])
         #expect(try DaemonConfiguration.resolve(file: nil) { _ in } == c)
         // An empty file and empty sections change nothing.
@@ -96,6 +97,9 @@ struct ConfigurationTests {
         queue_capacity = 2000
         checkpoint_interval = 15
         log_level = "debug"
+
+        [metrics]
+        listen = "[::1]:9557"
         """
 
     static var fullConfiguration: DaemonConfiguration {
@@ -125,6 +129,7 @@ struct ConfigurationTests {
         c.queueCapacity = 2000
         c.checkpointInterval = 15
         c.logLevel = "debug"
+        c.metricsListen = "[::1]:9557"
         return c
     }
 
@@ -309,11 +314,88 @@ struct ConfigurationTests {
         c.checkpointInterval = .nan
         #expect(c.problems() == ["daemon.checkpoint_interval (--checkpoint-interval): must be from 1 to 86400 seconds, got nan"])
 
+        // The model's shape has upper bounds in a daemon, where every stream gets one.
+        var big = DaemonConfiguration()
+        big.model.hidden = 4097
+        big.model.window = 10_001
+        big.model.horizon = 1001
+        #expect(big.problems() == [
+            "model.hidden (--hidden): must be at most 4096, got 4097",
+            "model.window (--window): must be at most 10000, got 10001",
+            "model.horizon (--horizon): must be at most 1000, got 1001",
+        ])
+        big = DaemonConfiguration()
+        big.model.horizon = 1000
+        big.model.window = 1000
+        big.maxInputs = 1049
+        #expect(big.problems() == [
+            "model.horizon (--horizon): times input.max_inputs (--max-inputs) must be at most 1048576 values a forecast, got 1000 × 1049 = 1049000",
+        ])
+        big.maxInputs = 1048
+        #expect(big.problems() == [])
+
         var clash = DaemonConfiguration()
         clash.subscribe = ["@tcp://127.0.0.1:5556", "@tcp://127.0.0.1:5556"]
         clash.publish = "@tcp://127.0.0.1:5556"
         #expect(clash.problems().contains("input.subscribe (--sub): lists @tcp://127.0.0.1:5556 twice"))
         #expect(clash.problems().contains { $0.hasPrefix("output.publish (--pub): binds tcp://127.0.0.1:5556") })
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:9557", "127.0.0.1", false, 9557), ("0.0.0.0:0", "0.0.0.0", false, 0),
+        ("[::1]:9557", "::1", true, 9557), ("[::]:65535", "::", true, 65535),
+    ])
+    func goodMetricsAddressesPass(text: String, host: String, v6: Bool, port: Int) throws {
+        var c = DaemonConfiguration()
+        c.metricsListen = text
+        #expect(c.problems() == [])
+        let address = try #require(c.metricsAddress)
+        #expect(address.host == host && address.isIPv6 == v6 && Int(address.port) == port)
+        #expect(address.description == text)
+    }
+
+    @Test(arguments: [
+        ("", "is empty"),
+        ("127.0.0.1", "expected HOST:PORT"),
+        (":9557", "expected HOST:PORT"),
+        ("127.0.0.1:", "the port '' is not a number from 0 to 65535"),
+        ("127.0.0.1:65536", "is not a number from 0 to 65535"),
+        ("127.0.0.1:+80", "is not a number"),
+        ("localhost:9557", "'localhost' is not a numeric IPv4 address (host names are not resolved)"),
+        ("256.1.1.1:9557", "is not a numeric IPv4 address"),
+        (" 127.0.0.1:9557", "is not a numeric IPv4 address"),
+        ("::1:9557", "an IPv6 address goes in brackets"),
+        ("[::1:9557", "is not an IPv6 address in brackets"),
+        ("[127.0.0.1]:9557", "is not an IPv6 address in brackets"),
+        ("http://127.0.0.1:9557", "without a scheme or a path"),
+        ("127.0.0.1:9557/metrics", "without a scheme or a path"),
+    ])
+    func badMetricsAddressesAreExplained(text: String, reason: String) {
+        var c = DaemonConfiguration()
+        c.metricsListen = text
+        #expect(c.metricsAddress == nil)
+        let problems = c.problems()
+        #expect(problems.count == 1)
+        #expect(problems.first?.hasPrefix("metrics.listen (--metrics-listen): ") == true, "\(problems)")
+        #expect(problems.first?.contains(reason) == true, "\(problems)")
+    }
+
+    @Test func metricsListenIsTheFilesOrTheFlags() throws {
+        let file = try #require(try resolveError(file: "[metrics]\nlisten = \"localhost:9557\"\n"))
+        #expect(file.exitCode == 78)
+        #expect(file.issues.first?.key == "metrics.listen")
+        let flag = try #require(try resolveError(file: nil) { $0.metricsListen = "127.0.0.1:99999" })
+        #expect(flag.exitCode == 64)
+        #expect(flag.description.hasPrefix("metrics.listen (--metrics-listen): \"127.0.0.1:99999\": the port"))
+        let wrongType = try refusal("[metrics]\nlisten = 9557\n")
+        #expect(wrongType.issues.first?.description == "metrics.listen: expected a string, found an integer (9557)")
+        let misplaced = try refusal("[daemon]\nlisten = \"127.0.0.1:9557\"\n")
+        #expect(misplaced.description.contains("it belongs in [metrics]"))
+        // Not set: said so in --print-config; a reload that changes it asks for a restart.
+        #expect(ConfigurationFile.render(DaemonConfiguration(), environment: [:]).contains("# listen is not set: no metrics are served"))
+        var served = DaemonConfiguration()
+        served.metricsListen = "127.0.0.1:9557"
+        #expect(DaemonConfiguration().reloadChanges(to: served).needRestart == [#"metrics.listen: unset → "127.0.0.1:9557""#])
     }
 
     @Test func flagsOverrideTheFileAndOwnTheirProblems() throws {
@@ -412,5 +494,6 @@ extension ConfigurationTests {
         #expect(example.model.loss == .huber(delta: 1))
         #expect(example.topics == ["plant-7/"])
         #expect(example.stateDirectory == "/var/lib/rnnd")
+        #expect(example.metricsAddress == MetricsAddress(parsing: "127.0.0.1:9557"))
     }
 }

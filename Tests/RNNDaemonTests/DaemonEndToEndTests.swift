@@ -72,6 +72,14 @@ struct DaemonEndToEndTests {
 
     enum DaemonTestError: Error { case timeout(String) }
 
+    /// The counter `name` in a `stopped:` line, among the others or the refusals (`refused={...}`).
+    static func counter(_ name: String, in summary: String) -> Int? {
+        for token in summary.split(whereSeparator: { " {},".contains($0) }) where token.hasPrefix(name + "=") {
+            return Int(token.dropFirst(name.count + 1))
+        }
+        return nil
+    }
+
     func send(_ socket: borrowing ZMQSocket, _ frames: [[UInt8]]) throws {
         #expect(try socket.sendMultipart(frames) == .sent)
     }
@@ -95,7 +103,7 @@ struct DaemonEndToEndTests {
         let daemon = try RunningDaemon([
             "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "2",
             "--model", "gru", "--hidden", "8", "--window", "4", "--horizon", "2", "--log-level", "info",
-            "--max-message-bytes", "1024",
+            "--max-message-bytes", "1024", "--max-inputs", "4", "--max-streams", "4",
         ])
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
         let samplesIn = try daemon.await("samples in:")
@@ -137,6 +145,7 @@ struct DaemonEndToEndTests {
             [json("plant/c"), json(#"{"v": 1, "t": "noon"}"#)],        // bad_timestamp
             [[], json(#"{"v": 1}"#)],                                  // empty_topic
             [json("plant/a"), json(#"{"v": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)],  // payload_too_large
+            [json("plant/b"), json(#"{"v": [1, 2, 3, 4, 5]}"#)],       // too_many_values (--max-inputs 4)
         ]
         for i in 0..<20 {
             for (k, stream) in streams.enumerated() {
@@ -164,19 +173,28 @@ struct DaemonEndToEndTests {
         }
         #expect(forecasts.keys.allSatisfy { ["warmup"] + streams ~= $0 }, "no forecast for a refused message: \(forecasts.keys)")
 
+        // Four streams exist (--max-streams 4): a fifth is refused, the others go on. A sample
+        // of plant/a after it shows that the daemon read it (it learns what it read before a stop).
+        try send(pub, [json("plant/extra"), json(#"{"v": 1}"#)])  // too_many_streams
+        try send(pub, [json("plant/a"), json(#"{"v": 1, "t": 1700000020}"#)])
+        try collect(sub, into: &forecasts, until: { $0["plant/a", default: []].count >= 21 })
+        #expect(forecasts["plant/a", default: []].count == 21)
+        #expect(forecasts["plant/extra"] == nil)
+
         #expect(daemon.stop() == 0, "exit status after SIGTERM")
         let summary = try daemon.await("stopped:")
         for reason in [
             "malformed_json", "missing_value", "non_finite_value", "value_not_numeric", "width_changed",
             "empty_payload", "topic_too_long", "topic_not_utf8", "wrong_frame_count", "malformed_binary",
             "bad_timestamp", "out_of_order", "duplicate_timestamp", "empty_topic", "payload_too_large",
+            "too_many_values", "too_many_streams",
         ] {
             #expect(summary.contains("\(reason)=1"), "\(reason) counted once: \(summary)")
         }
         // Every good sample was learned: the 60 and the warm-ups that reached the daemon (the
         // first of those can be lost to the slow joiner, never more than were sent).
-        let learned = try #require(summary.split(separator: " ").first { $0.hasPrefix("learned=") }.flatMap { Int($0.dropFirst(8)) })
-        #expect(learned >= 61 && learned <= 60 + warmups, "\(summary)")
+        let learned = try #require(Self.counter("learned", in: summary))
+        #expect(learned >= 62 && learned <= 61 + warmups, "\(summary)")
         #expect(daemon.text.contains("topic_not_utf8") && daemon.text.contains("0x70ff"), "refusals are logged with the stream id")
     }
 
@@ -223,6 +241,27 @@ struct DaemonEndToEndTests {
         #expect(drifts >= 1, "the change of regime is counted: \(summary)")
         let line = try #require(daemon.text.split(separator: "\n").first { $0.contains("drift:") }, "and logged:\n\(daemon.text)")
         #expect(line.contains("notice") && line.contains("drifty"), "\(line)")
+    }
+
+    /// `queue_capacity` bounds what waits for a worker: a flood into a slow model is dropped and
+    /// counted as `worker_queue_full`, and everything received is accounted for.
+    @Test func aFullWorkerQueueDropsAndCountsSamples() throws {
+        let daemon = try RunningDaemon([
+            "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1", "--queue-capacity", "1",
+            "--model", "lstm", "--hidden", "128", "--window", "64",
+        ])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let client = try ForecastClient(samplesIn: try daemon.await("samples in:"), forecastsOut: try daemon.await("forecasts out:"), warmup: #"{"v": 1}"#)
+        for i in 0..<2000 { try client.send("flood", #"{"v": \#(i % 7)}"#) }
+        _ = try daemon.await("worker 0's queue is full")
+        // What was received is learned or dropped by now; a stop would drop what is still unread.
+        try client.collect(until: { _ in false }, seconds: 1)
+        #expect(daemon.stop(seconds: 30) == 0)
+        let summary = try daemon.await("stopped:")
+        let received = Self.counter("received", in: summary), learned = Self.counter("learned", in: summary)
+        let dropped = try #require(Self.counter("worker_queue_full", in: summary), "\(summary)")
+        #expect(dropped > 0)
+        #expect(received == learned.map { $0 + dropped }, "every sample learned or counted: \(summary)")
     }
 
     @Test func badConfigurationExitsBeforeBinding() throws {

@@ -1,11 +1,13 @@
 import Foundation
+import RNNDaemon
 import Testing
 import ZeroMQ
 
 /// A test's publisher of samples and subscriber of forecasts, attached to a running daemon and
 /// past the slow joiner: a `warmup` stream is sent until its forecast comes back, so that every
 /// later sample reaches the daemon and every forecast reaches this subscriber. With `warmup`
-/// nil, only the sockets are set up, for a caller that warms up its own way.
+/// nil, only the sockets are set up, for a caller that warms up its own way. With keys, the
+/// publisher and the subscriber are CURVE clients of a daemon with CURVE.
 final class ForecastClient {
     let context: ZMQContext
     let pub: ZMQSocket
@@ -13,14 +15,19 @@ final class ForecastClient {
     /// Forecast payloads received, by topic (stream id), in arrival order.
     private(set) var messages: [String: [[UInt8]]] = [:]
 
-    init(samplesIn: String, forecastsOut: String, warmup: String? = #"{"v": [1, 2, 3]}"#) throws {
+    init(
+        samplesIn: String, forecastsOut: String, warmup: String? = #"{"v": [1, 2, 3]}"#,
+        publisherKeys: CurveClientKeys? = nil, subscriberKeys: CurveClientKeys? = nil
+    ) throws {
         context = try ZMQContext()
         sub = try ZMQSocket(context, type: .sub)
+        if let keys = subscriberKeys { try sub.makeCurveClient(serverKey: keys.serverKey, keyPair: keys.keyPair) }
         try sub.subscribe("")
         try sub.setReceiveHighWaterMark(100_000)
         try sub.setReceiveTimeout(.milliseconds(100))
         try sub.connect(forecastsOut)
         pub = try ZMQSocket(context, type: .pub)
+        if let keys = publisherKeys { try pub.makeCurveClient(serverKey: keys.serverKey, keyPair: keys.keyPair) }
         try pub.setSendHighWaterMark(100_000)
         try pub.connect(samplesIn)
         guard let warmup else { return }

@@ -1,4 +1,5 @@
 @testable import RNNDaemon
+import RNNCore
 import Testing
 
 /// The batches that carry samples and forecasts between the daemon's threads.
@@ -12,7 +13,7 @@ struct RecordBatchTests {
             #expect(batch.fits(size))
             let length = Array(id.utf8).withUnsafeBytes { idBytes in
                 values.withUnsafeBufferPointer {
-                    SampleRecord.write(id: idBytes, values: $0, timestamp: i.isMultiple(of: 2) ? Double(i) : nil, into: batch.next)
+                    SampleRecord.write(id: idBytes, received: UInt64(1_000 + i), values: $0, timestamp: i.isMultiple(of: 2) ? Double(i) : nil, into: batch.next)
                 }
             }
             #expect(length == size)
@@ -25,21 +26,74 @@ struct RecordBatchTests {
         let streams = ["a", "plant-7/temp", "", "é", String(repeating: "x", count: 255)]
         append(streams, to: batch)
         #expect(batch.count == streams.count)
-        var seen: [(String, [Float], Double?)] = []
+        var seen: [(String, [Float], Double?, UInt64)] = []
         RecordBatch.forEach(in: batch.frame) { record in
             let s = SampleRecord.read(record)
-            seen.append((String(decoding: s.id, as: UTF8.self), (0..<s.count).map(s.value), s.timestamp))
+            seen.append((String(decoding: s.id, as: UTF8.self), (0..<s.count).map(s.value), s.timestamp, s.received))
         }
         #expect(seen.map(\.0) == streams)
-        for (i, (_, values, t)) in seen.enumerated() {
+        for (i, (_, values, t, received)) in seen.enumerated() {
             #expect(values == Array(repeating: Float(i) + 0.5, count: i % 3 + 1))
             #expect(t == (i.isMultiple(of: 2) ? Double(i) : nil))
+            #expect(received == UInt64(1_000 + i))
         }
         batch.clear()
         #expect(batch.isEmpty && batch.frame.isEmpty)
         var none = 0
         RecordBatch.forEach(in: batch.frame) { _ in none += 1 }
         #expect(none == 0)
+    }
+
+    /// A forecast record carries the sample's receive time to the publisher, next to the
+    /// forecast, its band and the anomaly score; before the band exists, neither.
+    @Test func forecastRecordsComeBackWhole() {
+        var model = ModelConfiguration()
+        model.cell = .gru
+        model.hidden = 4
+        model.window = 4
+        model.inputs = 2
+        model.horizon = 3
+        let forecaster = Forecaster(configuration: model)
+        let id = Array("plant-7/température".utf8)
+        func roundTrip(check: (ForecastRecord.View) -> Void) {
+            var buffer = [UInt8](repeating: 0, count: ForecastRecord.size(idLength: id.count, values: forecaster.outputs))
+            let length = buffer.withUnsafeMutableBytes { out in
+                id.withUnsafeBytes { idBytes in
+                    ForecastRecord.write(
+                        id: idBytes, received: 123_456_789_012, seq: 42, timestamp: 1_700_000_000.5,
+                        forecaster: forecaster, into: out.baseAddress!)
+                }
+            }
+            #expect(length <= buffer.count)
+            buffer.withUnsafeBytes { frame in
+                let f = ForecastRecord.read(UnsafeRawBufferPointer(rebasing: frame[..<length]))
+                #expect(Array(f.id) == id)
+                #expect(f.received == 123_456_789_012)
+                #expect(f.seq == 42 && f.timestamp == 1_700_000_000.5 && f.horizon == 3)
+                #expect(f.updates == forecaster.trainer.counters.updates)
+                func floats(_ b: UnsafeRawBufferPointer) -> [Float] {
+                    (0..<(b.count / 4)).map { b.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+                }
+                #expect(floats(f.values) == Array(forecaster.forecast))
+                check(f)
+            }
+        }
+        func step(_ i: Int) {
+            _ = forecaster.step([Float(i % 7), Float(i % 5) * 0.5], time: 1_700_000_000 + 60 * Double(i))
+        }
+        step(0)
+        roundTrip { f in
+            #expect(f.lower.isEmpty && f.upper.isEmpty && f.anomaly == nil, "no band, no score yet")
+        }
+        for i in 1..<150 { step(i) }
+        roundTrip { f in
+            #expect(f.lower.count == 4 * 6 && f.upper.count == 4 * 6)
+            for k in 0..<6 {
+                #expect(f.lower.loadUnaligned(fromByteOffset: 4 * k, as: Float.self).bitPattern == forecaster.lower[k].bitPattern)
+                #expect(f.upper.loadUnaligned(fromByteOffset: 4 * k, as: Float.self).bitPattern == forecaster.upper[k].bitPattern)
+            }
+            #expect(f.anomaly != nil && f.anomaly == forecaster.anomaly)
+        }
     }
 
     @Test func aBatchIsBoundedInRecordsAndBytes() {

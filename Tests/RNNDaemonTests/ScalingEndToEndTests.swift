@@ -254,5 +254,40 @@ struct ScalingEndToEndTests {
         #expect(second.process.terminationStatus == 69)
         #expect(second.text.contains("Address already in use"))
         #expect(first.stop() == 0)
+
+        let tooLarge = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*", "--max-message-bytes", "8"])
+        tooLarge.process.waitUntilExit()
+        Thread.sleep(forTimeInterval: 0.1)  // the last of its stderr
+        #expect(tooLarge.process.terminationStatus == 64)
+        #expect(tooLarge.text.contains("--max-message-bytes: must be from 16 to 67108864 (64 MiB), got 8"))
+    }
+
+    /// A frame over `--max-message-bytes` costs its publisher the connection and is never
+    /// forwarded; the publisher reconnects, and what it sends next goes through.
+    @Test func theProxyDropsFramesOverItsLimit() throws {
+        let proxy = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*", "--max-message-bytes", "1000"])
+        defer { if proxy.process.isRunning { kill(proxy.process.processIdentifier, SIGKILL) } }
+        let frontend = try proxy.await("frontend:"), backend = try proxy.await("backend:")
+        _ = try proxy.await("ready")
+        let client = try ForecastClient(samplesIn: frontend, forecastsOut: backend, warmup: nil)
+        // Past the slow joiner: through the proxy and back.
+        try client.send("warmup", "x")
+        try client.collect(until: { $0["warmup"] != nil }, seconds: 0.2)
+        let deadline = Date().addingTimeInterval(10)
+        while client.messages["warmup"] == nil && Date() < deadline {
+            try client.send("warmup", "x")
+            try client.collect(until: { $0["warmup"] != nil }, seconds: 0.2)
+        }
+        try #require(client.messages["warmup"] != nil)
+
+        try client.send("big", String(repeating: "x", count: 2000))
+        let resent = Date().addingTimeInterval(10)
+        while client.messages["small"] == nil && Date() < resent {
+            try client.send("small", "y")  // sent until the publisher has reconnected
+            try client.collect(until: { $0["small"] != nil }, seconds: 0.2)
+        }
+        #expect(client.messages["small"] != nil)
+        #expect(client.messages["big"] == nil, "the frame over the limit was not forwarded")
+        #expect(proxy.stop() == 0)
     }
 }

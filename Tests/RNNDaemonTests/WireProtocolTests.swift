@@ -24,6 +24,31 @@ struct WireProtocolTests {
         // Unknown keys are ignored, whatever their value.
         let noisy = #"{"unit":"°C","meta":{"a":[1,{"b":[true,false,null]}],"c":"\"}\\"},"v":[7],"x":-0.5e-3}"#
         #expect(try decode(noisy).get() == [7])
+        // Escaped surrogate pairs, every length of UTF-8, and numbers of any length are JSON.
+        #expect(try decode(#"{"emoji":"\ud83d\ude00 😀 é ₹ 𐍈","v":1}"#).get() == [1])
+        #expect(try decode(#"{"v":0.\#(String(repeating: "0", count: 600))1e601}"#).get() == [1])
+        #expect(try decode(#"{"v":1,"x":\#(String(repeating: "9", count: 5000))}"#).get() == [1])
+    }
+
+    /// Strings must be UTF-8 and escaped surrogates paired, as RFC 8259 and other parsers
+    /// (Foundation's) want: a payload two parsers read differently is refused.
+    @Test(arguments: [
+        [0x7B, 0x22, 0x78, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x2C, 0x22, 0x76, 0x22, 0x3A, 0x31, 0x7D],             // a byte that is never UTF-8
+        [0x7B, 0x22, 0xC3, 0x22, 0x3A, 0x31, 0x2C, 0x22, 0x76, 0x22, 0x3A, 0x31, 0x7D],                         // a cut sequence in a key
+        [0x7B, 0x22, 0x78, 0x22, 0x3A, 0x22, 0xC0, 0xAF, 0x22, 0x2C, 0x22, 0x76, 0x22, 0x3A, 0x31, 0x7D],       // an overlong "/"
+        [0x7B, 0x22, 0x78, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x2C, 0x22, 0x76, 0x22, 0x3A, 0x31, 0x7D], // a surrogate as UTF-8
+        [0x7B, 0x22, 0x78, 0x22, 0x3A, 0x22, 0xF4, 0x90, 0x80, 0x80, 0x22, 0x2C, 0x22, 0x76, 0x22, 0x3A, 0x31, 0x7D], // above U+10FFFF
+        Array(#"{"x":"\ud800","v":1}"#.utf8),        // a high surrogate alone
+        Array(#"{"x":"\udc00\ud800","v":1}"#.utf8),  // a low one first
+        Array(#"{"x":"\ud800\u0041","v":1}"#.utf8),  // a high one, then no low one
+        Array(#"{"x":"\ud800\","v":1}"#.utf8),       // cut short
+    ] as [[UInt8]])
+    func stringsThatAreNotUnicodeAreRefused(payload: [UInt8]) {
+        guard case .failure(let reason) = decode(payload) else {
+            Issue.record("accepted \(payload)")
+            return
+        }
+        #expect(reason == .malformedJSON)
     }
 
     @Test(arguments: [
