@@ -118,16 +118,6 @@ struct Fixture: Decodable {
         "elman_change_forgetting_chunk_sgd_value", "gru_level_running_k1_adam_norm",
     ]
 
-    /// Runs where the reference's reading of docs/numerics.md and the Swift disagree, with
-    /// the quantity that differs (Fixtures/README.md, "Open disagreements").
-    static let disagreements: [String: Comment] = Dictionary(
-        uniqueKeysWithValues: [
-            "elman_change_k1_adam_norm", "lstm_change_k1_adam_norm", "gru_change_k1_adam_norm",
-            "gru_change_calendar_k2of6_p3_momentum_step",
-        ].map {
-            ($0, Comment(rawValue: "normalisation none with the change formulation: the reference feeds changes unchanged "
-                + "(unit 1); the Swift divides them by the running RMS of the changes"))
-        })
 }
 
 /// The core against PyTorch: forecasts, losses, gradient norms, clipped gradients and weights
@@ -184,11 +174,7 @@ struct FixtureTests {
     }
 
     func replay<S: RNNScalar>(_ name: String, as: S.Type, tolerance: Double) throws {
-        let file = try FixtureFile<Fixture>.load(name)
-        guard let disagreement = Fixture.disagreements[name] else {
-            return try replay(file, as: S.self, tolerance: tolerance)
-        }
-        withKnownIssue(disagreement) { try replay(file, as: S.self, tolerance: tolerance) }
+        try replay(try FixtureFile<Fixture>.load(name), as: S.self, tolerance: tolerance)
     }
 
     @Test(arguments: Fixture.names)

@@ -64,21 +64,6 @@ struct Differences {
 struct ForecasterFixtureTests {
     static let names = ["forecaster_gru_i2_p2_drift", "forecaster_lstm_i1_untimed"]
 
-    /// Where the reference's readings of docs/numerics.md and the Swift part (Fixtures/README.md,
-    /// "Open disagreements"); with the readings of `generate.py --readings swift` both runs match.
-    static let disagreements: [String: Comment] = [
-        "forecaster_gru_i2_p2_drift": """
-            the combination's scale s_o (taken before this resolution's errors; started at the first value, \
-            then forgetting 0.99), the band scale σ_o and the drift's ē (started at the first value), the \
-            linear model's past changes (normalised with the current unit), and ū in Page–Hinkley (taken \
-            before u): the weights part at n = 2, the drift fires at 297 instead of 335
-            """,
-        "forecaster_lstm_i1_untimed": """
-            the combination's scale s_o (taken before this resolution's errors; started at the first value, \
-            then forgetting 0.99) and the band scale σ_o (started at the first value): the weights part at n = 2
-            """,
-    ]
-
     /// Relative to `max(1, |reference|)`: the network runs in Float and trains for hundreds of
     /// samples, so its forecasts drift from float64 by far more than one rounding (1.2e-5 at
     /// worst where the readings agree). The smoothing expert is Double arithmetic on exact
@@ -87,9 +72,7 @@ struct ForecasterFixtureTests {
 
     @Test(arguments: names)
     func matchesTheReference(name: String) throws {
-        let file = try FixtureFile<ForecasterFixture>.load(name)
-        guard let disagreement = Self.disagreements[name] else { return try replay(file) }
-        withKnownIssue(disagreement) { try replay(file) }
+        try replay(try FixtureFile<ForecasterFixture>.load(name))
     }
 
     func replay(_ file: FixtureFile<ForecasterFixture>) throws {

@@ -132,15 +132,15 @@ READINGS = {
     "none_change_unit": "one",
     # The linear model's past changes: normalised with the unit they had on "arrival" (the
     # network's change inputs), or with the "current" unit.
-    "lag_units": "arrival",
+    "lag_units": "current",
     # s_o in the exponentiated-gradient step: "updated" with this resolution's errors first,
     # or its value "before" them (the first resolution then uses its own errors).
-    "eg_scale": "updated",
+    "eg_scale": "before",
     # The forecaster's running means with a forgetting factor λ (RunningMean): weights
     # max(1/n, 1 − λ) like the "normaliser", or "first" value, then 1 − λ.
-    "eg_scale_mean": "normaliser",      # s_o
-    "band_scale_mean": "normaliser",    # σ_o
-    "drift_error_mean": "normaliser",   # ē
+    "eg_scale_mean": "first",      # s_o
+    "band_scale_mean": "first",    # σ_o
+    "drift_error_mean": "first",   # ē
     "drift_signal_mean": "normaliser",  # ū
     # ū in the Page–Hinkley term u − ū − δ: "updated" with u first, or its value "before" u.
     "drift_signal_order": "updated",
@@ -613,12 +613,15 @@ class ForecasterReference:
 
     def watch_drift(self, step1_errors):
         """Page–Hinkley on the step-1 errors; True when a drift is raised."""
+        # u over the targets whose slow mean ē (before this error) is already set; then ē takes it.
         ratios = []
         for j, error in enumerate(step1_errors):
             e = abs(error)
-            mean = self.error_mean[j].update(e)
-            ratios.append(min(e / mean, DRIFT_BOUND) if mean > 0 else 0.0)
-        if not (self.use_drift and self.n >= DRIFT_WARMUP):
+            mean = self.error_mean[j].value
+            if self.error_mean[j].n > 0 and mean > 0:
+                ratios.append(min(e / mean, DRIFT_BOUND))
+            self.error_mean[j].update(e)
+        if not (self.use_drift and self.n >= DRIFT_WARMUP and ratios):
             return False
         u = sum(ratios) / len(ratios)
         if READINGS["drift_signal_order"] == "before":
