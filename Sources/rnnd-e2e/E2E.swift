@@ -148,6 +148,26 @@ struct Publish: ParsableCommand {
     @Option(help: "Send high-water mark of the PUB socket, in messages.")
     var hwm: Int = 1000
 
+    @Option(name: .customLong("bad-every"), help: ArgumentHelp(
+        "Make every Nth message of the timed part a bad one instead of a sample, of each refusal reason in turn (0: none).",
+        valueName: "n"))
+    var badEvery: Int = 0
+
+    /// The bad messages `--bad-every` sends, by the reason rnnd refuses them for (all after every
+    /// stream had a good sample, so that the stream's own policies apply).
+    static let badPayloads: [(reason: String, frames: [[UInt8]])] = [
+        ("malformed_json", [Array(#"{"v": 1"#.utf8)]),
+        ("non_finite_value", [Array(#"{"v": 1e39}"#.utf8)]),
+        ("value_not_numeric", [Array(#"{"v": "high"}"#.utf8)]),
+        ("missing_value", [Array(#"{"w": 1}"#.utf8)]),
+        ("bad_timestamp", [Array(#"{"v": 1, "t": "noon"}"#.utf8)]),
+        ("out_of_order", [Array(#"{"v": 1, "t": 1000}"#.utf8)]),
+        ("width_changed", [Array(#"{"v": [1, 2, 3, 4, 5, 6, 7, 8, 9]}"#.utf8)]),
+        ("empty_payload", [[]]),
+        ("wrong_frame_count", [Array(#"{"v": 1}"#.utf8), Array("extra".utf8)]),
+        ("malformed_binary", [[0x01, 0x00, 0x05, 0x00]]),
+    ]
+
     func validate() throws {
         guard streams >= 1 && streams <= 10_000_000 else { throw ValidationError("--streams must be 1 ... 10000000") }
         guard (rate != nil) != flood else { throw ValidationError("give exactly one of --rate R and --flood") }
@@ -155,7 +175,10 @@ struct Publish: ParsableCommand {
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         guard inputs >= 1 && inputs <= 4096 else { throw ValidationError("--inputs must be 1 ... 4096") }
-        guard warmup >= 0, joinWait >= 0, hwm >= 0 else { throw ValidationError("--warmup, --join-wait and --hwm must not be negative") }
+        guard warmup >= 0, joinWait >= 0, hwm >= 0, badEvery >= 0 else {
+            throw ValidationError("--warmup, --join-wait, --hwm and --bad-every must not be negative")
+        }
+        guard badEvery != 1 else { throw ValidationError("--bad-every 1 would send nothing good") }
     }
 
     func run() throws {
@@ -200,8 +223,40 @@ struct Publish: ParsableCommand {
         var giveUpAt = monotonicNanoseconds() + Int64((joinWait + 5) * 1e9) + Int64(warmup) * 10_000_000
         var gaveUp = false
 
-        /// Sends sample number `n` (round-robin stream n % streams); false once stopped.
+        var badSent = [Int](repeating: 0, count: Self.badPayloads.count)
+        var badTurn = 0
+        /// Sends message `frames` on stream `s`'s topic, waiting while the queue is full; false once stopped.
+        func sendFrames(_ s: Int, _ frames: [[UInt8]]) throws -> Bool {
+            let topic = UnsafeRawBufferPointer(start: ids + s * idLength, count: idLength)
+            while true {
+                switch try pub.send(topic, flags: [.sendMore, .dontWait]) {
+                case .sent:
+                    for (i, frame) in frames.enumerated() {
+                        _ = try frame.withUnsafeBytes { try pub.send($0, flags: i == frames.count - 1 ? [] : .sendMore) }
+                    }
+                    sentTotal += 1
+                    return true
+                case .wouldBlock:
+                    backpressureWaits += 1
+                    if stopRequested.load(ordering: .relaxed) { stopped = true; return false }
+                    sleepNanoseconds(20_000)
+                case .terminated:
+                    stopped = true
+                    return false
+                }
+            }
+        }
+
+        /// Sends sample number `n` (round-robin stream n % streams), or with `--bad-every` every
+        /// Nth time a bad message instead; false once stopped.
         func send(_ n: Int) throws -> Bool {
+            if badEvery > 0, n >= streams, n % badEvery == badEvery - 1 {
+                let bad = Self.badPayloads[badTurn % Self.badPayloads.count]
+                badTurn += 1
+                guard try sendFrames(n % streams, bad.frames) else { return false }
+                badSent[(badTurn - 1) % Self.badPayloads.count] += 1
+                return true
+            }
             let s = n % streams
             var t = realtimeMicroseconds()
             if t <= lastT[s] { t = lastT[s] + 1 }  // strictly increasing per stream
@@ -306,6 +361,9 @@ struct Publish: ParsableCommand {
         line.add("rate_achieved", Double(timed) / elapsed, digits: 1)
         if !flood { line.add("bursts", bursts) }
         line.add("backpressure_waits", backpressureWaits)
+        if badEvery > 0 {
+            for (i, bad) in Self.badPayloads.enumerated() { line.add("bad_" + bad.reason, badSent[i]) }
+        }
         line.add("stopped_by_signal", stopRequested.load(ordering: .relaxed))
         line.add("gave_up_on_full_queue", gaveUp)
         line.add("first_unix", Double(firstUnix) / 1e6, digits: 6)
