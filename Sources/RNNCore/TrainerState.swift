@@ -265,22 +265,13 @@ extension Forecaster {
     public static func counters(in bytes: UnsafeRawBufferPointer) -> ForecasterCounters? {
         guard let trainer = trainerState(in: bytes), bytes.count >= 8 + trainer.count + 32 else { return nil }
         var r = StateReader(base: bytes.baseAddress! + 8 + trainer.count)
-        var c = ForecasterCounters()
-        c.drifts = Int(r.get(Int64.self))
-        c.scored = Int(r.get(Int64.self))
-        c.banded = Int(r.get(Int64.self))
-        c.covered = Int(r.get(Int64.self))
-        return c
+        return ForecasterCounters(reading: &r)
     }
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
         guard bytes.count == ownStateByteCount else { throw .wrongSize(expected: ownStateByteCount, found: bytes.count) }
         var r = StateReader(base: bytes.baseAddress!)
-        var c = ForecasterCounters()
-        c.drifts = Int(r.get(Int64.self))
-        c.scored = Int(r.get(Int64.self))
-        c.banded = Int(r.get(Int64.self))
-        c.covered = Int(r.get(Int64.self))
+        let c = ForecasterCounters(reading: &r)
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
         // Read into a copy first: a refused state leaves the forecaster as it was.
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
@@ -298,5 +289,16 @@ extension Forecaster {
         state.update(from: numbers, count: stateCount)
         r.copy(into: scores, 2 * Self.bandWindow * outputs)
         r.copy(into: published, 3 * outputs)
+    }
+}
+
+extension ForecasterCounters {
+    /// The four counters as `Forecaster.writeState` writes them, in order.
+    init(reading r: inout StateReader) {
+        self.init()
+        drifts = Int(r.get(Int64.self))
+        scored = Int(r.get(Int64.self))
+        banded = Int(r.get(Int64.self))
+        covered = Int(r.get(Int64.self))
     }
 }
