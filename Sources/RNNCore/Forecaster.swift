@@ -437,18 +437,21 @@ public final class Forecaster {
         meanSquare /= Double(experts)
         // A step only when every gradient is finite (an expert's forecast can overflow on a wild
         // sample): the weights stay a combination whatever comes in.
-        var finite = scale.pointee > 0
-        for e in 0..<experts where finite && w[e] > 0 {
-            finite = (2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee).isFinite
-        }
-        if finite {
-            var total = 0.0
-            for e in 0..<experts where w[e] > 0 {
-                let gradient = 2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee
-                w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.combinationRate * gradient))), Self.weightFloor)
-                total += w[e]
+        if scale.pointee > 0 {
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: experts) { gradient in
+                var finite = true
+                for e in 0..<experts where w[e] > 0 {
+                    gradient[e] = 2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee
+                    finite = finite && gradient[e].isFinite
+                }
+                guard finite else { return }
+                var total = 0.0
+                for e in 0..<experts where w[e] > 0 {
+                    w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.combinationRate * gradient[e]))), Self.weightFloor)
+                    total += w[e]
+                }
+                for e in 0..<experts where w[e] > 0 { w[e] /= total }
             }
-            for e in 0..<experts where w[e] > 0 { w[e] /= total }
         }
         if meanSquare.isFinite {
             scale.pointee = scale.pointee == 0
