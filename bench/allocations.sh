@@ -18,6 +18,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib/build-env.sh"   # the CPU the kernels are compiled for
 RNND="${RNND:-$ROOT/.build/release/rnnd}"
 OUT="$ROOT/bench/out/allocations"
 N1=2000

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib/build-env.sh"   # the CPU the kernels are compiled for
 cd "$ROOT"
 RNND="$ROOT/.build/release/rnnd"
 E2E="$ROOT/.build/release/rnnd-e2e"

@@ -263,7 +263,8 @@ def main():
 
     if not os.access(a.rnnd, os.X_OK):
         log(f"{a.rnnd} missing: building with `swift build -c release`")
-        subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, check=True)
+        # The CPU the kernels are compiled for, as scripts/lib/build-env.sh chooses it.
+        subprocess.run(["bash", "-c", "source scripts/lib/build-env.sh && swift build -c release"], cwd=ROOT, check=True)
     torch_peer = os.path.join(a.peers, "torch_peer.py")
     jax_peer = os.path.join(a.peers, "jax_peer.py")
 

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib/build-env.sh"   # the CPU the kernels are compiled for
 cd "$ROOT"
 RNND="$ROOT/.build/release/rnnd"
 DATA="${DATA:-$ROOT/../shared/data}"

@@ -12,10 +12,10 @@ import RealModule
 /// `a += b * c` lane by lane, fused where the target has FMA.
 @inlinable @inline(__always)
 func fma8<S: RNNScalar>(_ a: inout SIMD8<S>, _ b: SIMD8<S>, _ c: SIMD8<S>) {
-    #if RNND_NO_FMA
-    a += b * c
-    #else
+    #if RNND_FMA
     a.addProduct(b, c)
+    #else
+    a += b * c
     #endif
 }
 

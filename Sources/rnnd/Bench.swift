@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RNNCore
 import RNNDaemon
+import RNNTools
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

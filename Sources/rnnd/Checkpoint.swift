@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import RNNCore
 import RNNDaemon
+import RNNState
+import RNNTools
+import RNNWire
 
 struct Checkpoint: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -155,7 +158,7 @@ extension Checkpoint {
                 bytes = try storedRecord(stream!, in: store, command: command).bytes
                 source = store.path
             }
-            let description = RecordDescription(source: source, bytes: bytes, configuration: state.configured(c))
+            let description = RecordDescription(source: source, bytes: bytes, configured: state.configured(c).map { ($0.file, $0.configuration.model) })
             print(json ? description.json() : description.text(), terminator: "")
             if case .failure = description.decoded { throw ExitCode(CheckpointCommandError.dataError) }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNDaemon
+import RNNKeys
 
 /// The CURVE flags of `rnnd feed` and `rnnd tail`, to talk to a daemon whose sockets are CURVE
 /// servers (docs/security.md).

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RNNCore
 import RNNDaemon
+import RNNTools
 import Synchronization
 
 struct Demo: ParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RNNDaemon
+import RNNTools
+import RNNWire
 import Synchronization
 
 struct Feed: ParsableCommand {

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import RNNCore
 import RNNDaemon
+import RNNState
+import RNNTools
 
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,7 +71,7 @@ struct Fit: ParsableCommand {
         let settings = ReplaySettings(columns: columns.map(Replay.names), targets: targets.map(Replay.names))
         let replayer: Replayer
         do throws(ReplayError) {
-            replayer = try Replayer(table: table, configuration: configuration, settings: settings)
+            replayer = try Replayer(table: table, model: configuration.model, settings: settings)
         } catch {
             throw failure("fit", error.message, error.exitCode)
         }

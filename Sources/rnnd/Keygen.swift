@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNDaemon
+import RNNKeys
 
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(

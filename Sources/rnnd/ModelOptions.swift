@@ -3,7 +3,7 @@ import Foundation
 import RNNCore
 import RNNDaemon
 
-/// The model and training flags shared by `run`, `replay`, `fit` and `bench` (DESIGN.md §5).
+/// The model and training flags shared by `run`, `replay`, `fit` and `bench` (docs/configuration.md).
 struct ModelOptions: ParsableArguments {
     @Option(help: "Recurrent cell: lstm, gru or elman.")
     var model: CellKind = .lstm

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import RNNCore
 import RNNDaemon
+import RNNState
+import RNNTools
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -122,7 +124,7 @@ struct Replay: ParsableCommand {
             previousTime: record?.lastTimestamp)
         let replayer: Replayer
         do throws(ReplayError) {
-            replayer = try Replayer(table: table, configuration: configuration, settings: settings)
+            replayer = try Replayer(table: table, model: configuration.model, settings: settings)
         } catch {
             throw fail(error.message, error.exitCode)
         }

@@ -1,8 +1,9 @@
 import ArgumentParser
-import Logging
 import Foundation
+import Logging
 import RNNCore
 import RNNDaemon
+import RNNWire
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

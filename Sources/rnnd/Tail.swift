@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RNNDaemon
+import RNNTools
 import Synchronization
 
 struct Tail: ParsableCommand {

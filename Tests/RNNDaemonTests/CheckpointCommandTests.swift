@@ -1,6 +1,8 @@
 import Foundation
 import RNNCore
 @testable import RNNDaemon
+@testable import RNNState
+@testable import RNNTools
 import Testing
 import ZeroMQ
 

@@ -1,6 +1,8 @@
 import Foundation
 import RNNCore
 @testable import RNNDaemon
+@testable import RNNState
+@testable import RNNTools
 import Testing
 
 /// The checkpoint format and store, in process: checksums, records, corruption, the store's
@@ -32,11 +34,10 @@ struct CheckpointTests {
     static func record(id: String = "plant/a", hidden: Int = 6) -> [UInt8] {
         let forecaster = Forecaster(configuration: model(hidden: hidden))
         for i in 0..<9 { forecaster.step([Float(i), Float(i * i % 5)], time: 1_700_000_000 + Double(i)) }
-        let learner = StreamLearner(id: Array(id.utf8), hash: 0, forecaster: forecaster)
-        learner.seq = 9
-        learner.lastTimestamp = 1_700_000_008
         var out: [UInt8] = []
-        StreamRecord.encode(learner, modelJSON: StreamRecord.modelJSON(forecaster.configuration), savedAt: 1_800_000_000, into: &out)
+        StreamRecord.encode(
+            id: Array(id.utf8), forecaster: forecaster, seq: 9, lastTimestamp: 1_700_000_008,
+            modelJSON: StreamRecord.modelJSON(forecaster.configuration), savedAt: 1_800_000_000, into: &out)
         return out
     }
 

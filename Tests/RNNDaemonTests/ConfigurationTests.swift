@@ -1,6 +1,7 @@
 import Foundation
 import RNNCore
 @testable import RNNDaemon
+@testable import RNNMetrics
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))

@@ -1,5 +1,6 @@
 import Foundation
 import RNNDaemon
+@testable import RNNKeys
 import Testing
 import ZeroMQ
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import RNNDaemon
+@testable import RNNMetrics
 import Testing
 import ZeroMQ
 

@@ -1,5 +1,7 @@
 import Foundation
 @testable import RNNDaemon
+@testable import RNNMetrics
+@testable import RNNWire
 import Synchronization
 import Testing
 

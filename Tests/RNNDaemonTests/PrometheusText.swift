@@ -8,6 +8,8 @@
 /// before the family's samples, each family's lines together, no series twice; and of each
 /// histogram: `le` on every bucket, bounds increasing, counts cumulative and never decreasing,
 /// a `+Inf` bucket equal to `_count`, and a `_sum`.
+@testable import RNNTools
+
 struct PrometheusText {
     struct Sample: Equatable {
         var name: String

@@ -1,5 +1,6 @@
-@testable import RNNDaemon
 import RNNCore
+@testable import RNNDaemon
+@testable import RNNMetrics
 import Testing
 
 /// The batches that carry samples and forecasts between the daemon's threads.

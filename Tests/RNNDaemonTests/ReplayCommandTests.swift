@@ -1,11 +1,12 @@
 import Foundation
-import RNNCore
-#if canImport(FoundationXML)
 import FoundationXML
-#endif
+import RNNCore
+@testable import RNNTools
 import Synchronization
 import Testing
 import ZeroMQ
+#if canImport(FoundationXML)
+#endif
 
 /// `rnnd replay`, `rnnd feed` and `rnnd tail` as a user runs them: the real binary on the bundled
 /// data, into a real `rnnd run` over tcp loopback; and the replay's forecasts equal to the

@@ -1,5 +1,8 @@
 import Foundation
 @testable import RNNDaemon
+@testable import RNNState
+@testable import RNNTools
+@testable import RNNWire
 import Synchronization
 import Testing
 import ZeroMQ

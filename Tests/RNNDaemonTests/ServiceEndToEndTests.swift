@@ -1,5 +1,6 @@
 import Foundation
 @testable import RNNDaemon
+@testable import RNNState
 import Synchronization
 import Testing
 import ZeroMQ

@@ -1,6 +1,8 @@
 import Foundation
 import RNNCore
 @testable import RNNDaemon
+@testable import RNNTools
+@testable import RNNWire
 import Testing
 
 /// `--shard I/N`: the documented hash and its vectors, the parsing and its errors, and that

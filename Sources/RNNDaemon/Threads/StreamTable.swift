@@ -1,0 +1,83 @@
+import RNNCore
+import RNNMetrics
+import RNNWire
+
+/// One stream: its model and what the protocol tracks about it.
+final class StreamLearner {
+    let id: [UInt8]
+    let hash: UInt64
+    let forecaster: Forecaster
+    /// The per-sample policy (shared with replay and the demo) and the stream's latest time.
+    var policy: StreamPolicy
+    var seq = 0
+    /// `seq` when the stream was last checkpointed (or restored); -1 before: a stream whose
+    /// `seq` has not moved since learned nothing, and is not written again.
+    var savedSeq = -1
+    /// Its slot among the streams with series of their own in the metrics (``StreamBoard``), if any.
+    var metricsSlot: Int?
+
+    init(id: [UInt8], hash: UInt64, forecaster: Forecaster) {
+        self.id = id
+        self.hash = hash
+        self.forecaster = forecaster
+        policy = StreamPolicy(width: forecaster.configuration.inputs)
+    }
+}
+
+/// A worker's streams, found by id without allocating: open addressing over the ids' hashes.
+///
+/// A stream's home slot comes from the low bits of `placementHash`, not of the stream hash:
+/// FNV-1a's low bits depend only on the low bits of each byte, and ids that differ only in their
+/// higher bits would share homes. The shard comes from another mix (`StreamShard.shardHash`), so
+/// a sharded instance's streams still spread over every slot.
+struct StreamTable {
+    private var slots: [StreamLearner?] = Array(repeating: nil, count: 64)
+    private(set) var count = 0
+    /// Every stream, in the order they came: what a checkpoint walks.
+    private(set) var all: [StreamLearner] = []
+
+    func find(_ id: UnsafeRawBufferPointer, hash: UInt64) -> StreamLearner? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: placementHash(hash)) & mask
+        while let learner = slots[i] {
+            if learner.hash == hash, learner.id.count == id.count,
+                learner.id.withUnsafeBytes({ $0.elementsEqual(id) })
+            {
+                return learner
+            }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    mutating func insert(_ learner: StreamLearner) {
+        if 2 * (count + 1) > slots.count {
+            let old = slots
+            slots = Array(repeating: nil, count: 2 * old.count)
+            count = 0
+            for case let l? in old { place(l) }
+        }
+        place(learner)
+        all.append(learner)
+    }
+
+    /// How far the streams sit from their home slots, in slots, summed: what finding every
+    /// stream once costs beyond one probe each.
+    var displacement: Int {
+        let mask = slots.count - 1
+        var total = 0
+        for (i, learner) in slots.enumerated() {
+            guard let learner else { continue }
+            total += (i - Int(truncatingIfNeeded: placementHash(learner.hash))) & mask
+        }
+        return total
+    }
+
+    private mutating func place(_ learner: StreamLearner) {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: placementHash(learner.hash)) & mask
+        while slots[i] != nil { i = (i + 1) & mask }
+        slots[i] = learner
+        count += 1
+    }
+}

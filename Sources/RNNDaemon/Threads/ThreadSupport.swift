@@ -1,0 +1,79 @@
+// What the daemon's threads share: the start-up handshake, rate-limited logging.
+
+import Foundation
+import Logging
+import RNNBasics
+import RNNCore
+import RNNMetrics
+import RNNState
+import RNNWire
+import Synchronization
+import ZeroMQ
+
+/// 1, 10, 100, ...
+func isPowerOfTen(_ n: Int) -> Bool {
+    var n = n
+    while n >= 10, n % 10 == 0 { n /= 10 }
+    return n == 1
+}
+
+/// Start-up handshake between a service thread and `run()`: the thread reports whether its
+/// sockets are bound before the next one starts.
+final class StartupGate: Sendable {
+    private let result = Mutex<String??>(nil)
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    /// Reports the start-up's outcome once; false when it was reported already (the error
+    /// then happened later, while running).
+    func report(error: String?) -> Bool {
+        let first = result.withLock { state in
+            guard state == nil else { return false }
+            state = .some(error)
+            return true
+        }
+        if first { semaphore.signal() }
+        return first
+    }
+
+    func wait() -> String? {
+        semaphore.wait()
+        return result.withLock { $0 } ?? nil
+    }
+}
+
+/// Warnings about bad input, at most one per reason per second from each thread, with the
+/// number suppressed in between, so a flood cannot fill the journal.
+struct RateLimitedLog {
+    let logger: Logger
+    private var last: [String: ContinuousClock.Instant] = [:]
+    private var suppressed: [String: Int] = [:]
+
+    init(logger: Logger) { self.logger = logger }
+
+    mutating func warning(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        log(.warning, reason: reason, message: message, stream: stream)
+    }
+
+    mutating func notice(reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        log(.notice, reason: reason, message: message, stream: stream)
+    }
+
+    private mutating func log(_ level: Logger.Level, reason: String, message: String, stream: UnsafeRawBufferPointer?) {
+        let now = ContinuousClock.now
+        if let previous = last[reason], now - previous < .seconds(1) {
+            suppressed[reason, default: 0] += 1
+            return
+        }
+        last[reason] = now
+        var metadata: Logger.Metadata = ["reason": "\(reason)"]
+        if let stream { metadata["stream"] = "\(printable(stream))" }
+        if let n = suppressed.removeValue(forKey: reason), n > 0 { metadata["suppressed"] = "\(n)" }
+        logger.log(level: level, "\(message)", metadata: metadata)
+    }
+
+    /// The stream id as text when it is UTF-8, else in hex.
+    private func printable(_ id: UnsafeRawBufferPointer) -> String {
+        if validateStreamID(id) == nil { return String(decoding: id, as: UTF8.self) }
+        return "0x" + id.prefix(64).map { String(format: "%02x", $0) }.joined()
+    }
+}

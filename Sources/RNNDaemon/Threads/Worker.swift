@@ -1,0 +1,191 @@
+// A worker thread (docs/architecture.md, "The path of a sample"): owns a share of the streams
+// (`StreamTable`); for each sample, the stream policy (RNNWire's `StreamPolicy`), then predict,
+// hand the forecast to the publisher, learn; and, when asked, writes its streams' records for a
+// checkpoint (Checkpointing.swift).
+
+import Foundation
+import Logging
+import RNNBasics
+import RNNCore
+import RNNMetrics
+import RNNState
+import RNNWire
+import Synchronization
+import ZeroMQ
+
+extension Daemon {
+
+    func worker(_ index: Int, _ context: ZMQContext, restored: RestoredStreams, gate: StartupGate) {
+        do {
+            try workerLoop(index, context, restored: restored, gate: gate)
+        } catch {
+            if !gate.report(error: "worker \(index): \(error)") { fail("worker \(index): \(error)") }
+        }
+    }
+
+    private func workerLoop(_ index: Int, _ context: ZMQContext, restored: RestoredStreams, gate: StartupGate) throws {
+        let c = configuration
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setReceiveHighWaterMark(c.queueCapacity)
+        try pull.bind(Self.workerAddress(index))
+        // Idle, the loop still turns twice a second: its progress is what the watchdog sees.
+        try pull.setReceiveTimeout(.milliseconds(500))
+        let push = try ZMQSocket(context, type: .push)
+        try push.setSendHighWaterMark(c.queueCapacity)
+        try push.setLinger(.seconds(2))
+        try push.connect(Self.forecastsAddress)
+        let checkpoints = try ZMQSocket(context, type: .push)
+        try checkpoints.setSendHighWaterMark(64)
+        try checkpoints.setLinger(.seconds(5))
+        try checkpoints.connect(Self.checkpointsAddress)
+        _ = gate.report(error: nil)
+
+        var message = ZMQMultipartBuffer(
+            maxFrames: 1, capacity: RecordBatch.capacity(largestRecord: SampleRecord.size(idLength: WireLimits.maxTopicBytes, count: c.maxInputs)))
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: c.maxInputs)
+        defer { values.deallocate() }
+        let maxOutputs = c.model.horizon * c.maxInputs
+        let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
+        var table = StreamTable()
+        var workspaces = restored.workspaces
+        for learner in restored.learners {
+            table.insert(learner)
+            learner.metricsSlot = quality?.streams.claim(learner.id)
+        }
+        var log = RateLimitedLog(logger: logger)
+        var walk = CheckpointWalk(worker: index)
+        var settings = runtime.current, generation = 0
+        let updateTimes = timings?.updates
+
+        /// Hands the publisher the forecasts batched so far; false once the context is shutting down.
+        func flush() throws -> Bool {
+            defer { forecasts.clear() }
+            let room = queues.reserve(c.workers, forecasts.count)
+            let sent = room ? try push.send(forecasts.frame, flags: .dontWait) : .wouldBlock
+            switch sent {
+            case .sent: return true
+            case .wouldBlock:
+                if room { queues.release(c.workers, forecasts.count) }
+                let r = DropReason.forecastQueueFull
+                counters.refuse(r.rawValue, count: forecasts.count)
+                log.warning(reason: r.rawValue, message: "the publisher's queue is full; \(forecasts.count) forecasts not published", stream: nil)
+                return true
+            case .terminated: return false
+            }
+        }
+
+        /// Predicts, queues the forecast, then learns: one sample record.
+        func handle(_ frame: UnsafeRawBufferPointer) throws -> Bool {
+            let sample = SampleRecord.read(frame)
+            for i in 0..<sample.count { values[i] = sample.value(i) }
+            let hash = streamHash(sample.id)
+            let learner: StreamLearner
+            if let known = table.find(sample.id, hash: hash) {
+                learner = known
+            } else {
+                let streams = counters.streams.add(1, ordering: .relaxed).newValue
+                guard streams <= c.maxStreams else {
+                    counters.streams.subtract(1, ordering: .relaxed)
+                    let r = StreamRejection.tooManyStreams
+                    counters.refuse(r.rawValue)
+                    log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
+                    return true
+                }
+                let model = c.modelConfiguration(inputs: sample.count)
+                let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
+                workspaces[sample.count] = workspace
+                learner = StreamLearner(id: Array(sample.id), hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                learner.forecaster.learningRate = settings.learningRate
+                learner.forecaster.trainer.clipThreshold = settings.clipThreshold
+                learner.metricsSlot = quality?.streams.claim(learner.id)
+                table.insert(learner)
+                logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
+                // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
+                if isPowerOfTen(streams) { logger.info("\(streams) stream\(streams == 1 ? "" : "s")") }
+            }
+            if let reason = learner.policy.admit(width: sample.count, time: sample.timestamp) {
+                counters.refuse(reason.rawValue)
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
+                return true
+            }
+            let forecaster = learner.forecaster
+            let before = forecaster.counters
+            forecaster.predict(values, time: sample.timestamp)
+            quality?.observe(forecaster, since: before, worker: index, slot: learner.metricsSlot)
+            learner.seq += 1
+            counters.accepted.add(1, ordering: .relaxed)
+            if forecaster.driftDetected {
+                counters.drifts.add(1, ordering: .relaxed)
+                log.notice(
+                    reason: "drift",
+                    message: "drift: the forecast errors grew and stayed grown; learning rate ×\(Forecaster.driftBoost) "
+                        + "easing back over \(Forecaster.driftBoostSamples) samples; the linear model's covariance reset",
+                    stream: sample.id)
+            }
+            let size = ForecastRecord.size(idLength: sample.id.count, values: forecaster.outputs)
+            if !forecasts.fits(size) {
+                guard try flush() else { return false }
+            }
+            let length = ForecastRecord.write(
+                id: sample.id, received: sample.received, seq: learner.seq, timestamp: sample.timestamp,
+                forecaster: forecaster, into: forecasts.next)
+            forecasts.append(length: length)
+            let learning: UInt64 = updateTimes == nil ? 0 : monotonicNanoseconds()
+            switch forecaster.learn() {
+            case .updated:
+                counters.updates.add(1, ordering: .relaxed)
+                updateTimes?.observe(monotonicNanoseconds() &- learning, slot: index)
+            case .skippedNonFinite: counters.skippedUpdates.add(1, ordering: .relaxed)
+            case .waiting, .nothingToLearn, .rejectedInput: break
+            }
+            return true
+        }
+
+        while true {
+            beats.add(1 + index, 1)
+            if runtime.generation.load(ordering: .acquiring) != generation {
+                // SIGHUP changed the learning rate or clipping: every stream takes it now.
+                generation = runtime.generation.load(ordering: .acquiring)
+                settings = runtime.current
+                for learner in table.all {
+                    learner.forecaster.learningRate = settings.learningRate
+                    learner.forecaster.trainer.clipThreshold = settings.clipThreshold
+                }
+            }
+            // During a checkpoint the walk goes on between batches, and whenever none is waiting.
+            switch try pull.receiveMultipart(into: &message, flags: walk.isActive ? .dontWait : []) {
+            case .wouldBlock:
+                if walk.isActive, try !walk.advance(table.all, to: checkpoints, final: false) {
+                    usleep(200)  // the checkpoint thread's queue is full: let it write
+                }
+                continue
+            case .truncated: continue
+            case .terminated: return
+            case .message: break
+            }
+            let frame = message.frame(0)
+            if frame.isEmpty {
+                // The stop marker: every changed stream to the checkpoint thread, then pass the
+                // marker on and finish.
+                walk.start(all: false)
+                _ = try walk.advance(table.all, to: checkpoints, final: true)
+                _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
+                return
+            }
+            if frame.count == 1 {  // a checkpoint request
+                walk.start(all: frame[0] == CheckpointWalk.requestAll)
+                continue
+            }
+            var open = true, taken = 0
+            try RecordBatch.forEach(in: frame) { record in
+                taken += 1
+                if open { open = try handle(record) }
+            }
+            queues.release(index, taken)
+            // The forecasts of one batch of samples go out together, as soon as it is learned.
+            if open, !forecasts.isEmpty { open = try flush() }
+            guard open else { return }
+            if walk.isActive { _ = try walk.advance(table.all, to: checkpoints, final: false) }
+        }
+    }
+}

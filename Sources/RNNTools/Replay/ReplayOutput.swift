@@ -1,0 +1,310 @@
+// What `rnnd replay` writes (docs/replay.md): the table on stdout, the metrics JSON, the
+// predictions CSV lines and the SVG plot.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+import RNNCore
+
+extension ReplayReport {
+    /// The readable report: what was replayed, then MSE and MAE of the model and of
+    /// persistence, overall, per target and per horizon step, with the skill
+    /// `1 - MSE(model) / MSE(persistence)`.
+    public func table(firstTime: Double? = nil, lastTime: Double? = nil) -> String {
+        var lines: [String] = []
+        lines.append("rnnd replay: \(file)")
+        var shape = "  \(fileRows) rows"
+        if let timeColumn {
+            shape += ", time '\(timeColumn)'"
+            if let firstTime, let lastTime {
+                shape += " \(Timestamp.iso8601(firstTime)) … \(Timestamp.iso8601(lastTime))"
+            }
+        }
+        lines.append(shape)
+        lines.append("  inputs: \(inputs.joined(separator: ", "))")
+        lines.append("  targets: \(targets.joined(separator: ", "))")
+        lines.append("  model: \(Self.describe(model))")
+        if let startedFrom { lines.append("  from: \(startedFrom.file) (\(startedFrom.detail))") }
+        var streamed = "  \(samples) samples streamed"
+        if skippedRows > 0 { streamed += ", \(skippedRows) rows skipped before every input had a value" }
+        let carriedText = zip(inputs, carried).filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
+        if !carriedText.isEmpty { streamed += "; missing cells carried forward: " + carriedText.joined(separator: ", ") }
+        lines.append(streamed)
+        if !refused.isEmpty {
+            let reasons = refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            lines.append("  refused as the daemon would: \(reasons)")
+        }
+        if warmupRows > 0 {
+            lines.append("  warm-up: the first \(warmupRows) samples, \(warmupEpochs) pass\(warmupEpochs == 1 ? "" : "es"), not scored")
+        }
+        let scored = overall.model.count / max(targets.count, 1)
+        var pace = "  \(scored) forecasts scored"
+        if horizon > 1 { pace += " over \(horizon) steps ahead" }
+        if let firstScoredRow { pace += " (data rows \(firstScoredRow) on)" }
+        pace += "; \(steps) steps in \(format(seconds, 3)) s = \(Int(samplesPerSecond.rounded())) samples/s"
+        pace += "; \(updates) updates"
+        if skippedUpdates > 0 { pace += ", \(skippedUpdates) skipped (non-finite)" }
+        lines.append(pace)
+        lines.append("")
+        lines += figuresTable()
+        lines.append("")
+        lines.append("  skill = 1 - MSE(model) / MSE(persistence); persistence forecasts the latest value.")
+        if let lag = seasonalLag {
+            lines.append("  seasonal persistence forecasts the value one day (\(lag) samples) earlier, where the file has it.")
+        }
+        if model.ensemble {
+            let figures = Expert.allCases.map { e in "\(e.name) \(experts[e.rawValue].mse.map { formatG($0, 6) } ?? "-")" }
+            lines.append("  each expert alone, MSE: " + figures.joined(separator: ", ") + " (the model combines them)")
+        }
+        let bands = overall.bands
+        if let coverage = bands.coverage, let width = bands.meanWidth {
+            lines.append("  bands (\(format(100 * model.coverage, 0))% asked): \(format(100 * coverage, 1))% of \(bands.count) values inside, "
+                + "mean width \(formatG(width, 6)); anomaly scores for \(anomalyScores) samples; \(drifts) drift\(drifts == 1 ? "" : "s")")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The figures, one line overall, one per target, one per horizon step, under a heading.
+    public func figuresTable(indent: String = "  ") -> [String] {
+        var lines: [String] = []
+        var rows: [(String, ErrorComparison)] = [("overall", overall)]
+        for (j, name) in targets.enumerated() { rows.append((name, target(j))) }
+        for h in 1...horizon { rows.append(("h=\(h)", horizonStep(h))) }
+        let labelWidth = max(12, rows.map(\.0.count).max() ?? 0)
+        let seasonal = seasonalLag != nil
+        var columns = ["MSE model", "MSE persist.", "MAE model", "MAE persist.", "skill"]
+        if seasonal { columns.insert("MSE seasonal", at: 2) }
+        columns.append("coverage")
+        func cell(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        lines.append(indent + "".padding(labelWidth) + columns.map { cell($0, 14) }.joined())
+        for (name, e) in rows {
+            var numbers = [e.model.mse, e.persistence.mse, e.model.mae, e.persistence.mae]
+            if seasonal { numbers.insert(e.seasonal.mse, at: 2) }
+            let figures = numbers.map { $0.map { formatG($0, 6) } ?? "-" }
+            let skill = e.skill.map { format($0, 3) } ?? "-"
+            let coverage = e.bands.coverage.map { format(100 * $0, 1) + "%" } ?? "-"
+            lines.append(indent + name.padding(labelWidth) + (figures + [skill, coverage]).map { cell($0, 14) }.joined())
+        }
+        return lines
+    }
+
+    /// The printed figures as one JSON object (docs/replay.md lists the keys).
+    public func json(firstTime: Double? = nil, lastTime: Double? = nil) -> String {
+        let o = JSONWriter()
+        o.object {
+            o.key("file"); o.string(file)
+            o.key("from"); if let startedFrom { o.string(startedFrom.file) } else { o.null() }
+            o.key("rows"); o.int(fileRows)
+            o.key("time_column"); if let timeColumn { o.string(timeColumn) } else { o.null() }
+            o.key("first_time"); o.number(firstTime)
+            o.key("last_time"); o.number(lastTime)
+            o.key("inputs"); o.array(inputs) { o.string($0) }
+            o.key("targets"); o.array(targets) { o.string($0) }
+            o.key("horizon"); o.int(horizon)
+            o.key("model"); o.object {
+                let m = model
+                o.key("cell"); o.string(m.cell.rawValue)
+                o.key("hidden"); o.int(m.hidden)
+                o.key("window"); o.int(m.window)
+                o.key("update_every"); o.int(m.updateEvery)
+                o.key("optimizer"); o.string(OptimizerName(m.optimizer).rawValue)
+                o.key("lr"); o.number(m.learningRate)
+                o.key("clip"); o.number(m.clipThreshold)
+                o.key("clip_mode"); o.string(m.clipMode.rawValue)
+                switch m.loss {
+                case .squared: o.key("loss"); o.string("squared")
+                case .huber(let delta): o.key("loss"); o.string("huber"); o.key("huber_delta"); o.number(delta)
+                }
+                if m.cell == .elman { o.key("elman_activation"); o.string(m.elmanActivation.rawValue) }
+                o.key("normalization_forgetting")
+                if case .running(let f?) = m.normalization { o.number(f) } else { o.number(1.0) }
+                o.forecasterSettings(m)
+                o.key("seed"); o.int(Int(clamping: m.seed))
+            }
+            o.key("samples"); o.int(samples)
+            o.key("skipped_rows"); o.int(skippedRows)
+            o.key("carried"); o.object { for (name, n) in zip(inputs, carried) { o.key(name); o.int(n) } }
+            o.key("refused"); o.object { for (reason, n) in refused.sorted(by: { $0.key < $1.key }) { o.key(reason); o.int(n) } }
+            o.key("warmup_rows"); o.int(warmupRows)
+            o.key("warmup_epochs"); o.int(warmupEpochs)
+            o.key("first_scored_row"); if let firstScoredRow { o.int(firstScoredRow) } else { o.null() }
+            o.key("steps"); o.int(steps)
+            o.key("seconds"); o.number(seconds)
+            o.key("samples_per_second"); o.number(samplesPerSecond)
+            o.key("updates"); o.int(updates)
+            o.key("skipped_updates"); o.int(skippedUpdates)
+            o.key("seasonal_lag"); if let seasonalLag { o.int(seasonalLag) } else { o.null() }
+            o.key("anomaly_scores"); o.int(anomalyScores)
+            o.key("drifts"); o.int(drifts)
+            o.key("experts"); o.object {
+                for e in Expert.allCases {
+                    let f = experts[e.rawValue]
+                    o.key(e.name); o.object { o.key("mse"); o.number(f.mse); o.key("mae"); o.number(f.mae) }
+                }
+            }
+            o.key("overall"); comparison(overall, into: o)
+            o.key("per_target"); o.array(Array(targets.enumerated())) { pair in
+                comparison(target(pair.offset), into: o) { o.key("target"); o.string(pair.element) }
+            }
+            o.key("per_horizon"); o.array(Array(1...horizon)) { h in
+                comparison(horizonStep(h), into: o) { o.key("horizon"); o.int(h) }
+            }
+        }
+        return o.text + "\n"
+    }
+
+    private func comparison(_ e: ErrorComparison, into o: JSONWriter, label: (() -> Void)? = nil) {
+        o.object {
+            label?()
+            o.key("count"); o.int(e.model.count)
+            o.key("model"); o.object { o.key("mse"); o.number(e.model.mse); o.key("mae"); o.number(e.model.mae) }
+            o.key("persistence"); o.object {
+                o.key("mse"); o.number(e.persistence.mse); o.key("mae"); o.number(e.persistence.mae)
+            }
+            o.key("seasonal"); o.object {
+                o.key("count"); o.int(e.seasonal.count)
+                o.key("mse"); o.number(e.seasonal.mse); o.key("mae"); o.number(e.seasonal.mae)
+            }
+            o.key("skill"); o.number(e.skill)
+            o.key("bands"); o.object {
+                o.key("count"); o.int(e.bands.count)
+                o.key("coverage"); o.number(e.bands.coverage)
+                o.key("mean_width"); o.number(e.bands.meanWidth)
+            }
+        }
+    }
+
+    /// `lstm, hidden 64, window 32, update every 1, horizon 1, adam lr 0.001, clip norm 1.0, squared loss, seed 0`.
+    public static func describe(_ m: ModelConfiguration) -> String {
+        let loss = if case .huber(let delta) = m.loss { "huber loss (delta \(delta))" } else { "squared loss" }
+        var text = "\(m.cell.rawValue)"
+        if m.cell == .elman { text += " (\(m.elmanActivation.rawValue))" }
+        text += ", hidden \(m.hidden), window \(m.window), update every \(m.updateEvery), horizon \(m.horizon), "
+        text += "\(OptimizerName(m.optimizer).rawValue) lr \(m.learningRate), clip \(m.clipMode.rawValue)"
+        if m.clipMode != .none { text += " \(m.clipThreshold)" }
+        text += ", \(loss), seed \(m.seed)"
+        if case .running(let f?) = m.normalization { text += ", normalization forgetting \(f)" }
+        text += ", \(m.formulation.rawValue)s\(m.calendar ? " + calendar" : "")"
+        if m.ensemble {
+            text += m.linearLags > 0 ? ", ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : ", ensemble (persistence, smoothing, network)"
+        } else {
+            text += ", network alone"
+        }
+        text += m.coverage > 0 ? ", \(format(100 * m.coverage, 0))% bands" : ", no bands"
+        if !m.drift { text += ", no drift handling" }
+        return text
+    }
+}
+
+extension Replayer {
+    /// The header of the predictions file: `row,horizon,<target columns>`, then
+    /// `<target>_lower` and `<target>_upper` for each target, then `anomaly`; quoted as CSV needs.
+    public var predictionsHeader: String {
+        let names = targetNames
+        return (["row", "horizon"] + names + names.flatMap { [$0 + "_lower", $0 + "_upper"] } + ["anomaly"])
+            .map(csvField).joined(separator: ",") + "\n"
+    }
+
+    /// One line of the predictions file; values are `Float.description`, the shortest text that
+    /// reads back as the same float32, as in the daemon's forecasts. A bound without a band, and
+    /// the anomaly score when there is none (every horizon but 1, and during the warm-up), are empty.
+    public static func predictionLine(_ p: ReplayPrediction) -> String {
+        var line = "\(p.row),\(p.horizon)"
+        for v in p.values {
+            line += ","
+            line += v.description
+        }
+        for j in p.values.indices {
+            for bound in [p.lower[j], p.upper[j]] {
+                line += ","
+                if !bound.isNaN { line += bound.description }
+            }
+        }
+        line += ","
+        if let a = p.anomaly { line += Float(a).description }
+        return line + "\n"
+    }
+
+    /// The time of the first and last sample, when the file has a time axis.
+    public var timeSpan: (first: Double, last: Double)? {
+        guard let first = samples.time.first, let last = samples.time.last else { return nil }
+        return (first, last)
+    }
+
+    /// The data rows of the scored samples, in order.
+    public var scoredRows: ArraySlice<Int> { samples.rows[settings.warmupRows...] }
+
+    /// An SVG chart of target `target` (an index into the targets): the actual values and the
+    /// forecasts at horizon step 1, over the scored samples at positions `range` (0 = the first
+    /// scored sample).
+    public func plot(target j: Int, range: Range<Int>) -> String {
+        let k = targets.count, first = settings.warmupRows, width = samples.width
+        var actual: [(Double, Double)] = []
+        var forecast: [(Double, Double)?] = []
+        var modelErrors = ErrorFigures(), persistence = ErrorFigures()
+        for p in range {
+            let i = first + p
+            let x = Double(samples.rows[i]), y = samples.values[i * width + targets[j]]
+            actual.append((x, y))
+            let f = firstHorizon[p * k + j]
+            if f.isNaN {
+                forecast.append(nil)
+            } else {
+                forecast.append((x, Double(f)))
+                modelErrors.add(Double(f) - y)
+                persistence.add(samples.values[(i - 1) * width + targets[j]] - y)
+            }
+        }
+        let name = targetNames[j]
+        var subtitle = "data rows \(samples.rows[first + range.lowerBound]) to \(samples.rows[first + range.upperBound - 1])"
+        if let mae = modelErrors.mae, let pmae = persistence.mae {
+            subtitle += " · MAE model \(formatG(mae, 4)), persistence \(formatG(pmae, 4))"
+        }
+        let fileName = samples.file.split(separator: "/").last.map(String.init) ?? samples.file
+        return SVGChart(
+            title: "\(fileName): \(name), actual and forecast 1 step ahead",
+            subtitle: subtitle + "\n" + ReplayReport.describe(model),
+            xLabel: "data row", yLabel: name,
+            series: [
+                .init(name: "actual", color: "#1f77b4", points: actual.map { Optional($0) }, width: 1.4),
+                .init(name: "forecast (h=1)", color: "#e4572e", points: forecast, width: 1.4),
+            ]
+        ).render()
+    }
+}
+
+/// A field of a CSV line, quoted when it holds a comma, a quote or a line break.
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+    return "\"" + text.replacingAll("\"", with: "\"\"") + "\""
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var out = ""
+        for c in self { if c == target { out += replacement } else { out.append(c) } }
+        return out
+    }
+
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+}
+
+/// `x` in C's `%.<digits>g` form: at most `digits` significant digits, no trailing zeros.
+func formatG(_ x: Double, _ digits: Int) -> String { printf("%.\(digits)g", x) }
+
+/// `x` with `digits` digits after the point.
+func format(_ x: Double, _ digits: Int) -> String { printf("%.\(digits)f", x) }
+
+private func printf(_ format: String, _ x: Double) -> String {
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
+        let n = withVaList([x]) { vsnprintf(buffer.baseAddress!, 64, format, $0) }
+        let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress!, count: max(0, min(Int(n), 63)))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+

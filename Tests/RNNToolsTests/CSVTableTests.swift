@@ -1,0 +1,212 @@
+@testable import RNNTools
+import Testing
+
+/// The CSV reader of `rnnd replay` and `rnnd feed`: RFC 4180 records, the time axis, numeric
+/// columns, the missing-cell policy, and errors that name the file and the line.
+@Suite(.timeLimit(.minutes(1)))
+struct CSVTableTests {
+    func table(_ text: String) throws -> CSVTable {
+        try CSVTable(bytes: Array(text.utf8), file: "test.csv")
+    }
+
+    func refusal(_ text: String) -> CSVError? {
+        do {
+            _ = try table(text)
+            return nil
+        } catch let error as CSVError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    // MARK: timestamps
+
+    /// Known Unix times (from an independent calendar: `calendar.timegm` of CPython).
+    @Test(arguments: [
+        ("1970-01-01 00:00:00", 0.0),
+        ("1969-12-31 23:59:59", -1),
+        ("1900-03-01 00:00:00", -2_203_891_200),   // 1900 is not a leap year
+        ("2000-02-29 12:00:00", 951_825_600),      // 2000 is
+        ("2016-07-01 00:00:00", 1_467_331_200),
+        ("2016-07-01T00:00:00", 1_467_331_200),
+        ("2016-07-01t00:00:00Z", 1_467_331_200),
+        ("2016-07-01 00:00", 1_467_331_200),
+        ("2016-07-01", 1_467_331_200),
+        ("2016-12-31 23:59:59", 1_483_228_799),
+        ("2038-01-19 03:14:08", 2_147_483_648),
+        ("2400-02-29 00:00:00", 13_574_563_200),
+        ("1600-01-01 00:00:00", -11_676_096_000),
+        ("2016-07-01T02:00:00+02:00", 1_467_331_200),
+        ("2016-06-30T18:30:00-05:30", 1_467_331_200),
+        ("2016-07-01T02:00:00+0200", 1_467_331_200),
+        ("2016-07-01T02:00:00+02", 1_467_331_200),
+        ("2016-07-01T00:00:00.25Z", 1_467_331_200.25),
+        ("2016-07-01 00:00:00,5", 1_467_331_200.5),
+        ("  2016-07-01 00:00:00 ", 1_467_331_200),
+        ("7/1/2016 0:00", 1_467_331_200),
+        ("07/01/2016 00:00", 1_467_331_200),
+        ("7/1/2016", 1_467_331_200),
+        ("12/31/2016 23:59:59", 1_483_228_799),
+        ("2/29/2000 12:00", 951_825_600),
+    ])
+    func parsesTimestamps(text: String, expected: Double) {
+        #expect(Timestamp.parse(text) == expected, "\(text)")
+    }
+
+    @Test(arguments: [
+        "", "2016", "12", "1467331200", "2016-07-01 24:00:00", "2016-02-30", "2015-02-29", "2016-13-01",
+        "2016-00-10", "2016-07-01 00:60", "2016-07-01T00:00:00+2", "2016-07-01T00:00:00+24:00", "7/1/16 0:00",
+        "13/1/2016", "7/1/2016T00:00", "7/1/2016 0:00Z", "2016-07-01 0:00", "2016/07/01", "2016-07-01 00:00:00 x",
+        "20160701", "value", "1.5",
+    ])
+    func refusesWhatIsNotATimestamp(text: String) {
+        #expect(Timestamp.parse(text) == nil, "\(text)")
+    }
+
+    @Test func calendarRoundTripsEveryDayOverCenturies() {
+        var days = Timestamp.daysFromCivil(year: 1599, month: 12, day: 31)
+        for year in 1600...2401 {
+            for month in 1...12 {
+                for day in 1...Timestamp.daysIn(month: month, year: year) {
+                    days += 1
+                    #expect(Timestamp.daysFromCivil(year: year, month: month, day: day) == days)
+                    let back = Timestamp.civilFromDays(days)
+                    if back != (year, month, day) {
+                        Issue.record("\(days) -> \(back), expected \(year)-\(month)-\(day)")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func formatsISO8601() {
+        #expect(Timestamp.iso8601(0) == "1970-01-01T00:00:00Z")
+        #expect(Timestamp.iso8601(1_467_331_200) == "2016-07-01T00:00:00Z")
+        #expect(Timestamp.iso8601(1_467_331_200.25) == "2016-07-01T00:00:00.250Z")
+        #expect(Timestamp.iso8601(-1) == "1969-12-31T23:59:59Z")
+        #expect(Timestamp.iso8601(951_825_600) == "2000-02-29T12:00:00Z")
+    }
+
+    // MARK: records
+
+    @Test func readsQuotedFieldsAndBothLineEndings() throws {
+        let t = try table(
+            "name,\"a, with comma\",\"say \"\"b\"\"\"\r\n"
+                + "\"x\",1,\"2\"\r\n"
+                + "\"multi\nline\",3,4\n"
+                + "\n"   // a blank line is skipped
+                + "z, 5 ,6")   // no final line break; spaces around numbers
+        #expect(t.header == ["name", "a, with comma", "say \"b\""])
+        #expect(t.timeName == nil)
+        #expect(t.rowCount == 3)
+        #expect(t.lines == [2, 3, 6])
+        #expect(t.numericColumnNames == ["a, with comma", "say \"b\""])
+        #expect(t.columns[1].values == [1, 3, 5])
+        #expect(t.columns[2].values == [2, 4, 6])
+        #expect(t.columns[0].textCells == 3)
+    }
+
+    @Test func ignoresAByteOrderMark() throws {
+        let t = try CSVTable(bytes: [0xEF, 0xBB, 0xBF] + Array("time,v\n2016-07-01 00:00:00,1\n".utf8), file: "bom.csv")
+        #expect(t.timeName == "time")
+        #expect(t.time == [1_467_331_200])
+    }
+
+    @Test func theFirstColumnIsTheTimeAxisWhenItHoldsTimestamps() throws {
+        let t = try table("date,HUFL,OT\n7/1/2016 0:00,1.5,30\n7/1/2016 1:00,1.25,31\n")
+        #expect(t.timeName == "date")
+        #expect(t.time == [1_467_331_200, 1_467_334_800])
+        #expect(t.columns.map(\.name) == ["HUFL", "OT"])
+        #expect(t.numericColumnNames == ["HUFL", "OT"])
+
+        let numbers = try table("t,v\n1467331200,1\n1467334800,2\n")
+        #expect(numbers.timeName == nil, "plain numbers are a column of values")
+        #expect(numbers.numericColumnNames == ["t", "v"])
+    }
+
+    @Test func refusesBadFilesWithTheLine() throws {
+        let ragged = try #require(refusal("a,b,c\n1,2,3\n4,5\n"))
+        #expect(ragged.line == 3 && ragged.kind == .malformed && ragged.exitCode == 65)
+        #expect(ragged.description == "test.csv:3: the row has 2 fields; the header (line 1) has 3")
+
+        let long = try #require(refusal("a,b\n1,2\n\"x\ny\",2,3\n"))
+        #expect(long.line == 3, "a record is counted from the line it starts on")
+
+        let open = try #require(refusal("a,b\n1,\"2\n3,4\n"))
+        #expect(open.line == 2 && open.message.contains("never closed"))
+
+        let trailing = try #require(refusal("a,b\n1,\"2\"x\n"))
+        #expect(trailing.line == 2 && trailing.message.contains("followed by more text"))
+
+        let badTime = try #require(refusal("time,v\n2016-07-01 00:00:00,1\nyesterday,2\n"))
+        #expect(badTime.line == 3 && badTime.message.contains("yesterday"))
+
+        let noHeader = try #require(refusal("1,2\n3,4\n"))
+        #expect(noHeader.line == 1 && noHeader.message.contains("header"))
+
+        #expect(refusal("")?.message.contains("empty") == true)
+    }
+
+    @Test func noNumericColumnIsAnError() throws {
+        let t = try table("time,label\n2016-07-01 00:00:00,on\n2016-07-01 01:00:00,off\n")
+        #expect(throws: CSVError.self) { try t.samples(columns: nil) }
+        do {
+            _ = try t.samples(columns: nil)
+        } catch {
+            #expect(error.description.contains("no numeric column"))
+            #expect(error.exitCode == 65)
+        }
+    }
+
+    // MARK: the missing-cell policy
+
+    @Test func missingCellsCarryTheLastValueAndEarlyRowsAreSkipped() throws {
+        let t = try table("""
+            time,a,b
+            2016-07-01 00:00:00,,10
+            2016-07-01 01:00:00,1,
+            2016-07-01 02:00:00,,NA
+            2016-07-01 03:00:00,3,nan
+            2016-07-01 04:00:00,4,40
+            """)
+        #expect(t.numericColumnNames == ["a", "b"], "markers and non-finite numbers do not make a column text")
+        #expect(t.columns[0].emptyCells == 2 && t.columns[1].emptyCells == 1 && t.columns[1].markerCells == 2)
+        let s = try t.samples(columns: nil)
+        #expect(s.skippedRows == 1, "row 0 has no value of a yet")
+        #expect(s.rows == [1, 2, 3, 4])
+        #expect(s.lines == [3, 4, 5, 6])
+        #expect(s.values == [1, 10, 1, 10, 3, 10, 4, 40])
+        #expect(s.carried == [1, 3], "a: row 2; b: rows 1, 2, 3 (row 0's missing a is not counted: it was skipped)")
+        #expect(s.time == [1_467_334_800, 1_467_338_400, 1_467_342_000, 1_467_345_600])
+
+        let onlyB = try t.samples(columns: ["b"])
+        #expect(onlyB.rows == [0, 1, 2, 3, 4] && onlyB.values == [10, 10, 10, 10, 40] && onlyB.skippedRows == 0)
+    }
+
+    @Test func aNamedColumnMayHoldText() throws {
+        let t = try table("v,w\n1,5\nerror,6\n3,7\n")
+        #expect(t.numericColumnNames == ["w"], "text makes a column non-numeric")
+        let s = try t.samples(columns: ["v", "w"])
+        #expect(s.values == [1, 5, 1, 6, 3, 7])
+        #expect(s.carried == [1, 0])
+    }
+
+    @Test func unknownColumnNamesAreUsageErrors() throws {
+        let t = try table("time,value,other\n2016-07-01 00:00:00,1,2\n")
+        for (names, expected) in [
+            (["valeu"], "no column named 'valeu'; the columns are 'value', 'other' (did you mean 'value'?)"),
+            (["time"], "'time' is the time axis"),
+            (["value", "value"], "names 'value' twice"),
+        ] {
+            do {
+                _ = try t.samples(columns: names)
+                Issue.record("accepted \(names)")
+            } catch {
+                #expect(error.kind == .usage && error.exitCode == 64)
+                #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+}

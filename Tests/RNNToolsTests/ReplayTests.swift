@@ -1,0 +1,225 @@
+import Foundation
+import RNNCore
+@testable import RNNTools
+import Testing
+
+/// `rnnd replay`'s core: the scores, persistence, warm-up, and the predictions it writes.
+@Suite(.timeLimit(.minutes(1)))
+struct ReplayTests {
+    /// A small, fast model (debug builds of the core are slow): Elman, 8 units.
+    static func configuration(horizon: Int = 1, lr: Double = 0.01, window: Int = 8) -> ModelConfiguration {
+        var c = ModelConfiguration()
+        c.cell = .elman
+        c.hidden = 8
+        c.window = window
+        c.horizon = horizon
+        c.learningRate = lr
+        return c
+    }
+
+    /// A CSV file of `columns` named columns with an hourly time axis.
+    static func csv(_ columns: [String], rows: Int, value: (Int, Int) -> Double) -> CSVTable {
+        let names = columns.map { $0.contains(",") ? "\"\($0)\"" : $0 }
+        var text = (["time"] + names).joined(separator: ",") + "\n"
+        for r in 0..<rows {
+            text += Timestamp.iso8601(1_467_331_200 + 3600 * Double(r))
+            for j in columns.indices { text += ",\(value(r, j))" }
+            text += "\n"
+        }
+        return try! CSVTable(bytes: Array(text.utf8), file: "generated.csv")
+    }
+
+    struct Line: Equatable {
+        var row: Int
+        var horizon: Int
+        var values: [String]
+        /// Lower and upper bound per target ("" without a band), and the anomaly score.
+        var bounds: [String]
+        var anomaly: String
+    }
+
+    /// Replays and collects the predictions file's lines, parsed back from their text.
+    func replay(_ table: CSVTable, _ configuration: ModelConfiguration, _ settings: ReplaySettings = .init())
+        throws -> (Replayer, ReplayReport, [Line])
+    {
+        let replayer = try Replayer(table: table, model: configuration, settings: settings)
+        var lines: [Line] = []
+        let report = replayer.run(prediction: { p in
+            let text = Replayer.predictionLine(p)
+            let fields = text.dropLast().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let k = p.values.count
+            lines.append(Line(
+                row: Int(fields[0])!, horizon: Int(fields[1])!, values: Array(fields[2..<(2 + k)]),
+                bounds: Array(fields[(2 + k)..<(2 + 3 * k)]), anomaly: fields[2 + 3 * k]))
+        })
+        return (replayer, report, lines)
+    }
+
+    @Test func persistenceOfARampIsExact() throws {
+        // x_r = 2r: persistence at horizon h is off by exactly 2h on every scored row.
+        let table = Self.csv(["x"], rows: 60) { r, _ in 2 * Double(r) }
+        let (_, report, lines) = try replay(table, Self.configuration(horizon: 3))
+        for h in 1...3 {
+            let e = report.horizonStep(h)
+            #expect(e.persistence.count == 60 - h)
+            #expect(e.persistence.mse == Double(4 * h * h))
+            #expect(e.persistence.mae == Double(2 * h))
+        }
+        #expect(report.overall.persistence.count == 59 + 58 + 57)
+        #expect(lines.count == 59 + 58 + 57)
+        #expect(lines.first?.row == 1 && lines.first?.horizon == 1)
+        #expect(lines.map(\.row) == lines.map(\.row).sorted(), "in order of the row forecast")
+        #expect(report.firstScoredRow == 1)
+    }
+
+    @Test func reportedScoresAreThoseOfThePredictions() throws {
+        // Two inputs, one of them the target, horizon 2: recompute everything from the lines.
+        let table = Self.csv(["a", "b"], rows: 200) { r, j in
+            j == 0 ? sin(Double(r) * 0.3) * 10 + 3 : cos(Double(r) * 0.11) + Double(r % 7) * 0.01
+        }
+        let (replayer, report, lines) = try replay(table, Self.configuration(horizon: 2), ReplaySettings(targets: ["b"]))
+        #expect(replayer.model.targets == [1])
+        #expect(replayer.model.outputs == 2)
+        #expect(report.targets == ["b"])
+        let actual = table.columns[1].values
+        var cells = [[(Double, Double, Int)]](repeating: [(0, 0, 0)], count: 2)
+        var persistence = [(Double, Double)](repeating: (0, 0), count: 2)
+        var bands = [BandFigures](repeating: BandFigures(), count: 2)
+        for line in lines {
+            #expect(line.values.count == 1)
+            let f = Double(Float(line.values[0])!)
+            let e = f - actual[line.row]
+            cells[line.horizon - 1][0].0 += e * e
+            cells[line.horizon - 1][0].1 += abs(e)
+            cells[line.horizon - 1][0].2 += 1
+            if let lower = Float(line.bounds[0]), let upper = Float(line.bounds[1]) {
+                bands[line.horizon - 1].count += 1
+                if Double(lower) <= actual[line.row] && actual[line.row] <= Double(upper) { bands[line.horizon - 1].covered += 1 }
+            }
+            let p = actual[line.row - line.horizon] - actual[line.row]
+            persistence[line.horizon - 1].0 += p * p
+            persistence[line.horizon - 1].1 += abs(p)
+        }
+        for h in 1...2 {
+            let e = report.horizonStep(h)
+            let (sq, ab, n) = cells[h - 1][0]
+            #expect(n == 200 - h && e.model.count == n)
+            #expect(e.model.mse == sq / Double(n))
+            #expect(e.model.mae == ab / Double(n))
+            #expect(e.persistence.mse == persistence[h - 1].0 / Double(n))
+            #expect(e.persistence.mae == persistence[h - 1].1 / Double(n))
+            #expect(e.bands.count == bands[h - 1].count && e.bands.covered == bands[h - 1].covered)
+            #expect(e.bands.count >= n - Forecaster.bandWarmup - h - 1, "a band from the warm-up on: \(e.bands.count) of \(n)")
+        }
+        let all = cells.map { $0[0] }
+        let total = (all[0].0 + all[1].0, all[0].1 + all[1].1, all[0].2 + all[1].2)
+        #expect(report.overall.model.mse == total.0 / Double(total.2))
+        #expect(report.overall.model.mae == total.1 / Double(total.2))
+        #expect(report.target(0) == report.overall)
+    }
+
+    @Test func theForecastsAreThoseOfTheDaemonsModel() throws {
+        // The same configuration and samples through a Forecaster driven by hand, as the
+        // daemon's worker drives it: predict (with the sample's time), record, learn.
+        let table = Self.csv(["a", "b"], rows: 80) { r, j in Double(r % 11) * 0.37 + Double(j) * 1.000000001 }
+        let configuration = Self.configuration(horizon: 2)
+        let (replayer, _, lines) = try replay(table, configuration)
+        var model = configuration
+        model.inputs = 2
+        let forecaster = Forecaster(configuration: model)
+        var forecasts: [[Float]] = [], bounds: [[Float]] = [], scores: [Double?] = []
+        for r in 0..<80 {
+            let x = [Float(table.columns[0].values[r]), Float(table.columns[1].values[r])]
+            x.withUnsafeBufferPointer { _ = forecaster.predict($0.baseAddress!, time: replayer.samples.timestamp(r)) }
+            forecasts.append(Array(forecaster.forecast))
+            bounds.append(Array(forecaster.lower) + Array(forecaster.upper))
+            scores.append(forecaster.anomaly)
+            forecaster.learn()
+        }
+        #expect(lines.count == 79 + 78)
+        func text(_ v: Float) -> String { v.isNaN ? "" : v.description }
+        for line in lines {
+            let r = line.row - line.horizon, at = 2 * (line.horizon - 1)
+            #expect(line.values == forecasts[r][at..<(at + 2)].map(text), "row \(line.row) h \(line.horizon)")
+            let b = bounds[r]
+            #expect(line.bounds == [b[at], b[4 + at], b[at + 1], b[4 + at + 1]].map(text), "row \(line.row) h \(line.horizon)")
+            #expect(line.anomaly == (line.horizon == 1 ? scores[line.row].map { Float($0).description } ?? "" : ""))
+        }
+    }
+
+    @Test func theModelBeatsPersistenceOnALearnableSeries() throws {
+        // A sine of period 8: persistence is far off; the recurrent model learns the cycle.
+        let table = Self.csv(["x"], rows: 3000) { r, _ in sin(2 * Double.pi * Double(r) / 8) }
+        var configuration = Self.configuration(lr: 0.01)
+        configuration.hidden = 12
+        let (_, report, _) = try replay(table, configuration)
+        let last = report.overall
+        #expect(last.persistence.mse! > 0.25)
+        #expect(last.model.mse! < 0.5 * last.persistence.mse!, "model \(last.model.mse!) persistence \(last.persistence.mse!)")
+        #expect(last.skill! > 0.5)
+    }
+
+    @Test func warmupRowsAreTrainedOnButNotScored() throws {
+        let table = Self.csv(["x"], rows: 100) { r, _ in Double(r % 9) }
+        let settings = ReplaySettings(warmupRows: 30, warmupEpochs: 3)
+        let (replayer, report, lines) = try replay(table, Self.configuration(horizon: 2), settings)
+        #expect(report.steps == 3 * 30 + 70)
+        #expect(report.horizonStep(1).model.count == 70)
+        #expect(report.horizonStep(2).model.count == 70, "row 30's forecast 2 ahead was made at row 28, in the last pass")
+        #expect(lines.map(\.row).min() == 30)
+        #expect(lines.count == 140)
+        #expect(report.firstScoredRow == 30)
+        #expect(replayer.scoredRows.first == 30)
+        // One pass is not three.
+        let (_, once, _) = try replay(table, Self.configuration(horizon: 2), ReplaySettings(warmupRows: 30, warmupEpochs: 1))
+        #expect(once.steps == 100)
+        #expect(once.overall.model != report.overall.model)
+        #expect(once.overall.persistence == report.overall.persistence)
+        // Warm-up that leaves nothing to score is refused.
+        #expect(throws: ReplayError.self) {
+            _ = try Replayer(table: table, model: Self.configuration(), settings: ReplaySettings(warmupRows: 100))
+        }
+    }
+
+    @Test func rowsTheDaemonWouldRefuseAreLeftOut() throws {
+        let text = """
+            time,x
+            2016-07-01 00:00:00,1
+            2016-07-01 01:00:00,2
+            2016-07-01 00:30:00,3
+            2016-07-01 01:00:00,4
+            2016-07-01 02:00:00,1e39
+            2016-07-01 03:00:00,5
+            """
+        let table = try CSVTable(bytes: Array(text.utf8), file: "t.csv")
+        let (replayer, report, lines) = try replay(table, Self.configuration())
+        #expect(report.refused == ["out_of_order": 1, "duplicate_timestamp": 1, "non_finite_value": 1])
+        #expect(report.samples == 3)
+        #expect(replayer.samples.rows == [0, 1, 5])
+        #expect(lines.map(\.row) == [1, 5])
+        #expect(report.horizonStep(1).persistence.mae == 2.0, "|1 - 2| and |2 - 5|")
+    }
+
+    @Test func outputsAreWellFormed() throws {
+        let table = Self.csv(["a", "b,c"], rows: 40) { r, j in Double(r * (j + 1)) }
+        let (replayer, report, _) = try replay(table, Self.configuration(horizon: 2))
+        #expect(replayer.predictionsHeader == "row,horizon,a,\"b,c\",a_lower,a_upper,\"b,c_lower\",\"b,c_upper\",anomaly\n")
+        let json = report.json(firstTime: replayer.timeSpan?.first, lastTime: replayer.timeSpan?.last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["horizon"] as? Int == 2)
+        #expect((object["per_horizon"] as? [Any])?.count == 2)
+        #expect((object["per_target"] as? [Any])?.count == 2)
+        let overall = try #require(object["overall"] as? [String: Any])
+        let persistence = try #require(overall["persistence"] as? [String: Any])
+        #expect(persistence["mse"] as? Double == report.overall.persistence.mse)
+        #expect(object["first_time"] as? Double == 1_467_331_200)
+
+        let text = report.table()
+        #expect(text.contains("MSE model") && text.contains("overall") && text.contains("h=2") && text.contains("b,c"))
+
+        let svg = replayer.plot(target: 1, range: 0..<39)
+        #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(svg.hasSuffix("</svg>\n"))
+        #expect(svg.contains("forecast (h=1)") && svg.contains("<polyline"))
+    }
+}
