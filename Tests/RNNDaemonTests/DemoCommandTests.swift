@@ -40,8 +40,25 @@ struct DemoCommandTests {
             let row = try Self.line(out, stream + "  ").split(separator: " ")
             #expect(row.count == 5 && row[1...] == ["300", "0", "300", "299"], "\(row)")
         }
-        #expect(out.contains("the model BEAT persistence") || out.contains("the model did NOT beat persistence"))
-        #expect(out.contains("Overall: the model beat persistence on "))
+        // Each stream's verdict follows from its row of the second-half table (the first table),
+        // its percentage from the two MSEs, and the overall count from the verdicts.
+        var wins = 0
+        for stream in ["nab/nyc_taxi", "nab/machine_temperature"] {
+            let row = try #require(
+                out.split(separator: "\n").first { $0.hasPrefix("  \(stream) ") && $0.split(separator: " ").count == 6 }, "\(out)")
+            let cells = row.split(separator: " ")
+            let model = try #require(Double(cells[1])), persistence = try #require(Double(cells[2]))
+            let verdict = try Self.line(out, "\(stream): the model ")
+            let beat = verdict.hasPrefix("\(stream): the model BEAT persistence over the second half")
+            #expect(beat == (model < persistence), "\(verdict) but MSE \(model) vs persistence \(persistence)")
+            if beat { wins += 1 }
+            let percent = try #require(Double(try Self.line(out, "(its MSE is ").split(separator: " ")[3].dropLast()), "\(out)")
+            if stream == "nab/nyc_taxi" {
+                let expected = 100 * abs(1 - model / persistence)
+                #expect(abs(percent - expected) <= 1, "\(percent)% printed, \(expected)% from the figures")
+            }
+        }
+        #expect(out.contains("Overall: the model beat persistence on \(wins) of 2 streams"), "\(out)")
         // The bands as the demo counted them from the forecasts' lower and upper: 300 samples
         // give 299 scored forecasts, of which those after the band's warm-up had one.
         for stream in ["nab/nyc_taxi", "nab/machine_temperature"] {

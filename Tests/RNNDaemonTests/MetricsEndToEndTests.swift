@@ -196,8 +196,11 @@ struct MetricsEndToEndTests {
         #expect(daemon.stop() == 0)
     }
 
-    @Test func ipv6LoopbackServesToo() throws {
-        guard (try? TakenPort(host: "::1", v6: true)) != nil else { return }  // no IPv6 on this machine
+    /// Whether this machine has an IPv6 loopback to bind.
+    static let hasIPv6Loopback = (try? TakenPort(host: "::1", v6: true)) != nil
+
+    @Test(.enabled(if: hasIPv6Loopback, "this machine has no IPv6 loopback (::1) to bind"))
+    func ipv6LoopbackServesToo() throws {
         let daemon = try RunningDaemon(ServiceEndToEndTests.model + ["--metrics-listen", "[::1]:0"])
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
         let address = try daemon.await("metrics on: http://")
