@@ -1,5 +1,5 @@
 // The libFuzzer entry point for the sample decoder and the stream id check (docs/security.md,
-// "Fuzzing"). scripts/fuzz compiles this file with Sources/RNNDaemon/WireProtocol.swift and
+// "Fuzzing"). scripts/fuzz compiles this file with Sources/RNNWire/SampleDecoder.swift and
 // Sources/TestSupport/SampleDecoderOracle.swift into one program, with
 // `-sanitize=fuzzer,address`; `swift build` never sees it. With `-D FUZZ_BINARY` every input
 // gets the binary marker 0x01 in front, so that the fuzzer spends its time on that layout.
