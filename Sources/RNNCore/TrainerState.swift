@@ -213,7 +213,7 @@ struct StateReader {
 ///
 ///     trainer state (above), its length first                                UInt64, bytes
 ///     counters: drifts, scored, banded, covered                              4 × Int64
-///     the forecaster's numbers (Forecaster.swift lists the regions)          Float64 each
+///     the forecaster's numbers (ForecasterLayout lists the regions)          Float64 each
 ///     band windows: per output W scores in arrival order, W sorted           2·W·O × Float32
 ///     the latest forecast, lower and upper                                   3·O × Float32
 ///
@@ -278,10 +278,10 @@ extension Forecaster {
         defer { numbers.deallocate() }
         r.copy(into: numbers, stateCount)
         for o in 0..<outputs {
-            let inserted = numbers[bandScores + o]
-            guard inserted >= 0, inserted == inserted.rounded(), numbers[bandLevel + o].isFinite else { throw .impossibleValue }
+            let inserted = numbers[layout.bandScores + o]
+            guard inserted >= 0, inserted == inserted.rounded(), numbers[layout.bandLevel + o].isFinite else { throw .impossibleValue }
             for e in 0..<experts {
-                let w = numbers[weights + o * experts + e]
+                let w = numbers[layout.weights + o * experts + e]
                 guard w >= 0, w <= 1 else { throw .impossibleValue }
             }
         }

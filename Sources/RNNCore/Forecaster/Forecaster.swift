@@ -20,6 +20,9 @@ public enum Expert: Int, CaseIterable, Sendable {
     /// The recurrent network.
     case network
 
+    /// How many there are: the columns of a forecast's row in ``ForecastHistory``.
+    static let count = allCases.count
+
     public var name: String {
         switch self {
         case .persistence: "persistence"
@@ -101,27 +104,13 @@ public final class Forecaster {
     let experts = Expert.allCases.count
     let coverage: Double
 
-    /// Every number of the forecaster's own state, in one buffer (what a checkpoint copies):
+    /// Every number of the forecaster's own state, in one buffer (what a checkpoint copies), and
+    /// where each part sits in it.
     let state: UnsafeMutablePointer<Double>
-    let stateCount: Int
-    // ... and where each part sits in it.
-    let covariance: Int     // D × D, the inverse of the weighted feature covariance
-    let linearWeights: Int  // O × D
-    let featureRing: Int    // R × D, the features of the latest R samples
-    let valueRing: Int      // (L + 1) × I, the latest samples
-    let weights: Int        // O × E, the combination
-    let level: Int          // K, the smoothing expert's level of each target
-    let errorScale: Int     // O, mean squared expert error, for the combination's step
-    let made: Int           // R × (E + 3) × O: per sample, the experts' forecasts, the combined
-                            // one, the band's half-width (NaN: no band) and the scale it used
-    let bandLevel: Int      // O, the adaptive miscoverage α_t
-    let bandScale: Int      // O, mean absolute error of the combined forecast
-    let bandScores: Int     // O, scores inserted so far
-    let driftScale: Int     // K, slow mean absolute error at horizon 1
-    let drift: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
-    let anomalyIndex: Int   // 1: the latest sample's score (NaN: none)
-    let rolling: Int        // 5: step-1 samples folded in, then the rolling MSE of the forecast and
-                            // of persistence, forecasts with a band folded in, and the share held
+    let layout: ForecasterLayout
+    var stateCount: Int { layout.count }
+    /// What was forecast at the latest `horizon + 1` samples.
+    let history: ForecastHistory
     /// The band windows: per output, the latest W scores in arrival order, then sorted.
     let scores: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
@@ -149,41 +138,23 @@ public final class Forecaster {
         rows = c.horizon + 1
         lags = c.linearLags == 0 ? 0 : min(c.linearLags, max(1, 32 / c.inputs))
         features = c.linearLags == 0 ? 0 : lags * c.inputs + c.inputs + (c.calendar ? ModelConfiguration.calendarFeatures : 0) + 1
-        var next = 0
-        func region(_ count: Int) -> Int {
-            defer { next += count }
-            return next
-        }
         let d = features, o = outputs
-        covariance = region(d * d)
-        linearWeights = region(o * d)
-        featureRing = region(rows * d)
-        valueRing = region((lags + 1) * inputs)
-        weights = region(o * experts)
-        level = region(targets.count)
-        errorScale = region(o)
-        made = region(rows * (experts + 3) * o)
-        bandLevel = region(o)
-        bandScale = region(o)
-        bandScores = region(o)
-        driftScale = region(targets.count)
-        drift = region(5)
-        anomalyIndex = region(1)
-        rolling = region(5)
-        stateCount = next
-        state = allocateZeroed(stateCount)
+        layout = ForecasterLayout(
+            inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
+        state = allocateZeroed(layout.count)
+        history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
         scores = allocateZeroed(2 * Self.bandWindow * o)
         published = allocateZeroed(3 * o)
         gain = allocateZeroed(max(d, 1))
-        for i in 0..<d { state[covariance + i * d + i] = 1 }
+        for i in 0..<d { state[layout.covariance + i * d + i] = 1 }
         for out in 0..<o {
             // Even weights, but none for the linear model when there is none.
-            let w = state + weights + out * experts
+            let w = state + layout.weights + out * experts
             let active = Double(experts - (d > 0 ? 0 : 1))
             for e in Expert.allCases { w[e.rawValue] = e == .linear && d == 0 ? 0 : 1 / active }
-            state[bandLevel + out] = 1 - coverage
+            state[layout.bandLevel + out] = 1 - coverage
         }
-        state[anomalyIndex] = .nan
+        state[layout.anomalyIndex] = .nan
         for i in 0..<(3 * o) { published[i] = .nan }
     }
 
@@ -211,33 +182,31 @@ public final class Forecaster {
     /// the horizon-1 error that lies beyond the band's half-width, the largest over the
     /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
     public var anomaly: Double? {
-        let a = state[anomalyIndex]
+        let a = state[layout.anomalyIndex]
         return a.isNaN ? nil : a
     }
 
     /// The mean squared error of the published step-1 forecast over about the latest
     /// `rollingMemory` samples (every target, the stream's units), and persistence's: what a
     /// monitor compares. nil before the first forecast is scored.
-    public var rollingForecastMSE: Double? { state[rolling] > 0 ? state[rolling + 1] : nil }
-    public var rollingPersistenceMSE: Double? { state[rolling] > 0 ? state[rolling + 2] : nil }
+    public var rollingForecastMSE: Double? { state[layout.rolling] > 0 ? state[layout.rolling + 1] : nil }
+    public var rollingPersistenceMSE: Double? { state[layout.rolling] > 0 ? state[layout.rolling + 2] : nil }
 
     /// The share of step-1 values inside their band over about the latest `rollingMemory`
     /// forecasts with one; nil before the first.
-    public var rollingCoverage: Double? { state[rolling + 3] > 0 ? state[rolling + 4] : nil }
+    public var rollingCoverage: Double? { state[layout.rolling + 3] > 0 ? state[layout.rolling + 4] : nil }
 
     /// The current combination weights of output `o`, one per ``Expert``.
     public func combinationWeights(output o: Int) -> [Double] {
-        (0..<experts).map { state[weights + o * experts + $0] }
+        (0..<experts).map { state[layout.weights + o * experts + $0] }
     }
 
     /// The forecast of `expert` made at the latest sample for output `o`.
     public func expertForecast(_ expert: Expert, output o: Int) -> Double {
         let n = trainer.counters.samples - 1
         precondition(n >= 0, "no forecast yet")
-        return state[madeSlot(n) + expert.rawValue * outputs + o]
+        return history.made(at: n)[expert, output: o]
     }
-
-    @inline(__always) func madeSlot(_ sample: Int) -> Int { made + (sample % rows) * (experts + 3) * outputs }
 
     // MARK: - Predict
 
@@ -254,43 +223,43 @@ public final class Forecaster {
         let n = trainer.counters.samples
         resolve(x, sample: n)
         trainer.predict(x, time: time)
-        let values = state + valueRing + (n % (lags + 1)) * inputs
+        let values = state + layout.valueRing + (n % (lags + 1)) * inputs
         for i in 0..<inputs { values[i] = Double(x[i]) }
         if features > 0 { linearFeatures(sample: n, time: time) }
 
-        let k = targets.count, slot = madeSlot(n), o = outputs
+        let k = targets.count, o = outputs
         let network = trainer.forecast
-        let phi = state + featureRing + (n % rows) * features
+        let phi = state + layout.featureRing + (n % rows) * features
+        let made = history.made(at: n)
         for j in 0..<k {
-            let l = state + level + j, value = Double(x[targets[j]])
+            let l = state + layout.level + j, value = Double(x[targets[j]])
             l.pointee = n == 0 ? value : l.pointee + Self.smoothingFactor * (value - l.pointee)
         }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
-            let last = Double(x[channel]), smoothed = state[level + j]
+            let last = Double(x[channel]), smoothed = state[layout.level + j]
             var linear = last
             if features > 0 {
                 var dot = 0.0
-                let w = state + linearWeights + out * features
+                let w = state + layout.linearWeights + out * features
                 for i in 0..<features { dot += w[i] * phi[i] }
                 linear = last + dot * trainer.changeUnit(channel)
             }
-            let f = state + slot
-            f[Expert.persistence.rawValue * o + out] = last
-            f[Expert.smoothing.rawValue * o + out] = smoothed
-            f[Expert.linear.rawValue * o + out] = linear
-            f[Expert.network.rawValue * o + out] = Double(network[out])
+            made[.persistence, output: out] = last
+            made[.smoothing, output: out] = smoothed
+            made[.linear, output: out] = linear
+            made[.network, output: out] = Double(network[out])
             var combined = Double(network[out])
             if configuration.ensemble {
-                let w = state + weights + out * experts
+                let w = state + layout.weights + out * experts, f = made.experts(output: out)
                 combined = 0
-                for e in 0..<experts { combined += w[e] * f[e * o + out] }
+                for e in 0..<experts { combined += w[e] * f[e] }
             }
-            let scale = state[bandScale + out]
+            let scale = state[layout.bandScale + out]
             let half = bandHalfWidth(output: out)
-            f[experts * o + out] = combined
-            f[(experts + 1) * o + out] = half
-            f[(experts + 2) * o + out] = scale
+            made[combined: out] = combined
+            made[halfWidth: out] = half
+            made[scale: out] = scale
             published[out] = Float(combined)
             published[o + out] = Float(combined - half)
             published[2 * o + out] = Float(combined + half)
@@ -302,10 +271,10 @@ public final class Forecaster {
     /// The half-width of output `o`'s band now: the band's scale times the `1 − α_t` quantile
     /// of its window of scaled errors; NaN before `bandWarmup` scores or with bands off.
     func bandHalfWidth(output o: Int) -> Double {
-        let inserted = Int(state[bandScores + o])
+        let inserted = Int(state[layout.bandScores + o])
         guard coverage > 0, inserted >= Self.bandWarmup else { return .nan }
         let m = min(inserted, Self.bandWindow)
-        let level = 1 - state[bandLevel + o]
+        let level = 1 - state[layout.bandLevel + o]
         let sorted = scores + (2 * o + 1) * Self.bandWindow
         let q: Double
         if level <= 0 {
@@ -316,14 +285,14 @@ public final class Forecaster {
             let rank = Int((level * Double(m + 1)).rounded(.up))
             q = Double(sorted[min(max(rank, 1), m) - 1])
         }
-        return q * state[bandScale + o]
+        return q * state[layout.bandScale + o]
     }
 
     /// The linear model's features of sample `n` into its ring: the latest `L` changes of every
     /// channel and its level (normalised and bounded as the network's inputs), the calendar
     /// phases, and 1.
     func linearFeatures(sample n: Int, time: Double?) {
-        let phi = state + featureRing + (n % rows) * features
+        let phi = state + layout.featureRing + (n % rows) * features
         var f = 0
         for lag in 0..<lags {
             let m = n - lag
@@ -331,14 +300,14 @@ public final class Forecaster {
                 for _ in 0..<inputs { phi[f] = 0; f += 1 }
                 continue
             }
-            let current = state + valueRing + (m % (lags + 1)) * inputs
-            let previous = state + valueRing + ((m - 1) % (lags + 1)) * inputs
+            let current = state + layout.valueRing + (m % (lags + 1)) * inputs
+            let previous = state + layout.valueRing + ((m - 1) % (lags + 1)) * inputs
             for i in 0..<inputs {
                 phi[f] = OnlineTrainer<Float>.bounded((current[i] - previous[i]) / trainer.changeUnit(i))
                 f += 1
             }
         }
-        let latest = state + valueRing + (n % (lags + 1)) * inputs
+        let latest = state + layout.valueRing + (n % (lags + 1)) * inputs
         let normalizer = trainer.normalizer
         for i in 0..<inputs {
             phi[f] = OnlineTrainer<Float>.bounded((latest[i] - normalizer.offset(i)) / normalizer.scale(i))
@@ -357,32 +326,32 @@ public final class Forecaster {
     /// calibration, the anomaly score and the drift detector (horizon 1).
     func resolve(_ x: UnsafePointer<Float>, sample n: Int) {
         driftDetected = false
-        state[anomalyIndex] = .nan
-        let k = targets.count, o = outputs
+        state[layout.anomalyIndex] = .nan
+        let k = targets.count
         var anomaly = 0.0, anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
         for p in 1...horizon where n - p >= 0 {
-            let f = state + madeSlot(n - p)
+            let made = history.made(at: n - p)
             for j in 0..<k {
                 let out = (p - 1) * k + j
                 let y = Double(x[targets[j]])
-                let combined = f[experts * o + out], half = f[(experts + 1) * o + out]
+                let combined = made[combined: out], half = made[halfWidth: out]
                 let error = abs(combined - y)
-                if configuration.ensemble { combine(output: out, made: f, actual: y) }
+                if configuration.ensemble { combine(output: out, forecasts: made.experts(output: out), combined: combined, actual: y) }
                 counters.scored += 1
                 if !half.isNaN {
                     counters.banded += 1
                     let inside = error <= half
                     if inside { counters.covered += 1 }
-                    state[bandLevel + out] += Self.bandStep * ((1 - coverage) - (inside ? 0 : 1))
+                    state[layout.bandLevel + out] += Self.bandStep * ((1 - coverage) - (inside ? 0 : 1))
                 }
-                let scale = f[(experts + 2) * o + out]
+                let scale = made[scale: out]
                 if scale > 0 { insertScore(Float(error / scale), output: out) }
-                let s = state + bandScale + out
+                let s = state + layout.bandScale + out
                 s.pointee = s.pointee == 0 ? error : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * error
                 if p == 1 {
-                    let persistence = f[Expert.persistence.rawValue * o + out] - y
+                    let persistence = made[.persistence, output: out] - y
                     squares += error * error
                     persistenceSquares += persistence * persistence
                     if half.isNaN {
@@ -392,7 +361,7 @@ public final class Forecaster {
                         if error <= half { held += 1 }
                         if error > half { anomaly = max(anomaly, 1 - half / error) }
                     }
-                    let slow = state + driftScale + j
+                    let slow = state + layout.driftScale + j
                     if slow.pointee > 0 {
                         signal += min(error / slow.pointee, Self.driftSignalBound)
                         signals += 1
@@ -402,7 +371,7 @@ public final class Forecaster {
                 }
             }
         }
-        if anomalyKnown, n >= 1 { state[anomalyIndex] = anomaly }
+        if anomalyKnown, n >= 1 { state[layout.anomalyIndex] = anomaly }
         if n >= 1 { roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
         if configuration.drift, signals > 0, n >= Self.driftWarmup { watchDrift(signal / Double(signals)) }
     }
@@ -410,7 +379,7 @@ public final class Forecaster {
     /// Folds the latest step-1 figures into the rolling ones: running means over the first
     /// `rollingMemory` samples, then exponential forgetting with that memory.
     func roll(_ squares: Double, _ persistenceSquares: Double, held: Int, of banded: Int) {
-        let r = state + rolling
+        let r = state + layout.rolling
         guard squares.isFinite, persistenceSquares.isFinite else { return }
         r[0] += 1
         let a = max(1 / r[0], 1 / Self.rollingMemory)
@@ -426,12 +395,11 @@ public final class Forecaster {
     /// One exponentiated-gradient step of output `o`'s weights on the squared error of the
     /// combination, the gradient divided by the experts' running mean squared error so that the
     /// step does not depend on the stream's units.
-    func combine(output o: Int, made f: UnsafeMutablePointer<Double>, actual y: Double) {
-        let w = state + weights + o * experts, scale = state + errorScale + o
-        let combined = f[experts * outputs + o]
+    func combine(output o: Int, forecasts f: ExpertForecasts, combined: Double, actual y: Double) {
+        let w = state + layout.weights + o * experts, scale = state + layout.errorScale + o
         var meanSquare = 0.0
         for e in 0..<experts {
-            let error = f[e * outputs + o] - y
+            let error = f[e] - y
             meanSquare += error * error
         }
         meanSquare /= Double(experts)
@@ -441,7 +409,7 @@ public final class Forecaster {
             withUnsafeTemporaryAllocation(of: Double.self, capacity: experts) { gradient in
                 var finite = true
                 for e in 0..<experts where w[e] > 0 {
-                    gradient[e] = 2 * (combined - y) * (f[e * outputs + o] - combined) / scale.pointee
+                    gradient[e] = 2 * (combined - y) * (f[e] - combined) / scale.pointee
                     finite = finite && gradient[e].isFinite
                 }
                 guard finite else { return }
@@ -465,7 +433,7 @@ public final class Forecaster {
         guard score.isFinite else { return }
         let w = Self.bandWindow
         let ring = scores + 2 * o * w, sorted = ring + w
-        let inserted = Int(state[bandScores + o])
+        let inserted = Int(state[layout.bandScores + o])
         var m = min(inserted, w)
         let head = inserted % w
         if m == w {
@@ -483,7 +451,7 @@ public final class Forecaster {
             j -= 1
         }
         sorted[i] = score
-        state[bandScores + o] = Double(inserted + 1)
+        state[layout.bandScores + o] = Double(inserted + 1)
     }
 
     func lowerBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
@@ -514,7 +482,7 @@ public final class Forecaster {
     /// faster. (Re-warming the normalisers and pulling the combination weights back to even
     /// were tried and left out: docs/tuning.md.)
     func watchDrift(_ u: Double) {
-        let d = state + drift
+        let d = state + layout.drift
         d[0] += 1
         d[1] += (u - d[1]) * max(1 / d[0], 1 / Self.driftMeanMemory)
         d[2] += u - d[1] - Self.driftTolerance
@@ -526,15 +494,15 @@ public final class Forecaster {
         d[4] = Double(Self.driftBoostSamples)
         let dd = features
         if dd > 0 {
-            for i in 0..<(dd * dd) { state[covariance + i] = 0 }
-            for i in 0..<dd { state[covariance + i * dd + i] = 1 }
+            for i in 0..<(dd * dd) { state[layout.covariance + i] = 0 }
+            for i in 0..<dd { state[layout.covariance + i * dd + i] = 1 }
         }
     }
 
     /// The factor on the network's learning rate now: `driftBoost` right after a drift, back to
     /// 1 in a straight line over `driftBoostSamples` samples.
     public var learningRateBoost: Double {
-        1 + (Self.driftBoost - 1) * state[drift + 4] / Double(Self.driftBoostSamples)
+        1 + (Self.driftBoost - 1) * state[layout.drift + 4] / Double(Self.driftBoostSamples)
     }
 
     // MARK: - Learn
@@ -547,7 +515,7 @@ public final class Forecaster {
         precondition(pendingLearn, "learn() without predict()")
         pendingLearn = false
         trainer.learningRate = learningRate * learningRateBoost
-        if state[drift + 4] > 0 { state[drift + 4] -= 1 }
+        if state[layout.drift + 4] > 0 { state[layout.drift + 4] -= 1 }
         let outcome = trainer.learn()
         if features > 0 { learnLinear() }
         return outcome
@@ -566,12 +534,12 @@ public final class Forecaster {
     /// channel that stops moving cannot wind it up.
     func learnLinear() {
         let n = trainer.counters.samples - 1
-        let d = features, k = targets.count, o = outputs, lambda = Self.linearForgetting
-        let cov = state + covariance, g = gain
-        let newest = state + madeSlot(n)
+        let d = features, k = targets.count, lambda = Self.linearForgetting
+        let cov = state + layout.covariance, g = gain
+        let newest = history.made(at: n)
         for p in 1...horizon where n - p >= 0 {
-            let phi = state + featureRing + ((n - p) % rows) * d
-            let origin = state + madeSlot(n - p)
+            let phi = state + layout.featureRing + ((n - p) % rows) * d
+            let origin = history.made(at: n - p)
             // g = C φ / (λ + φᵀ C φ)
             var denominator = lambda
             for r in 0..<d {
@@ -585,10 +553,10 @@ public final class Forecaster {
             for r in 0..<d { g[r] /= denominator }
             for j in 0..<k {
                 let out = (p - 1) * k + j, channel = targets[j]
-                let last = newest[Expert.persistence.rawValue * o + j]
-                let from = origin[Expert.persistence.rawValue * o + out]
+                let last = newest[.persistence, output: j]
+                let from = origin[.persistence, output: out]
                 let target = (last - from) / trainer.changeUnit(channel)
-                let w = state + linearWeights + out * d
+                let w = state + layout.linearWeights + out * d
                 var prediction = 0.0
                 for i in 0..<d { prediction += w[i] * phi[i] }
                 let error = target - prediction
@@ -615,5 +583,56 @@ public final class Forecaster {
     public var bytes: Int {
         trainer.bytes + MemoryLayout<Double>.stride * (stateCount + max(features, 1))
             + MemoryLayout<Float>.stride * (2 * Self.bandWindow + 3) * outputs
+    }
+}
+
+/// Where each part's numbers sit in the forecaster's one state buffer, in buffer order. A checkpoint
+/// copies the buffer as it is, so this order is the checkpoint's format: append, never reorder.
+struct ForecasterLayout {
+    // The linear expert (recursive least squares).
+    let covariance: Int     // D × D, the inverse of the weighted feature covariance
+    let linearWeights: Int  // O × D
+    let featureRing: Int    // R × D, the features of the latest R samples
+    let valueRing: Int      // (L + 1) × I, the latest samples
+    // The combination's weights, the smoothing expert's level, the combination's error scale.
+    let weights: Int        // O × E
+    let level: Int          // K, the smoothing expert's level of each target
+    let errorScale: Int     // O, mean squared expert error, for the combination's step
+    let history: Int        // R × (E + 3) × O, ForecastHistory
+    // The bands (adaptive conformal inference).
+    let bandLevel: Int      // O, the adaptive miscoverage α_t
+    let bandScale: Int      // O, mean absolute error of the combined forecast
+    let bandScores: Int     // O, scores inserted so far
+    // Drift (Page-Hinkley), the anomaly score, the rolling figures.
+    let driftScale: Int     // K, slow mean absolute error at horizon 1
+    let drift: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
+    let anomalyIndex: Int   // 1: the latest sample's score (NaN: none)
+    let rolling: Int        // 5: step-1 samples folded in, then the rolling MSE of the forecast and
+                            // of persistence, forecasts with a band folded in, and the share held
+    /// Numbers in the buffer.
+    let count: Int
+
+    init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int) {
+        var next = 0
+        func region(_ count: Int) -> Int {
+            defer { next += count }
+            return next
+        }
+        covariance = region(d * d)
+        linearWeights = region(o * d)
+        featureRing = region(rows * d)
+        valueRing = region((lags + 1) * inputs)
+        weights = region(o * Expert.count)
+        level = region(k)
+        errorScale = region(o)
+        history = region(ForecastHistory.count(rows: rows, outputs: o))
+        bandLevel = region(o)
+        bandScale = region(o)
+        bandScores = region(o)
+        driftScale = region(k)
+        drift = region(5)
+        anomalyIndex = region(1)
+        rolling = region(5)
+        count = next
     }
 }
