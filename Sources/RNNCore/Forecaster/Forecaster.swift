@@ -91,7 +91,7 @@ public final class Forecaster {
     public static let driftBoost = 3.0
     public static let driftBoostSamples = 500
     /// The memory, in samples, of the rolling figures for monitoring (`rollingForecastMSE`...).
-    public static let rollingMemory = 1000.0
+    public static let rollingMemory = RollingFigures.memory
 
     public let targets: [Int]
     public let outputs: Int
@@ -111,6 +111,7 @@ public final class Forecaster {
     var stateCount: Int { layout.count }
     /// What was forecast at the latest `horizon + 1` samples.
     let history: ForecastHistory
+    let rolling: RollingFigures
     /// The band windows: per output, the latest W scores in arrival order, then sorted.
     let scores: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
@@ -143,6 +144,7 @@ public final class Forecaster {
             inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
         state = allocateZeroed(layout.count)
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        rolling = RollingFigures(figures: state + layout.rolling)
         scores = allocateZeroed(2 * Self.bandWindow * o)
         published = allocateZeroed(3 * o)
         gain = allocateZeroed(max(d, 1))
@@ -189,12 +191,12 @@ public final class Forecaster {
     /// The mean squared error of the published step-1 forecast over about the latest
     /// `rollingMemory` samples (every target, the stream's units), and persistence's: what a
     /// monitor compares. nil before the first forecast is scored.
-    public var rollingForecastMSE: Double? { state[layout.rolling] > 0 ? state[layout.rolling + 1] : nil }
-    public var rollingPersistenceMSE: Double? { state[layout.rolling] > 0 ? state[layout.rolling + 2] : nil }
+    public var rollingForecastMSE: Double? { rolling.forecastMSE }
+    public var rollingPersistenceMSE: Double? { rolling.persistenceMSE }
 
     /// The share of step-1 values inside their band over about the latest `rollingMemory`
     /// forecasts with one; nil before the first.
-    public var rollingCoverage: Double? { state[layout.rolling + 3] > 0 ? state[layout.rolling + 4] : nil }
+    public var rollingCoverage: Double? { rolling.coverage }
 
     /// The current combination weights of output `o`, one per ``Expert``.
     public func combinationWeights(output o: Int) -> [Double] {
@@ -372,24 +374,8 @@ public final class Forecaster {
             }
         }
         if anomalyKnown, n >= 1 { state[layout.anomalyIndex] = anomaly }
-        if n >= 1 { roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
+        if n >= 1 { rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
         if configuration.drift, signals > 0, n >= Self.driftWarmup { watchDrift(signal / Double(signals)) }
-    }
-
-    /// Folds the latest step-1 figures into the rolling ones: running means over the first
-    /// `rollingMemory` samples, then exponential forgetting with that memory.
-    func roll(_ squares: Double, _ persistenceSquares: Double, held: Int, of banded: Int) {
-        let r = state + layout.rolling
-        guard squares.isFinite, persistenceSquares.isFinite else { return }
-        r[0] += 1
-        let a = max(1 / r[0], 1 / Self.rollingMemory)
-        r[1] += a * (squares - r[1])
-        r[2] += a * (persistenceSquares - r[2])
-        if banded > 0 {
-            r[3] += 1
-            let b = max(1 / r[3], 1 / Self.rollingMemory)
-            r[4] += b * (Double(held) / Double(banded) - r[4])
-        }
     }
 
     /// One exponentiated-gradient step of output `o`'s weights on the squared error of the
@@ -632,7 +618,7 @@ struct ForecasterLayout {
         driftScale = region(k)
         drift = region(5)
         anomalyIndex = region(1)
-        rolling = region(5)
+        rolling = region(RollingFigures.count)
         count = next
     }
 }
