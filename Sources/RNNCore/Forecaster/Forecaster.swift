@@ -74,7 +74,7 @@ public final class Forecaster {
     /// The adaptive conformal step γ (Gibbs and Candès 2021 use 0.005).
     static let bandStep = 0.005
     /// Samples before the anomaly score is reported.
-    public static let anomalyWarmup = 100
+    public static let anomalyWarmup = AnomalyScore.warmup
     /// Recursive least squares: forgetting factor and the initial (and largest) covariance.
     static let linearForgetting = 0.999
     /// Page-Hinkley on the normalised absolute error: tolerance δ, threshold λ, the bound of
@@ -111,6 +111,7 @@ public final class Forecaster {
     var stateCount: Int { layout.count }
     /// What was forecast at the latest `horizon + 1` samples.
     let history: ForecastHistory
+    let anomalyScore: AnomalyScore
     let rolling: RollingFigures
     /// The band windows: per output, the latest W scores in arrival order, then sorted.
     let scores: UnsafeMutablePointer<Float>
@@ -144,6 +145,7 @@ public final class Forecaster {
             inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
         state = allocateZeroed(layout.count)
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        anomalyScore = AnomalyScore(latest: state + layout.anomalyIndex)
         rolling = RollingFigures(figures: state + layout.rolling)
         scores = allocateZeroed(2 * Self.bandWindow * o)
         published = allocateZeroed(3 * o)
@@ -156,7 +158,7 @@ public final class Forecaster {
             for e in Expert.allCases { w[e.rawValue] = e == .linear && d == 0 ? 0 : 1 / active }
             state[layout.bandLevel + out] = 1 - coverage
         }
-        state[layout.anomalyIndex] = .nan
+        anomalyScore.clear()
         for i in 0..<(3 * o) { published[i] = .nan }
     }
 
@@ -183,10 +185,7 @@ public final class Forecaster {
     /// The latest sample's anomaly score, 0 (inside the band) to 1 (far outside): the share of
     /// the horizon-1 error that lies beyond the band's half-width, the largest over the
     /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
-    public var anomaly: Double? {
-        let a = state[layout.anomalyIndex]
-        return a.isNaN ? nil : a
-    }
+    public var anomaly: Double? { anomalyScore.value }
 
     /// The mean squared error of the published step-1 forecast over about the latest
     /// `rollingMemory` samples (every target, the stream's units), and persistence's: what a
@@ -328,9 +327,9 @@ public final class Forecaster {
     /// calibration, the anomaly score and the drift detector (horizon 1).
     func resolve(_ x: UnsafePointer<Float>, sample n: Int) {
         driftDetected = false
-        state[layout.anomalyIndex] = .nan
+        anomalyScore.clear()
         let k = targets.count
-        var anomaly = 0.0, anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
+        var anomaly = AnomalyScore.Tally(known: n >= Self.anomalyWarmup && coverage > 0)
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
         for p in 1...horizon where n - p >= 0 {
@@ -356,13 +355,11 @@ public final class Forecaster {
                     let persistence = made[.persistence, output: out] - y
                     squares += error * error
                     persistenceSquares += persistence * persistence
-                    if half.isNaN {
-                        anomalyKnown = false
-                    } else {
+                    if !half.isNaN {
                         banded += 1
                         if error <= half { held += 1 }
-                        if error > half { anomaly = max(anomaly, 1 - half / error) }
                     }
+                    anomaly.add(error: error, halfWidth: half)
                     let slow = state + layout.driftScale + j
                     if slow.pointee > 0 {
                         signal += min(error / slow.pointee, Self.driftSignalBound)
@@ -373,7 +370,7 @@ public final class Forecaster {
                 }
             }
         }
-        if anomalyKnown, n >= 1 { state[layout.anomalyIndex] = anomaly }
+        if n >= 1 { anomalyScore.publish(anomaly) }
         if n >= 1 { rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
         if configuration.drift, signals > 0, n >= Self.driftWarmup { watchDrift(signal / Double(signals)) }
     }
@@ -617,7 +614,7 @@ struct ForecasterLayout {
         bandScores = region(o)
         driftScale = region(k)
         drift = region(5)
-        anomalyIndex = region(1)
+        anomalyIndex = region(AnomalyScore.count)
         rolling = region(RollingFigures.count)
         count = next
     }
