@@ -77,19 +77,12 @@ public final class Forecaster {
     public static let anomalyWarmup = AnomalyScore.warmup
     /// Recursive least squares: forgetting factor and the initial (and largest) covariance.
     static let linearForgetting = 0.999
-    /// Page-Hinkley on the normalised absolute error: tolerance δ, threshold λ, the bound of
-    /// one sample's contribution, the memory of the error scale and of the signal's mean, and
-    /// the samples it waits.
-    static let driftTolerance = 0.1
-    static let driftThreshold = 100.0
-    static let driftSignalBound = 10.0
-    static let driftScaleForgetting = 0.999
-    static let driftMeanMemory = 200.0
-    public static let driftWarmup = 200
+    /// Samples before drift detection starts.
+    public static let driftWarmup = DriftDetector.warmup
     /// After a drift, the network's learning rate starts `driftBoost` times higher and comes
     /// back over `driftBoostSamples` samples.
-    public static let driftBoost = 3.0
-    public static let driftBoostSamples = 500
+    public static let driftBoost = DriftDetector.boost
+    public static let driftBoostSamples = DriftDetector.boostSamples
     /// The memory, in samples, of the rolling figures for monitoring (`rollingForecastMSE`...).
     public static let rollingMemory = RollingFigures.memory
 
@@ -111,6 +104,7 @@ public final class Forecaster {
     var stateCount: Int { layout.count }
     /// What was forecast at the latest `horizon + 1` samples.
     let history: ForecastHistory
+    let drift: DriftDetector
     let anomalyScore: AnomalyScore
     let rolling: RollingFigures
     /// The band windows: per output, the latest W scores in arrival order, then sorted.
@@ -145,6 +139,7 @@ public final class Forecaster {
             inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
         state = allocateZeroed(layout.count)
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        drift = DriftDetector(errorScale: state + layout.driftScale, test: state + layout.drift)
         anomalyScore = AnomalyScore(latest: state + layout.anomalyIndex)
         rolling = RollingFigures(figures: state + layout.rolling)
         scores = allocateZeroed(2 * Self.bandWindow * o)
@@ -360,19 +355,18 @@ public final class Forecaster {
                         if error <= half { held += 1 }
                     }
                     anomaly.add(error: error, halfWidth: half)
-                    let slow = state + layout.driftScale + j
-                    if slow.pointee > 0 {
-                        signal += min(error / slow.pointee, Self.driftSignalBound)
+                    if let u = drift.observe(error: error, target: j) {
+                        signal += u
                         signals += 1
                     }
-                    slow.pointee = slow.pointee == 0
-                        ? error : Self.driftScaleForgetting * slow.pointee + (1 - Self.driftScaleForgetting) * error
                 }
             }
         }
         if n >= 1 { anomalyScore.publish(anomaly) }
         if n >= 1 { rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
-        if configuration.drift, signals > 0, n >= Self.driftWarmup { watchDrift(signal / Double(signals)) }
+        if configuration.drift, signals > 0, n >= Self.driftWarmup, drift.watch(signal / Double(signals)) {
+            driftPolicy()
+        }
     }
 
     /// One exponentiated-gradient step of output `o`'s weights on the squared error of the
@@ -457,24 +451,14 @@ public final class Forecaster {
 
     // MARK: - Drift
 
-    /// Page-Hinkley on the signal `u` (the latest absolute errors over their slow mean): the sum
-    /// of `u − ū − δ` rising more than λ above its minimum means the errors grew and stayed
-    /// grown. `ū` forgets (a memory of `driftMeanMemory` samples) so that errors coming back to
-    /// their usual level after a good stretch are not taken for a change. Then the policy: boost the network's learning rate (`learningRateBoost`) and reset
-    /// the linear model's covariance to its initial value, so that both learn the new regime
-    /// faster. (Re-warming the normalisers and pulling the combination weights back to even
-    /// were tried and left out: docs/tuning.md.)
-    func watchDrift(_ u: Double) {
-        let d = state + layout.drift
-        d[0] += 1
-        d[1] += (u - d[1]) * max(1 / d[0], 1 / Self.driftMeanMemory)
-        d[2] += u - d[1] - Self.driftTolerance
-        d[3] = min(d[3], d[2])
-        guard d[2] - d[3] > Self.driftThreshold else { return }
+    /// The policy on a drift, beside the learning-rate boost the detector has started
+    /// (`learningRateBoost`): the linear model's covariance back to its initial value, so that
+    /// the network and the linear model both learn the new regime faster. (Re-warming the
+    /// normalisers and pulling the combination weights back to even were tried and left out:
+    /// docs/tuning.md.)
+    func driftPolicy() {
         driftDetected = true
         counters.drifts += 1
-        d[0] = 0; d[1] = 0; d[2] = 0; d[3] = 0
-        d[4] = Double(Self.driftBoostSamples)
         let dd = features
         if dd > 0 {
             for i in 0..<(dd * dd) { state[layout.covariance + i] = 0 }
@@ -485,7 +469,7 @@ public final class Forecaster {
     /// The factor on the network's learning rate now: `driftBoost` right after a drift, back to
     /// 1 in a straight line over `driftBoostSamples` samples.
     public var learningRateBoost: Double {
-        1 + (Self.driftBoost - 1) * state[layout.drift + 4] / Double(Self.driftBoostSamples)
+        drift.learningRateBoost
     }
 
     // MARK: - Learn
@@ -498,7 +482,7 @@ public final class Forecaster {
         precondition(pendingLearn, "learn() without predict()")
         pendingLearn = false
         trainer.learningRate = learningRate * learningRateBoost
-        if state[layout.drift + 4] > 0 { state[layout.drift + 4] -= 1 }
+        drift.easeBoost()
         let outcome = trainer.learn()
         if features > 0 { learnLinear() }
         return outcome
@@ -613,7 +597,7 @@ struct ForecasterLayout {
         bandScale = region(o)
         bandScores = region(o)
         driftScale = region(k)
-        drift = region(5)
+        drift = region(DriftDetector.testCount)
         anomalyIndex = region(AnomalyScore.count)
         rolling = region(RollingFigures.count)
         count = next
