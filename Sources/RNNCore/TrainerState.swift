@@ -234,7 +234,7 @@ extension Forecaster {
         try readOwnState(from: UnsafeRawBufferPointer(rebasing: bytes[(8 + trainerBytes)...]))
     }
 
-    var ownStateByteCount: Int { 32 + 8 * stateCount + 4 * (2 * Self.bandWindow + 3) * outputs }
+    var ownStateByteCount: Int { 32 + 8 * stateCount + 4 * (ConformalBands.windowsCount(outputs: outputs) + 3 * outputs) }
 
     /// Bytes `writeState(into:)` writes.
     public var stateByteCount: Int { 8 + trainer.stateByteCount + ownStateByteCount }
@@ -248,7 +248,7 @@ extension Forecaster {
         var w = StateWriter(base: out.baseAddress! + 8 + t)
         for v in [counters.drifts, counters.scored, counters.banded, counters.covered] { w.put(Int64(v)) }
         w.copy(state, stateCount)
-        w.copy(scores, 2 * Self.bandWindow * outputs)
+        w.copy(scores, ConformalBands.windowsCount(outputs: outputs))
         w.copy(published, 3 * outputs)
     }
 
@@ -277,9 +277,9 @@ extension Forecaster {
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         r.copy(into: numbers, stateCount)
+        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevel, inserted: numbers + layout.bandScores, outputs: outputs)
+        else { throw .impossibleValue }
         for o in 0..<outputs {
-            let inserted = numbers[layout.bandScores + o]
-            guard inserted >= 0, inserted == inserted.rounded(), numbers[layout.bandLevel + o].isFinite else { throw .impossibleValue }
             for e in 0..<experts {
                 let w = numbers[layout.weights + o * experts + e]
                 guard w >= 0, w <= 1 else { throw .impossibleValue }
@@ -287,7 +287,7 @@ extension Forecaster {
         }
         counters = c
         state.update(from: numbers, count: stateCount)
-        r.copy(into: scores, 2 * Self.bandWindow * outputs)
+        r.copy(into: scores, ConformalBands.windowsCount(outputs: outputs))
         r.copy(into: published, 3 * outputs)
     }
 }

@@ -69,10 +69,8 @@ public final class Forecaster {
     static let smoothingFactor = 0.1
     static let scaleForgetting = 0.99
     /// Scores in each band's calibration window, and scores before a band is published.
-    public static let bandWindow = 256
-    public static let bandWarmup = 20
-    /// The adaptive conformal step γ (Gibbs and Candès 2021 use 0.005).
-    static let bandStep = 0.005
+    public static let bandWindow = ConformalBands.window
+    public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
     /// Recursive least squares: forgetting factor and the initial (and largest) covariance.
@@ -104,10 +102,11 @@ public final class Forecaster {
     var stateCount: Int { layout.count }
     /// What was forecast at the latest `horizon + 1` samples.
     let history: ForecastHistory
+    let bands: ConformalBands
     let drift: DriftDetector
     let anomalyScore: AnomalyScore
     let rolling: RollingFigures
-    /// The band windows: per output, the latest W scores in arrival order, then sorted.
+    /// The band windows (ConformalBands), beside the state buffer.
     let scores: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
     let published: UnsafeMutablePointer<Float>
@@ -138,21 +137,24 @@ public final class Forecaster {
         layout = ForecasterLayout(
             inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
         state = allocateZeroed(layout.count)
+        scores = allocateZeroed(ConformalBands.windowsCount(outputs: o))
+        published = allocateZeroed(3 * o)
+        gain = allocateZeroed(max(d, 1))
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        bands = ConformalBands(
+            levels: state + layout.bandLevel, scales: state + layout.bandScale, inserted: state + layout.bandScores,
+            windows: scores, outputs: o, coverage: coverage)
         drift = DriftDetector(errorScale: state + layout.driftScale, test: state + layout.drift)
         anomalyScore = AnomalyScore(latest: state + layout.anomalyIndex)
         rolling = RollingFigures(figures: state + layout.rolling)
-        scores = allocateZeroed(2 * Self.bandWindow * o)
-        published = allocateZeroed(3 * o)
-        gain = allocateZeroed(max(d, 1))
         for i in 0..<d { state[layout.covariance + i * d + i] = 1 }
         for out in 0..<o {
             // Even weights, but none for the linear model when there is none.
             let w = state + layout.weights + out * experts
             let active = Double(experts - (d > 0 ? 0 : 1))
             for e in Expert.allCases { w[e.rawValue] = e == .linear && d == 0 ? 0 : 1 / active }
-            state[layout.bandLevel + out] = 1 - coverage
         }
+        bands.start()
         anomalyScore.clear()
         for i in 0..<(3 * o) { published[i] = .nan }
     }
@@ -251,8 +253,8 @@ public final class Forecaster {
                 combined = 0
                 for e in 0..<experts { combined += w[e] * f[e] }
             }
-            let scale = state[layout.bandScale + out]
-            let half = bandHalfWidth(output: out)
+            let scale = bands.scale(output: out)
+            let half = bands.halfWidth(output: out)
             made[combined: out] = combined
             made[halfWidth: out] = half
             made[scale: out] = scale
@@ -262,26 +264,6 @@ public final class Forecaster {
         }
         pendingLearn = true
         return true
-    }
-
-    /// The half-width of output `o`'s band now: the band's scale times the `1 − α_t` quantile
-    /// of its window of scaled errors; NaN before `bandWarmup` scores or with bands off.
-    func bandHalfWidth(output o: Int) -> Double {
-        let inserted = Int(state[layout.bandScores + o])
-        guard coverage > 0, inserted >= Self.bandWarmup else { return .nan }
-        let m = min(inserted, Self.bandWindow)
-        let level = 1 - state[layout.bandLevel + o]
-        let sorted = scores + (2 * o + 1) * Self.bandWindow
-        let q: Double
-        if level <= 0 {
-            q = 0
-        } else {
-            // The split-conformal rank ⌈level·(m + 1)⌉; beyond the window (α_t below 1/(m+1)),
-            // the largest score, where the method's interval would be unbounded.
-            let rank = Int((level * Double(m + 1)).rounded(.up))
-            q = Double(sorted[min(max(rank, 1), m) - 1])
-        }
-        return q * state[layout.bandScale + o]
     }
 
     /// The linear model's features of sample `n` into its ring: the latest `L` changes of every
@@ -336,16 +318,10 @@ public final class Forecaster {
                 let error = abs(combined - y)
                 if configuration.ensemble { combine(output: out, forecasts: made.experts(output: out), combined: combined, actual: y) }
                 counters.scored += 1
-                if !half.isNaN {
+                if let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out]) {
                     counters.banded += 1
-                    let inside = error <= half
                     if inside { counters.covered += 1 }
-                    state[layout.bandLevel + out] += Self.bandStep * ((1 - coverage) - (inside ? 0 : 1))
                 }
-                let scale = made[scale: out]
-                if scale > 0 { insertScore(Float(error / scale), output: out) }
-                let s = state + layout.bandScale + out
-                s.pointee = s.pointee == 0 ? error : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * error
                 if p == 1 {
                     let persistence = made[.persistence, output: out] - y
                     squares += error * error
@@ -402,51 +378,6 @@ public final class Forecaster {
             scale.pointee = scale.pointee == 0
                 ? meanSquare : Self.scaleForgetting * scale.pointee + (1 - Self.scaleForgetting) * meanSquare
         }
-    }
-
-    /// Adds a score to output `o`'s window, dropping the oldest once it holds `bandWindow`; the
-    /// sorted copy is kept sorted by moving the values between the two positions.
-    func insertScore(_ score: Float, output o: Int) {
-        guard score.isFinite else { return }
-        let w = Self.bandWindow
-        let ring = scores + 2 * o * w, sorted = ring + w
-        let inserted = Int(state[layout.bandScores + o])
-        var m = min(inserted, w)
-        let head = inserted % w
-        if m == w {
-            let old = ring[head]
-            var i = lowerBound(old, sorted, m)
-            if i >= m || sorted[i] != old { i = m - 1 }  // not found (cannot happen): drop the largest
-            (sorted + i).update(from: sorted + i + 1, count: m - i - 1)
-            m -= 1
-        }
-        ring[head] = score
-        let i = upperBound(score, sorted, m)
-        var j = m
-        while j > i {
-            sorted[j] = sorted[j - 1]
-            j -= 1
-        }
-        sorted[i] = score
-        state[layout.bandScores + o] = Double(inserted + 1)
-    }
-
-    func lowerBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-        var lo = 0, hi = n
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid] < v { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
-
-    func upperBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
-        var lo = 0, hi = n
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if a[mid] <= v { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
     }
 
     // MARK: - Drift
