@@ -277,14 +277,9 @@ extension Forecaster {
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         r.copy(into: numbers, stateCount)
-        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevel, inserted: numbers + layout.bandScores, outputs: outputs)
+        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevel, inserted: numbers + layout.bandScores, outputs: outputs),
+            Combination.isPlausible(weights: numbers + layout.weights, outputs: outputs)
         else { throw .impossibleValue }
-        for o in 0..<outputs {
-            for e in 0..<experts {
-                let w = numbers[layout.weights + o * experts + e]
-                guard w >= 0, w <= 1 else { throw .impossibleValue }
-            }
-        }
         counters = c
         state.update(from: numbers, count: stateCount)
         r.copy(into: scores, ConformalBands.windowsCount(outputs: outputs))

@@ -60,14 +60,8 @@ public final class Forecaster {
     public private(set) var driftDetected = false
 
     // Constants (docs/numerics.md says why each has its value).
-    /// Exponentiated-gradient step of the combination weights (scale-free: the gradient is
-    /// divided by the running mean squared error).
-    static let combinationRate = 0.05
-    /// No expert's weight falls below this, so one that becomes good again is heard again.
-    static let weightFloor = 1e-3
     /// The smoothing expert's weight on the newest value.
     static let smoothingFactor = 0.1
-    static let scaleForgetting = 0.99
     /// Scores in each band's calibration window, and scores before a band is published.
     public static let bandWindow = ConformalBands.window
     public static let bandWarmup = ConformalBands.warmup
@@ -92,7 +86,6 @@ public final class Forecaster {
     public let features: Int
     let inputs: Int
     let rows: Int
-    let experts = Expert.allCases.count
     let coverage: Double
 
     /// Every number of the forecaster's own state, in one buffer (what a checkpoint copies), and
@@ -102,6 +95,7 @@ public final class Forecaster {
     var stateCount: Int { layout.count }
     /// What was forecast at the latest `horizon + 1` samples.
     let history: ForecastHistory
+    let combination: Combination
     let bands: ConformalBands
     let drift: DriftDetector
     let anomalyScore: AnomalyScore
@@ -141,6 +135,7 @@ public final class Forecaster {
         published = allocateZeroed(3 * o)
         gain = allocateZeroed(max(d, 1))
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        combination = Combination(weights: state + layout.weights, errorScales: state + layout.errorScale, outputs: o)
         bands = ConformalBands(
             levels: state + layout.bandLevel, scales: state + layout.bandScale, inserted: state + layout.bandScores,
             windows: scores, outputs: o, coverage: coverage)
@@ -148,12 +143,7 @@ public final class Forecaster {
         anomalyScore = AnomalyScore(latest: state + layout.anomalyIndex)
         rolling = RollingFigures(figures: state + layout.rolling)
         for i in 0..<d { state[layout.covariance + i * d + i] = 1 }
-        for out in 0..<o {
-            // Even weights, but none for the linear model when there is none.
-            let w = state + layout.weights + out * experts
-            let active = Double(experts - (d > 0 ? 0 : 1))
-            for e in Expert.allCases { w[e.rawValue] = e == .linear && d == 0 ? 0 : 1 / active }
-        }
+        combination.start(linear: d > 0)
         bands.start()
         anomalyScore.clear()
         for i in 0..<(3 * o) { published[i] = .nan }
@@ -196,7 +186,7 @@ public final class Forecaster {
 
     /// The current combination weights of output `o`, one per ``Expert``.
     public func combinationWeights(output o: Int) -> [Double] {
-        (0..<experts).map { state[layout.weights + o * experts + $0] }
+        (0..<Expert.count).map { combination.weight($0, output: o) }
     }
 
     /// The forecast of `expert` made at the latest sample for output `o`.
@@ -249,9 +239,7 @@ public final class Forecaster {
             made[.network, output: out] = Double(network[out])
             var combined = Double(network[out])
             if configuration.ensemble {
-                let w = state + layout.weights + out * experts, f = made.experts(output: out)
-                combined = 0
-                for e in 0..<experts { combined += w[e] * f[e] }
+                combined = combination.combine(output: out, made.experts(output: out))
             }
             let scale = bands.scale(output: out)
             let half = bands.halfWidth(output: out)
@@ -316,7 +304,9 @@ public final class Forecaster {
                 let y = Double(x[targets[j]])
                 let combined = made[combined: out], half = made[halfWidth: out]
                 let error = abs(combined - y)
-                if configuration.ensemble { combine(output: out, forecasts: made.experts(output: out), combined: combined, actual: y) }
+                if configuration.ensemble {
+                    combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y)
+                }
                 counters.scored += 1
                 if let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out]) {
                     counters.banded += 1
@@ -342,41 +332,6 @@ public final class Forecaster {
         if n >= 1 { rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
         if configuration.drift, signals > 0, n >= Self.driftWarmup, drift.watch(signal / Double(signals)) {
             driftPolicy()
-        }
-    }
-
-    /// One exponentiated-gradient step of output `o`'s weights on the squared error of the
-    /// combination, the gradient divided by the experts' running mean squared error so that the
-    /// step does not depend on the stream's units.
-    func combine(output o: Int, forecasts f: ExpertForecasts, combined: Double, actual y: Double) {
-        let w = state + layout.weights + o * experts, scale = state + layout.errorScale + o
-        var meanSquare = 0.0
-        for e in 0..<experts {
-            let error = f[e] - y
-            meanSquare += error * error
-        }
-        meanSquare /= Double(experts)
-        // A step only when every gradient is finite (an expert's forecast can overflow on a wild
-        // sample): the weights stay a combination whatever comes in.
-        if scale.pointee > 0 {
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: experts) { gradient in
-                var finite = true
-                for e in 0..<experts where w[e] > 0 {
-                    gradient[e] = 2 * (combined - y) * (f[e] - combined) / scale.pointee
-                    finite = finite && gradient[e].isFinite
-                }
-                guard finite else { return }
-                var total = 0.0
-                for e in 0..<experts where w[e] > 0 {
-                    w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.combinationRate * gradient[e]))), Self.weightFloor)
-                    total += w[e]
-                }
-                for e in 0..<experts where w[e] > 0 { w[e] /= total }
-            }
-        }
-        if meanSquare.isFinite {
-            scale.pointee = scale.pointee == 0
-                ? meanSquare : Self.scaleForgetting * scale.pointee + (1 - Self.scaleForgetting) * meanSquare
         }
     }
 
