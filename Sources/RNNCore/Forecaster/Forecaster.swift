@@ -60,8 +60,6 @@ public final class Forecaster {
     public private(set) var driftDetected = false
 
     // Constants (docs/numerics.md says why each has its value).
-    /// The smoothing expert's weight on the newest value.
-    static let smoothingFactor = 0.1
     /// Scores in each band's calibration window, and scores before a band is published.
     public static let bandWindow = ConformalBands.window
     public static let bandWarmup = ConformalBands.warmup
@@ -95,6 +93,7 @@ public final class Forecaster {
     var stateCount: Int { layout.count }
     /// What was forecast at the latest `horizon + 1` samples.
     let history: ForecastHistory
+    let smoothing: SmoothingExpert
     let combination: Combination
     let bands: ConformalBands
     let drift: DriftDetector
@@ -135,6 +134,7 @@ public final class Forecaster {
         published = allocateZeroed(3 * o)
         gain = allocateZeroed(max(d, 1))
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        smoothing = SmoothingExpert(levels: state + layout.level)
         combination = Combination(weights: state + layout.weights, errorScales: state + layout.errorScale, outputs: o)
         bands = ConformalBands(
             levels: state + layout.bandLevel, scales: state + layout.bandScale, inserted: state + layout.bandScores,
@@ -220,12 +220,11 @@ public final class Forecaster {
         let phi = state + layout.featureRing + (n % rows) * features
         let made = history.made(at: n)
         for j in 0..<k {
-            let l = state + layout.level + j, value = Double(x[targets[j]])
-            l.pointee = n == 0 ? value : l.pointee + Self.smoothingFactor * (value - l.pointee)
+            smoothing.observe(Double(x[targets[j]]), target: j, first: n == 0)
         }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
-            let last = Double(x[channel]), smoothed = state[layout.level + j]
+            let last = Double(x[channel]), smoothed = smoothing.forecast(target: j)
             var linear = last
             if features > 0 {
                 var dot = 0.0
