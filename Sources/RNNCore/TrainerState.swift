@@ -248,7 +248,7 @@ extension Forecaster {
         var w = StateWriter(base: out.baseAddress! + 8 + t)
         for v in [counters.drifts, counters.scored, counters.banded, counters.covered] { w.put(Int64(v)) }
         w.copy(state, stateCount)
-        w.copy(scores, ConformalBands.windowsCount(outputs: outputs))
+        w.copy(bandWindows, ConformalBands.windowsCount(outputs: outputs))
         w.copy(published, 3 * outputs)
     }
 
@@ -277,12 +277,12 @@ extension Forecaster {
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         r.copy(into: numbers, stateCount)
-        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevel, inserted: numbers + layout.bandScores, outputs: outputs),
-            Combination.isPlausible(weights: numbers + layout.weights, outputs: outputs)
+        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevels, inserted: numbers + layout.bandInserted, outputs: outputs),
+            Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs)
         else { throw .impossibleValue }
         counters = c
         state.update(from: numbers, count: stateCount)
-        r.copy(into: scores, ConformalBands.windowsCount(outputs: outputs))
+        r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
         r.copy(into: published, 3 * outputs)
     }
 }

@@ -1,9 +1,11 @@
-import RealModule
-
-// The forecaster of one stream (docs/numerics.md, "Ensemble" to "Drift"): the network
-// (`OnlineTrainer`), an online linear model of the changes and persistence, combined per output
-// by exponentiated gradient on their recent errors; prediction bands from adaptive conformal
-// inference; an anomaly score from the band; Page-Hinkley drift detection on the errors.
+// The forecaster of one stream (docs/numerics.md, "The forecaster: ensemble, bands, anomaly,
+// drift"): four experts (persistence, SmoothingExpert, LinearExpert, and the network,
+// `OnlineTrainer`) combined per output by exponentiated gradient (Combination); prediction bands
+// by adaptive conformal inference (ConformalBands); an anomaly score from the band
+// (AnomalyScore); Page–Hinkley drift detection on the errors (DriftDetector); rolling figures for
+// monitoring (RollingFigures). Each part is a typed view over its regions of one state buffer
+// (ForecasterLayout), so that a checkpoint copies one buffer; this file only composes them, in
+// the order the page gives: score what the sample resolves, forecast, learn.
 //
 // Legend: I = inputs, K = targets, P = horizon, O = P·K outputs (row (p-1)·K + j is target j,
 // p steps ahead), E = experts, D = linear features, L = lags of the linear model, W = band
@@ -65,8 +67,6 @@ public final class Forecaster {
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
-    /// Recursive least squares: forgetting factor and the initial (and largest) covariance.
-    static let linearForgetting = 0.999
     /// Samples before drift detection starts.
     public static let driftWarmup = DriftDetector.warmup
     /// After a drift, the network's learning rate starts `driftBoost` times higher and comes
@@ -91,16 +91,17 @@ public final class Forecaster {
     let state: UnsafeMutablePointer<Double>
     let layout: ForecasterLayout
     var stateCount: Int { layout.count }
-    /// What was forecast at the latest `horizon + 1` samples.
+    /// The parts, each a view over its regions of `state`.
     let history: ForecastHistory
+    let linear: LinearExpert
     let smoothing: SmoothingExpert
     let combination: Combination
     let bands: ConformalBands
     let drift: DriftDetector
     let anomalyScore: AnomalyScore
     let rolling: RollingFigures
-    /// The band windows (ConformalBands), beside the state buffer.
-    let scores: UnsafeMutablePointer<Float>
+    /// The bands' windows of scores, beside the state buffer (Float, and checkpointed after it).
+    let bandWindows: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
     let published: UnsafeMutablePointer<Float>
     /// Scratch: the linear model's gain.
@@ -124,26 +125,30 @@ public final class Forecaster {
         outputs = c.outputs
         coverage = c.coverage
         rows = c.horizon + 1
-        lags = c.linearLags == 0 ? 0 : min(c.linearLags, max(1, 32 / c.inputs))
-        features = c.linearLags == 0 ? 0 : lags * c.inputs + c.inputs + (c.calendar ? ModelConfiguration.calendarFeatures : 0) + 1
+        lags = LinearExpert.lags(c)
+        features = LinearExpert.features(c)
         let d = features, o = outputs
         layout = ForecasterLayout(
             inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
         state = allocateZeroed(layout.count)
-        scores = allocateZeroed(ConformalBands.windowsCount(outputs: o))
+        bandWindows = allocateZeroed(ConformalBands.windowsCount(outputs: o))
         published = allocateZeroed(3 * o)
         gain = allocateZeroed(max(d, 1))
+        linear = LinearExpert(
+            covariance: state + layout.covariance, weights: state + layout.linearWeights,
+            featureRing: state + layout.featureRing, valueRing: state + layout.valueRing, gain: gain,
+            inputs: inputs, lags: lags, features: d, outputs: o, targets: targets.count, rows: rows, calendar: c.calendar)
         history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
-        smoothing = SmoothingExpert(levels: state + layout.level)
-        combination = Combination(weights: state + layout.weights, errorScales: state + layout.errorScale, outputs: o)
+        smoothing = SmoothingExpert(levels: state + layout.smoothingLevels)
+        combination = Combination(weights: state + layout.combinationWeights, errorScales: state + layout.combinationScales, outputs: o)
         bands = ConformalBands(
-            levels: state + layout.bandLevel, scales: state + layout.bandScale, inserted: state + layout.bandScores,
-            windows: scores, outputs: o, coverage: coverage)
-        drift = DriftDetector(errorScale: state + layout.driftScale, test: state + layout.drift)
-        anomalyScore = AnomalyScore(latest: state + layout.anomalyIndex)
+            levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
+            windows: bandWindows, outputs: o, coverage: coverage)
+        drift = DriftDetector(errorScale: state + layout.driftScales, test: state + layout.driftTest)
+        anomalyScore = AnomalyScore(latest: state + layout.anomaly)
         rolling = RollingFigures(figures: state + layout.rolling)
-        for i in 0..<d { state[layout.covariance + i * d + i] = 1 }
-        combination.start(linear: d > 0)
+        linear.resetCovariance()
+        combination.start(linear: linear.isOn)
         bands.start()
         anomalyScore.clear()
         for i in 0..<(3 * o) { published[i] = .nan }
@@ -151,7 +156,7 @@ public final class Forecaster {
 
     deinit {
         state.deallocate()
-        scores.deallocate()
+        bandWindows.deallocate()
         published.deallocate()
         gain.deallocate()
     }
@@ -211,13 +216,13 @@ public final class Forecaster {
         let n = trainer.counters.samples
         resolve(x, sample: n)
         trainer.predict(x, time: time)
-        let values = state + layout.valueRing + (n % (lags + 1)) * inputs
-        for i in 0..<inputs { values[i] = Double(x[i]) }
-        if features > 0 { linearFeatures(sample: n, time: time) }
+        linear.remember(x, sample: n)
+        if linear.isOn {
+            linear.prepareFeatures(sample: n, time: time, normalizer: trainer.normalizer) { trainer.changeUnit($0) }
+        }
 
         let k = targets.count, o = outputs
         let network = trainer.forecast
-        let phi = state + layout.featureRing + (n % rows) * features
         let made = history.made(at: n)
         for j in 0..<k {
             smoothing.observe(Double(x[targets[j]]), target: j, first: n == 0)
@@ -225,16 +230,11 @@ public final class Forecaster {
         for out in 0..<o {
             let j = out % k, channel = targets[j]
             let last = Double(x[channel]), smoothed = smoothing.forecast(target: j)
-            var linear = last
-            if features > 0 {
-                var dot = 0.0
-                let w = state + layout.linearWeights + out * features
-                for i in 0..<features { dot += w[i] * phi[i] }
-                linear = last + dot * trainer.changeUnit(channel)
-            }
+            var linearForecast = last
+            if linear.isOn { linearForecast = last + linear.change(output: out, sample: n) * trainer.changeUnit(channel) }
             made[.persistence, output: out] = last
             made[.smoothing, output: out] = smoothed
-            made[.linear, output: out] = linear
+            made[.linear, output: out] = linearForecast
             made[.network, output: out] = Double(network[out])
             var combined = Double(network[out])
             if configuration.ensemble {
@@ -251,38 +251,6 @@ public final class Forecaster {
         }
         pendingLearn = true
         return true
-    }
-
-    /// The linear model's features of sample `n` into its ring: the latest `L` changes of every
-    /// channel and its level (normalised and bounded as the network's inputs), the calendar
-    /// phases, and 1.
-    func linearFeatures(sample n: Int, time: Double?) {
-        let phi = state + layout.featureRing + (n % rows) * features
-        var f = 0
-        for lag in 0..<lags {
-            let m = n - lag
-            guard m >= 1 else {
-                for _ in 0..<inputs { phi[f] = 0; f += 1 }
-                continue
-            }
-            let current = state + layout.valueRing + (m % (lags + 1)) * inputs
-            let previous = state + layout.valueRing + ((m - 1) % (lags + 1)) * inputs
-            for i in 0..<inputs {
-                phi[f] = OnlineTrainer<Float>.bounded((current[i] - previous[i]) / trainer.changeUnit(i))
-                f += 1
-            }
-        }
-        let latest = state + layout.valueRing + (n % (lags + 1)) * inputs
-        let normalizer = trainer.normalizer
-        for i in 0..<inputs {
-            phi[f] = OnlineTrainer<Float>.bounded((latest[i] - normalizer.offset(i)) / normalizer.scale(i))
-            f += 1
-        }
-        if configuration.calendar {
-            OnlineTrainer<Double>.calendarPhases(time, into: phi + f)
-            f += ModelConfiguration.calendarFeatures
-        }
-        phi[f] = 1
     }
 
     // MARK: - Resolve
@@ -307,7 +275,8 @@ public final class Forecaster {
                     combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y)
                 }
                 counters.scored += 1
-                if let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out]) {
+                let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out])
+                if let inside {
                     counters.banded += 1
                     if inside { counters.covered += 1 }
                 }
@@ -315,9 +284,9 @@ public final class Forecaster {
                     let persistence = made[.persistence, output: out] - y
                     squares += error * error
                     persistenceSquares += persistence * persistence
-                    if !half.isNaN {
+                    if let inside {
                         banded += 1
-                        if error <= half { held += 1 }
+                        if inside { held += 1 }
                     }
                     anomaly.add(error: error, halfWidth: half)
                     if let u = drift.observe(error: error, target: j) {
@@ -327,8 +296,10 @@ public final class Forecaster {
                 }
             }
         }
-        if n >= 1 { anomalyScore.publish(anomaly) }
-        if n >= 1 { rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded) }
+        if n >= 1 {
+            anomalyScore.publish(anomaly)
+            rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded)
+        }
         if configuration.drift, signals > 0, n >= Self.driftWarmup, drift.watch(signal / Double(signals)) {
             driftPolicy()
         }
@@ -344,11 +315,7 @@ public final class Forecaster {
     func driftPolicy() {
         driftDetected = true
         counters.drifts += 1
-        let dd = features
-        if dd > 0 {
-            for i in 0..<(dd * dd) { state[layout.covariance + i] = 0 }
-            for i in 0..<dd { state[layout.covariance + i * dd + i] = 1 }
-        }
+        linear.resetCovariance()
     }
 
     /// The factor on the network's learning rate now: `driftBoost` right after a drift, back to
@@ -369,7 +336,7 @@ public final class Forecaster {
         trainer.learningRate = learningRate * learningRateBoost
         drift.easeBoost()
         let outcome = trainer.learn()
-        if features > 0 { learnLinear() }
+        if linear.isOn { learnLinear() }
         return outcome
     }
 
@@ -380,53 +347,18 @@ public final class Forecaster {
         return learn()
     }
 
-    /// Recursive least squares with forgetting (λ = `linearForgetting`) on the changes the
-    /// newest sample resolves: the covariance takes the horizon-1 features once; the other
-    /// horizons use its gain. Its trace is kept at or below its initial value, so that a
-    /// channel that stops moving cannot wind it up.
+    /// One recursive-least-squares step of the linear model per forecast the newest sample
+    /// resolves, towards the change it forecast in the change unit now.
     func learnLinear() {
         let n = trainer.counters.samples - 1
-        let d = features, k = targets.count, lambda = Self.linearForgetting
-        let cov = state + layout.covariance, g = gain
+        let k = targets.count
         let newest = history.made(at: n)
         for p in 1...horizon where n - p >= 0 {
-            let phi = state + layout.featureRing + ((n - p) % rows) * d
             let origin = history.made(at: n - p)
-            // g = C φ / (λ + φᵀ C φ)
-            var denominator = lambda
-            for r in 0..<d {
-                var s = 0.0
-                let row = cov + r * d
-                for c in 0..<d { s += row[c] * phi[c] }
-                g[r] = s
-                denominator += phi[r] * s
-            }
-            guard denominator.isFinite, denominator > 0 else { continue }
-            for r in 0..<d { g[r] /= denominator }
-            for j in 0..<k {
-                let out = (p - 1) * k + j, channel = targets[j]
+            linear.learn(madeAt: n - p, step: p) { j in
                 let last = newest[.persistence, output: j]
-                let from = origin[.persistence, output: out]
-                let target = (last - from) / trainer.changeUnit(channel)
-                let w = state + layout.linearWeights + out * d
-                var prediction = 0.0
-                for i in 0..<d { prediction += w[i] * phi[i] }
-                let error = target - prediction
-                guard error.isFinite else { continue }
-                for i in 0..<d { w[i] += g[i] * error }
-            }
-            if p == 1 {
-                // C ← (C − g φᵀ C) / λ, symmetric: C φ = g · denominator.
-                var trace = 0.0
-                for r in 0..<d {
-                    let row = cov + r * d
-                    for c in 0..<d { row[c] = (row[c] - g[r] * g[c] * denominator) / lambda }
-                    trace += row[r]
-                }
-                if trace > Double(d) {
-                    let scale = Double(d) / trace
-                    for i in 0..<(d * d) { cov[i] *= scale }
-                }
+                let from = origin[.persistence, output: (p - 1) * k + j]
+                return (last - from) / trainer.changeUnit(targets[j])
             }
         }
     }
@@ -438,29 +370,35 @@ public final class Forecaster {
     }
 }
 
-/// Where each part's numbers sit in the forecaster's one state buffer, in buffer order. A checkpoint
-/// copies the buffer as it is, so this order is the checkpoint's format: append, never reorder.
+/// Where each part's numbers sit in the forecaster's one state buffer, in buffer order. A
+/// checkpoint copies the buffer as it is, so this order is the checkpoint's format: append,
+/// never reorder. (The combination's two regions have the smoothing expert's between them for
+/// that reason.)
 struct ForecasterLayout {
-    // The linear expert (recursive least squares).
-    let covariance: Int     // D × D, the inverse of the weighted feature covariance
-    let linearWeights: Int  // O × D
-    let featureRing: Int    // R × D, the features of the latest R samples
-    let valueRing: Int      // (L + 1) × I, the latest samples
-    // The combination's weights, the smoothing expert's level, the combination's error scale.
-    let weights: Int        // O × E
-    let level: Int          // K, the smoothing expert's level of each target
-    let errorScale: Int     // O, mean squared expert error, for the combination's step
-    let history: Int        // R × (E + 3) × O, ForecastHistory
-    // The bands (adaptive conformal inference).
-    let bandLevel: Int      // O, the adaptive miscoverage α_t
-    let bandScale: Int      // O, mean absolute error of the combined forecast
-    let bandScores: Int     // O, scores inserted so far
-    // Drift (Page-Hinkley), the anomaly score, the rolling figures.
-    let driftScale: Int     // K, slow mean absolute error at horizon 1
-    let drift: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
-    let anomalyIndex: Int   // 1: the latest sample's score (NaN: none)
-    let rolling: Int        // 5: step-1 samples folded in, then the rolling MSE of the forecast and
-                            // of persistence, forecasts with a band folded in, and the share held
+    // LinearExpert
+    let covariance: Int         // D × D, the inverse of the weighted feature covariance
+    let linearWeights: Int      // O × D
+    let featureRing: Int        // R × D, the features of the latest R samples
+    let valueRing: Int          // (L + 1) × I, the latest samples
+    // Combination, SmoothingExpert, Combination
+    let combinationWeights: Int // O × E
+    let smoothingLevels: Int    // K, the smoothed level of each target
+    let combinationScales: Int  // O, the experts' mean squared error, for the combination's step
+    // ForecastHistory
+    let history: Int            // R × (E + 3) × O: per sample, the experts' forecasts, the combined
+                                // one, the band's half-width (NaN: no band) and the scale it used
+    // ConformalBands
+    let bandLevels: Int         // O, the adaptive miscoverage α_t
+    let bandScales: Int         // O, mean absolute error of the combined forecast
+    let bandInserted: Int       // O, scores inserted so far
+    // DriftDetector
+    let driftScales: Int        // K, slow mean absolute error at horizon 1
+    let driftTest: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
+    // AnomalyScore
+    let anomaly: Int            // 1: the latest sample's score (NaN: none)
+    // RollingFigures
+    let rolling: Int            // 5: step-1 samples folded in, then the rolling MSE of the forecast and
+                                // of persistence, forecasts with a band folded in, and the share held
     /// Numbers in the buffer.
     let count: Int
 
@@ -474,16 +412,16 @@ struct ForecasterLayout {
         linearWeights = region(o * d)
         featureRing = region(rows * d)
         valueRing = region((lags + 1) * inputs)
-        weights = region(o * Expert.count)
-        level = region(k)
-        errorScale = region(o)
+        combinationWeights = region(o * Expert.count)
+        smoothingLevels = region(k)
+        combinationScales = region(o)
         history = region(ForecastHistory.count(rows: rows, outputs: o))
-        bandLevel = region(o)
-        bandScale = region(o)
-        bandScores = region(o)
-        driftScale = region(k)
-        drift = region(DriftDetector.testCount)
-        anomalyIndex = region(AnomalyScore.count)
+        bandLevels = region(o)
+        bandScales = region(o)
+        bandInserted = region(o)
+        driftScales = region(k)
+        driftTest = region(DriftDetector.testCount)
+        anomaly = region(AnomalyScore.count)
         rolling = region(RollingFigures.count)
         count = next
     }
