@@ -90,46 +90,46 @@ struct ForecasterPartsTests {
 
     @Test func theBandsLevelStepsAfterMissesAndHits() {
         Self.withBands(coverage: 0.9) { bands in
-        #expect(bands.levels[0] == 1 - 0.9)
-        // Calibration: scores 1 ... 100 at scale 1, no band yet to hit or miss.
-        for i in 1...100 {
-            #expect(bands.halfWidth(output: 0).isNaN == (i - 1 < ConformalBands.warmup))
-            #expect(bands.resolve(output: 0, error: Double(i), halfWidth: .nan, scale: 1) == nil)
-        }
-        #expect(bands.levels[0] == 1 - 0.9, "no band, no step")
-        func quantile() -> Double { bands.halfWidth(output: 0) / bands.scale(output: 0) }
-        let start = quantile()
-        // Misses (scale 0: the score stays out of the window) lower α_t by γ(1 − α): wider bands.
-        for _ in 0..<20 {
-            let before = bands.levels[0]
-            #expect(bands.resolve(output: 0, error: 1e3, halfWidth: 1, scale: 0) == false)
-            #expect(abs(bands.levels[0] - (before + ConformalBands.step * (0.1 - 1))) < 1e-15)
-        }
-        let missed = quantile()
-        #expect(missed > start, "\(missed) after misses, \(start) before")
-        // Hits raise it by γα: narrower again.
-        for _ in 0..<200 {
-            let before = bands.levels[0]
-            #expect(bands.resolve(output: 0, error: 0, halfWidth: 1, scale: 0) == true)
-            #expect(abs(bands.levels[0] - (before + ConformalBands.step * 0.1)) < 1e-15)
-        }
-        #expect(quantile() < missed)
+            #expect(bands.levels[0] == 1 - 0.9)
+            // Calibration: scores 1 ... 100 at scale 1, no band yet to hit or miss.
+            for i in 1...100 {
+                #expect(bands.halfWidth(output: 0).isNaN == (i - 1 < ConformalBands.warmup))
+                #expect(bands.resolve(output: 0, error: Double(i), halfWidth: .nan, scale: 1) == nil)
+            }
+            #expect(bands.levels[0] == 1 - 0.9, "no band, no step")
+            func quantile() -> Double { bands.halfWidth(output: 0) / bands.scale(output: 0) }
+            let start = quantile()
+            // Misses (scale 0: the score stays out of the window) lower α_t by γ(1 − α): wider bands.
+            for _ in 0..<20 {
+                let before = bands.levels[0]
+                #expect(bands.resolve(output: 0, error: 1e3, halfWidth: 1, scale: 0) == false)
+                #expect(abs(bands.levels[0] - (before + ConformalBands.step * (0.1 - 1))) < 1e-15)
+            }
+            let missed = quantile()
+            #expect(missed > start, "\(missed) after misses, \(start) before")
+            // Hits raise it by γα: narrower again.
+            for _ in 0..<200 {
+                let before = bands.levels[0]
+                #expect(bands.resolve(output: 0, error: 0, halfWidth: 1, scale: 0) == true)
+                #expect(abs(bands.levels[0] - (before + ConformalBands.step * 0.1)) < 1e-15)
+            }
+            #expect(quantile() < missed)
         }
     }
 
     @Test func theWindowKeepsTheLatestScoresSorted() {
         Self.withBands(coverage: 0.8) { bands in
-        let w = ConformalBands.window
-        var rng = SplitMix64(seed: 7)
-        var latest: [Float] = []
-        for _ in 0..<(3 * w + 17) {
-            let score = Float(abs(rng.normal()))
-            _ = bands.resolve(output: 0, error: Double(score), halfWidth: .nan, scale: 1)
-            latest.append(score)
-        }
-        let sorted = Array(UnsafeBufferPointer(start: bands.windows + w, count: w))
-        #expect(sorted == latest.suffix(w).sorted())
-        #expect(bands.inserted[0] == Double(3 * w + 17))
+            let w = ConformalBands.window
+            var rng = SplitMix64(seed: 7)
+            var latest: [Float] = []
+            for _ in 0..<(3 * w + 17) {
+                let score = Float(abs(rng.normal()))
+                _ = bands.resolve(output: 0, error: Double(score), halfWidth: .nan, scale: 1)
+                latest.append(score)
+            }
+            let sorted = Array(UnsafeBufferPointer(start: bands.windows + w, count: w))
+            #expect(sorted == latest.suffix(w).sorted())
+            #expect(bands.inserted[0] == Double(3 * w + 17))
         }
     }
 
@@ -146,7 +146,7 @@ struct ForecasterPartsTests {
     static func drifts(_ errors: [Double]) -> (at: [Int], boost: Double) {
         let state: UnsafeMutablePointer<Double> = zeroed(1 + DriftDetector.testCount)
         defer { state.deallocate() }
-        let detector = DriftDetector(errorScale: state, test: state + 1)
+        let detector = DriftDetector(errorScales: state, test: state + 1)
         var fired: [Int] = []
         for (n, e) in errors.enumerated() {
             if let u = detector.observe(error: e, target: 0), detector.watch(u) { fired.append(n) }
@@ -174,7 +174,7 @@ struct ForecasterPartsTests {
     @Test func theBoostEasesBackInAStraightLine() {
         let state: UnsafeMutablePointer<Double> = Self.zeroed(1 + DriftDetector.testCount)
         defer { state.deallocate() }
-        let detector = DriftDetector(errorScale: state, test: state + 1)
+        let detector = DriftDetector(errorScales: state, test: state + 1)
         #expect(detector.learningRateBoost == 1)
         for _ in 0..<300 { #expect(!detector.watch(1)) }
         var n = 0
@@ -220,7 +220,10 @@ struct ForecasterPartsTests {
         var f = [1.0, 2.0, 0.0, 3.0]
         f.withUnsafeBufferPointer { p in
             let forecasts = ExpertForecasts(base: p.baseAddress!, stride: 1)
-            for _ in 0..<100 { combination.learn(output: 0, forecasts: forecasts, combined: combination.combine(output: 0, forecasts), actual: 1.5) }
+            for _ in 0..<100 {
+                let combined = combination.combine(output: 0, forecasts)
+                combination.learn(output: 0, forecasts: forecasts, combined: combined, actual: 1.5)
+            }
         }
         #expect(combination.weight(Expert.linear.rawValue, output: 0) == 0)
         let before = (0..<Expert.count).map { combination.weight($0, output: 0) }

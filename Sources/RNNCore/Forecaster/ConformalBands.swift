@@ -77,7 +77,7 @@ struct ConformalBands {
 
     /// Adds a score to output `o`'s window, dropping the oldest once it holds `window`; the
     /// sorted copy is kept sorted by moving the values between the two positions.
-    func insert(_ score: Float, output o: Int) {
+    private func insert(_ score: Float, output o: Int) {
         guard score.isFinite else { return }
         let w = Self.window
         let ring = windows + 2 * o * w, sorted = ring + w
@@ -102,7 +102,7 @@ struct ConformalBands {
         self.inserted[o] = Double(inserted + 1)
     }
 
-    static func lowerBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    private static func lowerBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
         var lo = 0, hi = n
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -111,7 +111,7 @@ struct ConformalBands {
         return lo
     }
 
-    static func upperBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+    private static func upperBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
         var lo = 0, hi = n
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -12,7 +12,7 @@
 /// error of each target (K numbers), then the test's 5: samples watched, the signal's mean, the
 /// cumulative sum, its minimum, and the samples the boost has left.
 struct DriftDetector {
-    let errorScale: UnsafeMutablePointer<Double>
+    let errorScales: UnsafeMutablePointer<Double>
     let test: UnsafeMutablePointer<Double>
 
     static let testCount = 5
@@ -39,7 +39,7 @@ struct DriftDetector {
     /// the error over `ē` before it (bounded by `signalBound`); nil while `ē` is 0 (the first
     /// error starts it).
     func observe(error: Double, target j: Int) -> Double? {
-        let slow = errorScale + j
+        let slow = errorScales + j
         let signal = slow.pointee > 0 ? min(error / slow.pointee, Self.signalBound) : nil
         slow.pointee = slow.pointee == 0
             ? error : Self.scaleForgetting * slow.pointee + (1 - Self.scaleForgetting) * error

@@ -144,7 +144,7 @@ public final class Forecaster {
         bands = ConformalBands(
             levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
             windows: bandWindows, outputs: o, coverage: coverage)
-        drift = DriftDetector(errorScale: state + layout.driftScales, test: state + layout.driftTest)
+        drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
         anomalyScore = AnomalyScore(latest: state + layout.anomaly)
         rolling = RollingFigures(figures: state + layout.rolling)
         linear.resetCovariance()
