@@ -213,7 +213,7 @@ struct StateReader {
 ///
 ///     trainer state (above), its length first                                UInt64, bytes
 ///     counters: drifts, scored, banded, covered                              4 × Int64
-///     the forecaster's numbers (Forecaster.swift lists the regions)          Float64 each
+///     the forecaster's numbers (ForecasterLayout lists the regions)          Float64 each
 ///     band windows: per output W scores in arrival order, W sorted           2·W·O × Float32
 ///     the latest forecast, lower and upper                                   3·O × Float32
 ///
@@ -234,7 +234,7 @@ extension Forecaster {
         try readOwnState(from: UnsafeRawBufferPointer(rebasing: bytes[(8 + trainerBytes)...]))
     }
 
-    var ownStateByteCount: Int { 32 + 8 * stateCount + 4 * (2 * Self.bandWindow + 3) * outputs }
+    var ownStateByteCount: Int { 32 + 8 * stateCount + 4 * (ConformalBands.windowsCount(outputs: outputs) + 3 * outputs) }
 
     /// Bytes `writeState(into:)` writes.
     public var stateByteCount: Int { 8 + trainer.stateByteCount + ownStateByteCount }
@@ -248,7 +248,7 @@ extension Forecaster {
         var w = StateWriter(base: out.baseAddress! + 8 + t)
         for v in [counters.drifts, counters.scored, counters.banded, counters.covered] { w.put(Int64(v)) }
         w.copy(state, stateCount)
-        w.copy(scores, 2 * Self.bandWindow * outputs)
+        w.copy(bandWindows, ConformalBands.windowsCount(outputs: outputs))
         w.copy(published, 3 * outputs)
     }
 
@@ -277,17 +277,12 @@ extension Forecaster {
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         r.copy(into: numbers, stateCount)
-        for o in 0..<outputs {
-            let inserted = numbers[bandScores + o]
-            guard inserted >= 0, inserted == inserted.rounded(), numbers[bandLevel + o].isFinite else { throw .impossibleValue }
-            for e in 0..<experts {
-                let w = numbers[weights + o * experts + e]
-                guard w >= 0, w <= 1 else { throw .impossibleValue }
-            }
-        }
+        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevels, inserted: numbers + layout.bandInserted, outputs: outputs),
+            Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs)
+        else { throw .impossibleValue }
         counters = c
         state.update(from: numbers, count: stateCount)
-        r.copy(into: scores, 2 * Self.bandWindow * outputs)
+        r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
         r.copy(into: published, 3 * outputs)
     }
 }

@@ -1,0 +1,130 @@
+// Prediction bands by adaptive conformal inference (I. Gibbs and E. Candès, "Adaptive conformal
+// inference under distribution shift", NeurIPS 2021): the split-conformal quantile of a window of
+// recent scaled errors, at a miscoverage level α_t that steps after every resolved forecast, so
+// that long-run coverage holds whatever the stream. docs/numerics.md, "Bands (adaptive conformal
+// inference)".
+//
+// Legend: O = outputs, W = the window of scores.
+
+/// Per output: the level `α_t`, the scale `σ` (the running mean absolute error of the published
+/// forecast) and a window of the latest `W` scores `|error| / σ`. A view over three regions of
+/// the forecaster's state buffer (the levels, the scales and the scores inserted so far, O
+/// numbers each) and over the windows, `O × 2W` Floats beside it: per output the scores in
+/// arrival order, then the same sorted.
+struct ConformalBands {
+    let levels: UnsafeMutablePointer<Double>
+    let scales: UnsafeMutablePointer<Double>
+    let inserted: UnsafeMutablePointer<Double>
+    let windows: UnsafeMutablePointer<Float>
+    let outputs: Int
+    /// The coverage asked, `1 − α`; 0: no bands.
+    let coverage: Double
+
+    /// Scores in each window, and scores before a band is published.
+    static let window = 256
+    static let warmup = 20
+    /// The step γ of the level (Gibbs and Candès use 0.005).
+    static let step = 0.005
+    static let scaleForgetting = 0.99
+
+    /// Floats the windows of `outputs` outputs hold.
+    static func windowsCount(outputs: Int) -> Int { 2 * window * outputs }
+
+    /// Every level at the asked `α`.
+    func start() {
+        for o in 0..<outputs { levels[o] = 1 - coverage }
+    }
+
+    /// The scale of output `o`'s band now (0 before its first error).
+    func scale(output o: Int) -> Double { scales[o] }
+
+    /// The half-width of output `o`'s band now: the scale times the `1 − α_t` quantile of the
+    /// window; NaN before `warmup` scores or with bands off.
+    func halfWidth(output o: Int) -> Double {
+        let inserted = Int(self.inserted[o])
+        guard coverage > 0, inserted >= Self.warmup else { return .nan }
+        let m = min(inserted, Self.window)
+        let level = 1 - levels[o]
+        let sorted = windows + (2 * o + 1) * Self.window
+        let q: Double
+        if level <= 0 {
+            q = 0
+        } else {
+            // The split-conformal rank ⌈level·(m + 1)⌉; beyond the window (α_t below 1/(m+1)),
+            // the largest score, where the method's interval would be unbounded.
+            let rank = Int((level * Double(m + 1)).rounded(.up))
+            q = Double(sorted[min(max(rank, 1), m) - 1])
+        }
+        return q * scales[o]
+    }
+
+    /// Learns from a resolved forecast of output `o`: its absolute `error`, the half-width its
+    /// band had (NaN: none) and the scale it was published with. The level steps when there was
+    /// a band, the score joins the window, the error joins the scale. Returns whether the value
+    /// fell inside the band, nil when there was none.
+    func resolve(output o: Int, error: Double, halfWidth half: Double, scale: Double) -> Bool? {
+        var inside: Bool?
+        if !half.isNaN {
+            let held = error <= half
+            levels[o] += Self.step * ((1 - coverage) - (held ? 0 : 1))
+            inside = held
+        }
+        if scale > 0 { insert(Float(error / scale), output: o) }
+        let s = scales + o
+        s.pointee = s.pointee == 0 ? error : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * error
+        return inside
+    }
+
+    /// Adds a score to output `o`'s window, dropping the oldest once it holds `window`; the
+    /// sorted copy is kept sorted by moving the values between the two positions.
+    private func insert(_ score: Float, output o: Int) {
+        guard score.isFinite else { return }
+        let w = Self.window
+        let ring = windows + 2 * o * w, sorted = ring + w
+        let inserted = Int(self.inserted[o])
+        var m = min(inserted, w)
+        let head = inserted % w
+        if m == w {
+            let old = ring[head]
+            var i = Self.lowerBound(old, sorted, m)
+            if i >= m || sorted[i] != old { i = m - 1 }  // not found (cannot happen): drop the largest
+            (sorted + i).update(from: sorted + i + 1, count: m - i - 1)
+            m -= 1
+        }
+        ring[head] = score
+        let i = Self.upperBound(score, sorted, m)
+        var j = m
+        while j > i {
+            sorted[j] = sorted[j - 1]
+            j -= 1
+        }
+        sorted[i] = score
+        self.inserted[o] = Double(inserted + 1)
+    }
+
+    private static func lowerBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+        var lo = 0, hi = n
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid] < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    private static func upperBound(_ v: Float, _ a: UnsafeMutablePointer<Float>, _ n: Int) -> Int {
+        var lo = 0, hi = n
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if a[mid] <= v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Whether `levels` and `inserted` (the regions of a saved state, `outputs` each) are values
+    /// the bands can continue from: finite levels and whole, non-negative counts.
+    static func isPlausible(levels: UnsafePointer<Double>, inserted: UnsafePointer<Double>, outputs: Int) -> Bool {
+        (0..<outputs).allSatisfy { o in
+            inserted[o] >= 0 && inserted[o] == inserted[o].rounded() && levels[o].isFinite
+        }
+    }
+}

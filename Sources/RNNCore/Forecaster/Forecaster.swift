@@ -1,0 +1,428 @@
+// The forecaster of one stream (docs/numerics.md, "The forecaster: ensemble, bands, anomaly,
+// drift"): four experts (persistence, SmoothingExpert, LinearExpert, and the network,
+// `OnlineTrainer`) combined per output by exponentiated gradient (Combination); prediction bands
+// by adaptive conformal inference (ConformalBands); an anomaly score from the band
+// (AnomalyScore); Page–Hinkley drift detection on the errors (DriftDetector); rolling figures for
+// monitoring (RollingFigures). Each part is a typed view over its regions of one state buffer
+// (ForecasterLayout), so that a checkpoint copies one buffer; this file only composes them, in
+// the order the page gives: score what the sample resolves, forecast, learn.
+//
+// Legend: I = inputs, K = targets, P = horizon, O = P·K outputs (row (p-1)·K + j is target j,
+// p steps ahead), E = experts, D = linear features, L = lags of the linear model, W = band
+// window, R = P + 1 rows of forecast history, n = the sample's index in the stream.
+
+/// The forecasters a stream's published forecast combines.
+public enum Expert: Int, CaseIterable, Sendable {
+    /// The latest value.
+    case persistence
+    /// Exponential smoothing: the level of the latest values, recent ones weighing more.
+    case smoothing
+    /// Recursive least squares on the latest changes, levels and calendar phases.
+    case linear
+    /// The recurrent network.
+    case network
+
+    /// How many there are: the columns of a forecast's row in ``ForecastHistory``.
+    static let count = allCases.count
+
+    public var name: String {
+        switch self {
+        case .persistence: "persistence"
+        case .smoothing: "smoothing"
+        case .linear: "linear"
+        case .network: "network"
+        }
+    }
+}
+
+/// What a forecaster saw, for metrics and checkpoints.
+public struct ForecasterCounters: Sendable, Equatable {
+    /// Error regime changes detected.
+    public var drifts = 0
+    /// Forecast values (every output) scored against the value they forecast.
+    public var scored = 0
+    /// Of those, the ones published with a band, and the ones their band held.
+    public var banded = 0
+    public var covered = 0
+
+    public init() {}
+}
+
+/// One stream's forecaster: predict, then learn, like the `OnlineTrainer` it drives, with the
+/// published forecast, its band and the sample's anomaly score on top. Confined to one thread;
+/// after `init` it does not allocate.
+public final class Forecaster {
+    public let configuration: ModelConfiguration
+    /// The network and its training (the `network` expert).
+    public let trainer: OnlineTrainer<Float>
+    public var counters = ForecasterCounters()
+    /// The network's learning rate outside a drift's boost (may be changed at run time).
+    public var learningRate: Double
+    /// Whether the latest sample set off the drift policy.
+    public private(set) var driftDetected = false
+
+    // Constants (docs/numerics.md says why each has its value).
+    /// Scores in each band's calibration window, and scores before a band is published.
+    public static let bandWindow = ConformalBands.window
+    public static let bandWarmup = ConformalBands.warmup
+    /// Samples before the anomaly score is reported.
+    public static let anomalyWarmup = AnomalyScore.warmup
+    /// Samples before drift detection starts.
+    public static let driftWarmup = DriftDetector.warmup
+    /// After a drift, the network's learning rate starts `driftBoost` times higher and comes
+    /// back over `driftBoostSamples` samples.
+    public static let driftBoost = DriftDetector.boost
+    public static let driftBoostSamples = DriftDetector.boostSamples
+    /// The memory, in samples, of the rolling figures for monitoring (`rollingForecastMSE`...).
+    public static let rollingMemory = RollingFigures.memory
+
+    public let targets: [Int]
+    public let outputs: Int
+    public let horizon: Int
+    /// Lags and features of the linear model (0 and 0 when it is off).
+    public let lags: Int
+    public let features: Int
+    let inputs: Int
+    let rows: Int
+    let coverage: Double
+
+    /// Every number of the forecaster's own state, in one buffer (what a checkpoint copies), and
+    /// where each part sits in it.
+    let state: UnsafeMutablePointer<Double>
+    let layout: ForecasterLayout
+    var stateCount: Int { layout.count }
+    /// The parts, each a view over its regions of `state`.
+    let history: ForecastHistory
+    let linear: LinearExpert
+    let smoothing: SmoothingExpert
+    let combination: Combination
+    let bands: ConformalBands
+    let drift: DriftDetector
+    let anomalyScore: AnomalyScore
+    let rolling: RollingFigures
+    /// The bands' windows of scores, beside the state buffer (Float, and checkpointed after it).
+    let bandWindows: UnsafeMutablePointer<Float>
+    /// What `forecast`, `lower` and `upper` show.
+    let published: UnsafeMutablePointer<Float>
+    /// Scratch: the linear model's gain.
+    let gain: UnsafeMutablePointer<Double>
+    var pendingLearn = false
+
+    /// A forecaster for `configuration`, its network computing in `workspace` (shared with the
+    /// other networks of the same shape on this thread) or in one of its own.
+    public convenience init(configuration: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil) {
+        self.init(trainer: OnlineTrainer(configuration: configuration, workspace: workspace))
+    }
+
+    init(trainer: OnlineTrainer<Float>) {
+        let c = trainer.configuration
+        configuration = c
+        self.trainer = trainer
+        learningRate = trainer.learningRate
+        inputs = c.inputs
+        targets = c.targetChannels
+        horizon = c.horizon
+        outputs = c.outputs
+        coverage = c.coverage
+        rows = c.horizon + 1
+        lags = LinearExpert.lags(c)
+        features = LinearExpert.features(c)
+        let d = features, o = outputs
+        layout = ForecasterLayout(
+            inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
+        state = allocateZeroed(layout.count)
+        bandWindows = allocateZeroed(ConformalBands.windowsCount(outputs: o))
+        published = allocateZeroed(3 * o)
+        gain = allocateZeroed(max(d, 1))
+        linear = LinearExpert(
+            covariance: state + layout.covariance, weights: state + layout.linearWeights,
+            featureRing: state + layout.featureRing, valueRing: state + layout.valueRing, gain: gain,
+            inputs: inputs, lags: lags, features: d, outputs: o, targets: targets.count, rows: rows, calendar: c.calendar)
+        history = ForecastHistory(base: state + layout.history, rows: rows, outputs: o)
+        smoothing = SmoothingExpert(levels: state + layout.smoothingLevels)
+        combination = Combination(weights: state + layout.combinationWeights, errorScales: state + layout.combinationScales, outputs: o)
+        bands = ConformalBands(
+            levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
+            windows: bandWindows, outputs: o, coverage: coverage)
+        drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
+        anomalyScore = AnomalyScore(latest: state + layout.anomaly)
+        rolling = RollingFigures(figures: state + layout.rolling)
+        linear.resetCovariance()
+        combination.start(linear: linear.isOn)
+        bands.start()
+        anomalyScore.clear()
+        for i in 0..<(3 * o) { published[i] = .nan }
+    }
+
+    deinit {
+        state.deallocate()
+        bandWindows.deallocate()
+        published.deallocate()
+        gain.deallocate()
+    }
+
+    /// The latest forecast in the original units, row `(p-1)·K + j` for target `targets[j]`,
+    /// `p` samples ahead: the combination of the experts (or the network's alone without the
+    /// ensemble).
+    public var forecast: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: published, count: outputs) }
+
+    /// The band around `forecast` at the configured coverage, same rows; NaN where a band is
+    /// not calibrated yet (or bands are off).
+    public var lower: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: published + outputs, count: outputs) }
+    public var upper: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: published + 2 * outputs, count: outputs) }
+
+    /// Whether any output of the latest forecast has a band.
+    public var hasBand: Bool { (0..<outputs).contains { !published[outputs + $0].isNaN } }
+
+    /// The latest sample's anomaly score, 0 (inside the band) to 1 (far outside): the share of
+    /// the horizon-1 error that lies beyond the band's half-width, the largest over the
+    /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
+    public var anomaly: Double? { anomalyScore.value }
+
+    /// The mean squared error of the published step-1 forecast over about the latest
+    /// `rollingMemory` samples (every target, the stream's units), and persistence's: what a
+    /// monitor compares. nil before the first forecast is scored.
+    public var rollingForecastMSE: Double? { rolling.forecastMSE }
+    public var rollingPersistenceMSE: Double? { rolling.persistenceMSE }
+
+    /// The share of step-1 values inside their band over about the latest `rollingMemory`
+    /// forecasts with one; nil before the first.
+    public var rollingCoverage: Double? { rolling.coverage }
+
+    /// The current combination weights of output `o`, one per ``Expert``.
+    public func combinationWeights(output o: Int) -> [Double] {
+        (0..<Expert.count).map { combination.weight($0, output: o) }
+    }
+
+    /// The forecast of `expert` made at the latest sample for output `o`.
+    public func expertForecast(_ expert: Expert, output o: Int) -> Double {
+        let n = trainer.counters.samples - 1
+        precondition(n >= 0, "no forecast yet")
+        return history.made(at: n)[expert, output: o]
+    }
+
+    // MARK: - Predict
+
+    /// Scores the forecasts that `x` (`inputs` values, taken at Unix time `time` when known)
+    /// resolves, then forecasts from it: every expert, their combination, the band. Call
+    /// `learn()` next. A sample with a NaN or infinite value is counted and ignored: returns false.
+    @discardableResult
+    public func predict(_ x: UnsafePointer<Float>, time: Double? = nil) -> Bool {
+        precondition(!pendingLearn, "predict() twice without learn()")
+        for j in 0..<inputs where !x[j].isFinite {
+            trainer.counters.rejectedSamples += 1
+            return false
+        }
+        let n = trainer.counters.samples
+        resolve(x, sample: n)
+        trainer.predict(x, time: time)
+        linear.remember(x, sample: n)
+        if linear.isOn {
+            linear.prepareFeatures(sample: n, time: time, normalizer: trainer.normalizer) { trainer.changeUnit($0) }
+        }
+
+        let k = targets.count, o = outputs
+        let network = trainer.forecast
+        let made = history.made(at: n)
+        for j in 0..<k {
+            smoothing.observe(Double(x[targets[j]]), target: j, first: n == 0)
+        }
+        for out in 0..<o {
+            let j = out % k, channel = targets[j]
+            let last = Double(x[channel]), smoothed = smoothing.forecast(target: j)
+            var linearForecast = last
+            if linear.isOn { linearForecast = last + linear.change(output: out, sample: n) * trainer.changeUnit(channel) }
+            made[.persistence, output: out] = last
+            made[.smoothing, output: out] = smoothed
+            made[.linear, output: out] = linearForecast
+            made[.network, output: out] = Double(network[out])
+            var combined = Double(network[out])
+            if configuration.ensemble {
+                combined = combination.combine(output: out, made.experts(output: out))
+            }
+            let scale = bands.scale(output: out)
+            let half = bands.halfWidth(output: out)
+            made[combined: out] = combined
+            made[halfWidth: out] = half
+            made[scale: out] = scale
+            published[out] = Float(combined)
+            published[o + out] = Float(combined - half)
+            published[2 * o + out] = Float(combined + half)
+        }
+        pendingLearn = true
+        return true
+    }
+
+    // MARK: - Resolve
+
+    /// Scores every forecast that sample `n`, `x`, resolves: the combination's step, the band's
+    /// calibration, the anomaly score and the drift detector (horizon 1).
+    func resolve(_ x: UnsafePointer<Float>, sample n: Int) {
+        driftDetected = false
+        anomalyScore.clear()
+        let k = targets.count
+        var anomaly = AnomalyScore.Tally(known: n >= Self.anomalyWarmup && coverage > 0)
+        var signal = 0.0, signals = 0
+        var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
+        for p in 1...horizon where n - p >= 0 {
+            let made = history.made(at: n - p)
+            for j in 0..<k {
+                let out = (p - 1) * k + j
+                let y = Double(x[targets[j]])
+                let combined = made[combined: out], half = made[halfWidth: out]
+                let error = abs(combined - y)
+                if configuration.ensemble {
+                    combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y)
+                }
+                counters.scored += 1
+                let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out])
+                if let inside {
+                    counters.banded += 1
+                    if inside { counters.covered += 1 }
+                }
+                if p == 1 {
+                    let persistence = made[.persistence, output: out] - y
+                    squares += error * error
+                    persistenceSquares += persistence * persistence
+                    if let inside {
+                        banded += 1
+                        if inside { held += 1 }
+                    }
+                    anomaly.add(error: error, halfWidth: half)
+                    if let u = drift.observe(error: error, target: j) {
+                        signal += u
+                        signals += 1
+                    }
+                }
+            }
+        }
+        if n >= 1 {
+            anomalyScore.publish(anomaly)
+            rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded)
+        }
+        if configuration.drift, signals > 0, n >= Self.driftWarmup, drift.watch(signal / Double(signals)) {
+            driftPolicy()
+        }
+    }
+
+    // MARK: - Drift
+
+    /// The policy on a drift, beside the learning-rate boost the detector has started
+    /// (`learningRateBoost`): the linear model's covariance back to its initial value, so that
+    /// the network and the linear model both learn the new regime faster. (Re-warming the
+    /// normalisers and pulling the combination weights back to even were tried and left out:
+    /// docs/tuning.md.)
+    func driftPolicy() {
+        driftDetected = true
+        counters.drifts += 1
+        linear.resetCovariance()
+    }
+
+    /// The factor on the network's learning rate now: `driftBoost` right after a drift, back to
+    /// 1 in a straight line over `driftBoostSamples` samples.
+    public var learningRateBoost: Double {
+        drift.learningRateBoost
+    }
+
+    // MARK: - Learn
+
+    /// Learns from the newest sample: the network's TBPTT schedule (at its learning rate times
+    /// the drift boost), and one recursive-least-squares step of the linear model per forecast
+    /// the sample resolves.
+    @discardableResult
+    public func learn() -> UpdateOutcome {
+        precondition(pendingLearn, "learn() without predict()")
+        pendingLearn = false
+        trainer.learningRate = learningRate * learningRateBoost
+        drift.easeBoost()
+        let outcome = trainer.learn()
+        if linear.isOn { learnLinear() }
+        return outcome
+    }
+
+    /// `predict(x, time:)` then `learn()`.
+    @discardableResult
+    public func step(_ x: UnsafePointer<Float>, time: Double? = nil) -> UpdateOutcome {
+        guard predict(x, time: time) else { return .rejectedInput }
+        return learn()
+    }
+
+    /// One recursive-least-squares step of the linear model per forecast the newest sample
+    /// resolves, towards the change it forecast in the change unit now.
+    func learnLinear() {
+        let n = trainer.counters.samples - 1
+        let k = targets.count
+        let newest = history.made(at: n)
+        for p in 1...horizon where n - p >= 0 {
+            let origin = history.made(at: n - p)
+            linear.learn(madeAt: n - p, step: p) { j in
+                let last = newest[.persistence, output: j]
+                let from = origin[.persistence, output: (p - 1) * k + j]
+                return (last - from) / trainer.changeUnit(targets[j])
+            }
+        }
+    }
+
+    /// Bytes this stream's forecaster holds on its own (the network's included).
+    public var bytes: Int {
+        trainer.bytes + MemoryLayout<Double>.stride * (stateCount + max(features, 1))
+            + MemoryLayout<Float>.stride * (2 * Self.bandWindow + 3) * outputs
+    }
+}
+
+/// Where each part's numbers sit in the forecaster's one state buffer, in buffer order. A
+/// checkpoint copies the buffer as it is, so this order is the checkpoint's format: append,
+/// never reorder. (The combination's two regions have the smoothing expert's between them for
+/// that reason.)
+struct ForecasterLayout {
+    // LinearExpert
+    let covariance: Int         // D × D, the inverse of the weighted feature covariance
+    let linearWeights: Int      // O × D
+    let featureRing: Int        // R × D, the features of the latest R samples
+    let valueRing: Int          // (L + 1) × I, the latest samples
+    // Combination, SmoothingExpert, Combination
+    let combinationWeights: Int // O × E
+    let smoothingLevels: Int    // K, the smoothed level of each target
+    let combinationScales: Int  // O, the experts' mean squared error, for the combination's step
+    // ForecastHistory
+    let history: Int            // R × (E + 3) × O: per sample, the experts' forecasts, the combined
+                                // one, the band's half-width (NaN: no band) and the scale it used
+    // ConformalBands
+    let bandLevels: Int         // O, the adaptive miscoverage α_t
+    let bandScales: Int         // O, mean absolute error of the combined forecast
+    let bandInserted: Int       // O, scores inserted so far
+    // DriftDetector
+    let driftScales: Int        // K, slow mean absolute error at horizon 1
+    let driftTest: Int          // 5: samples watched, mean signal, cumulative sum, its minimum, boost left
+    // AnomalyScore
+    let anomaly: Int            // 1: the latest sample's score (NaN: none)
+    // RollingFigures
+    let rolling: Int            // 5: step-1 samples folded in, then the rolling MSE of the forecast and
+                                // of persistence, forecasts with a band folded in, and the share held
+    /// Numbers in the buffer.
+    let count: Int
+
+    init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int) {
+        var next = 0
+        func region(_ count: Int) -> Int {
+            defer { next += count }
+            return next
+        }
+        covariance = region(d * d)
+        linearWeights = region(o * d)
+        featureRing = region(rows * d)
+        valueRing = region((lags + 1) * inputs)
+        combinationWeights = region(o * Expert.count)
+        smoothingLevels = region(k)
+        combinationScales = region(o)
+        history = region(ForecastHistory.count(rows: rows, outputs: o))
+        bandLevels = region(o)
+        bandScales = region(o)
+        bandInserted = region(o)
+        driftScales = region(k)
+        driftTest = region(DriftDetector.testCount)
+        anomaly = region(AnomalyScore.count)
+        rolling = region(RollingFigures.count)
+        count = next
+    }
+}

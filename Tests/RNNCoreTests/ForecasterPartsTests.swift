@@ -1,0 +1,307 @@
+@testable import RNNCore
+import Testing
+
+/// Each part of the forecaster alone, on buffers the test allocates: what its algorithm
+/// promises, without a network or a stream around it. (ForecasterTests and
+/// ForecasterFixtureTests check the parts together.)
+@Suite(.timeLimit(.minutes(1)))
+struct ForecasterPartsTests {
+    /// `count` zeroed numbers; the caller deallocates them.
+    static func zeroed<S: RNNScalar>(_ count: Int) -> UnsafeMutablePointer<S> { allocateZeroed(count) }
+
+    // MARK: - LinearExpert
+
+    /// Runs `body` on a linear expert of one input without a calendar (D = L + 2 features) over
+    /// buffers of its own.
+    static func withLinear(lags: Int, rows: Int = 2, _ body: (LinearExpert) -> Void) {
+        let d = lags + 2
+        let state: UnsafeMutablePointer<Double> = zeroed(d * d + d + rows * d + lags + 1)
+        let gain: UnsafeMutablePointer<Double> = zeroed(d)
+        defer {
+            state.deallocate()
+            gain.deallocate()
+        }
+        let expert = LinearExpert(
+            covariance: state, weights: state + d * d, featureRing: state + d * d + d,
+            valueRing: state + d * d + d + rows * d, gain: gain,
+            inputs: 1, lags: lags, features: d, outputs: 1, targets: 1, rows: rows, calendar: false)
+        expert.resetCovariance()
+        body(expert)
+    }
+
+    @Test func recursiveLeastSquaresRecoversALinearRelation() {
+        // Targets exactly w · φ on random features: the weights converge to w (the initial
+        // covariance's pull towards 0 fades as λⁿ), and the covariance's trace never exceeds its
+        // initial value D.
+        Self.withLinear(lags: 2) { expert in
+            let d = expert.features
+            let truth = [0.5, -1.25, 2.0, 0.75]
+            var rng = SplitMix64(seed: 1)
+            for m in 0..<3000 {
+                let phi = expert.features(of: m)
+                for i in 0..<d { phi[i] = rng.normal() }
+                let target = (0..<d).map { truth[$0] * phi[$0] }.reduce(0, +)
+                expert.learn(madeAt: m, step: 1) { _ in target }
+                let trace = (0..<d).map { expert.covariance[$0 * d + $0] }.reduce(0, +)
+                if trace > Double(d) * (1 + 1e-12) { Issue.record("sample \(m): trace \(trace)") }
+            }
+            for i in 0..<d {
+                #expect(abs(expert.weights[i] - truth[i]) < 1e-3, "weight \(i): \(expert.weights[i])")
+            }
+            // And it forecasts the relation on features it has not learned from.
+            let phi = expert.features(of: 3000)
+            for i in 0..<d { phi[i] = rng.normal() }
+            let expected = (0..<d).map { truth[$0] * phi[$0] }.reduce(0, +)
+            #expect(abs(expert.change(output: 0, sample: 3000) - expected) < 1e-2)
+        }
+    }
+
+    @Test func theFeaturesAreTheLatestChangesInTheUnitOfNowThenTheLevelAndOne() {
+        Self.withLinear(lags: 2, rows: 3) { expert in
+            let normalizer = RunningNormalizer(channels: 1, normalization: .none)
+            for (n, v) in [Float(1), 3, 6].enumerated() {
+                withUnsafePointer(to: v) { expert.remember($0, sample: n) }
+                expert.prepareFeatures(sample: n, time: nil, normalizer: normalizer) { _ in 0.5 }
+            }
+            // Sample 0 has no change yet, sample 1 one; sample 2 both, each over the unit now.
+            func phi(_ n: Int) -> [Double] { Array(UnsafeBufferPointer(start: expert.features(of: n), count: 4)) }
+            #expect(phi(0) == [0, 0, 1, 1])
+            #expect(phi(1) == [4, 0, 3, 1])
+            #expect(phi(2) == [6, 4, 6, 1])
+        }
+    }
+
+    // MARK: - ConformalBands
+
+    /// Runs `body` on the bands of one output at `coverage` and their window, over buffers of
+    /// their own.
+    static func withBands(coverage: Double, _ body: (ConformalBands) -> Void) {
+        let state: UnsafeMutablePointer<Double> = zeroed(3)
+        let windows: UnsafeMutablePointer<Float> = zeroed(ConformalBands.windowsCount(outputs: 1))
+        defer {
+            state.deallocate()
+            windows.deallocate()
+        }
+        let bands = ConformalBands(
+            levels: state, scales: state + 1, inserted: state + 2, windows: windows, outputs: 1, coverage: coverage)
+        bands.start()
+        body(bands)
+    }
+
+    @Test func theBandsLevelStepsAfterMissesAndHits() {
+        Self.withBands(coverage: 0.9) { bands in
+            #expect(bands.levels[0] == 1 - 0.9)
+            // Calibration: scores 1 ... 100 at scale 1, no band yet to hit or miss.
+            for i in 1...100 {
+                #expect(bands.halfWidth(output: 0).isNaN == (i - 1 < ConformalBands.warmup))
+                #expect(bands.resolve(output: 0, error: Double(i), halfWidth: .nan, scale: 1) == nil)
+            }
+            #expect(bands.levels[0] == 1 - 0.9, "no band, no step")
+            func quantile() -> Double { bands.halfWidth(output: 0) / bands.scale(output: 0) }
+            let start = quantile()
+            // Misses (scale 0: the score stays out of the window) lower α_t by γ(1 − α): wider bands.
+            for _ in 0..<20 {
+                let before = bands.levels[0]
+                #expect(bands.resolve(output: 0, error: 1e3, halfWidth: 1, scale: 0) == false)
+                #expect(abs(bands.levels[0] - (before + ConformalBands.step * (0.1 - 1))) < 1e-15)
+            }
+            let missed = quantile()
+            #expect(missed > start, "\(missed) after misses, \(start) before")
+            // Hits raise it by γα: narrower again.
+            for _ in 0..<200 {
+                let before = bands.levels[0]
+                #expect(bands.resolve(output: 0, error: 0, halfWidth: 1, scale: 0) == true)
+                #expect(abs(bands.levels[0] - (before + ConformalBands.step * 0.1)) < 1e-15)
+            }
+            #expect(quantile() < missed)
+        }
+    }
+
+    @Test func theWindowKeepsTheLatestScoresSorted() {
+        Self.withBands(coverage: 0.8) { bands in
+            let w = ConformalBands.window
+            var rng = SplitMix64(seed: 7)
+            var latest: [Float] = []
+            for _ in 0..<(3 * w + 17) {
+                let score = Float(abs(rng.normal()))
+                _ = bands.resolve(output: 0, error: Double(score), halfWidth: .nan, scale: 1)
+                latest.append(score)
+            }
+            let sorted = Array(UnsafeBufferPointer(start: bands.windows + w, count: w))
+            #expect(sorted == latest.suffix(w).sorted())
+            #expect(bands.inserted[0] == Double(3 * w + 17))
+        }
+    }
+
+    @Test func noBandsWithoutCoverage() {
+        Self.withBands(coverage: 0) { bands in
+            for i in 0..<50 { _ = bands.resolve(output: 0, error: Double(i), halfWidth: .nan, scale: 1) }
+            #expect(bands.halfWidth(output: 0).isNaN)
+        }
+    }
+
+    // MARK: - DriftDetector
+
+    /// Page–Hinkley fed the absolute errors `errors` (one target); the samples at which it fired.
+    static func drifts(_ errors: [Double]) -> (at: [Int], boost: Double) {
+        let state: UnsafeMutablePointer<Double> = zeroed(1 + DriftDetector.testCount)
+        defer { state.deallocate() }
+        let detector = DriftDetector(errorScales: state, test: state + 1)
+        var fired: [Int] = []
+        for (n, e) in errors.enumerated() {
+            if let u = detector.observe(error: e, target: 0), detector.watch(u) { fired.append(n) }
+        }
+        return (fired, detector.learningRateBoost)
+    }
+
+    @Test func pageHinkleyFiresOnAShiftAndNotOnAStationarySignal() {
+        var rng = SplitMix64(seed: 3)
+        let calm = (0..<6000).map { _ in abs(rng.normal()) }
+        #expect(Self.drifts(calm).at.isEmpty, "no false alarm")
+
+        // The errors grow five-fold at 3000 and stay grown: found within a hundred samples.
+        let shifted = (0..<4000).map { n in abs(rng.normal()) * (n < 3000 ? 1 : 5) }
+        let (at, boost) = Self.drifts(shifted)
+        #expect(at.first.map { $0 >= 3000 && $0 < 3100 } == true, "fired at \(at)")
+        #expect(boost > 1 && boost <= DriftDetector.boost)
+
+        // One wild error (an anomaly) is bounded: it cannot raise a drift on its own.
+        var wild = calm
+        wild[3000] = 1e12
+        #expect(Self.drifts(wild).at.isEmpty)
+    }
+
+    @Test func theBoostEasesBackInAStraightLine() {
+        let state: UnsafeMutablePointer<Double> = Self.zeroed(1 + DriftDetector.testCount)
+        defer { state.deallocate() }
+        let detector = DriftDetector(errorScales: state, test: state + 1)
+        #expect(detector.learningRateBoost == 1)
+        for _ in 0..<300 { #expect(!detector.watch(1)) }
+        var n = 0
+        while !detector.watch(DriftDetector.signalBound), n < 1000 { n += 1 }
+        #expect(n < 20)
+        #expect(detector.learningRateBoost == DriftDetector.boost)
+        detector.easeBoost()
+        #expect(abs(detector.learningRateBoost - (1 + (DriftDetector.boost - 1) * 499 / 500)) < 1e-12)
+        for _ in 0..<DriftDetector.boostSamples { detector.easeBoost() }
+        #expect(detector.learningRateBoost == 1)
+    }
+
+    // MARK: - Combination
+
+    @Test func theWeightsMoveTowardTheBetterExpert() {
+        let state: UnsafeMutablePointer<Double> = Self.zeroed(Expert.count + 1)
+        defer { state.deallocate() }
+        let combination = Combination(weights: state, errorScales: state + Expert.count, outputs: 1)
+        combination.start(linear: true)
+        #expect((0..<Expert.count).allSatisfy { combination.weight($0, output: 0) == 0.25 })
+        // The linear expert is exact; the others miss by unit noise.
+        var rng = SplitMix64(seed: 5)
+        var f = [Double](repeating: 0, count: Expert.count)
+        for _ in 0..<2000 {
+            let y = 10 * rng.normal()
+            for e in f.indices { f[e] = e == Expert.linear.rawValue ? y : y + rng.normal() }
+            f.withUnsafeBufferPointer { p in
+                let forecasts = ExpertForecasts(base: p.baseAddress!, stride: 1)
+                let combined = combination.combine(output: 0, forecasts)
+                combination.learn(output: 0, forecasts: forecasts, combined: combined, actual: y)
+            }
+        }
+        let w = (0..<Expert.count).map { combination.weight($0, output: 0) }
+        #expect(w[Expert.linear.rawValue] > 0.95, "weights \(w)")
+        #expect(w.allSatisfy { $0 >= Combination.weightFloor / 2 } && abs(w.reduce(0, +) - 1) < 1e-12)
+    }
+
+    @Test func withoutTheLinearExpertItsWeightStaysZeroAndAWildForecastChangesNothing() {
+        let state: UnsafeMutablePointer<Double> = Self.zeroed(Expert.count + 1)
+        defer { state.deallocate() }
+        let combination = Combination(weights: state, errorScales: state + Expert.count, outputs: 1)
+        combination.start(linear: false)
+        var f = [1.0, 2.0, 0.0, 3.0]
+        f.withUnsafeBufferPointer { p in
+            let forecasts = ExpertForecasts(base: p.baseAddress!, stride: 1)
+            for _ in 0..<100 {
+                let combined = combination.combine(output: 0, forecasts)
+                combination.learn(output: 0, forecasts: forecasts, combined: combined, actual: 1.5)
+            }
+        }
+        #expect(combination.weight(Expert.linear.rawValue, output: 0) == 0)
+        let before = (0..<Expert.count).map { combination.weight($0, output: 0) }
+        f[Expert.network.rawValue] = .infinity
+        f.withUnsafeBufferPointer { p in
+            let forecasts = ExpertForecasts(base: p.baseAddress!, stride: 1)
+            combination.learn(output: 0, forecasts: forecasts, combined: 1.5, actual: 1.5)
+        }
+        #expect((0..<Expert.count).map { combination.weight($0, output: 0) } == before)
+    }
+
+    // MARK: - SmoothingExpert, AnomalyScore, RollingFigures, ForecastHistory
+
+    @Test func theSmoothedLevelStartsAtTheFirstValueAndDecaysGeometrically() {
+        let levels: UnsafeMutablePointer<Double> = Self.zeroed(2)
+        defer { levels.deallocate() }
+        let smoothing = SmoothingExpert(levels: levels)
+        smoothing.observe(10, target: 1, first: true)
+        #expect(smoothing.forecast(target: 1) == 10)
+        var expected = 10.0
+        for _ in 1...30 {
+            smoothing.observe(0, target: 1, first: false)
+            expected *= 1 - SmoothingExpert.factor
+            #expect(abs(smoothing.forecast(target: 1) - expected) < 1e-12)
+        }
+        #expect(smoothing.forecast(target: 0) == 0, "targets apart")
+    }
+
+    @Test func theAnomalyScoreIsTheShareOfTheErrorBeyondTheBand() {
+        let latest: UnsafeMutablePointer<Double> = Self.zeroed(AnomalyScore.count)
+        defer { latest.deallocate() }
+        let anomaly = AnomalyScore(latest: latest)
+        anomaly.clear()
+        #expect(anomaly.value == nil)
+        var tally = AnomalyScore.Tally(known: true)
+        tally.add(error: 0.5, halfWidth: 1)  // inside: 0
+        tally.add(error: 4, halfWidth: 1)    // 1 − 1/4
+        tally.add(error: 2, halfWidth: 1)    // 1 − 1/2, not the largest
+        anomaly.publish(tally)
+        #expect(anomaly.value == 0.75)
+        anomaly.clear()
+        var missing = AnomalyScore.Tally(known: true)
+        missing.add(error: 4, halfWidth: 1)
+        missing.add(error: 1, halfWidth: .nan)  // a target without a band: no score
+        anomaly.publish(missing)
+        #expect(anomaly.value == nil)
+    }
+
+    @Test func theRollingFiguresTrackAKnownSequence() {
+        let figures: UnsafeMutablePointer<Double> = Self.zeroed(RollingFigures.count)
+        defer { figures.deallocate() }
+        let rolling = RollingFigures(figures: figures)
+        #expect(rolling.forecastMSE == nil && rolling.persistenceMSE == nil && rolling.coverage == nil)
+        // A plain mean over the first values: of 1 ... 10 is 5.5; 3 held of 4, then 1 of 4.
+        for i in 1...10 { rolling.roll(Double(i), 2 * Double(i), held: i == 1 ? 3 : 1, of: i <= 2 ? 4 : 0) }
+        #expect(abs(rolling.forecastMSE! - 5.5) < 1e-12)
+        #expect(abs(rolling.persistenceMSE! - 11) < 1e-12)
+        #expect(abs(rolling.coverage! - 0.5) < 1e-12)
+        // A wild sample is left out; then a memory of about `memory` samples.
+        rolling.roll(.infinity, 1, held: 0, of: 1)
+        #expect(abs(rolling.forecastMSE! - 5.5) < 1e-12)
+        for _ in 0..<(10 * Int(RollingFigures.memory)) { rolling.roll(1, 1, held: 1, of: 1) }
+        #expect(abs(rolling.forecastMSE! - 1) < 1e-3)
+        #expect(abs(rolling.coverage! - 1) < 1e-3)
+    }
+
+    @Test func theHistoryReusesARowEveryRSamples() {
+        let rows = 3, outputs = 2
+        let base: UnsafeMutablePointer<Double> = Self.zeroed(ForecastHistory.count(rows: rows, outputs: outputs))
+        defer { base.deallocate() }
+        let history = ForecastHistory(base: base, rows: rows, outputs: outputs)
+        let made = history.made(at: 4)
+        made[.smoothing, output: 1] = 7
+        made[combined: 1] = 8
+        made[halfWidth: 0] = 9
+        #expect(history.made(at: 1)[.smoothing, output: 1] == 7)
+        #expect(history.made(at: 7).experts(output: 1)[Expert.smoothing.rawValue] == 7)
+        #expect(history.made(at: 1)[combined: 1] == 8 && history.made(at: 1)[halfWidth: 0] == 9)
+        #expect(history.made(at: 5)[combined: 1] == 0)
+    }
+}
