@@ -432,6 +432,11 @@ public enum ConfigurationFile {
                 Setting("curve_allowed_clients", \.curveAllowedClients),
             ]),
         ]
+
+        /// Every setting with its full key, `section.key`.
+        static var keyedSettings: [(key: String, setting: Setting)] {
+            sections.flatMap { section in section.settings.map { (section.name + "." + $0.key, $0) } }
+        }
     }
 
     /// A value of the file with its full key, read as the type its setting needs.
