@@ -1,5 +1,12 @@
 // The `process_*` metrics (the names of Prometheus's client libraries), read from the kernel at
 // scrape time: only /proc/self, which the systemd unit's ProcSubset=pid leaves visible.
+//
+// Read by hand because the library that collects these figures, swift-metrics-extras'
+// SystemMetrics, is not in this machine's package mirror, so the build cannot depend on it. It
+// would also not fit as it is: it reads the boot time from /proc/stat, which ProcSubset=pid
+// hides, and gives CPU time and start time in whole seconds. What is read here: getrusage(2) for
+// CPU time, /proc/self/statm for memory, the entries of /proc/self/fd and RLIMIT_NOFILE for file
+// descriptors, /proc/self/stat and two clocks for the start time.
 
 #if canImport(Glibc)
 import Glibc

@@ -169,6 +169,37 @@ struct ConfigurationTests {
         #expect(defaults.contains("normalization_forgetting = 1.0"))
     }
 
+    /// SIGHUP's report compares the two configurations setting by setting: every setting that
+    /// changed is named once, with its values as the file writes them, among what a reload
+    /// applies (the learning rate, clipping, topics, log level) or what needs a restart.
+    @Test func reloadNamesEverySettingThatChanged() {
+        #expect(Self.fullConfiguration.reloadChanges(to: Self.fullConfiguration) == ([], []))
+        var changed = Self.fullConfiguration
+        changed.shard = "0/2"
+        changed.model.learningRate = 1e-5
+        changed.model.clipMode = .value
+        changed.model.formulation = .level
+        changed.model.calendar = false
+        changed.model.ensemble = false
+        changed.model.linearLags = 0
+        changed.model.coverage = 0.5
+        changed.model.drift = false
+        changed.metricsStreamLabels = 20
+        changed.curveSecretKeyFile = "rnnd.secret"
+        changed.curveAllowedClients = "/etc/rnnd/clients"
+        let (applied, needRestart) = DaemonConfiguration().reloadChanges(to: changed)
+        #expect(applied == [
+            #"daemon.log_level: "info" → "debug""#, #"input.topics: [""] → ["plant-7/", "plant-9/"]"#,
+            "model.clip: 1.0 → 5.0", "model.lr: 0.001 → 1e-05",
+        ])
+        let restartKeys = ConfigurationFile.Schema.keyedSettings.map(\.key).filter { !DaemonConfiguration.reloadableKeys.contains($0) }
+        #expect(needRestart.map { String($0.prefix { $0 != ":" }) } == restartKeys.sorted())
+        #expect(needRestart.contains(#"daemon.state_directory: unset → "/var/lib/rnnd""#))
+        #expect(needRestart.contains(#"model.optimizer: "adam" → "momentum""#))
+        #expect(needRestart.contains("model.huber_delta: 1.0 → 0.5") && needRestart.contains(#"model.loss: "squared" → "huber""#))
+        #expect(needRestart.contains("model.normalization_forgetting: 1.0 → 0.999"))
+    }
+
     @Test func unknownKeyIsNamed() throws {
         let typo = try refusal("[model]\nhiden = 32\n")
         #expect(typo.exitCode == 78)

@@ -213,6 +213,15 @@ struct ReplayTests {
         let persistence = try #require(overall["persistence"] as? [String: Any])
         #expect(persistence["mse"] as? Double == report.overall.persistence.mse)
         #expect(object["first_time"] as? Double == 1_467_331_200)
+        // JSON has no NaN or infinity: such a figure is null, and a missing one too; the keys stay.
+        var odd = report
+        odd.seconds = .nan
+        odd.model.coverage = .infinity
+        odd.seasonalLag = nil
+        let nulls = try #require(try JSONSerialization.jsonObject(with: Data(odd.json().utf8)) as? [String: Any])
+        let model = try #require(nulls["model"] as? [String: Any])
+        #expect(nulls["seconds"] is NSNull && model["coverage"] is NSNull)
+        #expect(nulls["first_time"] is NSNull && nulls["from"] is NSNull && nulls["seasonal_lag"] is NSNull)
 
         let text = report.table()
         #expect(text.contains("MSE model") && text.contains("overall") && text.contains("h=2") && text.contains("b,c"))

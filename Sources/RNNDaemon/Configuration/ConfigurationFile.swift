@@ -231,128 +231,154 @@ public enum ConfigurationFile {
         return configuration
     }
 
-    /// The configuration as a TOML file that ``parse(_:file:over:)`` reads back to the same value.
-    /// An unset state directory is left out, with the one it resolves to (from `environment`) in
-    /// a comment. Optimizers are written by name (`adam`, `sgd`, `momentum`), with the defaults
-    /// that name stands for.
+    /// The configuration as a TOML file that ``parse(_:file:over:)`` reads back to the same value:
+    /// every setting of the schema, in its order. A setting that is not set is a comment saying
+    /// so; for the state directory, the one it resolves to (from `environment`). Optimizers are
+    /// written by name (`adam`, `sgd`, `momentum`), with the defaults that name stands for.
+    ///
+    /// Written by hand rather than by TOMLKit: TOMLKit (toml++ underneath) writes no comments,
+    /// so the lines that say what an unset setting means would go; it orders every table's keys
+    /// alphabetically, not as the schema and docs/configuration.md group them; and it writes
+    /// floats with 17 significant digits (`lr = 1e-5` comes out as `1.0000000000000001e-05`).
+    /// Values are TOML's simple forms (``SettingValue/toml``); a test parses the text back.
     public static func render(_ configuration: DaemonConfiguration, environment: [String: String]) -> String {
-        let c = configuration
-        let model = c.model
-        var lines = [
-            "# rnnd run configuration (docs/configuration.md): defaults < this file < flags.",
-            "",
-            "[input]",
-            "subscribe = \(tomlArray(c.subscribe))",
-            "topics = \(tomlArray(c.topics))",
-            "max_message_bytes = \(c.maxMessageBytes)",
-            "max_inputs = \(c.maxInputs)",
-            c.shard.map { "shard = \(tomlString($0))" } ?? "# shard is not set: every stream is taken",
-            "",
-            "[output]",
-            "publish = \(tomlString(c.publish))",
-            "topic_prefix = \(tomlString(c.forecastTopicPrefix))",
-            "",
-            "[model]",
-            "cell = \(tomlString(model.cell.rawValue))",
-            "hidden = \(model.hidden)",
-            "window = \(model.window)",
-            "update_every = \(model.updateEvery)",
-            "horizon = \(model.horizon)",
-            "optimizer = \(tomlString(OptimizerName(model.optimizer).rawValue))",
-            "lr = \(tomlFloat(model.learningRate))",
-            "clip = \(tomlFloat(model.clipThreshold))",
-            "clip_mode = \(tomlString(model.clipMode.rawValue))",
-            "seed = \(model.seed)",
-        ]
-        switch model.loss {
-        case .squared:
-            lines += ["loss = \"squared\"", "huber_delta = 1.0"]
-        case .huber(let delta):
-            lines += ["loss = \"huber\"", "huber_delta = \(tomlFloat(delta))"]
+        var lines = ["# rnnd run configuration (docs/configuration.md): defaults < this file < flags."]
+        for section in Schema.sections {
+            lines += ["", "[\(section.name)]"]
+            for setting in section.settings {
+                if let value = setting.value(configuration) {
+                    lines.append("\(setting.key) = \(value.toml)")
+                } else {
+                    lines.append(setting.unset?(configuration, environment) ?? "# \(setting.key) is not set")
+                }
+            }
         }
-        lines.append("elman_activation = \(tomlString(model.elmanActivation.rawValue))")
-        if let forgetting = c.normalizationForgetting {
-            lines.append("normalization_forgetting = \(tomlFloat(forgetting))")
-        } else {
-            lines.append("normalization_forgetting = 1.0  # no forgetting")
-        }
-        lines += [
-            "formulation = \(tomlString(model.formulation.rawValue))",
-            "calendar = \(model.calendar)",
-            "ensemble = \(model.ensemble)",
-            "linear_lags = \(model.linearLags)",
-            "coverage = \(tomlFloat(model.coverage))",
-            "drift = \(model.drift)",
-        ]
-        lines += ["", "[daemon]"]
-        if let directory = c.stateDirectory {
-            lines.append("state_directory = \(tomlString(directory))")
-        } else {
-            let resolved = c.resolvedStateDirectory(environment: environment)
-            lines.append("# state_directory is not set; it resolves to \(tomlString(resolved))")
-        }
-        lines += [
-            "workers = \(c.workers)",
-            "max_streams = \(c.maxStreams)",
-            "queue_capacity = \(c.queueCapacity)",
-            "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
-            "log_level = \(tomlString(c.logLevel))",
-            "",
-            "[metrics]",
-            c.metricsListen.map { "listen = \(tomlString($0))" } ?? "# listen is not set: no metrics are served",
-            "stream_labels = \(c.metricsStreamLabels)",
-            "",
-            "[security]",
-            c.curveSecretKeyFile.map { "curve_secret_key_file = \(tomlString($0))" }
-                ?? "# curve_secret_key_file is not set: no CURVE, every peer may connect (docs/security.md)",
-            c.curveAllowedClients.map { "curve_allowed_clients = \(tomlString($0))" } ?? "# curve_allowed_clients is not set",
-        ]
         return lines.joined(separator: "\n") + "\n"
     }
 
     // MARK: - Schema
 
-    /// A key of a section and how its value lands in the configuration.
+    /// A setting's value as the file holds it.
+    enum SettingValue: Sendable, Equatable {
+        case string(String)
+        case strings([String])
+        case int(Int)
+        case double(Double)
+        case bool(Bool)
+
+        /// The value as TOML text.
+        var toml: String {
+            switch self {
+            case .string(let text): tomlString(text)
+            case .strings(let texts): tomlArray(texts)
+            case .int(let n): "\(n)"
+            case .double(let x): tomlFloat(x)
+            case .bool(let b): "\(b)"
+            }
+        }
+    }
+
+    /// A key of a section: how its value is read from a configuration, and how the file's value
+    /// lands in one.
     struct Setting: Sendable {
         var key: String
+        /// The setting's value in a configuration; nil when it is not set (only the optional
+        /// settings are ever unset).
+        var value: @Sendable (DaemonConfiguration) -> SettingValue?
         var apply: @Sendable (Value, inout DaemonConfiguration) throws(ConfigurationError.Issue) -> Void
+        /// The comment `render` writes in the setting's place when it is not set (`# KEY is not
+        /// set` when nil).
+        var unset: (@Sendable (DaemonConfiguration, _ environment: [String: String]) -> String)?
+
+        init(
+            key: String,
+            value: @escaping @Sendable (DaemonConfiguration) -> SettingValue?,
+            unset: (@Sendable (DaemonConfiguration, _ environment: [String: String]) -> String)? = nil,
+            apply: @escaping @Sendable (Value, inout DaemonConfiguration) throws(ConfigurationError.Issue) -> Void
+        ) {
+            self.key = key
+            self.value = value
+            self.unset = unset
+            self.apply = apply
+        }
+
+        // The settings that are one property of the configuration, read and written through its
+        // key path.
+
+        typealias Property<T> = any WritableKeyPath<DaemonConfiguration, T> & Sendable
+
+        init(_ key: String, _ path: Property<Int>) {
+            self.init(key: key, value: { .int($0[keyPath: path]) }) { v, c throws(ConfigurationError.Issue) in c[keyPath: path] = try v.int() }
+        }
+
+        init(_ key: String, _ path: Property<Double>) {
+            self.init(key: key, value: { .double($0[keyPath: path]) }) { v, c throws(ConfigurationError.Issue) in c[keyPath: path] = try v.double() }
+        }
+
+        init(_ key: String, _ path: Property<Bool>) {
+            self.init(key: key, value: { .bool($0[keyPath: path]) }) { v, c throws(ConfigurationError.Issue) in c[keyPath: path] = try v.bool() }
+        }
+
+        init(_ key: String, _ path: Property<String>) {
+            self.init(key: key, value: { .string($0[keyPath: path]) }) { v, c throws(ConfigurationError.Issue) in c[keyPath: path] = try v.string() }
+        }
+
+        init(_ key: String, _ path: Property<[String]>) {
+            self.init(key: key, value: { .strings($0[keyPath: path]) }) { v, c throws(ConfigurationError.Issue) in c[keyPath: path] = try v.strings() }
+        }
+
+        /// An optional string: not set when nil. `render` then writes `# KEY is not set` followed
+        /// by `meaning`.
+        init(_ key: String, _ path: Property<String?>, unset meaning: String = "") {
+            self.init(key: key, value: { $0[keyPath: path].map(SettingValue.string) }, unset: { _, _ in "# \(key) is not set" + meaning }) {
+                v, c throws(ConfigurationError.Issue) in c[keyPath: path] = try v.string()
+            }
+        }
+
+        /// One of the cases of `T`, by name.
+        init<T: RawRepresentable<String> & CaseIterable & Sendable>(_ key: String, _ path: Property<T>) {
+            self.init(key: key, value: { .string($0[keyPath: path].rawValue) }) { v, c throws(ConfigurationError.Issue) in
+                c[keyPath: path] = try v.choice(T.allCases.map { ($0.rawValue, $0) })
+            }
+        }
     }
 
     enum Schema {
         static let sections: [(name: String, settings: [Setting])] = [
             ("input", [
-                Setting(key: "subscribe") { v, c throws(ConfigurationError.Issue) in c.subscribe = try v.strings() },
-                Setting(key: "topics") { v, c throws(ConfigurationError.Issue) in c.topics = try v.strings() },
-                Setting(key: "max_message_bytes") { v, c throws(ConfigurationError.Issue) in c.maxMessageBytes = try v.int() },
-                Setting(key: "max_inputs") { v, c throws(ConfigurationError.Issue) in c.maxInputs = try v.int() },
-                Setting(key: "shard") { v, c throws(ConfigurationError.Issue) in c.shard = try v.string() },
+                Setting("subscribe", \.subscribe),
+                Setting("topics", \.topics),
+                Setting("max_message_bytes", \.maxMessageBytes),
+                Setting("max_inputs", \.maxInputs),
+                Setting("shard", \.shard, unset: ": every stream is taken"),
             ]),
             ("output", [
-                Setting(key: "publish") { v, c throws(ConfigurationError.Issue) in c.publish = try v.string() },
-                Setting(key: "topic_prefix") { v, c throws(ConfigurationError.Issue) in c.forecastTopicPrefix = try v.string() },
+                Setting("publish", \.publish),
+                Setting("topic_prefix", \.forecastTopicPrefix),
             ]),
             ("model", [
-                Setting(key: "cell") { v, c throws(ConfigurationError.Issue) in
-                    c.model.cell = try v.choice(CellKind.allCases.map { ($0.rawValue, $0) })
-                },
-                Setting(key: "hidden") { v, c throws(ConfigurationError.Issue) in c.model.hidden = try v.int() },
-                Setting(key: "window") { v, c throws(ConfigurationError.Issue) in c.model.window = try v.int() },
-                Setting(key: "update_every") { v, c throws(ConfigurationError.Issue) in c.model.updateEvery = try v.int() },
-                Setting(key: "horizon") { v, c throws(ConfigurationError.Issue) in c.model.horizon = try v.int() },
-                Setting(key: "optimizer") { v, c throws(ConfigurationError.Issue) in
+                Setting("cell", \.model.cell),
+                Setting("hidden", \.model.hidden),
+                Setting("window", \.model.window),
+                Setting("update_every", \.model.updateEvery),
+                Setting("horizon", \.model.horizon),
+                Setting(key: "optimizer", value: { .string(OptimizerName($0.model.optimizer).rawValue) }) {
+                    v, c throws(ConfigurationError.Issue) in
                     c.model.optimizer = try v.choice(OptimizerName.allCases.map { ($0.rawValue, $0.kind) })
                 },
-                Setting(key: "lr") { v, c throws(ConfigurationError.Issue) in c.model.learningRate = try v.double() },
-                Setting(key: "clip") { v, c throws(ConfigurationError.Issue) in c.model.clipThreshold = try v.double() },
-                Setting(key: "clip_mode") { v, c throws(ConfigurationError.Issue) in
-                    c.model.clipMode = try v.choice(ClipMode.allCases.map { ($0.rawValue, $0) })
-                },
-                Setting(key: "seed") { v, c throws(ConfigurationError.Issue) in
+                Setting("lr", \.model.learningRate),
+                Setting("clip", \.model.clipThreshold),
+                Setting("clip_mode", \.model.clipMode),
+                // ``DaemonConfiguration/problems()`` refuses a seed above Int64.max (the largest TOML
+                // integer) before anything is printed or reloaded.
+                Setting(key: "seed", value: { .int(Int(clamping: $0.model.seed)) }) {
+                    v, c throws(ConfigurationError.Issue) in
                     let seed = try v.int()
                     guard seed >= 0 else { throw v.invalid("expected an integer of 0 or more, found \(seed)") }
                     c.model.seed = UInt64(seed)
                 },
-                Setting(key: "loss") { v, c throws(ConfigurationError.Issue) in
+                Setting(key: "loss", value: { .string($0.model.loss == .squared ? "squared" : "huber") }) {
+                    v, c throws(ConfigurationError.Issue) in
                     let huber = try v.choice([("squared", false), ("huber", true)])
                     switch (huber, c.model.loss) {
                     case (false, _): c.model.loss = .squared
@@ -360,44 +386,57 @@ public enum ConfigurationFile {
                     case (true, .squared): c.model.loss = .huber(delta: 1)
                     }
                 },
-                // After `loss`: the threshold of the Huber loss, read only when the loss is Huber.
-                Setting(key: "huber_delta") { v, c throws(ConfigurationError.Issue) in
+                // After `loss`: the threshold of the Huber loss, read only when the loss is Huber
+                // (and 1, its default, with the squared loss).
+                Setting(key: "huber_delta", value: { if case .huber(let delta) = $0.model.loss { .double(delta) } else { .double(1) } }) {
+                    v, c throws(ConfigurationError.Issue) in
                     let delta = try v.double()
                     if case .huber = c.model.loss { c.model.loss = .huber(delta: delta) }
                 },
-                Setting(key: "elman_activation") { v, c throws(ConfigurationError.Issue) in
+                Setting(key: "elman_activation", value: { .string($0.model.elmanActivation.rawValue) }) {
+                    v, c throws(ConfigurationError.Issue) in
                     c.model.elmanActivation = try v.choice([Activation.tanh, .relu, .sigmoid].map { ($0.rawValue, $0) })
                 },
-                Setting(key: "normalization_forgetting") { v, c throws(ConfigurationError.Issue) in
+                // 1 is no forgetting, which the configuration holds as nil.
+                Setting(key: "normalization_forgetting", value: { .double($0.normalizationForgetting ?? 1) }) {
+                    v, c throws(ConfigurationError.Issue) in
                     let forgetting = try v.double()
                     c.normalizationForgetting = forgetting == 1 ? nil : forgetting
                 },
-                Setting(key: "formulation") { v, c throws(ConfigurationError.Issue) in
-                    c.model.formulation = try v.choice(Formulation.allCases.map { ($0.rawValue, $0) })
-                },
-                Setting(key: "calendar") { v, c throws(ConfigurationError.Issue) in c.model.calendar = try v.bool() },
-                Setting(key: "ensemble") { v, c throws(ConfigurationError.Issue) in c.model.ensemble = try v.bool() },
-                Setting(key: "linear_lags") { v, c throws(ConfigurationError.Issue) in c.model.linearLags = try v.int() },
-                Setting(key: "coverage") { v, c throws(ConfigurationError.Issue) in c.model.coverage = try v.double() },
-                Setting(key: "drift") { v, c throws(ConfigurationError.Issue) in c.model.drift = try v.bool() },
+                Setting("formulation", \.model.formulation),
+                Setting("calendar", \.model.calendar),
+                Setting("ensemble", \.model.ensemble),
+                Setting("linear_lags", \.model.linearLags),
+                Setting("coverage", \.model.coverage),
+                Setting("drift", \.model.drift),
             ]),
             ("daemon", [
-                Setting(key: "state_directory") { v, c throws(ConfigurationError.Issue) in c.stateDirectory = try v.string() },
-                Setting(key: "workers") { v, c throws(ConfigurationError.Issue) in c.workers = try v.int() },
-                Setting(key: "max_streams") { v, c throws(ConfigurationError.Issue) in c.maxStreams = try v.int() },
-                Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
-                Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
-                Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
+                Setting(
+                    key: "state_directory", value: { $0.stateDirectory.map(SettingValue.string) },
+                    unset: { c, environment in
+                        "# state_directory is not set; it resolves to \(tomlString(c.resolvedStateDirectory(environment: environment)))"
+                    }
+                ) { v, c throws(ConfigurationError.Issue) in c.stateDirectory = try v.string() },
+                Setting("workers", \.workers),
+                Setting("max_streams", \.maxStreams),
+                Setting("queue_capacity", \.queueCapacity),
+                Setting("checkpoint_interval", \.checkpointInterval),
+                Setting("log_level", \.logLevel),
             ]),
             ("metrics", [
-                Setting(key: "listen") { v, c throws(ConfigurationError.Issue) in c.metricsListen = try v.string() },
-                Setting(key: "stream_labels") { v, c throws(ConfigurationError.Issue) in c.metricsStreamLabels = try v.int() },
+                Setting("listen", \.metricsListen, unset: ": no metrics are served"),
+                Setting("stream_labels", \.metricsStreamLabels),
             ]),
             ("security", [
-                Setting(key: "curve_secret_key_file") { v, c throws(ConfigurationError.Issue) in c.curveSecretKeyFile = try v.string() },
-                Setting(key: "curve_allowed_clients") { v, c throws(ConfigurationError.Issue) in c.curveAllowedClients = try v.string() },
+                Setting("curve_secret_key_file", \.curveSecretKeyFile, unset: ": no CURVE, every peer may connect (docs/security.md)"),
+                Setting("curve_allowed_clients", \.curveAllowedClients),
             ]),
         ]
+
+        /// Every setting with its full key, `section.key`.
+        static var keyedSettings: [(key: String, setting: Setting)] {
+            sections.flatMap { section in section.settings.map { (section.name + "." + $0.key, $0) } }
+        }
     }
 
     /// A value of the file with its full key, read as the type its setting needs.

@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 import RNNCore
 import RNNMetrics
@@ -41,34 +40,21 @@ extension DaemonConfiguration {
     /// Keys whose new value a running daemon applies on SIGHUP.
     static let reloadableKeys: Set<String> = ["model.lr", "model.clip", "input.topics", "daemon.log_level"]
 
-    /// The settings that differ from `new`, as `section.key: old → new`, split into what a
-    /// reload applies and what needs a restart.
+    /// The settings that differ from `new`, as `section.key: old → new` (values as TOML writes
+    /// them, `unset` for a setting that was not set), split into what a reload applies and what
+    /// needs a restart; each sorted by key.
+    ///
+    /// A setting that `new` leaves unset is not reported, as the diff of `--print-config`'s text
+    /// this replaced did not: it only compared the lines the new text had.
     func reloadChanges(to new: DaemonConfiguration) -> (applied: [String], needRestart: [String]) {
-        let environment = ProcessInfo.processInfo.environment
-        let old = Self.keyValues(ConfigurationFile.render(self, environment: environment))
-        let changed = Self.keyValues(ConfigurationFile.render(new, environment: environment))
         var applied: [String] = [], needRestart: [String] = []
-        for (key, value) in changed.sorted(by: { $0.key < $1.key }) where old[key] != value {
-            let line = "\(key): \(old[key] ?? "unset") → \(value)"
+        for (key, setting) in ConfigurationFile.Schema.keyedSettings.sorted(by: { $0.key < $1.key }) {
+            let before = setting.value(self)
+            guard let after = setting.value(new), after != before else { continue }
+            let line = "\(key): \(before?.toml ?? "unset") → \(after.toml)"
             if Self.reloadableKeys.contains(key) { applied.append(line) } else { needRestart.append(line) }
         }
         return (applied, needRestart)
-    }
-
-    /// `section.key` → value, from the TOML that `ConfigurationFile.render` writes.
-    private static func keyValues(_ toml: String) -> [String: String] {
-        var section = "", values: [String: String] = [:]
-        for line in toml.split(separator: "\n") {
-            if line.hasPrefix("[") {
-                section = String(line.dropFirst().dropLast())
-            } else if let equals = line.firstIndex(of: "="), !line.hasPrefix("#") {
-                let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-                var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-                if let comment = value.range(of: "  #") { value = String(value[..<comment.lowerBound]) }
-                values["\(section).\(key)"] = value
-            }
-        }
-        return values
     }
 }
 

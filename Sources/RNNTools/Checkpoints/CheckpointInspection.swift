@@ -1,6 +1,6 @@
 // `rnnd checkpoint` and `rnnd fit` (docs/checkpoints.md): what a store holds, one stream's
 // record in full, and record files moved in and out of stores. The command lines are
-// Sources/rnnd/Checkpoint.swift and Sources/rnnd/Fit.swift.
+// Sources/rnnd/Checkpoint.swift and Sources/rnnd/Fit.swift; `--json` is CheckpointJSON.swift.
 
 import Foundation
 import RNNBasics
@@ -281,56 +281,6 @@ public struct CheckpointListing: Sendable {
         }
         return lines.joined(separator: "\n") + "\n"
     }
-
-    /// The same as one JSON object (docs/checkpoints.md lists the keys); times in Unix seconds.
-    public func json() -> String {
-        let o = JSONWriter()
-        o.object {
-            o.key("store"); o.string(storePath)
-            o.key("streams"); o.array(streams) { s in
-                o.object {
-                    o.key("stream"); o.string(s.printableID)
-                    o.key("bytes"); o.int(s.bytes)
-                    if let m = s.model {
-                        o.key("cell"); o.string(m.cell.rawValue)
-                        o.key("hidden"); o.int(m.hidden)
-                        o.key("inputs"); o.int(m.inputs)
-                        o.key("targets"); o.array(m.targetChannels) { o.int($0) }
-                        o.key("horizon"); o.int(m.horizon)
-                    }
-                    if let k = s.summary?.counters {
-                        o.key("samples"); o.int(k.samples)
-                        o.key("updates"); o.int(k.updates)
-                    }
-                    if let seq = s.seq { o.key("seq"); o.int(seq) }
-                    if s.problem == nil { o.key("last_t"); o.number(s.lastTimestamp) }
-                    if let savedAt = s.savedAt { o.key("saved_at"); o.number(savedAt) }
-                    o.key("problem")
-                    if let p = s.problem {
-                        o.object { o.key("reason"); o.string(p.reason); o.key("detail"); o.string(p.description) }
-                    } else {
-                        o.null()
-                    }
-                }
-            }
-            o.key("total_bytes"); o.int(totalBytes)
-            o.key("last_checkpoint")
-            if let last = lastCheckpoint {
-                o.object { o.key("at"); o.number(last.at); o.key("streams"); o.int(last.streams) }
-            } else {
-                o.null()
-            }
-            o.key("set_aside"); o.array(setAside) { r in
-                o.object {
-                    o.key("stream"); o.string(printableStreamID(r.id))
-                    o.key("reason"); o.string(r.reason)
-                    o.key("detail"); o.string(r.detail)
-                    o.key("at"); o.number(r.at)
-                }
-            }
-        }
-        return o.text + "\n"
-    }
 }
 
 // MARK: show
@@ -429,97 +379,6 @@ public struct RecordDescription {
             add("drifts", "\(f.drifts)", indent: 4)
         }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    public func json() -> String {
-        let o = JSONWriter()
-        o.object {
-            o.key("source"); o.string(source)
-            o.key("bytes"); o.int(bytes.count)
-            o.key("checksum"); o.string(checksumText)
-            switch decoded {
-            case .failure(let problem):
-                o.key("problem"); o.object { o.key("reason"); o.string(problem.reason); o.key("detail"); o.string(problem.description) }
-            case .success(let record):
-                o.key("problem"); o.null()
-                o.key("stream"); o.string(record.printableID)
-                o.key("format_version"); o.int(Int(StreamRecord.formatVersion))
-                o.key("saved_at"); o.number(record.savedAt)
-                o.key("seq"); o.int(record.seq)
-                o.key("last_t"); o.number(record.lastTimestamp)
-                let m = record.model
-                o.key("model"); o.object {
-                    o.key("cell"); o.string(m.cell.rawValue)
-                    o.key("hidden"); o.int(m.hidden)
-                    o.key("inputs"); o.int(m.inputs)
-                    o.key("targets"); o.array(m.targetChannels) { o.int($0) }
-                    o.key("horizon"); o.int(m.horizon)
-                    o.key("window"); o.int(m.window)
-                    o.key("update_every"); o.int(m.updateEvery)
-                    o.key("optimizer"); o.string(OptimizerName(m.optimizer).rawValue)
-                    switch m.optimizer {
-                    case .sgd: break
-                    case .momentum(let mu): o.key("momentum"); o.number(mu)
-                    case .adam(let b1, let b2, let eps):
-                        o.key("beta1"); o.number(b1); o.key("beta2"); o.number(b2); o.key("epsilon"); o.number(eps)
-                    }
-                    o.key("lr"); o.number(m.learningRate)
-                    o.key("clip_mode"); o.string(m.clipMode.rawValue)
-                    o.key("clip"); o.number(m.clipThreshold)
-                    switch m.loss {
-                    case .squared: o.key("loss"); o.string("squared")
-                    case .huber(let delta): o.key("loss"); o.string("huber"); o.key("huber_delta"); o.number(delta)
-                    }
-                    o.key("head_activation"); o.string(m.headActivation.rawValue)
-                    o.key("elman_activation"); o.string(m.elmanActivation.rawValue)
-                    switch m.normalization {
-                    case .none: o.key("normalization"); o.string("none")
-                    case .running(let f):
-                        o.key("normalization"); o.string("running")
-                        o.key("normalization_forgetting"); o.number(f ?? 1)
-                    }
-                    o.forecasterSettings(m)
-                    o.key("seed"); o.int(Int(clamping: m.seed))
-                }
-                o.key("flags"); o.string(modelFlags(m))
-                if let configured, let changes = configurationChanges {
-                    o.key("config"); o.object {
-                        o.key("file"); o.string(configured.file)
-                        o.key("restores"); o.bool(changes.isEmpty)
-                        o.key("changes"); o.array(changes) { o.string($0) }
-                    }
-                }
-                if let s = record.stateSummary {
-                    let k = s.counters
-                    o.key("counters"); o.object {
-                        o.key("samples"); o.int(k.samples)
-                        o.key("rejected_samples"); o.int(k.rejectedSamples)
-                        o.key("updates"); o.int(k.updates)
-                        o.key("clipped_updates"); o.int(k.clippedUpdates)
-                        o.key("skipped_updates"); o.int(k.skippedUpdates)
-                        o.key("state_resets"); o.int(k.stateResets)
-                        o.key("optimizer_steps"); o.int(s.optimizerSteps)
-                        o.key("last_loss"); o.number(k.lastLoss)
-                        o.key("last_gradient_norm"); o.number(k.lastGradientNorm)
-                    }
-                    o.key("normalizer"); o.object {
-                        o.key("count"); o.int(s.normalizerCount)
-                        o.key("mean"); o.array(s.mean) { o.number($0) }
-                        o.key("std"); o.array(s.variance) { o.number($0.squareRoot()) }
-                        o.key("change_rms"); o.array(s.changeMeanSquare) { o.number($0.squareRoot()) }
-                    }
-                }
-                if let f = record.forecasterCounters {
-                    o.key("forecaster"); o.object {
-                        o.key("scored"); o.int(f.scored)
-                        o.key("banded"); o.int(f.banded)
-                        o.key("covered"); o.int(f.covered)
-                        o.key("drifts"); o.int(f.drifts)
-                    }
-                }
-            }
-        }
-        return o.text + "\n"
     }
 
     static func describe(_ optimizer: OptimizerKind) -> String {

@@ -1,5 +1,5 @@
-// What `rnnd replay` writes (docs/replay.md): the table on stdout, the metrics JSON, the
-// predictions CSV lines and the SVG plot.
+// What `rnnd replay` writes (docs/replay.md): the table on stdout, the predictions CSV lines and
+// the SVG plot. The metrics JSON is ReplayJSON.swift.
 
 #if canImport(Glibc)
 import Glibc
@@ -91,92 +91,6 @@ extension ReplayReport {
             lines.append(indent + name.padding(labelWidth) + (figures + [skill, coverage]).map { cell($0, 14) }.joined())
         }
         return lines
-    }
-
-    /// The printed figures as one JSON object (docs/replay.md lists the keys).
-    public func json(firstTime: Double? = nil, lastTime: Double? = nil) -> String {
-        let o = JSONWriter()
-        o.object {
-            o.key("file"); o.string(file)
-            o.key("from"); if let startedFrom { o.string(startedFrom.file) } else { o.null() }
-            o.key("rows"); o.int(fileRows)
-            o.key("time_column"); if let timeColumn { o.string(timeColumn) } else { o.null() }
-            o.key("first_time"); o.number(firstTime)
-            o.key("last_time"); o.number(lastTime)
-            o.key("inputs"); o.array(inputs) { o.string($0) }
-            o.key("targets"); o.array(targets) { o.string($0) }
-            o.key("horizon"); o.int(horizon)
-            o.key("model"); o.object {
-                let m = model
-                o.key("cell"); o.string(m.cell.rawValue)
-                o.key("hidden"); o.int(m.hidden)
-                o.key("window"); o.int(m.window)
-                o.key("update_every"); o.int(m.updateEvery)
-                o.key("optimizer"); o.string(OptimizerName(m.optimizer).rawValue)
-                o.key("lr"); o.number(m.learningRate)
-                o.key("clip"); o.number(m.clipThreshold)
-                o.key("clip_mode"); o.string(m.clipMode.rawValue)
-                switch m.loss {
-                case .squared: o.key("loss"); o.string("squared")
-                case .huber(let delta): o.key("loss"); o.string("huber"); o.key("huber_delta"); o.number(delta)
-                }
-                if m.cell == .elman { o.key("elman_activation"); o.string(m.elmanActivation.rawValue) }
-                o.key("normalization_forgetting")
-                if case .running(let f?) = m.normalization { o.number(f) } else { o.number(1.0) }
-                o.forecasterSettings(m)
-                o.key("seed"); o.int(Int(clamping: m.seed))
-            }
-            o.key("samples"); o.int(samples)
-            o.key("skipped_rows"); o.int(skippedRows)
-            o.key("carried"); o.object { for (name, n) in zip(inputs, carried) { o.key(name); o.int(n) } }
-            o.key("refused"); o.object { for (reason, n) in refused.sorted(by: { $0.key < $1.key }) { o.key(reason); o.int(n) } }
-            o.key("warmup_rows"); o.int(warmupRows)
-            o.key("warmup_epochs"); o.int(warmupEpochs)
-            o.key("first_scored_row"); if let firstScoredRow { o.int(firstScoredRow) } else { o.null() }
-            o.key("steps"); o.int(steps)
-            o.key("seconds"); o.number(seconds)
-            o.key("samples_per_second"); o.number(samplesPerSecond)
-            o.key("updates"); o.int(updates)
-            o.key("skipped_updates"); o.int(skippedUpdates)
-            o.key("seasonal_lag"); if let seasonalLag { o.int(seasonalLag) } else { o.null() }
-            o.key("anomaly_scores"); o.int(anomalyScores)
-            o.key("drifts"); o.int(drifts)
-            o.key("experts"); o.object {
-                for e in Expert.allCases {
-                    let f = experts[e.rawValue]
-                    o.key(e.name); o.object { o.key("mse"); o.number(f.mse); o.key("mae"); o.number(f.mae) }
-                }
-            }
-            o.key("overall"); comparison(overall, into: o)
-            o.key("per_target"); o.array(Array(targets.enumerated())) { pair in
-                comparison(target(pair.offset), into: o) { o.key("target"); o.string(pair.element) }
-            }
-            o.key("per_horizon"); o.array(Array(1...horizon)) { h in
-                comparison(horizonStep(h), into: o) { o.key("horizon"); o.int(h) }
-            }
-        }
-        return o.text + "\n"
-    }
-
-    private func comparison(_ e: ErrorComparison, into o: JSONWriter, label: (() -> Void)? = nil) {
-        o.object {
-            label?()
-            o.key("count"); o.int(e.model.count)
-            o.key("model"); o.object { o.key("mse"); o.number(e.model.mse); o.key("mae"); o.number(e.model.mae) }
-            o.key("persistence"); o.object {
-                o.key("mse"); o.number(e.persistence.mse); o.key("mae"); o.number(e.persistence.mae)
-            }
-            o.key("seasonal"); o.object {
-                o.key("count"); o.int(e.seasonal.count)
-                o.key("mse"); o.number(e.seasonal.mse); o.key("mae"); o.number(e.seasonal.mae)
-            }
-            o.key("skill"); o.number(e.skill)
-            o.key("bands"); o.object {
-                o.key("count"); o.int(e.bands.count)
-                o.key("coverage"); o.number(e.bands.coverage)
-                o.key("mean_width"); o.number(e.bands.meanWidth)
-            }
-        }
     }
 
     /// `lstm, hidden 64, window 32, update every 1, horizon 1, adam lr 0.001, clip norm 1.0, squared loss, seed 0`.
