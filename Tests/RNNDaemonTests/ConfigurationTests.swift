@@ -198,6 +198,10 @@ struct ConfigurationTests {
         #expect(needRestart.contains(#"model.optimizer: "adam" → "momentum""#))
         #expect(needRestart.contains("model.huber_delta: 1.0 → 0.5") && needRestart.contains(#"model.loss: "squared" → "huber""#))
         #expect(needRestart.contains("model.normalization_forgetting: 1.0 → 0.999"))
+
+        // A setting removed from the file is a change too (the text diff this replaced missed it).
+        let (_, unset) = changed.reloadChanges(to: DaemonConfiguration())
+        #expect(unset.contains(#"daemon.state_directory: "/var/lib/rnnd" → unset"#), "\(unset)")
     }
 
     @Test func unknownKeyIsNamed() throws {

@@ -43,15 +43,13 @@ extension DaemonConfiguration {
     /// The settings that differ from `new`, as `section.key: old → new` (values as TOML writes
     /// them, `unset` for a setting that was not set), split into what a reload applies and what
     /// needs a restart; each sorted by key.
-    ///
-    /// A setting that `new` leaves unset is not reported, as the diff of `--print-config`'s text
-    /// this replaced did not: it only compared the lines the new text had.
     func reloadChanges(to new: DaemonConfiguration) -> (applied: [String], needRestart: [String]) {
         var applied: [String] = [], needRestart: [String] = []
         for (key, setting) in ConfigurationFile.Schema.keyedSettings.sorted(by: { $0.key < $1.key }) {
             let before = setting.value(self)
-            guard let after = setting.value(new), after != before else { continue }
-            let line = "\(key): \(before?.toml ?? "unset") → \(after.toml)"
+            let after = setting.value(new)
+            guard after != before else { continue }
+            let line = "\(key): \(before?.toml ?? "unset") → \(after?.toml ?? "unset")"
             if Self.reloadableKeys.contains(key) { applied.append(line) } else { needRestart.append(line) }
         }
         return (applied, needRestart)
