@@ -110,6 +110,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// [output]
 /// publish = "@tcp://127.0.0.1:5557"
 /// topic_prefix = ""
+/// subscriber_hwm = 10000   # forecasts queued per subscriber
 ///
 /// [model]
 /// cell = "lstm"            # lstm, gru, elman
@@ -251,6 +252,7 @@ public enum ConfigurationFile {
             "[output]",
             "publish = \(tomlString(c.publish))",
             "topic_prefix = \(tomlString(c.forecastTopicPrefix))",
+            "subscriber_hwm = \(c.subscriberHighWaterMark)",
             "",
             "[model]",
             "cell = \(tomlString(model.cell.rawValue))",
@@ -330,6 +332,7 @@ public enum ConfigurationFile {
             ("output", [
                 Setting(key: "publish") { v, c throws(ConfigurationError.Issue) in c.publish = try v.string() },
                 Setting(key: "topic_prefix") { v, c throws(ConfigurationError.Issue) in c.forecastTopicPrefix = try v.string() },
+                Setting(key: "subscriber_hwm") { v, c throws(ConfigurationError.Issue) in c.subscriberHighWaterMark = try v.int() },
             ]),
             ("model", [
                 Setting(key: "cell") { v, c throws(ConfigurationError.Issue) in

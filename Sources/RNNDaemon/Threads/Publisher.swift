@@ -36,7 +36,7 @@ extension Daemon {
         // nothing, so a larger message is cut off and its sender disconnected.
         try pub.setMaxMessageSize(1024)
         try pub.setOption(.xpubNoDrop, 1)
-        try pub.setSendHighWaterMark(max(c.queueCapacity, 10_000))
+        try pub.setSendHighWaterMark(c.subscriberHighWaterMark)
         try pub.setLinger(.seconds(1))
         try pub.attach(c.publish)
         if c.publish.hasPrefix("@") {
