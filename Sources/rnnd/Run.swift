@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
     var forecastTopicPrefix: String?
 
     @Option(name: .customLong("subscriber-hwm"), help: ArgumentHelp(
-        "Forecasts queued for each subscriber, 1 ... 10000000 (default: 10000).",
+        "Forecasts queued for each subscriber; past it, that subscriber alone misses forecasts until it catches up, 1 ... 10000000 (default: 10000).",
         valueName: "n"))
     var subscriberHighWaterMark: Int?
 

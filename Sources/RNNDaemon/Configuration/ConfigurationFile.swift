@@ -110,7 +110,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// [output]
 /// publish = "@tcp://127.0.0.1:5557"
 /// topic_prefix = ""
-/// subscriber_hwm = 10000   # forecasts queued per subscriber
+/// subscriber_hwm = 10000   # forecasts queued per subscriber; past it, that subscriber misses some
 ///
 /// [model]
 /// cell = "lstm"            # lstm, gru, elman

@@ -60,7 +60,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var publish = "@tcp://127.0.0.1:5557"
     /// Put before the stream id in the topic frame of every forecast.
     public var forecastTopicPrefix = ""
-    /// Forecasts queued for each subscriber (ZeroMQ's send high-water mark).
+    /// Forecasts queued for each subscriber (ZeroMQ's send high-water mark); past it, that
+    /// subscriber alone misses forecasts until it catches up.
     public var subscriberHighWaterMark = 10_000
 
     // MARK: model
