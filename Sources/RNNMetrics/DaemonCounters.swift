@@ -64,7 +64,7 @@ public enum DropReason: String, CaseIterable, Sendable {
     /// The worker's queue was full: learning could not keep up.
     case workerQueueFull = "worker_queue_full"
     /// The publisher's queue was full: the forecast was not published (the model learned).
+    /// (A subscriber that reads too slowly misses forecasts too, past its queue in the forecasts
+    /// socket, but libzmq drops those without a word, so they are not counted here.)
     case forecastQueueFull = "forecast_queue_full"
-    /// A subscriber's queue was full (it reads too slowly): the forecast was not published.
-    case subscriberSlow = "subscriber_slow"
 }

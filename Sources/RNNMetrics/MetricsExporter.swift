@@ -66,7 +66,7 @@ package final class MetricsExporter: Sendable {
     package static let refusalReasons = SampleRejection.allCases.map(\.rawValue) + StreamRejection.allCases.map(\.rawValue)
     /// Drops for lack of room: of samples before learning, of forecasts after.
     package static let sampleDropReasons = [DropReason.workerQueueFull.rawValue]
-    package static let forecastDropReasons = [DropReason.forecastQueueFull.rawValue, DropReason.subscriberSlow.rawValue]
+    package static let forecastDropReasons = [DropReason.forecastQueueFull.rawValue]
     /// The prefix of the refusals the restore counts for checkpoint records it set aside.
     package static let setAsidePrefix = "checkpoint_"
     private static let refusedName = "rnnd_samples_refused_total"

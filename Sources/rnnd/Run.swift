@@ -66,6 +66,11 @@ struct Run: ParsableCommand {
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
 
+    @Option(name: .customLong("subscriber-hwm"), help: ArgumentHelp(
+        "Forecasts queued for each subscriber; past it, that subscriber alone misses forecasts until it catches up, 1 ... 10000000 (default: 10000).",
+        valueName: "n"))
+    var subscriberHighWaterMark: Int?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp(
         "trace, debug, info, notice, warning, error or critical (default: info).", valueName: "level"))
     var logLevel: String?
@@ -108,6 +113,7 @@ struct Run: ParsableCommand {
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
+        if let subscriberHighWaterMark { c.subscriberHighWaterMark = subscriberHighWaterMark }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }
         if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }

@@ -44,6 +44,7 @@ struct ConfigurationTests {
         #expect(c.publish == "@tcp://127.0.0.1:5557")
         #expect(c.topics == [""])
         #expect(c.forecastTopicPrefix == "")
+        #expect(c.subscriberHighWaterMark == 10_000)
         #expect(c.stateDirectory == nil)
         #expect(c.model == ModelConfiguration())
         #expect(c.normalizationForgetting == nil)
@@ -74,6 +75,7 @@ struct ConfigurationTests {
         [output]
         publish = ">tcp://forecasts.example:7000"
         topic_prefix = "fc/"
+        subscriber_hwm = 500
 
         [model]
         cell = "gru"
@@ -111,6 +113,7 @@ struct ConfigurationTests {
         c.maxInputs = 8
         c.publish = ">tcp://forecasts.example:7000"
         c.forecastTopicPrefix = "fc/"
+        c.subscriberHighWaterMark = 500
         c.model.cell = .gru
         c.model.hidden = 16
         c.model.window = 48
@@ -335,6 +338,7 @@ struct ConfigurationTests {
         c.topics = []
         c.maxMessageBytes = 0
         c.maxInputs = 70_000
+        c.subscriberHighWaterMark = 0
         c.stateDirectory = ""
         c.maxStreams = 0
         c.queueCapacity = -1
@@ -343,7 +347,7 @@ struct ConfigurationTests {
         let keys = c.issues().compactMap(\.key)
         #expect(keys == [
             "input.subscribe", "input.topics", "input.max_message_bytes", "input.max_inputs",
-            "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
+            "output.subscriber_hwm", "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
             "daemon.checkpoint_interval",
         ])
         c = DaemonConfiguration()

@@ -110,6 +110,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// [output]
 /// publish = "@tcp://127.0.0.1:5557"
 /// topic_prefix = ""
+/// subscriber_hwm = 10000   # forecasts queued per subscriber; past it, that subscriber misses some
 ///
 /// [model]
 /// cell = "lstm"            # lstm, gru, elman
@@ -355,6 +356,7 @@ public enum ConfigurationFile {
             ("output", [
                 Setting("publish", \.publish),
                 Setting("topic_prefix", \.forecastTopicPrefix),
+                Setting("subscriber_hwm", \.subscriberHighWaterMark),
             ]),
             ("model", [
                 Setting("cell", \.model.cell),

@@ -60,6 +60,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var publish = "@tcp://127.0.0.1:5557"
     /// Put before the stream id in the topic frame of every forecast.
     public var forecastTopicPrefix = ""
+    /// Forecasts queued for each subscriber (ZeroMQ's send high-water mark); past it, that
+    /// subscriber alone misses forecasts until it catches up.
+    public var subscriberHighWaterMark = 10_000
 
     // MARK: model
 
@@ -212,6 +215,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if forecastTopicPrefix.utf8.count > WireLimits.maxTopicBytes {
             add("output.topic_prefix", "--forecast-topic-prefix",
                 "is \(forecastTopicPrefix.utf8.count) bytes; at most \(WireLimits.maxTopicBytes)")
+        }
+        if !(1...10_000_000).contains(subscriberHighWaterMark) {
+            add("output.subscriber_hwm", "--subscriber-hwm", "must be from 1 to 10000000, got \(subscriberHighWaterMark)")
         }
 
         // model: the core's own checks, for a one-input stream (the width comes with the stream).

@@ -27,16 +27,19 @@ extension Daemon {
         try pull.setReceiveHighWaterMark(c.queueCapacity)
         try pull.bind(Self.forecastsAddress)
         try pull.setReceiveTimeout(.milliseconds(500))  // idle, the loop still turns (the watchdog)
-        // XPUB with NODROP rather than PUB: a subscriber too slow to take a forecast makes the
-        // send report "would block" instead of dropping it silently, so the drop is counted.
+        // XPUB rather than PUB, to read the subscriptions. libzmq queues up to the high-water
+        // mark for each subscriber and past it drops that subscriber's forecasts alone, so one
+        // that stalls costs the others nothing. Those drops are not counted: libzmq does not
+        // report them (subscribers see them as gaps in `seq`; docs/protocol.md). The other way,
+        // ZMQ_XPUB_NODROP, counts them but refuses a forecast to every subscriber as soon as one
+        // is full: a single stalled subscriber then stopped all of them.
         let pub = try ZMQSocket(context, type: .xpub)
         if let keys = curve.keys { try pub.serveCurve(keys, domain: CurveAccess.forecastsDomain) }
         // What subscribers send is subscriptions, a byte and a prefix: a prefix longer than a
         // forecast's topic (the topic prefix and the stream id, 510 bytes at most) matches
         // nothing, so a larger message is cut off and its sender disconnected.
         try pub.setMaxMessageSize(1024)
-        try pub.setOption(.xpubNoDrop, 1)
-        try pub.setSendHighWaterMark(max(c.queueCapacity, 10_000))
+        try pub.setSendHighWaterMark(c.subscriberHighWaterMark)
         try pub.setLinger(.seconds(1))
         try pub.attach(c.publish)
         if c.publish.hasPrefix("@") {
@@ -62,7 +65,6 @@ extension Daemon {
         var encoder = ForecastEncoder(topicPrefix: Array(c.forecastTopicPrefix.utf8))
         // XPUB passes subscriptions up as messages; they are read and discarded now and then.
         var subscriptions = ZMQMultipartBuffer(maxFrames: 1, capacity: 512)
-        var log = RateLimitedLog(logger: logger)
         let latency = timings?.latency
 
         /// Encodes and publishes one forecast record; false once the context is shutting down.
@@ -94,9 +96,8 @@ extension Daemon {
                 latency?.observe(monotonicNanoseconds() &- f.received, slot: 0)
                 return true
             case .wouldBlock:
-                let r = DropReason.subscriberSlow
-                counters.refuse(r.rawValue)
-                log.warning(reason: r.rawValue, message: "a subscriber's queue is full (it reads too slowly); forecast not published", stream: f.id)
+                // An XPUB without NODROP never refuses a message; it drops per subscriber instead.
+                assertionFailure("the forecasts socket reported a full queue")
                 return true
             case .terminated:
                 return false
