@@ -15,8 +15,15 @@ public final class DaemonCounters: Sendable {
     public let skippedUpdates = Atomic<Int>(0)
     /// Error regime changes detected (the drift policy applied), over every stream.
     public let drifts = Atomic<Int>(0)
-    /// Streams with a model.
+    /// Streams with a model in memory.
     public let streams = Atomic<Int>(0)
+    /// Of those, the ones without a sample for `quiet_after` seconds, as the workers last counted.
+    public let quietStreams = Atomic<Int>(0)
+    /// Streams unloaded from memory (their state saved), after `idle_unload` seconds without a
+    /// sample or to make room past `max_streams`; and streams loaded again on a new sample.
+    public let unloadedIdle = Atomic<Int>(0)
+    public let unloadedForRoom = Atomic<Int>(0)
+    public let reloaded = Atomic<Int>(0)
     /// Checkpoints committed, and the Unix time (seconds) of the latest.
     public let checkpoints = Atomic<Int>(0)
     public let lastCheckpoint = Atomic<Int>(0)

@@ -1,6 +1,12 @@
 // What the metrics show of the forecasts themselves (docs/metrics.md, "Forecast quality"):
 // written by the workers without locks, read at scrape time.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 import RNNCore
 import RNNWire
 import Synchronization
@@ -56,20 +62,26 @@ package final class StreamBoard: Sendable {
     private let ids: Mutex<[String?]>
     /// Per slot: rolling forecast MSE, persistence MSE, band coverage (NaN: none yet).
     private let figures: AtomicCounters
+    /// Per slot: when the stream last had a sample, Unix seconds (NaN: none yet).
+    private let lastSample: AtomicCounters
 
     package init(capacity: Int) {
         self.capacity = capacity
         ids = Mutex(Array(repeating: nil, count: capacity))
         figures = AtomicCounters(count: 3 * capacity)
         for i in 0..<(3 * capacity) { figures.store(i, Int(bitPattern: UInt(Double.nan.bitPattern))) }
+        lastSample = AtomicCounters(count: capacity)
+        for i in 0..<capacity { lastSample.store(i, Int(bitPattern: UInt(Double.nan.bitPattern))) }
     }
 
-    /// A slot for stream `id`, while there are slots left.
+    /// The slot of stream `id`: the one it had (a stream unloaded and loaded again keeps it), or
+    /// a new one while there are slots left.
     package func claim(_ id: [UInt8]) -> Int? {
         guard capacity > 0 else { return nil }
+        let name = printableStreamID(id)
+        if let slot = ids.withLock({ $0.firstIndex(of: name) }) { return slot }
         let slot = taken.add(1, ordering: .relaxed).newValue - 1
         guard slot < capacity else { return nil }
-        let name = printableStreamID(id)
         ids.withLock { $0[slot] = name }
         return slot
     }
@@ -80,11 +92,16 @@ package final class StreamBoard: Sendable {
         store(0, f.rollingForecastMSE)
         store(1, f.rollingPersistenceMSE)
         store(2, f.rollingCoverage)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        lastSample.store(slot, Int(bitPattern: UInt((Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9).bitPattern)))
     }
 
     package struct Row {
         package var stream: String
         package var forecastMSE, persistenceMSE, coverage: Double
+        /// When it last had a sample, Unix seconds (NaN: none yet).
+        package var lastSample: Double
     }
 
     /// The streams with a slot and their latest figures.
@@ -92,7 +109,10 @@ package final class StreamBoard: Sendable {
         let names = ids.withLock { $0 }
         func value(_ i: Int) -> Double { Double(bitPattern: UInt64(UInt(bitPattern: figures[i]))) }
         return names.enumerated().compactMap { slot, name in
-            name.map { Row(stream: $0, forecastMSE: value(3 * slot), persistenceMSE: value(3 * slot + 1), coverage: value(3 * slot + 2)) }
+            name.map {
+                Row(stream: $0, forecastMSE: value(3 * slot), persistenceMSE: value(3 * slot + 1), coverage: value(3 * slot + 2),
+                    lastSample: Double(bitPattern: UInt64(UInt(bitPattern: lastSample[slot]))))
+            }
         }
     }
 }

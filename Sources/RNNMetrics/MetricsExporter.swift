@@ -55,7 +55,8 @@ package final class MetricsExporter: Sendable {
     private let refused, samplesDropped, forecastsDropped: [String: Counter]
     private let checkpointsCommitted, checkpointsFailed: Counter
     private let curveRejected, curveHandshakeFailed: Counter
-    private let streams, checkpointAge, queueCapacity: Gauge
+    private let streams, quietStreams, checkpointAge, queueCapacity: Gauge
+    private let unloadedIdle, unloadedForRoom, reloaded: Counter
     private let queueDepth, threadStalled: [Gauge]
     private let threadLoops: [Counter]
     private let cpu: Counter
@@ -103,7 +104,15 @@ package final class MetricsExporter: Sendable {
             "rnnd_forecast_values_scored_total", "Forecast values (per target and step ahead) scored against the value they forecast, over every stream.")
         valuesBanded = counter("rnnd_forecast_values_banded_total", "Of the forecast values scored, those published with a band.")
         valuesInBand = counter("rnnd_forecast_values_in_band_total", "Of the forecast values with a band, those the band held: divided by the banded ones, the coverage.")
-        streams = gauge("rnnd_streams", "Streams with a model.")
+        streams = gauge("rnnd_streams", "Streams with a model in memory.")
+        quietStreams = gauge("rnnd_streams_quiet", "Streams in memory without a sample for quiet_after seconds (docs/checkpoints.md), as the workers last counted.")
+        unloadedIdle = counter(
+            "rnnd_streams_unloaded_total", "Streams saved and unloaded from memory: after idle_unload seconds without a sample, or to make room past max_streams.",
+            [("reason", "idle")])
+        unloadedForRoom = counter(
+            "rnnd_streams_unloaded_total", "Streams saved and unloaded from memory: after idle_unload seconds without a sample, or to make room past max_streams.",
+            [("reason", "max_streams")])
+        reloaded = counter("rnnd_streams_reloaded_total", "Streams loaded again from their saved state on a new sample, after being unloaded.")
         checkpointsCommitted = counter("rnnd_checkpoints_committed_total", "Checkpoints committed to the state store.")
         checkpointsFailed = counter("rnnd_checkpoints_failed_total", "Checkpoints that failed; nothing of them was committed.")
         curveRejected = counter(
@@ -171,6 +180,10 @@ package final class MetricsExporter: Sendable {
         updates.load(c.updates.load(ordering: .relaxed))
         skippedUpdates.load(c.skippedUpdates.load(ordering: .relaxed))
         streams.set(to: Double(c.streams.load(ordering: .relaxed)))
+        quietStreams.set(to: Double(c.quietStreams.load(ordering: .relaxed)))
+        unloadedIdle.load(c.unloadedIdle.load(ordering: .relaxed))
+        unloadedForRoom.load(c.unloadedForRoom.load(ordering: .relaxed))
+        reloaded.load(c.reloaded.load(ordering: .relaxed))
         drifts.load(c.drifts.load(ordering: .relaxed))
         let q = sources.quality
         valuesScored.load(q.scored)
@@ -218,9 +231,11 @@ package final class MetricsExporter: Sendable {
     /// write a NaN as `nan`, which the text format does not allow), set at every scrape. At most
     /// `StreamBoard.capacity` streams, three series each.
     private func loadStreams(_ board: StreamBoard) {
+        let now = Date().timeIntervalSince1970
         perStream.withLock { gauges in
             for row in board.rows() {
                 for (name, help, value) in [
+                    ("rnnd_stream_sample_age_seconds", Self.streamAgeHelp, row.lastSample.isFinite ? max(0, now - row.lastSample) : .nan),
                     ("rnnd_stream_forecast_mse", Self.streamMSEHelp, row.forecastMSE),
                     ("rnnd_stream_persistence_mse", Self.streamPersistenceHelp, row.persistenceMSE),
                     ("rnnd_stream_band_coverage_ratio", Self.streamCoverageHelp, row.coverage),
@@ -234,6 +249,8 @@ package final class MetricsExporter: Sendable {
         }
     }
 
+    private static let streamAgeHelp =
+        "Seconds since a stream's latest sample (loaded or not: an unloaded stream keeps its series)."
     private static let streamMSEHelp =
         "Mean squared error of a stream's one-step forecasts over about its latest 1000 samples, in its units squared (every target)."
     private static let streamPersistenceHelp =

@@ -46,8 +46,16 @@ struct Run: ParsableCommand {
     @Option(help: "Learning threads, 1 ... 256 (default: the online CPUs).")
     var workers: Int?
 
-    @Option(name: .customLong("max-streams"), help: "Most streams kept at once (default: 10000).")
+    @Option(name: .customLong("max-streams"), help: "Most streams kept in memory at once; past it the least recently used is saved and unloaded (default: 10000).")
     var maxStreams: Int?
+
+    @Option(name: .customLong("quiet-after"), help: ArgumentHelp(
+        "Seconds without a sample after which a stream counts as quiet (default: 300).", valueName: "seconds"))
+    var quietAfter: Double?
+
+    @Option(name: .customLong("idle-unload"), help: ArgumentHelp(
+        "Seconds without a sample after which a stream is saved and unloaded from memory; 0: never (default: 3600).", valueName: "seconds"))
+    var idleUnload: Double?
 
     @Option(name: .customLong("max-inputs"), help: "Widest sample accepted, in values (default: 64).")
     var maxInputs: Int?
@@ -112,6 +120,8 @@ struct Run: ParsableCommand {
         if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
+        if let quietAfter { c.quietAfter = quietAfter }
+        if let idleUnload { c.idleUnload = idleUnload }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let subscriberHighWaterMark { c.subscriberHighWaterMark = subscriberHighWaterMark }
         if let logLevel { c.logLevel = logLevel }

@@ -140,6 +140,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// max_streams = 10000
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
+/// quiet_after = 300.0      # seconds without a sample: the stream counts as quiet
+/// idle_unload = 3600.0     # seconds without a sample: saved and unloaded; 0: never
 /// log_level = "info"
 ///
 /// [metrics]
@@ -423,6 +425,8 @@ public enum ConfigurationFile {
                 Setting("max_streams", \.maxStreams),
                 Setting("queue_capacity", \.queueCapacity),
                 Setting("checkpoint_interval", \.checkpointInterval),
+                Setting("quiet_after", \.quietAfter),
+                Setting("idle_unload", \.idleUnload),
                 Setting("log_level", \.logLevel),
             ]),
             ("metrics", [

@@ -101,12 +101,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var stateDirectory: String?
     /// Learning threads (1 ... 256); streams are sharded across them.
     public var workers = DaemonConfiguration.onlineProcessors
-    /// Most streams the daemon keeps models for at once.
+    /// Most streams the daemon keeps models for in memory at once. A new stream past it unloads
+    /// the worker's least recently used stream (saved first, loaded again on its next sample).
     public var maxStreams = 10_000
     /// Samples waiting per worker: the bound of each worker's queue.
     public var queueCapacity = 10_000
     /// Seconds between checkpoints of every stream that changed (and one at every stop).
     public var checkpointInterval: Double = 60
+    /// Seconds without a sample after which a stream is quiet: counted in `rnnd_streams_quiet`.
+    public var quietAfter: Double = 300
+    /// Seconds without a sample after which a stream is unloaded from memory (its state saved,
+    /// loaded again on its next sample); 0 keeps every stream loaded.
+    public var idleUnload: Double = 3600
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -268,6 +274,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(checkpointInterval >= 1 && checkpointInterval <= 86_400) {
             add("daemon.checkpoint_interval", "--checkpoint-interval", "must be from 1 to 86400 seconds, got \(checkpointInterval)")
+        }
+        if !(quietAfter >= 1 && quietAfter <= 31_536_000) {
+            add("daemon.quiet_after", "--quiet-after", "must be from 1 to 31536000 seconds, got \(quietAfter)")
+        }
+        if !(idleUnload == 0 || (idleUnload >= 1 && idleUnload <= 31_536_000)) {
+            add("daemon.idle_unload", "--idle-unload", "must be 0 (never) or from 1 to 31536000 seconds, got \(idleUnload)")
         }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",

@@ -15,6 +15,10 @@ final class StreamLearner {
     var savedSeq = -1
     /// Its slot among the streams with series of their own in the metrics (``StreamBoard``), if any.
     var metricsSlot: Int?
+    /// When it last had a sample (`monotonicNanoseconds`), for quiet streams and unloading.
+    var lastSample: UInt64 = 0
+    /// Its place in ``StreamTable/all``.
+    fileprivate(set) var position = -1
 
     init(id: [UInt8], hash: UInt64, forecaster: Forecaster) {
         self.id = id
@@ -58,7 +62,37 @@ struct StreamTable {
             for case let l? in old { place(l) }
         }
         place(learner)
+        learner.position = all.count
         all.append(learner)
+    }
+
+    /// Takes `learner` out (it is in the table). Linear probing's deletion by backward shift: the
+    /// entries after its slot that could sit earlier move up, so that every lookup still finds
+    /// its stream without tombstones. `all` loses it by a swap with its last element.
+    mutating func remove(_ learner: StreamLearner) {
+        let mask = slots.count - 1
+        var hole = Int(truncatingIfNeeded: placementHash(learner.hash)) & mask
+        while slots[hole] !== learner { hole = (hole + 1) & mask }
+        slots[hole] = nil
+        var i = (hole + 1) & mask
+        while let next = slots[i] {
+            let home = Int(truncatingIfNeeded: placementHash(next.hash)) & mask
+            // `next` may fill the hole when its home is not strictly between the hole and `i`
+            // (cyclically).
+            if (i - home) & mask >= (i - hole) & mask {
+                slots[hole] = next
+                slots[i] = nil
+                hole = i
+            }
+            i = (i + 1) & mask
+        }
+        count -= 1
+        let last = all.removeLast()
+        if last !== learner {
+            all[learner.position] = last
+            last.position = learner.position
+        }
+        learner.position = -1
     }
 
     /// How far the streams sit from their home slots, in slots, summed: what finding every

@@ -1,0 +1,80 @@
+// Which of a worker's streams are in memory (docs/checkpoints.md, "Quiet streams and
+// max_streams"). A stream idle for `idle_unload`, or the least recently used one when a new
+// stream needs room past `max_streams`, is unloaded: its state is the record a checkpoint writes,
+// so it leaves memory as that record and comes back from it, exactly, on its next sample. A
+// stream whose latest state is committed just leaves; one with changes not committed yet leaves
+// its record here ("parked"), which the next checkpoint walk writes, and which is dropped once
+// that commit succeeds. A sample of a stream that is not in memory looks in the parked records,
+// then in the store (a read-only connection of the worker's own: in WAL mode it reads the last
+// commit without waiting for a checkpoint being written).
+
+import RNNCore
+import RNNMetrics
+import RNNState
+import RNNWire
+
+/// A worker's streams: those in memory (``table``) and the parked records of those unloaded.
+struct WorkerStreams {
+    /// A record of an unloaded stream that no commit holds yet.
+    struct Parked {
+        var record: [UInt8]
+        /// The `savedSeq` the stream had: what a stream brought back from here still has to save.
+        var savedSeq: Int
+    }
+
+    private(set) var table = StreamTable()
+    private(set) var parked: [[UInt8]: Parked] = [:]
+    /// The store, read-only, for streams unloaded before (or by an earlier run); nil without one.
+    let store: CheckpointStore?
+
+    init(store: CheckpointStore?) {
+        self.store = store
+    }
+
+    mutating func insert(_ learner: StreamLearner) { table.insert(learner) }
+
+    func find(_ id: UnsafeRawBufferPointer, hash: UInt64) -> StreamLearner? { table.find(id, hash: hash) }
+
+    /// The record of an unloaded stream `id`, and where it came from: parked here (and no longer
+    /// parked) or the store; nil when neither has one. A store that cannot be read gives nil
+    /// with the error, for the caller to log: the stream then starts afresh.
+    mutating func takeRecord(_ id: [UInt8]) -> (record: [UInt8], savedSeq: Int?)? {
+        if let p = parked.removeValue(forKey: id) { return (p.record, p.savedSeq) }
+        guard let store, let record = try? store.record(id: id) else { return nil }
+        return (record, nil)
+    }
+
+    /// Takes `learner` out of memory. Unless its latest state is committed, its record stays
+    /// parked until a checkpoint commits it.
+    mutating func unload(_ learner: StreamLearner, savedAt: Double, modelJSON: [UInt8]) {
+        if learner.seq != learner.savedSeq {
+            var record: [UInt8] = []
+            StreamRecord.encode(
+                id: learner.id, forecaster: learner.forecaster, seq: learner.seq, lastTimestamp: learner.policy.latestTime,
+                modelJSON: modelJSON, savedAt: savedAt, into: &record)
+            parked[learner.id] = Parked(record: record, savedSeq: learner.savedSeq)
+        }
+        table.remove(learner)
+    }
+
+    /// The parked records a checkpoint walk sends, by id.
+    var parkedIDs: [[UInt8]] { Array(parked.keys) }
+
+    func parkedRecord(_ id: [UInt8]) -> [UInt8]? { parked[id]?.record }
+
+    /// The walk that sent these parked records committed: they are in the store now. A record
+    /// parked again since (the stream came back, learned and left again) stays parked.
+    mutating func committed(_ sent: [(id: [UInt8], record: [UInt8])]) {
+        for (id, record) in sent where parked[id]?.record == record { parked[id] = nil }
+    }
+
+    /// The stream least recently given a sample, if any.
+    func leastRecentlyUsed() -> StreamLearner? {
+        table.all.min { $0.lastSample < $1.lastSample }
+    }
+
+    /// The streams idle since before `cutoff` (monotonic nanoseconds).
+    func idle(since cutoff: UInt64) -> [StreamLearner] {
+        table.all.filter { $0.lastSample < cutoff }
+    }
+}
