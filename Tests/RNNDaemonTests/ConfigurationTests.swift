@@ -54,6 +54,7 @@ struct ConfigurationTests {
         #expect(c.maxMessageBytes == 65_536)
         #expect(c.queueCapacity == 10_000)
         #expect(c.checkpointInterval == 60)
+        #expect(c.checkpointMaxAge == nil && c.resolvedCheckpointMaxAge == 180, "three intervals")
         #expect(c.logLevel == "info")
         #expect(c.metricsListen == nil && c.metricsAddress == nil, "no metrics unless asked for")
         #expect(c.problems() == [])
@@ -97,6 +98,7 @@ struct ConfigurationTests {
         max_streams = 500
         queue_capacity = 2000
         checkpoint_interval = 15
+        checkpoint_max_age = 100
         log_level = "debug"
 
         [metrics]
@@ -129,6 +131,7 @@ struct ConfigurationTests {
         c.maxStreams = 500
         c.queueCapacity = 2000
         c.checkpointInterval = 15
+        c.checkpointMaxAge = 100
         c.logLevel = "debug"
         c.metricsListen = "[::1]:9557"
         return c
@@ -305,15 +308,21 @@ struct ConfigurationTests {
         c.queueCapacity = -1
         c.workers = 257
         c.checkpointInterval = 0.5
+        c.checkpointMaxAge = 0
         let keys = c.issues().compactMap(\.key)
         #expect(keys == [
             "input.subscribe", "input.topics", "input.max_message_bytes", "input.max_inputs",
             "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
-            "daemon.checkpoint_interval",
+            "daemon.checkpoint_interval", "daemon.checkpoint_max_age",
         ])
         c = DaemonConfiguration()
         c.checkpointInterval = .nan
         #expect(c.problems() == ["daemon.checkpoint_interval (--checkpoint-interval): must be from 1 to 86400 seconds, got nan"])
+        c = DaemonConfiguration()
+        c.checkpointMaxAge = 59
+        #expect(c.problems() == ["daemon.checkpoint_max_age (--checkpoint-max-age): must be from checkpoint_interval (60.0) to 864000 seconds, got 59.0"])
+        c.checkpointMaxAge = 60
+        #expect(c.problems() == [])
 
         // The model's shape has upper bounds in a daemon, where every stream gets one.
         var big = DaemonConfiguration()
@@ -498,3 +507,4 @@ extension ConfigurationTests {
         #expect(example.metricsAddress == MetricsAddress(parsing: "127.0.0.1:9557"))
     }
 }
+

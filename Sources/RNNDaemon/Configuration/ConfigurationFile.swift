@@ -139,6 +139,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// max_streams = 10000
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
+/// checkpoint_max_age = 180.0     # /healthz fails when checkpoints fail this long; unset: 3 intervals
 /// log_level = "info"
 ///
 /// [metrics]
@@ -296,6 +297,8 @@ public enum ConfigurationFile {
             "max_streams = \(c.maxStreams)",
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
+            c.checkpointMaxAge.map { "checkpoint_max_age = \(tomlFloat($0))" }
+                ?? "# checkpoint_max_age is not set: three checkpoint intervals, \(tomlFloat(c.resolvedCheckpointMaxAge))",
             "log_level = \(tomlString(c.logLevel))",
             "",
             "[metrics]",
@@ -387,6 +390,7 @@ public enum ConfigurationFile {
                 Setting(key: "max_streams") { v, c throws(ConfigurationError.Issue) in c.maxStreams = try v.int() },
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
+                Setting(key: "checkpoint_max_age") { v, c throws(ConfigurationError.Issue) in c.checkpointMaxAge = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
             ]),
             ("metrics", [

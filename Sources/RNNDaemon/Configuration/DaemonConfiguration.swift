@@ -104,6 +104,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var queueCapacity = 10_000
     /// Seconds between checkpoints of every stream that changed (and one at every stop).
     public var checkpointInterval: Double = 60
+    /// Seconds without a committed checkpoint, while checkpoints fail, after which `/healthz`
+    /// reports the daemon unhealthy; nil: three checkpoint intervals (``resolvedCheckpointMaxAge``).
+    public var checkpointMaxAge: Double?
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -123,6 +126,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let maxMetricsStreamLabels = 10_000
 
     public init() {}
+
+    /// ``checkpointMaxAge``, or three checkpoint intervals when it is not set.
+    public var resolvedCheckpointMaxAge: Double { checkpointMaxAge ?? 3 * checkpointInterval }
 
     /// The default of `workers`: the processors online (`sysconf(_SC_NPROCESSORS_ONLN)`), at least
     /// 1 and at most ``maxWorkers``.
@@ -262,6 +268,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(checkpointInterval >= 1 && checkpointInterval <= 86_400) {
             add("daemon.checkpoint_interval", "--checkpoint-interval", "must be from 1 to 86400 seconds, got \(checkpointInterval)")
+        }
+        if let checkpointMaxAge, !(checkpointMaxAge >= checkpointInterval && checkpointMaxAge <= 10 * 86_400) {
+            add("daemon.checkpoint_max_age", "--checkpoint-max-age",
+                "must be from checkpoint_interval (\(checkpointInterval)) to 864000 seconds, got \(checkpointMaxAge)")
         }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",

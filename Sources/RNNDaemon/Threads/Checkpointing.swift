@@ -13,7 +13,9 @@ import ZeroMQ
 // changed. A worker answers between batches of samples, a few streams at a time, so the sample
 // path never stops for a whole checkpoint; the checkpoint thread writes what arrives into one
 // SQLite transaction and commits when every worker is through. On stop, each worker sends
-// every changed stream once more after its last sample, so nothing learned is lost.
+// every changed stream once more after its last sample, so nothing learned is lost. A failed
+// checkpoint is retried sooner than the interval, and counted by reason for the metrics and
+// `/healthz`.
 
 /// The streams a worker starts with: restored learners and the workspaces they compute in.
 /// Built on the main thread before the worker exists, then owned by the worker alone.
@@ -249,7 +251,7 @@ extension Daemon {
         let interval = Duration.milliseconds(Int64(c.checkpointInterval * 1000))
         var due = ContinuousClock.now + interval
         var finished = Set<Int>()  // workers that sent their streams at stop: they send no more
-        var lastFailed = false
+        var lastFailed = false, failedInARow = 0
         while finished.count < c.workers {
             beats.add(checkpointerBeat, 1)
             var first: [UInt8]?
@@ -326,12 +328,23 @@ extension Daemon {
                     if let failure { throw failure }
                 }
                 lastFailed = false
+                failedInARow = 0
                 counters.checkpoints.add(1, ordering: .relaxed)
                 counters.lastCheckpoint.store(Int(Date().timeIntervalSince1970), ordering: .relaxed)
+                if let run = checkpointFailures.committed() {
+                    logger.notice(
+                        "checkpoints commit again, after \(run.attempts) failed attempt\(run.attempts == 1 ? "" : "s") since \(Date(timeIntervalSince1970: run.since).formatted(.iso8601))")
+                }
             } catch {
                 lastFailed = true
-                counters.checkpointsFailed.add(1, ordering: .relaxed)
-                logger.error("checkpoint failed; nothing of it was committed, the next one writes every stream: \(error)")
+                failedInARow += 1
+                // Sooner than the interval: 1, 2, 4, ... seconds after the failure, at most the interval.
+                let retry = min(interval, .seconds(1 << min(failedInARow - 1, 20)))
+                due = ContinuousClock.now + retry
+                let reason = checkpointFailed(error)
+                let line = "checkpoint failed (\(reason.rawValue), \(failedInARow) in a row); nothing of it was committed, and the "
+                    + "next attempt, in \(retry), writes every stream: \(error)"
+                logger.error("\(line)")
             }
             let seconds = (ContinuousClock.now - started).seconds
             let line: Logger.Message = "checkpoint: \(written) streams (\(bytes / 1000) kB) in \(String(format: "%.3f", seconds)) s"
@@ -340,6 +353,22 @@ extension Daemon {
                 logger.log(level: final ? .info : .debug, line)
             }
         }
+    }
+
+    /// Counts a failed attempt and notes it for `/healthz`; returns its reason.
+    private func checkpointFailed(_ error: any Error) -> CheckpointFailureReason {
+        let reason: CheckpointFailureReason =
+            switch StoreWriteFailure(error) {
+            case .diskFull: .diskFull
+            case .ioError: .ioError
+            case .readOnly: .readOnly
+            case .busy: .busy
+            case .corrupt: .corrupt
+            case nil: if case CheckpointFailure.workersSilent = error { .workersSilent } else { .other }
+            }
+        let text = "\(error)".replacingOccurrences(of: "\n", with: " ")
+        checkpointFailures.failed(reason, error: text, at: Date().timeIntervalSince1970)
+        return reason
     }
 }
 

@@ -35,6 +35,8 @@ public final class Daemon: Sendable {
     let beats: AtomicCounters
     /// Whether every thread makes progress, as the main thread last saw (`/healthz`).
     let health = DaemonHealth()
+    /// The checkpoints that failed: the run since the last commit (`/healthz`), counts by reason.
+    let checkpointFailures = CheckpointFailures()
     /// The latencies and durations of the metrics; nil without `--metrics-listen`, and then no
     /// thread reads a clock for them.
     let timings: DaemonTimings?
@@ -171,7 +173,7 @@ public final class Daemon: Sendable {
             return 69
         }
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
-        var status = StatusLine(counters: counters)
+        var status = StatusLine(counters: counters, checkpointFailures: checkpointFailures)
         notifier.ready(status: status.next())
         health.set(.ready)
 
@@ -183,6 +185,8 @@ public final class Daemon: Sendable {
         // pings stop and systemd restarts rnnd; without it, the log says so.
         let stallLimit = notifier.watchdogInterval.map { $0 / 2 } ?? .seconds(30)
         var lastPing = ContinuousClock.now, lastStatus = ContinuousClock.now, stallReported = false
+        let checkpointMaxAge = Duration.seconds(c.resolvedCheckpointMaxAge)
+        var checkpointsReported = false
         while true {
             let signal = sigtimedwait(&signals, nil, &timeout)
             if signal == SIGINT || signal == SIGTERM {
@@ -198,7 +202,14 @@ public final class Daemon: Sendable {
             }
             let now = ContinuousClock.now
             let stalled = watch.stalled(beats, limit: stallLimit)
-            health.set(stalled.isEmpty ? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
+            let checkpoints = checkpointHealth(maxAge: checkpointMaxAge)
+            health.set(stalled.isEmpty ? checkpoints ?? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
+            if let checkpoints, !checkpointsReported {
+                logger.error("/healthz now answers 503: \(DaemonHealth.text(of: checkpoints))")
+            } else if checkpoints == nil, checkpointsReported {
+                logger.notice("/healthz: checkpoints commit again")
+            }
+            checkpointsReported = checkpoints != nil
             if stalled.isEmpty {
                 stallReported = false
                 if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
@@ -250,7 +261,8 @@ public final class Daemon: Sendable {
     func metricsExporter(_ timings: DaemonTimings, _ quality: ForecastQuality) -> MetricsExporter {
         MetricsExporter(
             .init(
-                counters: counters, queues: queues, beats: beats, health: health, timings: timings, quality: quality,
+                counters: counters, queues: queues, beats: beats, health: health, checkpointFailures: checkpointFailures,
+                timings: timings, quality: quality,
                 threadOfBeat: (0..<beats.count).map(threadName(beat:)),
                 threadOfQueue: (0..<configuration.workers).map { "rnnd-worker-\($0)" } + ["rnnd-publisher"]),
             queueCapacity: configuration.queueCapacity)
@@ -258,6 +270,16 @@ public final class Daemon: Sendable {
 
     func fail(_ message: String) {
         failure.withLock { if $0 == nil { $0 = message } }
+    }
+
+    /// What `/healthz` says of the checkpoints: nil while they commit, or while the last commit
+    /// is younger than `maxAge` (a failure or two before a retry commits is no alarm).
+    func checkpointHealth(maxAge: Duration) -> DaemonHealth.State? {
+        guard let run = checkpointFailures.run else { return nil }
+        let last = counters.lastCheckpoint.load(ordering: .relaxed)
+        let since = last == 0 ? ProcessStatistics.startTime : Double(last)
+        guard Date().timeIntervalSince1970 - since > maxAge.seconds else { return nil }
+        return .checkpointsFailing(run, lastCommit: last == 0 ? nil : Double(last), limit: maxAge)
     }
 
 }
@@ -271,7 +293,7 @@ extension Daemon {
     func reload(_ current: DaemonConfiguration) -> DaemonConfiguration {
         notifier.reloading()
         defer {
-            var status = StatusLine(counters: counters)
+            var status = StatusLine(counters: counters, checkpointFailures: checkpointFailures)
             notifier.ready(status: status.next())
         }
         guard let reloader else {
@@ -306,14 +328,17 @@ extension Daemon {
 }
 
 /// The one-line status systemd shows (`systemctl status`): streams, samples learned per second
-/// since the previous line, refusals, and the age of the latest checkpoint.
+/// since the previous line, refusals, and the age of the latest checkpoint (and why they fail,
+/// when they do).
 struct StatusLine {
     let counters: DaemonCounters
+    let checkpointFailures: CheckpointFailures
     private var lastLearned: Int
     private var lastTime = ContinuousClock.now
 
-    init(counters: DaemonCounters) {
+    init(counters: DaemonCounters, checkpointFailures: CheckpointFailures) {
         self.counters = counters
+        self.checkpointFailures = checkpointFailures
         lastLearned = counters.accepted.load(ordering: .relaxed)
     }
 
@@ -325,7 +350,10 @@ struct StatusLine {
         lastTime = now
         let refused = counters.refusedOrDropped
         let last = counters.lastCheckpoint.load(ordering: .relaxed)
-        let age = last == 0 ? "no checkpoint yet" : "last checkpoint \(max(0, Int(Date().timeIntervalSince1970) - last)) s ago"
+        var age = last == 0 ? "no checkpoint yet" : "last checkpoint \(max(0, Int(Date().timeIntervalSince1970) - last)) s ago"
+        if let run = checkpointFailures.run {
+            age += ", checkpoints failing (\(run.reason.rawValue), \(run.attempts) attempt\(run.attempts == 1 ? "" : "s"))"
+        }
         return "\(counters.streams.load(ordering: .relaxed)) streams, \(Int(rate.rounded())) samples/s learned, \(refused) refused or dropped, \(age)"
     }
 }
