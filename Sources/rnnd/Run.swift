@@ -67,6 +67,11 @@ struct Run: ParsableCommand {
         valueName: "seconds"))
     var checkpointMaxAge: Double?
 
+    @Option(name: .customLong("stop-timeout"), help: ArgumentHelp(
+        "Seconds to stop in after SIGTERM, the final checkpoint and its retries included; the systemd unit's TimeoutStopSec= (default: 30).",
+        valueName: "seconds"))
+    var stopTimeout: Double?
+
     @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
@@ -113,6 +118,7 @@ struct Run: ParsableCommand {
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let checkpointMaxAge { c.checkpointMaxAge = checkpointMaxAge }
+        if let stopTimeout { c.stopTimeout = stopTimeout }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }

@@ -1,23 +1,24 @@
 import Foundation
 @testable import RNNDaemon
 @testable import RNNState
+import RNNWire
 import Testing
 
 /// Checkpoints that cannot be written, through the real `rnnd` binary, on a file system that is
 /// really full: a tmpfs of a few megabytes of its own (``SmallFilesystem``). The daemon keeps
-/// forecasting, `/healthz` and the metrics say why, nothing committed is lost, and once there is
-/// room the next checkpoint writes every stream that changed.
+/// forecasting, `/healthz` and the metrics say why, nothing committed is lost, streams count as
+/// saved only once committed, and a final checkpoint that fails exits 74.
 @Suite(
-    .timeLimit(.minutes(3)),
+    .timeLimit(.minutes(3)), .serialized,
     .enabled(if: SmallFilesystem.canMount, "mounting a tmpfs of its own needs root (CAP_SYS_ADMIN)"))
 struct CheckpointFailureEndToEndTests {
     typealias RunningDaemon = DaemonEndToEndTests.RunningDaemon
 
-    /// A checkpoint every second, /healthz unhealthy after 2 s without one.
+    /// A checkpoint every second, /healthz unhealthy after 2 s without one, 6 s to stop in.
     static func arguments(_ directory: String, interval: Int = 1, maxAge: Int = 2) -> [String] {
         ServiceEndToEndTests.model + [
             "--state-dir", directory, "--metrics-listen", "127.0.0.1:0", "--checkpoint-interval", "\(interval)",
-            "--checkpoint-max-age", "\(maxAge)",
+            "--checkpoint-max-age", "\(maxAge)", "--stop-timeout", "6",
         ]
     }
 
@@ -103,7 +104,97 @@ struct CheckpointFailureEndToEndTests {
         Dictionary(uniqueKeysWithValues: streams.map { ($0, seq) })
     }
 
-    @Test func aFailingPeriodicCheckpointFlipsHealthzAndRecovers() throws {
+    @Test func aFinalCheckpointThatCannotBeWrittenExits74AndThePreviousOneRestoresWhole() throws {
+        let disk = try SmallFilesystem(megabytes: 4)
+        let directory = disk.path + "/state"
+        let streams = ["plant/a", "plant/b", "plant/c", "plant/d"]
+
+        // A first run learns 10 samples of each stream and stops: its final checkpoint commits.
+        let first = try RunningDaemon(Self.arguments(directory))
+        defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
+        #expect(try Feeder(first).feed(streams, 0..<10) == Self.all(streams, at: 10))
+        #expect(first.stop() == 0)
+        let committed = try Self.stored(directory, copy: true)
+        #expect(try Self.seqs(committed).filter { streams.contains($0.key) } == Self.all(streams, at: 10))
+
+        // A second run learns 10 more, and finds the disk full when it stops: its final
+        // checkpoint fails, is retried within --stop-timeout, and the daemon exits 74.
+        let second = try RunningDaemon(Self.arguments(directory, interval: 3600, maxAge: 3600))
+        defer { if second.process.isRunning { kill(second.process.processIdentifier, SIGKILL) } }
+        #expect(try second.await("restored").hasPrefix("5 streams"))
+        #expect(try Feeder(second).feed(streams, 10..<20) == Self.all(streams, at: 20))
+        try disk.fill()
+        let stopped = Date()
+        let status = second.stop(seconds: 20)
+        #expect(status == 74, "\(second.text)")
+        #expect(Date().timeIntervalSince(stopped) < 6, "within --stop-timeout")
+        #expect(MetricsEndToEndTests.logs(second, "stopped:"))
+        let log = second.text
+        #expect(log.contains("final checkpoint failed") && log.contains("disk_full") && log.contains("exiting 74"), "\(log)")
+        #expect(log.components(separatedBy: "final checkpoint: worker").count - 1 >= 3, "retried:\n\(log)")
+
+        // What was committed stays as it was, byte for byte.
+        #expect(try Self.stored(directory, copy: true) == committed)
+
+        // With room again, a restart restores every stream whole, as the first run left it: what
+        // the second run learned is lost, as exit 74 said.
+        try disk.free()
+        let third = try RunningDaemon(Self.arguments(directory))
+        defer { if third.process.isRunning { kill(third.process.processIdentifier, SIGKILL) } }
+        #expect(try third.await("restored").hasPrefix("5 streams"))
+        #expect(!third.text.contains("set aside"))
+        #expect(try Feeder(third).feed(streams, 20..<22) == Self.all(streams, at: 12))
+        #expect(third.stop() == 0)
+    }
+
+    /// A stream id beginning with `prefix` that the worker `worker` of two learns.
+    static func stream(_ prefix: String, worker: Int) -> String {
+        (0...).lazy.map { "\(prefix)/\($0)" }.first { id in
+            workerIndex(hash: Array(id.utf8).withUnsafeBytes { streamHash($0) }, workers: 2) == worker
+        }!
+    }
+
+    @Test func theFinalCheckpointCommitsEachWorkersStreamsOnTheirOwn() throws {
+        let disk = try SmallFilesystem(megabytes: 8)
+        let directory = disk.path + "/state"
+        // A stream of 1 value (a record of 13 kB) on one worker, one of 64 (420 kB) on the other.
+        let small = Self.stream("small", worker: 0), wide = Self.stream("wide", worker: 1)
+        let first = try RunningDaemon(Self.arguments(directory))
+        defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
+        let feeder = try Feeder(first)
+        #expect(try feeder.feed([small], 0..<10) == [small: 10])
+        #expect(try feeder.feed([wide], 0..<10, width: 64) == [wide: 10])
+        #expect(first.stop() == 0)
+
+        // The second run learns 10 more of each; at stop there is room for the small stream's
+        // commit (a few 16 kB pages of the write-ahead log) but not for the wide one's.
+        let second = try RunningDaemon(Self.arguments(directory, interval: 3600, maxAge: 3600))
+        defer { if second.process.isRunning { kill(second.process.processIdentifier, SIGKILL) } }
+        let again = try Feeder(second)
+        #expect(try again.feed([small], 10..<20) == [small: 20])
+        #expect(try again.feed([wide], 10..<20, width: 64) == [wide: 20])
+        try disk.fill()
+        try disk.free(bytes: 160_000)
+        #expect(second.stop(seconds: 20) == 74, "\(second.text)")
+        #expect(MetricsEndToEndTests.logs(second, "stopped:"))
+        #expect(second.text.contains("what the streams of worker 1 learned since their last commit is not saved"), "\(second.text)")
+        #expect(second.text.contains("the other workers' "), "\(second.text)")
+
+        // One worker's streams are committed, the other's are as the first run left them.
+        let seqs = try Self.seqs(Self.stored(directory, copy: true))
+        #expect(seqs[small] == 20 && seqs[wide] == 10, "\(seqs)")
+        try disk.free()
+        let third = try RunningDaemon(Self.arguments(directory))
+        defer { if third.process.isRunning { kill(third.process.processIdentifier, SIGKILL) } }
+        #expect(try third.await("restored").hasPrefix("3 streams"), "the warm-up stream and these two")
+        #expect(!third.text.contains("set aside"))
+        let last = try Feeder(third)
+        #expect(try last.feed([small], 20..<21) == [small: 21])
+        #expect(try last.feed([wide], 20..<21, width: 64) == [wide: 11])
+        #expect(third.stop() == 0)
+    }
+
+    @Test func aFailingPeriodicCheckpointFlipsHealthzAndItsStreamsStayUnsavedUntilCommitted() throws {
         let disk = try SmallFilesystem(megabytes: 4)
         let directory = disk.path + "/state"
         let streams = ["line/a", "line/b", "line/c"]
@@ -134,7 +225,20 @@ struct CheckpointFailureEndToEndTests {
         let recovered = try MetricsEndToEndTests.scrape(address)
         #expect(recovered.value("rnnd_checkpoint_consecutive_failures") == 0)
         #expect(try Self.seqs(Self.stored(directory, copy: false)).filter { streams.contains($0.key) } == Self.all(streams, at: 15))
-        #expect(daemon.stop() == 0)
+
+        // Full again, the streams learn 5 more samples and a checkpoint of them fails; the
+        // daemon stops at once when the room comes back. The streams sent in the failed
+        // checkpoint were never counted as saved: the final checkpoint writes them.
+        try disk.fill()
+        #expect(try feeder.feed(streams, 15..<20) == Self.all(streams, at: 20))
+        func failed() throws -> Double {
+            try MetricsEndToEndTests.scrape(address).value("rnnd_checkpoints_failed_total", ["reason": "disk_full"]) ?? 0
+        }
+        let before = try failed()
+        #expect(try Self.eventually(10) { try failed() >= before + 2 }, "two failed attempts after the samples were learned")
+        try disk.free()
+        #expect(daemon.stop() == 0, "\(daemon.text)")
+        #expect(try Self.seqs(Self.stored(directory, copy: true)).filter { streams.contains($0.key) } == Self.all(streams, at: 20))
     }
 
     @Test func aFullDiskLosesNothingCommittedAndOnceThereIsRoomEveryChangedStreamIsWritten() throws {

@@ -140,6 +140,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
 /// checkpoint_max_age = 180.0     # /healthz fails when checkpoints fail this long; unset: 3 intervals
+/// stop_timeout = 30.0            # the units' TimeoutStopSec=
 /// log_level = "info"
 ///
 /// [metrics]
@@ -299,6 +300,7 @@ public enum ConfigurationFile {
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             c.checkpointMaxAge.map { "checkpoint_max_age = \(tomlFloat($0))" }
                 ?? "# checkpoint_max_age is not set: three checkpoint intervals, \(tomlFloat(c.resolvedCheckpointMaxAge))",
+            "stop_timeout = \(tomlFloat(c.stopTimeout))",
             "log_level = \(tomlString(c.logLevel))",
             "",
             "[metrics]",
@@ -391,6 +393,7 @@ public enum ConfigurationFile {
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
                 Setting(key: "checkpoint_max_age") { v, c throws(ConfigurationError.Issue) in c.checkpointMaxAge = try v.double() },
+                Setting(key: "stop_timeout") { v, c throws(ConfigurationError.Issue) in c.stopTimeout = try v.double() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
             ]),
             ("metrics", [

@@ -23,7 +23,8 @@ import ZeroMQ
 /// Samples that arrive together travel between the threads in batches (`RecordBatch`); a
 /// sample that arrives alone is passed on at once.
 /// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
-/// sample already read is learned from and its forecast published before `run()` returns.
+/// sample already read is learned from and its forecast published, and every stream not saved
+/// yet is checkpointed, before `run()` returns: all within `stopTimeout`.
 /// With `--metrics-listen`, an HTTP server serves the counters and `/healthz` besides
 /// (``MetricsServer``), from before the restore until the threads have finished.
 public final class Daemon: Sendable {
@@ -49,6 +50,12 @@ public final class Daemon: Sendable {
     let notifier: SystemdNotifier
     let logger: Logger
     let stopping = Atomic<Bool>(false)
+    /// When SIGINT or SIGTERM arrived (``monotonicNanoseconds()``; 0 before): the stop budget
+    /// counts from then.
+    let stopRequested = Atomic<UInt64>(0)
+    /// Set by the checkpoint thread once every worker's streams are committed at stop; otherwise
+    /// the daemon exits 74.
+    let finalCheckpointSaved = Atomic<Bool>(false)
     /// Set by a thread that failed after start-up; the daemon then stops with an error.
     let failure = Mutex<String?>(nil)
     /// The CURVE keys and allowed clients, when CURVE is configured (CurveAccess.swift).
@@ -226,15 +233,27 @@ public final class Daemon: Sendable {
                 lastStatus = now
             }
         }
+        stopRequested.store(monotonicNanoseconds(), ordering: .relaxed)
         stopping.store(true, ordering: .relaxed)
         health.set(.stopping)
-        // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
-        // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
-        if finished.wait(timeout: .now() + 25) == .timedOut {
-            logger.error("threads did not finish within 25 s; closing the sockets")
+        // Within `stopTimeout` (systemd's TimeoutStopSec=, after which it kills): draining the
+        // queues takes well under a second, the final checkpoint of 10,000 streams a few seconds,
+        // its retries what is left; 3 s are kept for closing the sockets and exiting.
+        let threadsTime = c.stopTimeout - 3
+        var timedOut = false
+        if finished.wait(timeout: .now() + threadsTime) == .timedOut {
+            logger.error("threads did not finish within \(threadsTime) s of the stop (stop_timeout \(c.stopTimeout) s); closing the sockets")
             context.shutdown()
-            _ = finished.wait(timeout: .now() + 2)
-            exitCode = 70
+            _ = finished.wait(timeout: .now() + 1)
+            timedOut = true
+        }
+        if exitCode == 0 {
+            if !finalCheckpointSaved.load(ordering: .relaxed) {
+                logger.critical("exiting 74 (EX_IOERR): what some streams learned since their last checkpoint is lost (the final checkpoint above says why)")
+                exitCode = 74  // EX_IOERR
+            } else if timedOut {
+                exitCode = 70
+            }
         }
         logger.info("stopped: \(summary())")
         return exitCode
