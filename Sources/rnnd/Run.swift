@@ -62,6 +62,16 @@ struct Run: ParsableCommand {
         "Seconds between checkpoints of the streams that changed, 1 ... 86400 (default: 60).", valueName: "seconds"))
     var checkpointInterval: Double?
 
+    @Option(name: .customLong("checkpoint-max-age"), help: ArgumentHelp(
+        "Seconds without a committed checkpoint, while checkpoints fail, after which /healthz says unhealthy (default: 3 checkpoint intervals).",
+        valueName: "seconds"))
+    var checkpointMaxAge: Double?
+
+    @Option(name: .customLong("stop-timeout"), help: ArgumentHelp(
+        "Seconds to stop in after SIGTERM, the final checkpoint and its retries included; the systemd unit's TimeoutStopSec= (default: 30).",
+        valueName: "seconds"))
+    var stopTimeout: Double?
+
     @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
@@ -112,6 +122,8 @@ struct Run: ParsableCommand {
         if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
+        if let checkpointMaxAge { c.checkpointMaxAge = checkpointMaxAge }
+        if let stopTimeout { c.stopTimeout = stopTimeout }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let subscriberHighWaterMark { c.subscriberHighWaterMark = subscriberHighWaterMark }
         if let logLevel { c.logLevel = logLevel }

@@ -4,6 +4,7 @@ import RNNCore
 @testable import RNNState
 @testable import RNNTools
 import Testing
+import ZeroMQ
 
 /// The checkpoint format and store, in process: checksums, records, corruption, the store's
 /// transactions and what it sets aside.
@@ -126,5 +127,53 @@ struct CheckpointTests {
         let lock = try StateDirectoryLock(directory: directory)
         #expect(throws: CheckpointStoreError.self) { try StateDirectoryLock(directory: directory) }
         withExtendedLifetime(lock) {}
+    }
+}
+
+extension CheckpointTests {
+    /// A walk's streams count as saved only once the checkpoint thread says their commit went
+    /// through, at the `seq` they were sent at; after a failure, or an outcome that never came,
+    /// the next walk sends the same streams again.
+    @Test func aWalksStreamsCountAsSavedOnlyOnceCommitted() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setReceiveTimeout(.seconds(5))
+        try pull.bind("inproc://checkpoint-walk-test")
+        let push = try ZMQSocket(context, type: .push)
+        try push.connect("inproc://checkpoint-walk-test")
+        let learners = (0..<3).map { i in
+            let learner = StreamLearner(id: Array("s\(i)".utf8), hash: UInt64(i), forecaster: Forecaster(configuration: Self.model()))
+            learner.forecaster.step([Float(i), 1], time: 1_700_000_000)
+            learner.seq = 1
+            return learner
+        }
+        var walk = CheckpointWalk(worker: 7)
+        /// One whole walk: the `seq` of each stream it sent.
+        func walkOnce() throws -> [String: Int] {
+            walk.start()
+            #expect(try walk.advance(learners, to: push, final: true))
+            var sent: [String: Int] = [:]
+            while case .frames(let frames) = try pull.receiveFrames(), let frame = frames.first {
+                guard frame.first == CheckpointMessage.record.rawValue else {
+                    #expect(frame == CheckpointMessage.frame(.walkDone, worker: 7, walk: walk.number))
+                    return sent
+                }
+                let record = try StreamRecord.decode(Array(frame.dropFirst()))
+                sent[String(decoding: record.id, as: UTF8.self)] = record.seq
+            }
+            Issue.record("the walk did not end")
+            return sent
+        }
+        #expect(try walkOnce() == ["s0": 1, "s1": 1, "s2": 1])
+        walk.failed()
+        #expect(try walkOnce() == ["s0": 1, "s1": 1, "s2": 1], "nothing counted as saved")
+        learners[1].seq = 2  // learns while the commit is under way
+        walk.committed()
+        #expect(try walkOnce() == ["s1": 2], "saved at the seq it was sent at")
+        walk.committed()
+        #expect(try walkOnce() == [:])
+        learners[0].seq = 2
+        #expect(try walkOnce() == ["s0": 2])
+        #expect(try walkOnce() == ["s0": 2], "the outcome never came: not saved")
     }
 }

@@ -140,6 +140,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// max_streams = 10000
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
+/// checkpoint_max_age = 180.0     # /healthz fails when checkpoints fail this long; unset: 3 intervals
+/// stop_timeout = 30.0            # the units' TimeoutStopSec=
 /// log_level = "info"
 ///
 /// [metrics]
@@ -423,6 +425,13 @@ public enum ConfigurationFile {
                 Setting("max_streams", \.maxStreams),
                 Setting("queue_capacity", \.queueCapacity),
                 Setting("checkpoint_interval", \.checkpointInterval),
+                Setting(
+                    key: "checkpoint_max_age", value: { $0.checkpointMaxAge.map(SettingValue.double) },
+                    unset: { c, _ in
+                        "# checkpoint_max_age is not set: three checkpoint intervals, \(tomlFloat(c.resolvedCheckpointMaxAge))"
+                    }
+                ) { v, c throws(ConfigurationError.Issue) in c.checkpointMaxAge = try v.double() },
+                Setting("stop_timeout", \.stopTimeout),
                 Setting("log_level", \.logLevel),
             ]),
             ("metrics", [

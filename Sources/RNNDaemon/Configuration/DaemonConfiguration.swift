@@ -107,6 +107,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var queueCapacity = 10_000
     /// Seconds between checkpoints of every stream that changed (and one at every stop).
     public var checkpointInterval: Double = 60
+    /// Seconds without a committed checkpoint, while checkpoints fail, after which `/healthz`
+    /// reports the daemon unhealthy; nil: three checkpoint intervals (``resolvedCheckpointMaxAge``).
+    public var checkpointMaxAge: Double?
+    /// Seconds the daemon has to stop after SIGTERM: drain, the final checkpoint and its retries.
+    /// The systemd units' `TimeoutStopSec=` is the same.
+    public var stopTimeout: Double = 30
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -126,6 +132,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let maxMetricsStreamLabels = 10_000
 
     public init() {}
+
+    /// ``checkpointMaxAge``, or three checkpoint intervals when it is not set.
+    public var resolvedCheckpointMaxAge: Double { checkpointMaxAge ?? 3 * checkpointInterval }
+
+    /// Fewest seconds ``stopTimeout`` may be: the daemon keeps 3 s of it to close the sockets and
+    /// exit before systemd's SIGKILL, and needs some for the final checkpoint.
+    public static let minStopTimeout: Double = 5
 
     /// The default of `workers`: the processors online (`sysconf(_SC_NPROCESSORS_ONLN)`), at least
     /// 1 and at most ``maxWorkers``.
@@ -268,6 +281,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(checkpointInterval >= 1 && checkpointInterval <= 86_400) {
             add("daemon.checkpoint_interval", "--checkpoint-interval", "must be from 1 to 86400 seconds, got \(checkpointInterval)")
+        }
+        if let checkpointMaxAge, !(checkpointMaxAge >= checkpointInterval && checkpointMaxAge <= 10 * 86_400) {
+            add("daemon.checkpoint_max_age", "--checkpoint-max-age",
+                "must be from checkpoint_interval (\(checkpointInterval)) to 864000 seconds, got \(checkpointMaxAge)")
+        }
+        if !(stopTimeout >= Self.minStopTimeout && stopTimeout <= 86_400) {
+            add("daemon.stop_timeout", "--stop-timeout",
+                "must be from \(Int(Self.minStopTimeout)) to 86400 seconds (the systemd unit's TimeoutStopSec=), got \(stopTimeout)")
         }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",
