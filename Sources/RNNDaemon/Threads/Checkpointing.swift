@@ -22,6 +22,8 @@ final class RestoredStreams: @unchecked Sendable {
     var workspaces: [Int: TrainingWorkspace<Float>] = [:]
     /// Records that could not be used, for the caller to report and set aside.
     var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
+    /// Records of format 1, migrated as they were read.
+    var migrated = 0
 
     /// A stored record read, waiting to be rebuilt by its worker's task.
     struct Pending: Sendable {
@@ -34,7 +36,7 @@ final class RestoredStreams: @unchecked Sendable {
     /// Decodes `p` and rebuilds its stream under `configuration`, or notes why not.
     func rebuild(_ p: Pending, configuration c: DaemonConfiguration) {
         do throws(RecordProblem) {
-            let record = try StreamRecord.decode(p.raw)
+            let record = try StreamRecord.decode(p.raw, template: c.model)
             guard record.id == p.id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
             let current = c.modelConfiguration(inputs: record.model.inputs)
             let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
@@ -43,6 +45,11 @@ final class RestoredStreams: @unchecked Sendable {
             learner.seq = record.seq
             learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
             learner.savedSeq = record.seq
+            if record.formatRead != StreamRecord.formatVersion {
+                // Written in the current format at the next checkpoint, whether it learns or not.
+                learner.savedSeq = -1
+                migrated += 1
+            }
             learners.append(learner)
         } catch {
             problems.append((p.id, p.raw, error))
@@ -186,9 +193,10 @@ extension Daemon {
             if chunk.count == 512 { rebuild() }
         }
         rebuild()
-        var count = 0, problems = 0
+        var count = 0, problems = 0, migrated = 0
         for owner in restored {
             count += owner.learners.count
+            migrated += owner.migrated
             for p in owner.problems {
                 problems += 1
                 logger.error(
@@ -198,6 +206,9 @@ extension Daemon {
                 counters.refuse("checkpoint_\(p.problem.reason)")
             }
             owner.problems = []
+        }
+        if migrated > 0 {
+            logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
