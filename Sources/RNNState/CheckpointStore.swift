@@ -136,11 +136,11 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    /// Records set aside: what, why, when.
-    public func setAsideList() throws -> [(n: Int, id: [UInt8], reason: String, detail: String, at: Double)] {
+    /// Records set aside: their number, what, why, when, and their size.
+    public func setAsideList() throws -> [(n: Int, id: [UInt8], reason: String, detail: String, at: Double, bytes: Int)] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT n, id, reason, detail, at FROM set_aside ORDER BY n").map {
-                ($0[0], Array($0[1] as Data), $0[2], $0[3], $0[4])
+            try Row.fetchAll(db, sql: "SELECT n, id, reason, detail, at, length(record) FROM set_aside ORDER BY n").map {
+                ($0[0], Array($0[1] as Data), $0[2], $0[3], $0[4], $0[5])
             }
         }
     }
@@ -198,6 +198,52 @@ public final class CheckpointStore: Sendable {
             return .commit
         }
         return moved
+    }
+
+    /// Moves streams' records out of `streams` into `set_aside` (nothing is deleted), each with
+    /// its reason, in one transaction: the restore's records that cannot be used.
+    public func setAside(_ entries: [(id: [UInt8], reason: String, detail: String)]) throws {
+        guard !entries.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        try database.inTransaction(.immediate) { db in
+            let copy = try db.cachedStatement(
+                sql: "INSERT INTO set_aside(id, record, reason, detail, at) SELECT id, record, ?, ?, ? FROM streams WHERE id = ?")
+            let delete = try db.cachedStatement(sql: "DELETE FROM streams WHERE id = ?")
+            for e in entries {
+                try copy.execute(arguments: [e.reason, e.detail, now, Data(e.id)])
+                try delete.execute(arguments: [Data(e.id)])
+            }
+            return .commit
+        }
+    }
+
+    /// One record set aside, by its number (`n`), with why and when; nil when there is none.
+    public func setAsideRecord(_ n: Int) throws -> (id: [UInt8], record: [UInt8], reason: String, detail: String, at: Double)? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, record, reason, detail, at FROM set_aside WHERE n = ?", arguments: [n]).map {
+                (Array($0[0] as Data), Array($0[1] as Data), $0[2], $0[3], $0[4])
+            }
+        }
+    }
+
+    /// Puts set-aside records back into `streams` (`rnnd checkpoint restore-aside`), in one
+    /// transaction: each `n` leaves `set_aside` for its stream's live record, and a live record
+    /// it replaces is set aside in its turn (`replaced`), so that nothing is deleted.
+    public func restoreAside(_ entries: [(n: Int, savedAt: Double)], detail: String) throws {
+        let now = Date().timeIntervalSince1970
+        try database.inTransaction(.immediate) { db in
+            for e in entries {
+                guard let id = try Data.fetchOne(db, sql: "SELECT id FROM set_aside WHERE n = ?", arguments: [e.n]) else { continue }
+                try db.execute(
+                    sql: "INSERT INTO set_aside(id, record, reason, detail, at) SELECT id, record, 'replaced', ?, ? FROM streams WHERE id = ?",
+                    arguments: [detail, now, id])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO streams(id, record, saved_at) SELECT id, record, ? FROM set_aside WHERE n = ?",
+                    arguments: [e.savedAt, e.n])
+                try db.execute(sql: "DELETE FROM set_aside WHERE n = ?", arguments: [e.n])
+            }
+            return .commit
+        }
     }
 
     /// Unix time of the last committed checkpoint, and how many streams it wrote.

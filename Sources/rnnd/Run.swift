@@ -62,6 +62,11 @@ struct Run: ParsableCommand {
         "Seconds between checkpoints of the streams that changed, 1 ... 86400 (default: 60).", valueName: "seconds"))
     var checkpointInterval: Double?
 
+    @Option(name: .customLong("on-model-change"), help: ArgumentHelp(
+        "Stored streams whose model has another shape than the configuration gives them: refuse (exit 78, the default), keep (not loaded, records left in place) or fresh (records set aside, streams start afresh).",
+        valueName: "policy"))
+    var onModelChange: String?
+
     @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
@@ -108,6 +113,7 @@ struct Run: ParsableCommand {
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
+        if let policy = onModelChange.flatMap(ModelChangePolicy.init(rawValue:)) { c.onModelChange = policy }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }
         if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }
@@ -122,6 +128,10 @@ struct Run: ParsableCommand {
     }
 
     mutating func validate() throws {
+        if let onModelChange, ModelChangePolicy(rawValue: onModelChange) == nil {
+            let choices = ModelChangePolicy.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--on-model-change: expected one of \(choices), got '\(onModelChange)'")
+        }
         _ = try resolve()
     }
 

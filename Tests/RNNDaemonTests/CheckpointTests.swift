@@ -184,6 +184,15 @@ struct CheckpointTests {
         let aside = try store.setAsideList()
         #expect(aside.count == 1 && aside[0].reason == "checksum_mismatch" && aside[0].id == Array("b".utf8))
 
+        // Set aside records come back whole, and a live record they replace is set aside in turn.
+        try store.setAside([(Array("a".utf8), "model_changed", "hidden 6 → 7")])
+        #expect(try store.list().isEmpty)
+        let first = try #require(try store.setAsideList().first { $0.id == Array("a".utf8) })
+        try store.put(id: Array("a".utf8), record: b, savedAt: 5)
+        try store.restoreAside([(first.n, 1)], detail: "test")
+        #expect(try store.record(id: Array("a".utf8)) == a)
+        #expect(try store.setAsideList().map(\.reason).sorted() == ["checksum_mismatch", "replaced"])
+
         // A second daemon on the same directory is refused while the first holds it.
         let lock = try StateDirectoryLock(directory: directory)
         #expect(throws: CheckpointStoreError.self) { try StateDirectoryLock(directory: directory) }

@@ -139,6 +139,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// max_streams = 10000
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
+/// on_model_change = "refuse"   # stored streams of another model shape: refuse, keep, fresh
 /// log_level = "info"
 ///
 /// [metrics]
@@ -296,6 +297,7 @@ public enum ConfigurationFile {
             "max_streams = \(c.maxStreams)",
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
+            "on_model_change = \(tomlString(c.onModelChange.rawValue))",
             "log_level = \(tomlString(c.logLevel))",
             "",
             "[metrics]",
@@ -387,6 +389,9 @@ public enum ConfigurationFile {
                 Setting(key: "max_streams") { v, c throws(ConfigurationError.Issue) in c.maxStreams = try v.int() },
                 Setting(key: "queue_capacity") { v, c throws(ConfigurationError.Issue) in c.queueCapacity = try v.int() },
                 Setting(key: "checkpoint_interval") { v, c throws(ConfigurationError.Issue) in c.checkpointInterval = try v.double() },
+                Setting(key: "on_model_change") { v, c throws(ConfigurationError.Issue) in
+                    c.onModelChange = try v.choice(ModelChangePolicy.allCases.map { ($0.rawValue, $0) })
+                },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
             ]),
             ("metrics", [

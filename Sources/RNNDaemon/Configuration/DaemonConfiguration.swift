@@ -104,6 +104,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var queueCapacity = 10_000
     /// Seconds between checkpoints of every stream that changed (and one at every stop).
     public var checkpointInterval: Double = 60
+    /// What the start does with stored streams this configuration cannot restore as they are: a
+    /// model of another shape, or a record of a newer format (docs/checkpoints.md, "Restoring").
+    public var onModelChange = ModelChangePolicy.refuse
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -341,4 +344,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
             return home.isEmpty ? nil : home
         }
     }
+}
+
+/// What `rnnd run` does at start with the stored streams it cannot restore under its
+/// configuration as they are: trained with a model of another shape (`model_changed`), or
+/// written by a newer rnnd (`unsupported_version`). None of them loses a record.
+public enum ModelChangePolicy: String, CaseIterable, Sendable {
+    /// Start nothing: exit 78 (EX_CONFIG), saying which settings differ from the records and for
+    /// how many streams. The store is left as it was.
+    case refuse
+    /// Start, and leave those streams' records in place, not loaded: their samples are refused
+    /// (`model_changed`) until a start whose configuration matches them again restores them.
+    case keep
+    /// Start, set those records aside (`model_changed`), and start their streams afresh; `rnnd
+    /// checkpoint restore-aside` brings the records back.
+    case fresh
 }

@@ -20,10 +20,14 @@ import ZeroMQ
 final class RestoredStreams: @unchecked Sendable {
     var learners: [StreamLearner] = []
     var workspaces: [Int: TrainingWorkspace<Float>] = [:]
-    /// Records that could not be used, for the caller to report and set aside.
-    var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
+    /// Records that could not be used, for the caller to report and act on (by the
+    /// configuration's `onModelChange`, or set aside).
+    var problems: [(id: [UInt8], problem: RecordProblem)] = []
     /// Records of format 1, migrated as they were read.
     var migrated = 0
+    /// Streams whose records are kept in the store, not loaded (`on_model_change = keep`): their
+    /// samples are refused, so that no new model overwrites the stored one.
+    var held: Set<[UInt8]> = []
 
     /// A stored record read, waiting to be rebuilt by its worker's task.
     struct Pending: Sendable {
@@ -52,8 +56,61 @@ final class RestoredStreams: @unchecked Sendable {
             }
             learners.append(learner)
         } catch {
-            problems.append((p.id, p.raw, error))
+            problems.append((p.id, error))
         }
+    }
+}
+
+/// Why the daemon did not start: stored streams that this configuration cannot restore as they
+/// are, with `on_model_change = refuse` (exit 78).
+struct RestoreRefusal: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The records a restore could not use, sorted by what to do with them.
+struct RestoreProblems {
+    /// Trained with another model shape, or written by a newer rnnd: usable under another
+    /// configuration or rnnd, so `on_model_change` decides.
+    var unmatched: [(id: [UInt8], problem: RecordProblem)] = []
+    /// Damaged or unreadable by any rnnd: set aside.
+    var unusable: [(id: [UInt8], problem: RecordProblem)] = []
+
+    mutating func add(_ id: [UInt8], _ problem: RecordProblem) {
+        switch problem {
+        case .modelChanged: unmatched.append((id, problem))
+        case .unsupportedVersion(let v) where v > Int(StreamRecord.formatVersion): unmatched.append((id, problem))
+        default: unusable.append((id, problem))
+        }
+    }
+
+    /// The `[model]` key and flag of each shape difference that a daemon setting makes.
+    static let settings: [String: String] = [
+        "cell": "model.cell (--model)", "elman_activation": "model.elman_activation (--elman-activation)",
+        "hidden": "model.hidden (--hidden)", "horizon": "model.horizon (--horizon)", "window": "model.window (--window)",
+        "formulation": "model.formulation (--formulation)", "calendar": "model.calendar (--calendar)",
+        "linear_lags": "model.linear_lags (--linear-lags)", "optimizer": "model.optimizer (--optimizer)",
+    ]
+
+    /// What differs, with how many streams each: `hidden 8 → 9 (4 streams)`, the commonest
+    /// first, at most five; then the settings that set them.
+    var summary: (differences: String, settings: [String]) {
+        var counts: [String: Int] = [:], settings: Set<String> = []
+        for (_, problem) in unmatched {
+            switch problem {
+            case .modelChanged(let changes):
+                counts[changes.joined(separator: ", "), default: 0] += 1
+                for change in changes {
+                    let name = change.split(separator: " ").first.map(String.init) ?? change
+                    if let setting = Self.settings[name] { settings.insert(setting) }
+                }
+            case .unsupportedVersion(let v): counts["record format \(v), written by a newer rnnd", default: 0] += 1
+            default: break
+            }
+        }
+        let sorted = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var text = sorted.prefix(5).map { "\($0.key) (\($0.value) stream\($0.value == 1 ? "" : "s"))" }.joined(separator: "; ")
+        if sorted.count > 5 { text += "; and \(sorted.count - 5) other differences" }
+        return (text, settings.sorted())
     }
 }
 
@@ -157,9 +214,12 @@ extension Daemon {
     }
 
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
-    /// that cannot be used is reported, set aside and its stream starts afresh. A record of a
-    /// stream that another shard owns is left in the store, unread: it is another instance's
-    /// (or was, before a re-sharding), and restoring it here would learn the stream twice.
+    /// of format 1 is migrated. A record that cannot be used is reported and set aside, and its
+    /// stream starts afresh; one that another configuration (or a newer rnnd) could use is dealt
+    /// with as `on_model_change` says: refused (throws ``RestoreRefusal`` and changes nothing),
+    /// kept in place unloaded, or set aside. A record of a stream that another shard owns is
+    /// left in the store, unread: it is another instance's (or was, before a re-sharding), and
+    /// restoring it here would learn the stream twice.
     func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
         let c = configuration
         let started = ContinuousClock.now
@@ -193,20 +253,58 @@ extension Daemon {
             if chunk.count == 512 { rebuild() }
         }
         rebuild()
-        var count = 0, problems = 0, migrated = 0
+
+        var problems = RestoreProblems()
+        var count = 0, migrated = 0
         for owner in restored {
             count += owner.learners.count
             migrated += owner.migrated
-            for p in owner.problems {
-                problems += 1
-                logger.error(
-                    "checkpoint set aside: \(p.problem.description); the stream starts afresh",
-                    metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
-                try p.record.withUnsafeBytes { try store.setAside(id: p.id, record: $0, problem: p.problem) }
-                counters.refuse("checkpoint_\(p.problem.reason)")
-            }
+            for p in owner.problems { problems.add(p.id, p.problem) }
             owner.problems = []
         }
+        let (differences, settings) = problems.summary
+        let n = problems.unmatched.count, streams = "\(n) stored stream\(n == 1 ? "" : "s")"
+        if n > 0, c.onModelChange == .refuse {
+            throw RestoreRefusal(description: """
+                \(streams) cannot be restored under this configuration, which gives them another model \
+                than they were trained with: \(differences). Nothing was started, so that their learned state \
+                stays usable. Put \(settings.isEmpty ? "the model's settings" : settings.joined(separator: ", ")) back as \
+                the records have them, or start with on_model_change = "keep" (--on-model-change keep: \
+                those streams are not loaded, their records stay as they are and their samples are refused \
+                until the configuration matches them again) or "fresh" (--on-model-change fresh: their \
+                records are set aside, rnnd checkpoint restore-aside brings them back, and the streams \
+                start afresh). docs/checkpoints.md, "Restoring"
+                """)
+        }
+        for p in problems.unusable {
+            logger.error(
+                "checkpoint set aside: \(p.problem.description); the stream starts afresh",
+                metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
+            counters.refuse("checkpoint_\(p.problem.reason)")
+        }
+        var setAside = problems.unusable
+        if n > 0 {
+            switch c.onModelChange {
+            case .refuse: break
+            case .keep:
+                for p in problems.unmatched {
+                    restored[workerIndex(hash: p.id.withUnsafeBytes { streamHash($0) }, workers: c.workers)].held.insert(p.id)
+                }
+                logger.error("""
+                    checkpoints: \(streams) not restored, their records kept as they are (on_model_change = keep): \
+                    \(differences). Their samples are refused (model_changed) until a start whose configuration \
+                    matches them restores them\(settings.isEmpty ? "" : " (\(settings.joined(separator: ", ")))")
+                    """)
+            case .fresh:
+                setAside += problems.unmatched
+                for p in problems.unmatched { counters.refuse("checkpoint_\(p.problem.reason)") }
+                logger.warning("""
+                    checkpoints: \(streams) set aside and started afresh (on_model_change = fresh): \(differences); \
+                    rnnd checkpoint restore-aside brings their records back
+                    """)
+            }
+        }
+        try store.setAside(setAside.map { ($0.id, $0.problem.reason, $0.problem.description) })
         if migrated > 0 {
             logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
         }
@@ -218,7 +316,9 @@ extension Daemon {
         }
         counters.streams.store(count, ordering: .relaxed)
         let seconds = (ContinuousClock.now - started).seconds
-        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(problems == 0 ? "" : "; \(problems) set aside")")
+        let notes = (setAside.isEmpty ? [] : ["\(setAside.count) set aside"])
+            + (c.onModelChange == .keep && n > 0 ? ["\(n) kept unloaded"] : [])
+        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(notes.isEmpty ? "" : "; " + notes.joined(separator: ", "))")
         return restored
     }
 
