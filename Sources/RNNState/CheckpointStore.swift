@@ -12,11 +12,17 @@ import GRDB
 /// Tables:
 ///   streams(id BLOB PRIMARY KEY, record BLOB, saved_at REAL)        the current records
 ///   set_aside(n INTEGER PRIMARY KEY, id BLOB, record BLOB, reason TEXT, detail TEXT, at REAL)
+///                                                                   indexed by (id, n)
 ///   meta(key TEXT PRIMARY KEY, value)                               e.g. the last checkpoint
 public final class CheckpointStore: Sendable {
     /// The schema this rnnd writes (`PRAGMA user_version`).
     public static let schemaVersion = 1
     public static let fileName = "rnnd.sqlite"
+
+    /// Seconds a write waits for another connection's lock before it fails.
+    public static let busyTimeout: TimeInterval = 10
+    /// Bytes the write-ahead log is cut back to after a transaction that made it larger.
+    public static let walSizeLimit = 64 << 20
 
     public let path: String
     package let database: DatabaseQueue
@@ -57,9 +63,15 @@ public final class CheckpointStore: Sendable {
         }
         var configuration = Configuration()
         configuration.label = "rnnd checkpoints"
+        // Another connection's write (an operator's sqlite3, a backup's checkpoint of the WAL)
+        // makes a checkpoint wait for it rather than fail at once.
+        configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.prepareDatabase { db in
             // Durable commits: the WAL is synced at every commit, i.e. once per checkpoint.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The WAL grows to the largest transaction (a whole checkpoint) and is then reused;
+            // after a checkpoint larger than this, the next commit cuts it back to this size.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walSizeLimit)")
         }
         do {
             database = try DatabaseQueue(path: path, configuration: configuration)
@@ -78,6 +90,7 @@ public final class CheckpointStore: Sendable {
                     CREATE TABLE IF NOT EXISTS set_aside(
                         n INTEGER PRIMARY KEY, id BLOB NOT NULL, record BLOB NOT NULL,
                         reason TEXT NOT NULL, detail TEXT NOT NULL, at REAL NOT NULL);
+                    CREATE INDEX IF NOT EXISTS set_aside_by_stream ON set_aside(id, n);
                     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
                     PRAGMA user_version = \(Self.schemaVersion);
                     """)
@@ -244,6 +257,39 @@ public final class CheckpointStore: Sendable {
             }
             return .commit
         }
+    }
+
+    /// Deletes the records set aside more than `days` days before `now` (0: none for their
+    /// age), and those with `perStream` newer ones of the same stream (0: none for that), in one
+    /// transaction; returns how many and their bytes.
+    @discardableResult
+    public func pruneSetAside(days: Double, perStream: Int, now: Double = Date().timeIntervalSince1970) throws -> (records: Int, bytes: Int) {
+        var pruned = (records: 0, bytes: 0)
+        try database.inTransaction(.immediate) { db in
+            var conditions: [String] = [], arguments: StatementArguments = []
+            if days > 0 {
+                conditions.append("at < ?")
+                arguments += [now - days * 86_400]
+            }
+            if perStream > 0 {
+                conditions.append("(SELECT count(*) FROM set_aside newer WHERE newer.id = set_aside.id AND newer.n > set_aside.n) >= ?")
+                arguments += [perStream]
+            }
+            guard !conditions.isEmpty else { return .commit }
+            let which = conditions.joined(separator: " OR ")
+            if let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(length(record)), 0) FROM set_aside WHERE \(which)", arguments: arguments) {
+                pruned = (row[0], row[1])
+            }
+            if pruned.records > 0 { try db.execute(sql: "DELETE FROM set_aside WHERE \(which)", arguments: arguments) }
+            return .commit
+        }
+        return pruned
+    }
+
+    /// Copies the write-ahead log into the database and empties it (`wal_checkpoint(TRUNCATE)`):
+    /// at start-up, so that the daemon starts with a WAL of zero bytes.
+    public func truncateLog() throws {
+        try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     /// Unix time of the last committed checkpoint, and how many streams it wrote.

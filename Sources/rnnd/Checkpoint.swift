@@ -413,7 +413,7 @@ extension Checkpoint {
             abstract: "Move a stream's record out of the restored streams, into the records set aside.",
             discussion: """
                 The daemon no longer restores it; the bytes stay in the store (list shows them \
-                under set aside; restore-aside brings them back). For a \
+                under set aside, for set_aside_days; restore-aside brings them back). For a \
                 stream moved to another host. Refused while a daemon runs on the state directory \
                 (exit 75).
                 """)

@@ -67,6 +67,14 @@ struct Run: ParsableCommand {
         valueName: "policy"))
     var onModelChange: String?
 
+    @Option(name: .customLong("set-aside-days"), help: ArgumentHelp(
+        "Days a checkpoint record set aside is kept before the start-up deletes it; 0 keeps it (default: 30).", valueName: "days"))
+    var setAsideDays: Double?
+
+    @Option(name: .customLong("set-aside-per-stream"), help: ArgumentHelp(
+        "Checkpoint records set aside kept per stream, the newest; 0 keeps every one (default: 3).", valueName: "n"))
+    var setAsidePerStream: Int?
+
     @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
@@ -114,6 +122,8 @@ struct Run: ParsableCommand {
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let policy = onModelChange.flatMap(ModelChangePolicy.init(rawValue:)) { c.onModelChange = policy }
+        if let setAsideDays { c.setAsideDays = setAsideDays }
+        if let setAsidePerStream { c.setAsidePerStream = setAsidePerStream }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }
         if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }

@@ -193,6 +193,18 @@ struct CheckpointTests {
         #expect(try store.record(id: Array("a".utf8)) == a)
         #expect(try store.setAsideList().map(\.reason).sorted() == ["checksum_mismatch", "replaced"])
 
+        // Retention: the newest per stream, and an age.
+        for _ in 0..<4 { try store.setAside([(Array("a".utf8), "deleted", "test")]); try store.put(id: Array("a".utf8), record: a, savedAt: 1) }
+        #expect(try store.setAsideList().count == 6)
+        let pruned = try store.pruneSetAside(days: 0, perStream: 3)
+        #expect(pruned.records == 2 && pruned.bytes == 2 * a.count)
+        #expect(try store.setAsideList().filter { $0.id == Array("a".utf8) }.map(\.reason) == ["deleted", "deleted", "deleted"], "the newest three of a")
+        #expect(try store.pruneSetAside(days: 30, perStream: 0).records == 0, "all younger than 30 days")
+        #expect(try store.pruneSetAside(days: 30, perStream: 0, now: Date().timeIntervalSince1970 + 31 * 86_400).records == 4)
+        #expect(try store.setAsideList().isEmpty)
+        try store.truncateLog()
+        #expect(try FileManager.default.attributesOfItem(atPath: directory + "/rnnd.sqlite-wal")[.size] as? Int == 0)
+
         // A second daemon on the same directory is refused while the first holds it.
         let lock = try StateDirectoryLock(directory: directory)
         #expect(throws: CheckpointStoreError.self) { try StateDirectoryLock(directory: directory) }

@@ -140,6 +140,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
 /// on_model_change = "refuse"   # stored streams of another model shape: refuse, keep, fresh
+/// set_aside_days = 30.0        # records set aside are deleted at start-up after this; 0: never
+/// set_aside_per_stream = 3     # and beyond the newest 3 of a stream; 0: no limit
 /// log_level = "info"
 ///
 /// [metrics]
@@ -298,6 +300,8 @@ public enum ConfigurationFile {
             "queue_capacity = \(c.queueCapacity)",
             "checkpoint_interval = \(tomlFloat(c.checkpointInterval))",
             "on_model_change = \(tomlString(c.onModelChange.rawValue))",
+            "set_aside_days = \(tomlFloat(c.setAsideDays))",
+            "set_aside_per_stream = \(c.setAsidePerStream)",
             "log_level = \(tomlString(c.logLevel))",
             "",
             "[metrics]",
@@ -392,6 +396,8 @@ public enum ConfigurationFile {
                 Setting(key: "on_model_change") { v, c throws(ConfigurationError.Issue) in
                     c.onModelChange = try v.choice(ModelChangePolicy.allCases.map { ($0.rawValue, $0) })
                 },
+                Setting(key: "set_aside_days") { v, c throws(ConfigurationError.Issue) in c.setAsideDays = try v.double() },
+                Setting(key: "set_aside_per_stream") { v, c throws(ConfigurationError.Issue) in c.setAsidePerStream = try v.int() },
                 Setting(key: "log_level") { v, c throws(ConfigurationError.Issue) in c.logLevel = try v.string() },
             ]),
             ("metrics", [

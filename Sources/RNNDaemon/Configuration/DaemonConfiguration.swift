@@ -107,6 +107,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// What the start does with stored streams this configuration cannot restore as they are: a
     /// model of another shape, or a record of a newer format (docs/checkpoints.md, "Restoring").
     public var onModelChange = ModelChangePolicy.refuse
+    /// Days a record set aside is kept before the start-up deletes it; 0 keeps it whatever its age.
+    public var setAsideDays: Double = 30
+    /// Records set aside kept per stream, the newest; 0 keeps every one (within `setAsideDays`).
+    public var setAsidePerStream = 3
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -265,6 +269,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if !(checkpointInterval >= 1 && checkpointInterval <= 86_400) {
             add("daemon.checkpoint_interval", "--checkpoint-interval", "must be from 1 to 86400 seconds, got \(checkpointInterval)")
+        }
+        if !(setAsideDays >= 0 && setAsideDays <= 36_500) {
+            add("daemon.set_aside_days", "--set-aside-days", "must be from 0 (keep them) to 36500 days, got \(setAsideDays)")
+        }
+        if !(0...1_000_000).contains(setAsidePerStream) {
+            add("daemon.set_aside_per_stream", "--set-aside-per-stream", "must be from 0 (keep every one) to 1000000, got \(setAsidePerStream)")
         }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",

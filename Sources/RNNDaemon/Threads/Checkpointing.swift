@@ -201,15 +201,17 @@ extension Daemon {
     /// (not SQLite, or corrupt pages) is moved aside, kept for inspection, and every stream
     /// starts afresh: the daemon starts rather than refusing to.
     func openAndRestore(_ directory: String) throws -> (CheckpointStore, [RestoredStreams]) {
+        var startup = StartupExtension { [notifier] in notifier.extendTimeout($0) }
+        startup.progress()
         do {
             let store = try CheckpointStore(directory: directory)
-            return (store, try restore(from: store))
+            return (store, try restore(from: store, startup: &startup))
         } catch let error where CheckpointStore.isCorruption(error) || { if case CheckpointStoreError.corrupt = error { true } else { false } }() {
             let aside = try CheckpointStore.moveAside(directory: directory)
             logger.error("checkpoints: \(error); moved to \(aside), every stream starts afresh")
             counters.refuse("checkpoint_store_damaged")
             let store = try CheckpointStore(directory: directory)
-            return (store, try restore(from: store))
+            return (store, try restore(from: store, startup: &startup))
         }
     }
 
@@ -219,13 +221,15 @@ extension Daemon {
     /// with as `on_model_change` says: refused (throws ``RestoreRefusal`` and changes nothing),
     /// kept in place unloaded, or set aside. A record of a stream that another shard owns is
     /// left in the store, unread: it is another instance's (or was, before a re-sharding), and
-    /// restoring it here would learn the stream twice.
-    func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
+    /// restoring it here would learn the stream twice. Then the records set aside longer than
+    /// their retention are deleted. While it reads, `startup` tells systemd it is not stuck.
+    func restore(from store: CheckpointStore, startup: inout StartupExtension) throws -> [RestoredStreams] {
         let c = configuration
         let started = ContinuousClock.now
         let restored = (0..<c.workers).map { _ in RestoredStreams() }
         var read = 0, bytes = 0, skipped = 0, otherShards = 0
         let shard = c.streamShard
+        var lastReport = started
         // Records come in id order, a chunk at a time, and each chunk is decoded and rebuilt on
         // every core: one task per worker, touching only that worker's streams (no locks).
         var chunk: [RestoredStreams.Pending] = []
@@ -236,6 +240,10 @@ extension Daemon {
                 for p in pending where p.worker == w { owner.rebuild(p, configuration: c) }
             }
             chunk.removeAll(keepingCapacity: true)
+            if startup.progress(), ContinuousClock.now - lastReport >= .seconds(10) {
+                lastReport = .now
+                logger.info("restoring: \(read) streams (\(bytes / 1_000_000) MB) read so far")
+            }
         }
         try store.forEachRecord { id, raw in
             let hash = id.withUnsafeBytes { streamHash($0) }
@@ -305,6 +313,7 @@ extension Daemon {
             }
         }
         try store.setAside(setAside.map { ($0.id, $0.problem.reason, $0.problem.description) })
+        startup.progress()
         if migrated > 0 {
             logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
         }
@@ -319,6 +328,13 @@ extension Daemon {
         let notes = (setAside.isEmpty ? [] : ["\(setAside.count) set aside"])
             + (c.onModelChange == .keep && n > 0 ? ["\(n) kept unloaded"] : [])
         logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(notes.isEmpty ? "" : "; " + notes.joined(separator: ", "))")
+
+        let pruned = try store.pruneSetAside(days: c.setAsideDays, perStream: c.setAsidePerStream)
+        if pruned.records > 0 {
+            logger.notice("checkpoints: deleted \(pruned.records) records set aside (\(pruned.bytes / 1_000_000) MB): older than set_aside_days = \(c.setAsideDays) or beyond the newest set_aside_per_stream = \(c.setAsidePerStream) of their stream")
+        }
+        startup.progress()
+        try store.truncateLog()
         return restored
     }
 
