@@ -344,7 +344,7 @@ extension Checkpoint {
                 var bytes: [UInt8]
                 do throws(CheckpointCommandError) { bytes = try RecordFile.read(file) } catch { throw failure(command, error) }
                 var record: StreamRecord
-                do throws(RecordProblem) { record = try StreamRecord.decode(bytes) } catch {
+                do throws(RecordProblem) { record = try StreamRecord.decode(bytes, template: state.configured(c)?.configuration.model) } catch {
                     throw failure(command, "\(file): not imported: \(error.description); nothing was imported", CheckpointCommandError.dataError)
                 }
                 if let newID {
@@ -535,7 +535,7 @@ extension Checkpoint {
                     throw failure(command, "two records of stream \(name) asked for; restore one of them; nothing was restored", CheckpointCommandError.usage)
                 }
                 let record: StreamRecord
-                do throws(RecordProblem) { record = try StreamRecord.decode(entry.record) } catch {
+                do throws(RecordProblem) { record = try StreamRecord.decode(entry.record, template: state.configured(c)?.configuration.model) } catch {
                     unusable.append("\(name): \(error.description)")
                     continue
                 }

@@ -329,12 +329,18 @@ extension Daemon {
             + (c.onModelChange == .keep && n > 0 ? ["\(n) kept unloaded"] : [])
         logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(notes.isEmpty ? "" : "; " + notes.joined(separator: ", "))")
 
-        let pruned = try store.pruneSetAside(days: c.setAsideDays, perStream: c.setAsidePerStream)
-        if pruned.records > 0 {
-            logger.notice("checkpoints: deleted \(pruned.records) records set aside (\(pruned.bytes / 1_000_000) MB): older than set_aside_days = \(c.setAsideDays) or beyond the newest set_aside_per_stream = \(c.setAsidePerStream) of their stream")
+        // Housekeeping: neither stops the start when it fails (another connection holding the
+        // database past the busy timeout, say); the next start tries again.
+        do {
+            let pruned = try store.pruneSetAside(days: c.setAsideDays, perStream: c.setAsidePerStream)
+            if pruned.records > 0 {
+                logger.notice("checkpoints: deleted \(pruned.records) records set aside (\(pruned.bytes / 1_000_000) MB): older than set_aside_days = \(c.setAsideDays) or beyond the newest set_aside_per_stream = \(c.setAsidePerStream) of their stream")
+            }
+        } catch {
+            logger.warning("checkpoints: the records set aside were not pruned: \(error)")
         }
         startup.progress()
-        try store.truncateLog()
+        do { try store.truncateLog() } catch { logger.warning("checkpoints: the write-ahead log was not emptied: \(error)") }
         return restored
     }
 

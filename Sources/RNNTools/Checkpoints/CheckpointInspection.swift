@@ -361,7 +361,11 @@ public struct RecordDescription {
     public init(source: String, bytes: [UInt8], configured template: (file: String, model: ModelConfiguration)? = nil) {
         self.source = source
         self.bytes = bytes
-        do throws(RecordProblem) { decoded = .success(try StreamRecord.decode(bytes)) } catch { decoded = .failure(error) }
+        // A record of an old format is migrated as the daemon of `template` would (the
+        // settings the old format lacked are the template's).
+        do throws(RecordProblem) { decoded = .success(try StreamRecord.decode(bytes, template: template?.model)) } catch {
+            decoded = .failure(error)
+        }
         if let template, case .success(let record) = decoded {
             var model = template.model
             model.inputs = record.model.inputs
