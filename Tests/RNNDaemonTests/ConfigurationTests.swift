@@ -103,6 +103,9 @@ struct ConfigurationTests {
         checkpoint_interval = 15
         checkpoint_max_age = 100
         stop_timeout = 90
+        on_model_change = "keep"
+        set_aside_days = 7
+        set_aside_per_stream = 1
         log_level = "debug"
 
         [metrics]
@@ -138,6 +141,9 @@ struct ConfigurationTests {
         c.checkpointInterval = 15
         c.checkpointMaxAge = 100
         c.stopTimeout = 90
+        c.onModelChange = .keep
+        c.setAsideDays = 7
+        c.setAsidePerStream = 1
         c.logLevel = "debug"
         c.metricsListen = "[::1]:9557"
         return c

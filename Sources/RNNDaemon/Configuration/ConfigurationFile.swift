@@ -142,6 +142,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// checkpoint_interval = 60.0
 /// checkpoint_max_age = 180.0     # /healthz fails when checkpoints fail this long; unset: 3 intervals
 /// stop_timeout = 30.0            # the units' TimeoutStopSec=
+/// on_model_change = "refuse"   # stored streams of another model shape: refuse, keep, fresh
+/// set_aside_days = 30.0        # records set aside are deleted at start-up after this; 0: never
+/// set_aside_per_stream = 3     # and beyond the newest 3 of a stream; 0: no limit
 /// log_level = "info"
 ///
 /// [metrics]
@@ -432,6 +435,11 @@ public enum ConfigurationFile {
                     }
                 ) { v, c throws(ConfigurationError.Issue) in c.checkpointMaxAge = try v.double() },
                 Setting("stop_timeout", \.stopTimeout),
+                Setting(key: "on_model_change", value: { .string($0.onModelChange.rawValue) }) { v, c throws(ConfigurationError.Issue) in
+                    c.onModelChange = try v.choice(ModelChangePolicy.allCases.map { ($0.rawValue, $0) })
+                },
+                Setting("set_aside_days", \.setAsideDays),
+                Setting("set_aside_per_stream", \.setAsidePerStream),
                 Setting("log_level", \.logLevel),
             ]),
             ("metrics", [

@@ -113,6 +113,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Seconds the daemon has to stop after SIGTERM: drain, the final checkpoint and its retries.
     /// The systemd units' `TimeoutStopSec=` is the same.
     public var stopTimeout: Double = 30
+    /// What the start does with stored streams this configuration cannot restore as they are: a
+    /// model of another shape, or a record of a newer format (docs/checkpoints.md, "Restoring").
+    public var onModelChange = ModelChangePolicy.refuse
+    /// Days a record set aside is kept before the start-up deletes it; 0 keeps it whatever its age.
+    public var setAsideDays: Double = 30
+    /// Records set aside kept per stream, the newest; 0 keeps every one (within `setAsideDays`).
+    public var setAsidePerStream = 3
     /// The quietest log level written: one of ``logLevels``.
     public var logLevel = "info"
 
@@ -290,6 +297,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
             add("daemon.stop_timeout", "--stop-timeout",
                 "must be from \(Int(Self.minStopTimeout)) to 86400 seconds (the systemd unit's TimeoutStopSec=), got \(stopTimeout)")
         }
+        if !(setAsideDays >= 0 && setAsideDays <= 36_500) {
+            add("daemon.set_aside_days", "--set-aside-days", "must be from 0 (keep them) to 36500 days, got \(setAsideDays)")
+        }
+        if !(0...1_000_000).contains(setAsidePerStream) {
+            add("daemon.set_aside_per_stream", "--set-aside-per-stream", "must be from 0 (keep every one) to 1000000, got \(setAsidePerStream)")
+        }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",
                 "must be one of \(Self.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
@@ -368,4 +381,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
             return home.isEmpty ? nil : home
         }
     }
+}
+
+/// What `rnnd run` does at start with the stored streams it cannot restore under its
+/// configuration as they are: trained with a model of another shape (`model_changed`), or
+/// written by a newer rnnd (`unsupported_version`). None of them loses a record.
+public enum ModelChangePolicy: String, CaseIterable, Sendable {
+    /// Start nothing: exit 78 (EX_CONFIG), saying which settings differ from the records and for
+    /// how many streams. The store is left as it was.
+    case refuse
+    /// Start, and leave those streams' records in place, not loaded: their samples are refused
+    /// (`model_changed`) until a start whose configuration matches them again restores them.
+    case keep
+    /// Start, set those records aside (`model_changed`), and start their streams afresh; `rnnd
+    /// checkpoint restore-aside` brings the records back.
+    case fresh
 }

@@ -23,8 +23,14 @@ import ZeroMQ
 final class RestoredStreams: @unchecked Sendable {
     var learners: [StreamLearner] = []
     var workspaces: [Int: TrainingWorkspace<Float>] = [:]
-    /// Records that could not be used, for the caller to report and set aside.
-    var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
+    /// Records that could not be used, for the caller to report and act on (by the
+    /// configuration's `onModelChange`, or set aside).
+    var problems: [(id: [UInt8], problem: RecordProblem)] = []
+    /// Records of format 1, migrated as they were read.
+    var migrated = 0
+    /// Streams whose records are kept in the store, not loaded (`on_model_change = keep`): their
+    /// samples are refused, so that no new model overwrites the stored one.
+    var held: Set<[UInt8]> = []
 
     /// A stored record read, waiting to be rebuilt by its worker's task.
     struct Pending: Sendable {
@@ -37,7 +43,7 @@ final class RestoredStreams: @unchecked Sendable {
     /// Decodes `p` and rebuilds its stream under `configuration`, or notes why not.
     func rebuild(_ p: Pending, configuration c: DaemonConfiguration) {
         do throws(RecordProblem) {
-            let record = try StreamRecord.decode(p.raw)
+            let record = try StreamRecord.decode(p.raw, template: c.model)
             guard record.id == p.id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
             let current = c.modelConfiguration(inputs: record.model.inputs)
             let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
@@ -46,10 +52,68 @@ final class RestoredStreams: @unchecked Sendable {
             learner.seq = record.seq
             learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
             learner.savedSeq = record.seq
+            if record.formatRead != StreamRecord.formatVersion {
+                // Written in the current format at the next checkpoint, whether it learns or not.
+                learner.savedSeq = -1
+                migrated += 1
+            }
             learners.append(learner)
         } catch {
-            problems.append((p.id, p.raw, error))
+            problems.append((p.id, error))
         }
+    }
+}
+
+/// Why the daemon did not start: stored streams that this configuration cannot restore as they
+/// are, with `on_model_change = refuse` (exit 78).
+struct RestoreRefusal: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The records a restore could not use, sorted by what to do with them.
+struct RestoreProblems {
+    /// Trained with another model shape, or written by a newer rnnd: usable under another
+    /// configuration or rnnd, so `on_model_change` decides.
+    var unmatched: [(id: [UInt8], problem: RecordProblem)] = []
+    /// Damaged or unreadable by any rnnd: set aside.
+    var unusable: [(id: [UInt8], problem: RecordProblem)] = []
+
+    mutating func add(_ id: [UInt8], _ problem: RecordProblem) {
+        switch problem {
+        case .modelChanged: unmatched.append((id, problem))
+        case .unsupportedVersion(let v) where v > Int(StreamRecord.formatVersion): unmatched.append((id, problem))
+        default: unusable.append((id, problem))
+        }
+    }
+
+    /// The `[model]` key and flag of each shape difference that a daemon setting makes.
+    static let settings: [String: String] = [
+        "cell": "model.cell (--model)", "elman_activation": "model.elman_activation (--elman-activation)",
+        "hidden": "model.hidden (--hidden)", "horizon": "model.horizon (--horizon)", "window": "model.window (--window)",
+        "formulation": "model.formulation (--formulation)", "calendar": "model.calendar (--calendar)",
+        "linear_lags": "model.linear_lags (--linear-lags)", "optimizer": "model.optimizer (--optimizer)",
+    ]
+
+    /// What differs, with how many streams each: `hidden 8 → 9 (4 streams)`, the commonest
+    /// first, at most five; then the settings that set them.
+    var summary: (differences: String, settings: [String]) {
+        var counts: [String: Int] = [:], settings: Set<String> = []
+        for (_, problem) in unmatched {
+            switch problem {
+            case .modelChanged(let changes):
+                counts[changes.joined(separator: ", "), default: 0] += 1
+                for change in changes {
+                    let name = change.split(separator: " ").first.map(String.init) ?? change
+                    if let setting = Self.settings[name] { settings.insert(setting) }
+                }
+            case .unsupportedVersion(let v): counts["record format \(v), written by a newer rnnd", default: 0] += 1
+            default: break
+            }
+        }
+        let sorted = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var text = sorted.prefix(5).map { "\($0.key) (\($0.value) stream\($0.value == 1 ? "" : "s"))" }.joined(separator: "; ")
+        if sorted.count > 5 { text += "; and \(sorted.count - 5) other differences" }
+        return (text, settings.sorted())
     }
 }
 
@@ -180,28 +244,35 @@ extension Daemon {
     /// (not SQLite, or corrupt pages) is moved aside, kept for inspection, and every stream
     /// starts afresh: the daemon starts rather than refusing to.
     func openAndRestore(_ directory: String) throws -> (CheckpointStore, [RestoredStreams]) {
+        var startup = StartupExtension { [notifier] in notifier.extendTimeout($0) }
+        startup.progress()
         do {
             let store = try CheckpointStore(directory: directory)
-            return (store, try restore(from: store))
+            return (store, try restore(from: store, startup: &startup))
         } catch let error where CheckpointStore.isCorruption(error) || { if case CheckpointStoreError.corrupt = error { true } else { false } }() {
             let aside = try CheckpointStore.moveAside(directory: directory)
             logger.error("checkpoints: \(error); moved to \(aside), every stream starts afresh")
             counters.refuse("checkpoint_store_damaged")
             let store = try CheckpointStore(directory: directory)
-            return (store, try restore(from: store))
+            return (store, try restore(from: store, startup: &startup))
         }
     }
 
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
-    /// that cannot be used is reported, set aside and its stream starts afresh. A record of a
-    /// stream that another shard owns is left in the store, unread: it is another instance's
-    /// (or was, before a re-sharding), and restoring it here would learn the stream twice.
-    func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
+    /// of format 1 is migrated. A record that cannot be used is reported and set aside, and its
+    /// stream starts afresh; one that another configuration (or a newer rnnd) could use is dealt
+    /// with as `on_model_change` says: refused (throws ``RestoreRefusal`` and changes nothing),
+    /// kept in place unloaded, or set aside. A record of a stream that another shard owns is
+    /// left in the store, unread: it is another instance's (or was, before a re-sharding), and
+    /// restoring it here would learn the stream twice. Then the records set aside longer than
+    /// their retention are deleted. While it reads, `startup` tells systemd it is not stuck.
+    func restore(from store: CheckpointStore, startup: inout StartupExtension) throws -> [RestoredStreams] {
         let c = configuration
         let started = ContinuousClock.now
         let restored = (0..<c.workers).map { _ in RestoredStreams() }
         var read = 0, bytes = 0, skipped = 0, otherShards = 0
         let shard = c.streamShard
+        var lastReport = started
         // Records come in id order, a chunk at a time, and each chunk is decoded and rebuilt on
         // every core: one task per worker, touching only that worker's streams (no locks).
         var chunk: [RestoredStreams.Pending] = []
@@ -212,6 +283,10 @@ extension Daemon {
                 for p in pending where p.worker == w { owner.rebuild(p, configuration: c) }
             }
             chunk.removeAll(keepingCapacity: true)
+            if startup.progress(), ContinuousClock.now - lastReport >= .seconds(10) {
+                lastReport = .now
+                logger.info("restoring: \(read) streams (\(bytes / 1_000_000) MB) read so far")
+            }
         }
         try store.forEachRecord { id, raw in
             let hash = id.withUnsafeBytes { streamHash($0) }
@@ -229,18 +304,61 @@ extension Daemon {
             if chunk.count == 512 { rebuild() }
         }
         rebuild()
-        var count = 0, problems = 0
+
+        var problems = RestoreProblems()
+        var count = 0, migrated = 0
         for owner in restored {
             count += owner.learners.count
-            for p in owner.problems {
-                problems += 1
-                logger.error(
-                    "checkpoint set aside: \(p.problem.description); the stream starts afresh",
-                    metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
-                try p.record.withUnsafeBytes { try store.setAside(id: p.id, record: $0, problem: p.problem) }
-                counters.refuse("checkpoint_\(p.problem.reason)")
-            }
+            migrated += owner.migrated
+            for p in owner.problems { problems.add(p.id, p.problem) }
             owner.problems = []
+        }
+        let (differences, settings) = problems.summary
+        let n = problems.unmatched.count, streams = "\(n) stored stream\(n == 1 ? "" : "s")"
+        if n > 0, c.onModelChange == .refuse {
+            throw RestoreRefusal(description: """
+                \(streams) cannot be restored under this configuration, which gives them another model \
+                than they were trained with: \(differences). Nothing was started, so that their learned state \
+                stays usable. Put \(settings.isEmpty ? "the model's settings" : settings.joined(separator: ", ")) back as \
+                the records have them, or start with on_model_change = "keep" (--on-model-change keep: \
+                those streams are not loaded, their records stay as they are and their samples are refused \
+                until the configuration matches them again) or "fresh" (--on-model-change fresh: their \
+                records are set aside, rnnd checkpoint restore-aside brings them back, and the streams \
+                start afresh). docs/checkpoints.md, "Restoring"
+                """)
+        }
+        for p in problems.unusable {
+            logger.error(
+                "checkpoint set aside: \(p.problem.description); the stream starts afresh",
+                metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
+            counters.refuse("checkpoint_\(p.problem.reason)")
+        }
+        var setAside = problems.unusable
+        if n > 0 {
+            switch c.onModelChange {
+            case .refuse: break
+            case .keep:
+                for p in problems.unmatched {
+                    restored[workerIndex(hash: p.id.withUnsafeBytes { streamHash($0) }, workers: c.workers)].held.insert(p.id)
+                }
+                logger.error("""
+                    checkpoints: \(streams) not restored, their records kept as they are (on_model_change = keep): \
+                    \(differences). Their samples are refused (model_changed) until a start whose configuration \
+                    matches them restores them\(settings.isEmpty ? "" : " (\(settings.joined(separator: ", ")))")
+                    """)
+            case .fresh:
+                setAside += problems.unmatched
+                for p in problems.unmatched { counters.refuse("checkpoint_\(p.problem.reason)") }
+                logger.warning("""
+                    checkpoints: \(streams) set aside and started afresh (on_model_change = fresh): \(differences); \
+                    rnnd checkpoint restore-aside brings their records back
+                    """)
+            }
+        }
+        try store.setAside(setAside.map { ($0.id, $0.problem.reason, $0.problem.description) })
+        startup.progress()
+        if migrated > 0 {
+            logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
@@ -250,7 +368,22 @@ extension Daemon {
         }
         counters.streams.store(count, ordering: .relaxed)
         let seconds = (ContinuousClock.now - started).seconds
-        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(problems == 0 ? "" : "; \(problems) set aside")")
+        let notes = (setAside.isEmpty ? [] : ["\(setAside.count) set aside"])
+            + (c.onModelChange == .keep && n > 0 ? ["\(n) kept unloaded"] : [])
+        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(notes.isEmpty ? "" : "; " + notes.joined(separator: ", "))")
+
+        // Housekeeping: neither stops the start when it fails (another connection holding the
+        // database past the busy timeout, say); the next start tries again.
+        do {
+            let pruned = try store.pruneSetAside(days: c.setAsideDays, perStream: c.setAsidePerStream)
+            if pruned.records > 0 {
+                logger.notice("checkpoints: deleted \(pruned.records) records set aside (\(pruned.bytes / 1_000_000) MB): older than set_aside_days = \(c.setAsideDays) or beyond the newest set_aside_per_stream = \(c.setAsidePerStream) of their stream")
+            }
+        } catch {
+            logger.warning("checkpoints: the records set aside were not pruned: \(error)")
+        }
+        startup.progress()
+        do { try store.truncateLog() } catch { logger.warning("checkpoints: the write-ahead log was not emptied: \(error)") }
         return restored
     }
 

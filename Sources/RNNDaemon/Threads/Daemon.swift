@@ -135,7 +135,10 @@ public final class Daemon: Sendable {
         defer { metrics?.stopWaiting() }
 
         let store: CheckpointStore, restored: [RestoredStreams]
-        do { (store, restored) = try openAndRestore(directory) } catch {
+        do { (store, restored) = try openAndRestore(directory) } catch let refusal as RestoreRefusal {
+            logger.critical("checkpoints: \(refusal)")
+            return 78  // EX_CONFIG: the configuration does not fit the stored streams
+        } catch {
             logger.critical("checkpoints: \(error)")
             return 73  // EX_CANTCREAT
         }

@@ -48,6 +48,7 @@ extension Daemon {
         let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
         var table = StreamTable()
         var workspaces = restored.workspaces
+        let held = restored.held
         for learner in restored.learners {
             table.insert(learner)
             learner.metricsSlot = quality?.streams.claim(learner.id)
@@ -83,6 +84,12 @@ extension Daemon {
             let learner: StreamLearner
             if let known = table.find(sample.id, hash: hash) {
                 learner = known
+            } else if !held.isEmpty, held.contains(Array(sample.id)) {
+                // Its stored record has another model shape and stays as it is (on_model_change = keep).
+                let r = StreamRejection.modelChanged
+                counters.refuse(r.rawValue)
+                log.warning(reason: r.rawValue, message: "the stream's stored record has another model shape; kept, not loaded (on_model_change = keep)", stream: sample.id)
+                return true
             } else {
                 let streams = counters.streams.add(1, ordering: .relaxed).newValue
                 guard streams <= c.maxStreams else {
