@@ -113,6 +113,98 @@ extension OnlineTrainer {
     }
 }
 
+/// The trainer's state as records of format 1 held it (docs/checkpoints.md, "Format upgrades"),
+/// before the change formulation and the calendar inputs existed: the layout above without the
+/// change scale and without the samples as they came, its window `R·I` normalised samples (the
+/// network's inputs of the `.level` formulation without calendar inputs, which every format-1
+/// model was).
+///
+///     counters, latest loss and gradient norm, since-update, optimizer steps   as above
+///     normaliser: count, then mean and variance per input                    Int64, 2·I × Float64
+///     parameters; optimizer moments                                          (1 + m)·P × S
+///     the window ring, R·I normalised samples                                R·I × S
+///     live state, carried state; latest forecast, latest output              2·N × S, 2·O × S
+extension OnlineTrainer {
+    /// A trainer continuing from a state of format 1. `configuration` is the model the record
+    /// names, with the `.level` formulation and no calendar inputs. The network, its optimizer,
+    /// normaliser, window and recurrent states are taken as they were, so the network forecasts
+    /// exactly what it would have; what format 1 did not hold is rebuilt from its window: the
+    /// samples as they came (denormalised with the normaliser now, exact for the latest sample)
+    /// and the change scale (the mean square of the window's changes).
+    public convenience init(
+        configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil, formatOneState bytes: UnsafeRawBufferPointer
+    ) throws(TrainerStateError) {
+        precondition(configuration.formulation == .level && !configuration.calendar, "format-1 models are .level without calendar inputs")
+        self.init(configuration: configuration, workspace: workspace, initialize: false)
+        try readFormatOneState(from: bytes)
+    }
+
+    /// Bytes of a format-1 state of this trainer's configuration.
+    var formatOneStateByteCount: Int {
+        let c = configuration, s = MemoryLayout<S>.size
+        return 8 * (11 + 2 * c.inputs)
+            + s * ((1 + storedMoments) * network.layout.count + ringRows * c.inputs + 2 * network.stateSize + 2 * outputs)
+    }
+
+    private func readFormatOneState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
+        guard bytes.count == formatOneStateByteCount else {
+            throw .wrongSize(expected: formatOneStateByteCount, found: bytes.count)
+        }
+        let inputs = configuration.inputs
+        var r = StateReader(base: bytes.baseAddress!)
+        var k = TrainerCounters()
+        k.samples = Int(r.get(Int64.self))
+        k.rejectedSamples = Int(r.get(Int64.self))
+        k.updates = Int(r.get(Int64.self))
+        k.clippedUpdates = Int(r.get(Int64.self))
+        k.skippedUpdates = Int(r.get(Int64.self))
+        k.stateResets = Int(r.get(Int64.self))
+        let loss = r.get(Double.self), norm = r.get(Double.self)
+        k.lastLoss = loss.isNaN ? nil : loss
+        k.lastGradientNorm = norm.isNaN ? nil : norm
+        let since = Int(r.get(Int64.self)), steps = Int(r.get(Int64.self)), count = Int(r.get(Int64.self))
+        let mean = (0..<inputs).map { _ in r.get(Double.self) }
+        let variance = (0..<inputs).map { _ in r.get(Double.self) }
+        let counts = [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets, since, steps, count]
+        guard counts.allSatisfy({ $0 >= 0 }), mean.allSatisfy(\.isFinite), variance.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw .impossibleValue
+        }
+        counters = k
+        sinceUpdate = min(since, configuration.updateEvery - 1)
+        optimizer.steps = steps
+        normalizer._count = count
+        normalizer._mean = mean
+        normalizer._variance = variance
+        let p = network.layout.count
+        r.copy(into: network.parameters, p)
+        if storedMoments >= 1 { r.copy(into: optimizer.moment1, p) }
+        if storedMoments >= 2 { r.copy(into: optimizer.moment2, p) }
+        r.copy(into: ring, ringRows * inputs)  // `features` is `inputs` for .level without calendar
+        r.copy(into: liveState, network.stateSize)
+        r.copy(into: carriedState, network.stateSize)
+        r.copy(into: forecastBuffer, outputs)
+        r.copy(into: liveOutput, outputs)
+
+        // What format 1 did not keep, from the window of the latest R samples.
+        let n = k.samples, oldest = max(0, n - ringRows)
+        for m in oldest..<n {
+            let z = ringRow(m), x = valueRow(m)
+            for j in 0..<inputs { x[j] = S(z[j].double * normalizer.scale(j) + normalizer.offset(j)) }
+        }
+        var squares = [Double](repeating: 0, count: inputs), changes = 0
+        for m in max(oldest + 1, 1)..<max(n, 1) {
+            let x = valueRow(m), previous = valueRow(m - 1)
+            for j in 0..<inputs {
+                let d = x[j].double - previous[j].double
+                squares[j] += d * d
+            }
+            changes += 1
+        }
+        changeScale._count = changes
+        changeScale._meanSquare = squares.map { changes > 0 ? $0 / Double(changes) : 0 }
+    }
+}
+
 /// The leading fields of a saved state (the counters, the optimizer's steps and the
 /// normaliser), read without building a trainer: what `rnnd checkpoint list` and `show` print.
 public struct TrainerStateSummary: Sendable, Equatable {
@@ -284,6 +376,40 @@ extension Forecaster {
         state.update(from: numbers, count: stateCount)
         r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
         r.copy(into: published, 3 * outputs)
+    }
+}
+
+extension Forecaster {
+    /// A forecaster around `trainer`, a network that learned before there was a forecaster
+    /// around it (a record of format 1). The network goes on as it was; the other parts start
+    /// from the samples in its window, as a new forecaster would have after watching them:
+    /// the smoothing expert's level is the latest value, the linear model has the latest values
+    /// for its lags (its weights start at zero), and the forecasts the next samples resolve are
+    /// persistence's for every expert and without a band, so that the combination learns
+    /// nothing from them while the bands, drift and the combination's error scale take their
+    /// first errors from them.
+    public convenience init(continuing trainer: OnlineTrainer<Float>) {
+        self.init(trainer: trainer)
+        let n = trainer.counters.samples
+        guard n > 0 else { return }
+        let k = targets.count, oldest = max(0, n - trainer.ringRows)
+        for m in max(0, n - horizon)..<n {
+            let x = trainer.valueRow(max(m, oldest)), made = history.made(at: m)
+            for out in 0..<outputs {
+                let value = Double(x[targets[out % k]])
+                for e in Expert.allCases { made[e, output: out] = value }
+                made[combined: out] = value
+                made[halfWidth: out] = .nan
+                made[scale: out] = 0
+            }
+        }
+        let latest = trainer.valueRow(n - 1)
+        for j in 0..<k { smoothing.observe(Double(latest[targets[j]]), target: j, first: true) }
+        if linear.isOn {
+            // Samples older than the window repeat its oldest: no change, rather than a made-up one.
+            for m in max(0, n - lags - 1)..<n { linear.remember(trainer.valueRow(max(m, oldest)), sample: m) }
+        }
+        for out in 0..<outputs { published[out] = trainer.forecast[out] }
     }
 }
 

@@ -24,11 +24,10 @@ public final class DaemonCounters: Sendable {
     public let unloadedIdle = Atomic<Int>(0)
     public let unloadedForRoom = Atomic<Int>(0)
     public let reloaded = Atomic<Int>(0)
-    /// Checkpoints committed, and the Unix time (seconds) of the latest.
+    /// Checkpoints committed, and the Unix time (seconds) of the latest. The failed ones are
+    /// counted by reason in ``CheckpointFailures``.
     public let checkpoints = Atomic<Int>(0)
     public let lastCheckpoint = Atomic<Int>(0)
-    /// Checkpoints that failed (nothing of them committed; the next one writes every stream).
-    public let checkpointsFailed = Atomic<Int>(0)
     /// Samples of streams another shard owns (`other_shard`): with N shards, most of what a
     /// sharded instance receives, so an atomic rather than the mutex of the rarer reasons.
     public let otherShard = Atomic<Int>(0)

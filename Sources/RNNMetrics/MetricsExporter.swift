@@ -20,6 +20,7 @@ package final class MetricsExporter: Sendable {
         package var queues: QueueDepths
         package var beats: AtomicCounters
         package var health: DaemonHealth
+        package var checkpointFailures: CheckpointFailures
         package var timings: DaemonTimings
         package var quality: ForecastQuality
         /// The thread of each beat counter (publisher, workers, checkpoints, ingest), and of each
@@ -28,13 +29,15 @@ package final class MetricsExporter: Sendable {
         package var threadOfQueue: [String]
 
         package init(
-            counters: DaemonCounters, queues: QueueDepths, beats: AtomicCounters, health: DaemonHealth, timings: DaemonTimings,
-            quality: ForecastQuality, threadOfBeat: [String], threadOfQueue: [String]
+            counters: DaemonCounters, queues: QueueDepths, beats: AtomicCounters, health: DaemonHealth,
+            checkpointFailures: CheckpointFailures, timings: DaemonTimings, quality: ForecastQuality, threadOfBeat: [String],
+            threadOfQueue: [String]
         ) {
             self.counters = counters
             self.queues = queues
             self.beats = beats
             self.health = health
+            self.checkpointFailures = checkpointFailures
             self.timings = timings
             self.quality = quality
             self.threadOfBeat = threadOfBeat
@@ -53,9 +56,10 @@ package final class MetricsExporter: Sendable {
     /// and band coverage, each made when the stream first has the figure.
     private let perStream = Mutex<[String: Gauge]>([:])
     private let refused, samplesDropped, forecastsDropped: [String: Counter]
-    private let checkpointsCommitted, checkpointsFailed: Counter
+    private let checkpointsCommitted: Counter
+    private let checkpointsFailed: [CheckpointFailureReason: Counter]
     private let curveRejected, curveHandshakeFailed: Counter
-    private let streams, quietStreams, checkpointAge, queueCapacity: Gauge
+    private let streams, quietStreams, checkpointAge, checkpointFailuresInARow, queueCapacity: Gauge
     private let unloadedIdle, unloadedForRoom, reloaded: Counter
     private let queueDepth, threadStalled: [Gauge]
     private let threadLoops: [Counter]
@@ -114,12 +118,16 @@ package final class MetricsExporter: Sendable {
             [("reason", "max_streams")])
         reloaded = counter("rnnd_streams_reloaded_total", "Streams loaded again from their saved state on a new sample, after being unloaded.")
         checkpointsCommitted = counter("rnnd_checkpoints_committed_total", "Checkpoints committed to the state store.")
-        checkpointsFailed = counter("rnnd_checkpoints_failed_total", "Checkpoints that failed; nothing of them was committed.")
+        checkpointsFailed = Dictionary(uniqueKeysWithValues: CheckpointFailureReason.allCases.map {
+            ($0, counter("rnnd_checkpoints_failed_total", "Checkpoint attempts that failed, by reason; nothing of them was committed.", [("reason", $0.rawValue)]))
+        })
         curveRejected = counter(
             "rnnd_curve_clients_refused_total", "CURVE connection attempts whose client key is not allowed (ZAP said 400), on both sockets.")
         curveHandshakeFailed = counter(
             "rnnd_curve_handshakes_failed_total", "CURVE handshakes that failed before ZAP: no CURVE, another server key, a malformed handshake.")
         checkpointAge = gauge("rnnd_checkpoint_age_seconds", "Seconds since the latest committed checkpoint (since the start, before the first).")
+        checkpointFailuresInARow = gauge(
+            "rnnd_checkpoint_consecutive_failures", "Checkpoint attempts that failed since the latest commit: 0 while checkpoints commit.")
         queueCapacity = gauge("rnnd_queue_capacity", "The bound of each queue, in records (queue_capacity).")
         queueDepth = sources.threadOfQueue.map {
             gauge("rnnd_queue_depth", "Records waiting in a thread's queue: samples for a worker, forecasts for the publisher.", [("thread", $0)])
@@ -191,7 +199,9 @@ package final class MetricsExporter: Sendable {
         valuesInBand.load(q.covered)
         loadStreams(q.streams)
         checkpointsCommitted.load(c.checkpoints.load(ordering: .relaxed))
-        checkpointsFailed.load(c.checkpointsFailed.load(ordering: .relaxed))
+        let failures = sources.checkpointFailures
+        for (reason, count) in failures.counts { checkpointsFailed[reason]?.load(count) }
+        checkpointFailuresInARow.set(to: Double(failures.run?.attempts ?? 0))
         curveRejected.load(c.curveRejected.load(ordering: .relaxed))
         curveHandshakeFailed.load(c.curveHandshakeFailed.load(ordering: .relaxed))
         let last = c.lastCheckpoint.load(ordering: .relaxed)

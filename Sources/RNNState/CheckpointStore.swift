@@ -12,11 +12,17 @@ import GRDB
 /// Tables:
 ///   streams(id BLOB PRIMARY KEY, record BLOB, saved_at REAL)        the current records
 ///   set_aside(n INTEGER PRIMARY KEY, id BLOB, record BLOB, reason TEXT, detail TEXT, at REAL)
+///                                                                   indexed by (id, n)
 ///   meta(key TEXT PRIMARY KEY, value)                               e.g. the last checkpoint
 public final class CheckpointStore: Sendable {
     /// The schema this rnnd writes (`PRAGMA user_version`).
     public static let schemaVersion = 1
     public static let fileName = "rnnd.sqlite"
+
+    /// Seconds a write waits for another connection's lock before it fails.
+    public static let busyTimeout: TimeInterval = 10
+    /// Bytes the write-ahead log is cut back to after a transaction that made it larger.
+    public static let walSizeLimit = 64 << 20
 
     public let path: String
     package let database: DatabaseQueue
@@ -57,9 +63,15 @@ public final class CheckpointStore: Sendable {
         }
         var configuration = Configuration()
         configuration.label = "rnnd checkpoints"
+        // Another connection's write (an operator's sqlite3, a backup's checkpoint of the WAL)
+        // makes a checkpoint wait for it rather than fail at once.
+        configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.prepareDatabase { db in
             // Durable commits: the WAL is synced at every commit, i.e. once per checkpoint.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The WAL grows to the largest transaction (a whole checkpoint) and is then reused;
+            // after a checkpoint larger than this, the next commit cuts it back to this size.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walSizeLimit)")
         }
         do {
             database = try DatabaseQueue(path: path, configuration: configuration)
@@ -78,6 +90,7 @@ public final class CheckpointStore: Sendable {
                     CREATE TABLE IF NOT EXISTS set_aside(
                         n INTEGER PRIMARY KEY, id BLOB NOT NULL, record BLOB NOT NULL,
                         reason TEXT NOT NULL, detail TEXT NOT NULL, at REAL NOT NULL);
+                    CREATE INDEX IF NOT EXISTS set_aside_by_stream ON set_aside(id, n);
                     CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);
                     PRAGMA user_version = \(Self.schemaVersion);
                     """)
@@ -136,11 +149,11 @@ public final class CheckpointStore: Sendable {
         }
     }
 
-    /// Records set aside: what, why, when.
-    public func setAsideList() throws -> [(n: Int, id: [UInt8], reason: String, detail: String, at: Double)] {
+    /// Records set aside: their number, what, why, when, and their size.
+    public func setAsideList() throws -> [(n: Int, id: [UInt8], reason: String, detail: String, at: Double, bytes: Int)] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT n, id, reason, detail, at FROM set_aside ORDER BY n").map {
-                ($0[0], Array($0[1] as Data), $0[2], $0[3], $0[4])
+            try Row.fetchAll(db, sql: "SELECT n, id, reason, detail, at, length(record) FROM set_aside ORDER BY n").map {
+                ($0[0], Array($0[1] as Data), $0[2], $0[3], $0[4], $0[5])
             }
         }
     }
@@ -198,6 +211,85 @@ public final class CheckpointStore: Sendable {
             return .commit
         }
         return moved
+    }
+
+    /// Moves streams' records out of `streams` into `set_aside` (nothing is deleted), each with
+    /// its reason, in one transaction: the restore's records that cannot be used.
+    public func setAside(_ entries: [(id: [UInt8], reason: String, detail: String)]) throws {
+        guard !entries.isEmpty else { return }
+        let now = Date().timeIntervalSince1970
+        try database.inTransaction(.immediate) { db in
+            let copy = try db.cachedStatement(
+                sql: "INSERT INTO set_aside(id, record, reason, detail, at) SELECT id, record, ?, ?, ? FROM streams WHERE id = ?")
+            let delete = try db.cachedStatement(sql: "DELETE FROM streams WHERE id = ?")
+            for e in entries {
+                try copy.execute(arguments: [e.reason, e.detail, now, Data(e.id)])
+                try delete.execute(arguments: [Data(e.id)])
+            }
+            return .commit
+        }
+    }
+
+    /// One record set aside, by its number (`n`), with why and when; nil when there is none.
+    public func setAsideRecord(_ n: Int) throws -> (id: [UInt8], record: [UInt8], reason: String, detail: String, at: Double)? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, record, reason, detail, at FROM set_aside WHERE n = ?", arguments: [n]).map {
+                (Array($0[0] as Data), Array($0[1] as Data), $0[2], $0[3], $0[4])
+            }
+        }
+    }
+
+    /// Puts set-aside records back into `streams` (`rnnd checkpoint restore-aside`), in one
+    /// transaction: each `n` leaves `set_aside` for its stream's live record, and a live record
+    /// it replaces is set aside in its turn (`replaced`), so that nothing is deleted.
+    public func restoreAside(_ entries: [(n: Int, savedAt: Double)], detail: String) throws {
+        let now = Date().timeIntervalSince1970
+        try database.inTransaction(.immediate) { db in
+            for e in entries {
+                guard let id = try Data.fetchOne(db, sql: "SELECT id FROM set_aside WHERE n = ?", arguments: [e.n]) else { continue }
+                try db.execute(
+                    sql: "INSERT INTO set_aside(id, record, reason, detail, at) SELECT id, record, 'replaced', ?, ? FROM streams WHERE id = ?",
+                    arguments: [detail, now, id])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO streams(id, record, saved_at) SELECT id, record, ? FROM set_aside WHERE n = ?",
+                    arguments: [e.savedAt, e.n])
+                try db.execute(sql: "DELETE FROM set_aside WHERE n = ?", arguments: [e.n])
+            }
+            return .commit
+        }
+    }
+
+    /// Deletes the records set aside more than `days` days before `now` (0: none for their
+    /// age), and those with `perStream` newer ones of the same stream (0: none for that), in one
+    /// transaction; returns how many and their bytes.
+    @discardableResult
+    public func pruneSetAside(days: Double, perStream: Int, now: Double = Date().timeIntervalSince1970) throws -> (records: Int, bytes: Int) {
+        var pruned = (records: 0, bytes: 0)
+        try database.inTransaction(.immediate) { db in
+            var conditions: [String] = [], arguments: StatementArguments = []
+            if days > 0 {
+                conditions.append("at < ?")
+                arguments += [now - days * 86_400]
+            }
+            if perStream > 0 {
+                conditions.append("(SELECT count(*) FROM set_aside newer WHERE newer.id = set_aside.id AND newer.n > set_aside.n) >= ?")
+                arguments += [perStream]
+            }
+            guard !conditions.isEmpty else { return .commit }
+            let which = conditions.joined(separator: " OR ")
+            if let row = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(length(record)), 0) FROM set_aside WHERE \(which)", arguments: arguments) {
+                pruned = (row[0], row[1])
+            }
+            if pruned.records > 0 { try db.execute(sql: "DELETE FROM set_aside WHERE \(which)", arguments: arguments) }
+            return .commit
+        }
+        return pruned
+    }
+
+    /// Copies the write-ahead log into the database and empties it (`wal_checkpoint(TRUNCATE)`):
+    /// at start-up, so that the daemon starts with a WAL of zero bytes.
+    public func truncateLog() throws {
+        try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     /// Unix time of the last committed checkpoint, and how many streams it wrote.

@@ -19,7 +19,7 @@ import RNNWire
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
     /// 2: the forecaster's state (the network's, then the ensemble's, bands' and drift's);
-    /// 1 held the network's alone.
+    /// 1 held the network's alone, and is migrated as it is read (``decode(_:template:)``).
     public static let formatVersion: UInt16 = 2
     package static let magic = Array("RNNDSTRM".utf8)
     package static let byteOrderMark: UInt16 = 0x0102
@@ -32,6 +32,9 @@ public struct StreamRecord: Sendable, Equatable {
     public var savedAt: Double
     /// `Forecaster.writeState` bytes.
     public var state: [UInt8]
+    /// The format the record was read in: ``formatVersion``, or 1 for a record migrated as it
+    /// was read (its `model` and `state` are then format 2's, what ``encoded()`` writes).
+    public var formatRead: UInt16 = formatVersion
 
     public init(id: [UInt8], model: ModelConfiguration, seq: Int, lastTimestamp: Double?, savedAt: Double, state: [UInt8]) {
         self.id = id
@@ -140,8 +143,10 @@ public struct StreamRecord: Sendable, Equatable {
         withUnsafeBytes(of: sum) { out.append(contentsOf: $0) }
     }
 
-    /// Decodes and checks a record; throws why it cannot be used.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(RecordProblem) -> StreamRecord {
+    /// Decodes and checks a record; throws why it cannot be used. A record of format 1 is
+    /// migrated to format 2 (``migrateFormatOne(model:state:template:)``); `template` gives the
+    /// settings format 1 did not have.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, template: ModelConfiguration? = nil) throws(RecordProblem) -> StreamRecord {
         var o = 0
         func need(_ n: Int) throws(RecordProblem) {
             guard n >= 0, o + n <= bytes.count - 8 else { throw .truncated }
@@ -165,14 +170,17 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || version == 1 else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }
         let id = try take(Int(try get(UInt16.self)))
         let json = try take(Int(try get(UInt32.self)))
-        let model: ModelConfiguration
-        do { model = try JSONDecoder().decode(ModelConfiguration.self, from: Data(json)) } catch {
+        var model: ModelConfiguration
+        do {
+            let text = version == 1 ? try formatOneModelJSON(json, template: template ?? ModelConfiguration()) : Data(json)
+            model = try JSONDecoder().decode(ModelConfiguration.self, from: text)
+        } catch {
             throw .unreadableConfiguration("\(error)")
         }
         let seq = Int(try get(Int64.self))
@@ -181,16 +189,54 @@ public struct StreamRecord: Sendable, Equatable {
         let savedAt = try get(Double.self)
         let stateCount = try get(UInt64.self)
         guard stateCount <= UInt64(bytes.count) else { throw .truncated }
-        let state = try take(Int(stateCount))
+        var state = try take(Int(stateCount))
         guard o == bytes.count - 8 else { throw .trailingBytes }
-        return StreamRecord(id: id, model: model, seq: seq, lastTimestamp: hasTime ? t : nil, savedAt: savedAt, state: state)
+        if version == 1 { (model, state) = try migrateFormatOne(model: model, state: state) }
+        var record = StreamRecord(id: id, model: model, seq: seq, lastTimestamp: hasTime ? t : nil, savedAt: savedAt, state: state)
+        record.formatRead = version
+        return record
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(RecordProblem) -> StreamRecord {
+    public static func decode(_ bytes: [UInt8], template: ModelConfiguration? = nil) throws(RecordProblem) -> StreamRecord {
         let result: Result<StreamRecord, RecordProblem> = bytes.withUnsafeBytes { b in
-            do throws(RecordProblem) { return .success(try decode(b)) } catch { return .failure(error) }
+            do throws(RecordProblem) { return .success(try decode(b, template: template)) } catch { return .failure(error) }
         }
         return try result.get()
+    }
+
+    /// The model JSON of a format-1 record as format 2 writes it. Format 1 came before the
+    /// formulations, the calendar inputs and the forecaster: its networks forecast the
+    /// normalised level (`.level`) without calendar inputs, and the forecaster's settings (the
+    /// ensemble, the linear model's lags, the band coverage, drift) come from `template`.
+    static func formatOneModelJSON(_ json: [UInt8], template: ModelConfiguration) throws -> Data {
+        struct NotAnObject: Error, CustomStringConvertible { var description: String { "the model is not a JSON object" } }
+        guard var object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { throw NotAnObject() }
+        object["formulation"] = Formulation.level.rawValue
+        object["calendar"] = false
+        object["ensemble"] = template.ensemble
+        object["linearLags"] = template.linearLags
+        object["coverage"] = template.coverage
+        object["drift"] = template.drift
+        return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    }
+
+    /// A format-1 record's network state (the trainer's alone) as format 2's forecaster state:
+    /// the network exactly as it was, a new forecaster around it (`Forecaster(continuing:)`).
+    static func migrateFormatOne(model: ModelConfiguration, state: [UInt8]) throws(RecordProblem) -> (ModelConfiguration, [UInt8]) {
+        if !model.problems().isEmpty { throw .unreadableConfiguration(model.problems().joined(separator: "; ")) }
+        let result: Result<Forecaster, TrainerStateError> = state.withUnsafeBytes { b in
+            do throws(TrainerStateError) {
+                return .success(Forecaster(continuing: try OnlineTrainer<Float>(configuration: model, formatOneState: b)))
+            } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let forecaster):
+            var migrated = [UInt8](repeating: 0, count: forecaster.stateByteCount)
+            migrated.withUnsafeMutableBytes { forecaster.writeState(into: $0) }
+            return (model, migrated)
+        case .failure(let problem):
+            throw .badState("format 1: \(problem.description)")
+        }
     }
 
     /// A forecaster continuing this stream under `current` (the model the daemon would give the
@@ -279,7 +325,7 @@ public enum RecordProblem: Error, Equatable, CustomStringConvertible {
         case .notARecord: "not an rnnd stream record (wrong magic bytes)"
         case .otherByteOrder: "written on a machine of the other byte order"
         case .checksumMismatch: "checksum mismatch: the record is corrupt"
-        case .unsupportedVersion(let v): "format version \(v); this rnnd reads version \(StreamRecord.formatVersion)"
+        case .unsupportedVersion(let v): "format version \(v); this rnnd reads versions 1 and \(StreamRecord.formatVersion)"
         case .unsupportedScalar(let s): "\(s)-byte scalars; this rnnd stores 4-byte floats"
         case .unreadableConfiguration(let why): "its model configuration cannot be used: \(why)"
         case .trailingBytes: "bytes follow the forecaster state"

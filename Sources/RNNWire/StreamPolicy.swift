@@ -12,6 +12,9 @@ public enum StreamRejection: String, CaseIterable, Sendable {
     case duplicateTimestamp = "duplicate_timestamp"
     /// A new stream while `max_streams` streams exist.
     case tooManyStreams = "too_many_streams"
+    /// A stream whose stored record has another model shape than the daemon's configuration
+    /// gives it, kept unloaded (`on_model_change = keep`).
+    case modelChanged = "model_changed"
 }
 
 /// A stream's per-sample policy and what it remembers: the width the stream started with and the

@@ -13,13 +13,13 @@ struct Checkpoint: ParsableCommand {
             The store is rnnd.sqlite in the state directory, found as rnnd run finds it: \
             --state-dir, else state_directory in the --config file, else $STATE_DIRECTORY, \
             $XDG_STATE_HOME/rnnd, ~/.local/state/rnnd. list, show and export only read, also \
-            while a daemon runs; import and delete write, and refuse while a daemon holds the \
+            while a daemon runs; import, delete and restore-aside write, and refuse while a daemon holds the \
             directory (exit 75): stop it first. A record file is one stream's record, byte for \
             byte as the store holds it (self-describing, checksummed). docs/checkpoints.md has \
             the details. Exit codes: 64 usage, 65 bad record data, 66 no such store, file or \
             stream, 73 cannot write, 75 state directory in use, 78 bad --config file.
             """,
-        subcommands: [List.self, Show.self, Export.self, Import.self, Delete.self]
+        subcommands: [List.self, Show.self, Export.self, Import.self, Delete.self, RestoreAside.self]
     )
 }
 
@@ -90,6 +90,34 @@ func lockStateDirectory(_ directory: String, command: String) throws -> StateDir
                 CheckpointCommandError.inUse)
         }
         throw failure(command, error.description, CheckpointCommandError.cannotWrite)
+    }
+}
+
+/// Why a daemon of `configured` would not restore `record`, and what it would do instead; nil
+/// when it restores it.
+func restoreWarning(_ record: StreamRecord, configured: (file: String, configuration: DaemonConfiguration)) -> String? {
+    let c = configured.configuration, m = record.model
+    let changes = StreamRecord.shapeChanges(from: m, to: c.modelConfiguration(inputs: m.inputs))
+    if !changes.isEmpty {
+        let then = switch c.onModelChange {
+        case .refuse: "it refuses to start"
+        case .keep: "it keeps the record unloaded and refuses the stream's samples"
+        case .fresh: "it sets the record aside and starts the stream afresh"
+        }
+        return "a daemon of \(configured.file) does not restore stream '\(record.printableID)': the model differs: "
+            + "\(changes.joined(separator: ", ")); \(then) (on_model_change = \(c.onModelChange.rawValue))"
+    }
+    if let own = c.streamShard, !own.owns(id: record.id) {
+        return "a daemon of \(configured.file) (shard \(own)) does not restore stream '\(record.printableID)': another shard owns it"
+    }
+    return nil
+}
+
+/// Says `warnings` on stderr, at most ten of them.
+func warn(_ command: String, _ warnings: [String]) {
+    for w in warnings.prefix(10) { FileHandle.standardError.write(Data("rnnd \(command): warning: \(w)\n".utf8)) }
+    if warnings.count > 10 {
+        FileHandle.standardError.write(Data("rnnd \(command): warning: ... and \(warnings.count - 10) more such records\n".utf8))
     }
 }
 
@@ -316,7 +344,7 @@ extension Checkpoint {
                 var bytes: [UInt8]
                 do throws(CheckpointCommandError) { bytes = try RecordFile.read(file) } catch { throw failure(command, error) }
                 var record: StreamRecord
-                do throws(RecordProblem) { record = try StreamRecord.decode(bytes) } catch {
+                do throws(RecordProblem) { record = try StreamRecord.decode(bytes, template: state.configured(c)?.configuration.model) } catch {
                     throw failure(command, "\(file): not imported: \(error.description); nothing was imported", CheckpointCommandError.dataError)
                 }
                 if let newID {
@@ -373,18 +401,9 @@ extension Checkpoint {
             if let configured = state.configured(c) {
                 var warnings: [String] = []
                 for r in records {
-                    let m = r.record.model
-                    let changes = StreamRecord.shapeChanges(from: m, to: configured.configuration.modelConfiguration(inputs: m.inputs))
-                    if !changes.isEmpty {
-                        warnings.append("a daemon of \(configured.file) sets stream '\(r.record.printableID)' aside at start: the model differs: \(changes.joined(separator: ", "))")
-                    } else if let own = configured.configuration.streamShard, !own.owns(id: r.record.id) {
-                        warnings.append("a daemon of \(configured.file) (shard \(own)) does not restore stream '\(r.record.printableID)': another shard owns it")
-                    }
+                    if let warning = restoreWarning(r.record, configured: configured) { warnings.append(warning) }
                 }
-                for w in warnings.prefix(10) { FileHandle.standardError.write(Data("rnnd \(command): warning: \(w)\n".utf8)) }
-                if warnings.count > 10 {
-                    FileHandle.standardError.write(Data("rnnd \(command): warning: ... and \(warnings.count - 10) more such records\n".utf8))
-                }
+                warn(command, warnings)
             }
         }
     }
@@ -394,8 +413,9 @@ extension Checkpoint {
             abstract: "Move a stream's record out of the restored streams, into the records set aside.",
             discussion: """
                 The daemon no longer restores it; the bytes stay in the store (list shows them \
-                under set aside). For a stream moved to another host. Refused while a daemon \
-                runs on the state directory (exit 75).
+                under set aside, for set_aside_days; restore-aside brings them back). For a \
+                stream moved to another host. Refused while a daemon runs on the state directory \
+                (exit 75).
                 """)
 
         @Argument(help: ArgumentHelp("The stream id.", valueName: "stream"))
@@ -417,6 +437,141 @@ extension Checkpoint {
                 throw failure(command, "\(store.path): \(error)", CheckpointCommandError.cannotWrite)
             }
             print("stream '\(stream)' set aside in \(store.path); the daemon no longer restores it")
+        }
+    }
+
+    struct RestoreAside: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "restore-aside",
+            abstract: "Put records set aside back among the streams the daemon restores.",
+            discussion: """
+                STREAM takes the newest record set aside of that stream; --entry N the record \
+                numbered N (list prints the numbers); --all the newest of every stream that has \
+                one, --reason narrowing them (model_changed, deleted, ...). A record that fails \
+                its checks stays set aside: with --all it is named and left out, otherwise nothing \
+                is restored (exit 65). A stream whose live record was saved later than the record \
+                set aside keeps it unless --force (exit 73, nothing restored); a live record that \
+                is replaced is set aside in its turn (replaced), so nothing is deleted. All go in \
+                one transaction. Refused while a daemon runs on the state directory (exit 75). \
+                With --config, warns of records a daemon of that file would not restore.
+                """)
+
+        @Argument(help: ArgumentHelp("Stream ids: the newest record set aside of each.", valueName: "stream"))
+        var streams: [String] = []
+
+        @Option(name: .customLong("entry"), help: ArgumentHelp("A record set aside by its number (list prints it); repeat for several.", valueName: "n"))
+        var entries: [Int] = []
+
+        @Flag(help: "The newest record set aside of every stream that has one.")
+        var all = false
+
+        @Option(help: ArgumentHelp("With --all: only records set aside for this reason.", valueName: "reason"))
+        var reason: String?
+
+        @Flag(help: "Restore a record even when the stream's live record was saved later (that one is set aside).")
+        var force = false
+
+        @OptionGroup var state: StateDirectoryOptions
+
+        func validate() throws {
+            guard all != (!streams.isEmpty || !entries.isEmpty) else {
+                throw ValidationError("give stream ids or --entry N, or --all, one of them")
+            }
+            if reason != nil, !all { throw ValidationError("--reason narrows --all") }
+        }
+
+        func run() throws {
+            let command = "checkpoint restore-aside"
+            let (directory, c) = try state.resolve(command)
+            _ = try openStore(directory, command: command, readOnly: true)  // there is a store
+            let lock = try lockStateDirectory(directory, command: command)
+            defer { withExtendedLifetime(lock) {} }
+            let store = try openStore(directory, command: command, readOnly: false)
+            do {
+                try restore(in: store, configuration: c, command: command)
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                throw failure(command, "\(store.path): \(error)", CheckpointCommandError.cannotWrite)
+            }
+        }
+
+        private func restore(in store: CheckpointStore, configuration c: DaemonConfiguration, command: String) throws {
+            let aside = try store.setAsideList()
+            // The records asked for: their numbers.
+            var chosen: [Int] = []
+            if all {
+                var newest: [[UInt8]: Int] = [:]
+                for r in aside where reason == nil || r.reason == reason { newest[r.id] = max(newest[r.id] ?? r.n, r.n) }
+                chosen = newest.values.sorted()
+                if chosen.isEmpty {
+                    print("no records set aside\(reason.map { " for \($0)" } ?? "") in \(store.path); nothing restored")
+                    return
+                }
+            }
+            for name in streams {
+                let ids = streamIDs(named: name)
+                guard let n = aside.filter({ ids.contains($0.id) }).map(\.n).max() else {
+                    throw failure(command, "no record of stream '\(name)' is set aside in \(store.path) (rnnd checkpoint list shows them)", CheckpointCommandError.noInput)
+                }
+                chosen.append(n)
+            }
+            for n in entries {
+                guard aside.contains(where: { $0.n == n }) else {
+                    throw failure(command, "no record set aside numbered \(n) in \(store.path) (rnnd checkpoint list shows them)", CheckpointCommandError.noInput)
+                }
+                chosen.append(n)
+            }
+
+            // Every record checked, and every live record it would replace, before anything is written.
+            let live = Dictionary(try store.list().map { ($0.id, $0.savedAt) }, uniquingKeysWith: { a, _ in a })
+            var restoring: [(n: Int, record: StreamRecord, reason: String, at: Double, replaces: Double?)] = []
+            var unusable: [String] = [], newer: [String] = []
+            var seen: Set<[UInt8]> = []
+            for n in chosen {
+                guard let entry = try store.setAsideRecord(n) else { continue }
+                let name = "'\(printableStreamID(entry.id))' (record \(n), set aside as \(entry.reason))"
+                guard seen.insert(entry.id).inserted else {
+                    throw failure(command, "two records of stream \(name) asked for; restore one of them; nothing was restored", CheckpointCommandError.usage)
+                }
+                let record: StreamRecord
+                do throws(RecordProblem) { record = try StreamRecord.decode(entry.record, template: state.configured(c)?.configuration.model) } catch {
+                    unusable.append("\(name): \(error.description)")
+                    continue
+                }
+                let replaces = live[entry.id]
+                if let replaces, replaces > record.savedAt, !force {
+                    newer.append("\(name): its live record, saved \(Timestamp.iso8601(replaces)), is newer than this one, saved \(Timestamp.iso8601(record.savedAt))")
+                }
+                restoring.append((n, record, entry.reason, entry.at, replaces))
+            }
+            if !unusable.isEmpty, !all {
+                throw failure(command, "these records fail their checks and stay set aside; nothing was restored:\n  " + unusable.joined(separator: "\n  "),
+                              CheckpointCommandError.dataError)
+            }
+            if !newer.isEmpty {
+                throw failure(
+                    command, "\(newer.count == 1 ? "a stream has a live record" : "\(newer.count) streams have live records") newer than the one set aside; "
+                        + "--force restores \(newer.count == 1 ? "it" : "them") anyway (the live \(newer.count == 1 ? "record is" : "records are") set aside as replaced); "
+                        + "nothing was restored:\n  " + newer.prefix(10).joined(separator: "\n  ") + (newer.count > 10 ? "\n  ..." : ""),
+                    CheckpointCommandError.cannotWrite)
+            }
+            try store.restoreAside(restoring.map { ($0.n, $0.record.savedAt) }, detail: "replaced by a record set aside (rnnd checkpoint restore-aside)")
+            for r in restoring where restoring.count <= 10 {
+                print("restored stream '\(r.record.printableID)' into \(store.path): the record set aside as \(r.reason) at \(Timestamp.iso8601(r.at)), "
+                    + "saved \(Timestamp.iso8601(r.record.savedAt)), seq \(r.record.seq)"
+                    + (r.replaces == nil ? "" : "; the live record it replaces is set aside (replaced)"))
+            }
+            if restoring.count > 10 || all {
+                print("restored \(restoring.count) stream\(restoring.count == 1 ? "" : "s") into \(store.path)")
+            }
+            if !unusable.isEmpty {
+                FileHandle.standardError.write(Data(("rnnd \(command): \(unusable.count) records fail their checks and stay set aside:\n  "
+                    + unusable.prefix(10).joined(separator: "\n  ") + "\n").utf8))
+            }
+            if let configured = state.configured(c) {
+                warn(command, restoring.compactMap { restoreWarning($0.record, configured: configured) })
+            }
         }
     }
 }

@@ -70,6 +70,28 @@ struct Run: ParsableCommand {
         "Seconds between checkpoints of the streams that changed, 1 ... 86400 (default: 60).", valueName: "seconds"))
     var checkpointInterval: Double?
 
+    @Option(name: .customLong("checkpoint-max-age"), help: ArgumentHelp(
+        "Seconds without a committed checkpoint, while checkpoints fail, after which /healthz says unhealthy (default: 3 checkpoint intervals).",
+        valueName: "seconds"))
+    var checkpointMaxAge: Double?
+
+    @Option(name: .customLong("stop-timeout"), help: ArgumentHelp(
+        "Seconds to stop in after SIGTERM, the final checkpoint and its retries included; the systemd unit's TimeoutStopSec= (default: 30).",
+        valueName: "seconds"))
+    var stopTimeout: Double?
+    @Option(name: .customLong("on-model-change"), help: ArgumentHelp(
+        "Stored streams whose model has another shape than the configuration gives them: refuse (exit 78, the default), keep (not loaded, records left in place) or fresh (records set aside, streams start afresh).",
+        valueName: "policy"))
+    var onModelChange: String?
+
+    @Option(name: .customLong("set-aside-days"), help: ArgumentHelp(
+        "Days a checkpoint record set aside is kept before the start-up deletes it; 0 keeps it (default: 30).", valueName: "days"))
+    var setAsideDays: Double?
+
+    @Option(name: .customLong("set-aside-per-stream"), help: ArgumentHelp(
+        "Checkpoint records set aside kept per stream, the newest; 0 keeps every one (default: 3).", valueName: "n"))
+    var setAsidePerStream: Int?
+
     @Option(name: .customLong("forecast-topic-prefix"), help: ArgumentHelp(
         "Put before the stream id in every forecast's topic (default: none).", valueName: "prefix"))
     var forecastTopicPrefix: String?
@@ -120,10 +142,15 @@ struct Run: ParsableCommand {
         if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }
+        if let checkpointMaxAge { c.checkpointMaxAge = checkpointMaxAge }
+        if let stopTimeout { c.stopTimeout = stopTimeout }
         if let quietAfter { c.quietAfter = quietAfter }
         if let idleUnload { c.idleUnload = idleUnload }
         if let forecastTopicPrefix { c.forecastTopicPrefix = forecastTopicPrefix }
         if let subscriberHighWaterMark { c.subscriberHighWaterMark = subscriberHighWaterMark }
+        if let policy = onModelChange.flatMap(ModelChangePolicy.init(rawValue:)) { c.onModelChange = policy }
+        if let setAsideDays { c.setAsideDays = setAsideDays }
+        if let setAsidePerStream { c.setAsidePerStream = setAsidePerStream }
         if let logLevel { c.logLevel = logLevel }
         if let metricsListen { c.metricsListen = metricsListen }
         if let metricsStreamLabels { c.metricsStreamLabels = metricsStreamLabels }
@@ -138,6 +165,10 @@ struct Run: ParsableCommand {
     }
 
     mutating func validate() throws {
+        if let onModelChange, ModelChangePolicy(rawValue: onModelChange) == nil {
+            let choices = ModelChangePolicy.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--on-model-change: expected one of \(choices), got '\(onModelChange)'")
+        }
         _ = try resolve()
     }
 

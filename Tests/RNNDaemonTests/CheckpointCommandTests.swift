@@ -174,6 +174,99 @@ struct CheckpointCommandTests {
     }
 }
 
+extension CheckpointCommandTests {
+    @Test func restoreAsideBringsRecordsBackAndNeverOverwritesANewerOneUnasked() throws {
+        let dir = try ReplayCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let history = dir.appendingPathComponent("history.csv").path
+        try Data(Self.csv(0..<40).utf8).write(to: URL(fileURLWithPath: history))
+        let older = dir.appendingPathComponent("older.rnndckpt").path, newer = dir.appendingPathComponent("newer.rnndckpt").path
+        let state = dir.appendingPathComponent("state").path, stateFlag = ["--state-dir", state]
+        #expect(try Self.run(["fit", history, "--out", older, "--stream", "a", "--epochs", "1"] + Self.model).status == 0)
+        #expect(try Self.run(["fit", history, "--out", newer, "--stream", "a", "--epochs", "2"] + Self.model).status == 0)
+
+        // Set aside (as a daemon with another shape would, or delete), then brought back.
+        #expect(try Self.run(["checkpoint", "import", older] + stateFlag).status == 0)
+        #expect(try Self.run(["checkpoint", "delete", "a"] + stateFlag).status == 0)
+        let listed = try Self.run(["checkpoint", "list"] + stateFlag)
+        #expect(listed.stdout.contains("  1  a  deleted"), "\(listed.stdout)")
+        let back = try Self.run(["checkpoint", "restore-aside", "a"] + stateFlag)
+        #expect(back.status == 0 && back.stdout.contains("restored stream 'a'") && back.stdout.contains("set aside as deleted"), "\(back.stdout)\(back.stderr)")
+        let olderBytes = Array(try Data(contentsOf: URL(fileURLWithPath: older)))
+        do {
+            let store = try CheckpointStore(directory: state, readOnly: true)
+            #expect(try store.record(id: Array("a".utf8)) == olderBytes && store.setAsideList().isEmpty, "the same bytes, and no longer set aside")
+        }
+        let missing = try Self.run(["checkpoint", "restore-aside", "a"] + stateFlag)
+        #expect(missing.status == 66 && missing.stderr.contains("no record of stream 'a' is set aside"), "\(missing.stderr)")
+
+        // A live record saved later is not overwritten unless --force, and then it is set aside.
+        #expect(try Self.run(["checkpoint", "delete", "a"] + stateFlag).status == 0)
+        #expect(try Self.run(["checkpoint", "import", newer] + stateFlag).status == 0)
+        let refused = try Self.run(["checkpoint", "restore-aside", "--all"] + stateFlag)
+        #expect(refused.status == 73 && refused.stderr.contains("newer than the one set aside") && refused.stderr.contains("--force"), "\(refused.stderr)")
+        let newerBytes = Array(try Data(contentsOf: URL(fileURLWithPath: newer)))
+        #expect(try CheckpointStore(directory: state, readOnly: true).record(id: Array("a".utf8)) == newerBytes, "nothing restored")
+        let forced = try Self.run(["checkpoint", "restore-aside", "a", "--force"] + stateFlag)
+        #expect(forced.status == 0 && forced.stdout.contains("the live record it replaces is set aside (replaced)"), "\(forced.stdout)\(forced.stderr)")
+        do {
+            let store = try CheckpointStore(directory: state, readOnly: true)
+            #expect(try store.record(id: Array("a".utf8)) == olderBytes)
+            let aside = try store.setAsideList()
+            #expect(aside.map(\.reason) == ["replaced"])
+            #expect(try store.setAsideRecord(aside[0].n)?.record == newerBytes, "the newer record kept, not deleted")
+        }
+
+        // A damaged record set aside stays there: named with --all, refused when asked for by name.
+        do {
+            let store = try CheckpointStore(directory: state)
+            var damaged = olderBytes
+            damaged[damaged.count / 2] ^= 0x08
+            try damaged.withUnsafeBytes { try store.setAside(id: Array("b".utf8), record: $0, problem: .checksumMismatch) }
+        }
+        let byName = try Self.run(["checkpoint", "restore-aside", "b"] + stateFlag)
+        #expect(byName.status == 65 && byName.stderr.contains("checksum mismatch") && byName.stderr.contains("nothing was restored"), "\(byName.stderr)")
+        let json = try Self.run(["checkpoint", "list", "--json"] + stateFlag)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let entries = try #require(object["set_aside"] as? [[String: Any]])
+        let replaced = try #require(entries.first { $0["reason"] as? String == "replaced" })
+        #expect(replaced["bytes"] as? Int == newerBytes.count && replaced["n"] is Int)
+        let everything = try Self.run(["checkpoint", "restore-aside", "--all", "--force"] + stateFlag)
+        #expect(everything.status == 0 && everything.stderr.contains("1 records fail their checks and stay set aside"), "\(everything.stdout)\(everything.stderr)")
+        #expect(everything.stdout.contains("restored 1 stream"), "\(everything.stdout)")
+        #expect(try CheckpointStore(directory: state, readOnly: true).record(id: Array("a".utf8)) == newerBytes)
+    }
+}
+
+extension CheckpointCommandTests {
+    /// A record of format 1 (the old rnnd's, Fixtures/format1) goes into a store as it is, is
+    /// shown migrated, restored by a daemon whose model has its shape, and written in format 2
+    /// by that daemon's checkpoint at stop, though the stream learned nothing meanwhile.
+    @Test func aFormatOneRecordIsRestoredAndRewrittenInFormatTwo() throws {
+        let dir = try ReplayCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = CheckpointTests.fixtures.appendingPathComponent("gru.rnndckpt").path
+        let stateFlag = ["--state-dir", dir.appendingPathComponent("state").path]
+        let show = try Self.run(["checkpoint", "show", "--file", file])
+        #expect(show.status == 0 && show.stdout.contains("format 1, migrated to 2 as read") && show.stdout.contains("--formulation level --calendar off"), "\(show.stdout)")
+        #expect(try Self.run(["checkpoint", "import", file] + stateFlag).status == 0)
+
+        let model = ["--model", "gru", "--hidden", "6", "--window", "6", "--horizon", "2", "--lr", "0.01", "--seed", "7",
+                     "--formulation", "level", "--calendar", "off"]
+        let daemon = try Command(["run", "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1"] + stateFlag + model)
+        #expect(try daemon.await("restored").hasPrefix("1 streams"), "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("1 records of format 1 migrated to format 2"), "\(daemon.stderr)")
+        _ = try daemon.await("ready")
+        daemon.signal(SIGTERM)
+        #expect(try daemon.wait(seconds: 20) == 0, "\(daemon.stderr)")
+        #expect(daemon.stderr.contains("checkpoint: 1 streams"), "\(daemon.stderr)")
+        let stored = try #require(try CheckpointStore(directory: stateFlag[1], readOnly: true).record(id: Array("plant/7".utf8)))
+        #expect(stored[8] == UInt8(StreamRecord.formatVersion))
+        let record = try StreamRecord.decode(stored)
+        #expect(record.seq == 200 && record.formatRead == StreamRecord.formatVersion && record.stateSummary?.counters.samples == 400)
+    }
+}
+
 /// The pieces in process: the state summary, records made from a trainer, the store's import
 /// and delete, record files.
 @Suite(.timeLimit(.minutes(1)))

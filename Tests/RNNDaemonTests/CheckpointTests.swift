@@ -4,6 +4,7 @@ import RNNCore
 @testable import RNNState
 @testable import RNNTools
 import Testing
+import ZeroMQ
 
 /// The checkpoint format and store, in process: checksums, records, corruption, the store's
 /// transactions and what it sets aside.
@@ -96,6 +97,68 @@ struct CheckpointTests {
         #expect(forecaster.learningRate == 0.01 && forecaster.trainer.clipThreshold == 5)
     }
 
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format1")
+
+    /// The rows of a fixture CSV after its header, split at commas.
+    static func rows(_ name: String) throws -> [[Substring]] {
+        let text = try String(contentsOf: fixtures.appendingPathComponent(name), encoding: .utf8)
+        return text.split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+    }
+
+    /// Records written by rnnd before format 2 (Fixtures/format1/generate.sh builds that rnnd):
+    /// migrated as they are read, their networks forecast what the old rnnd's `replay --from`
+    /// forecast from them, row after row, while learning; the new forecaster around them starts
+    /// from the window's samples, not from zeros.
+    @Test(arguments: [("gru", 2, 200), ("elman", 1, 200)])
+    func formatOneRecordsAreMigrated(name: String, inputs: Int, seq: Int) throws {
+        let bytes = Array(try Data(contentsOf: Self.fixtures.appendingPathComponent("\(name).rnndckpt")))
+        #expect(bytes[8] == 1, "the fixture is of format 1")
+        var template = ModelConfiguration()
+        template.linearLags = 3
+        template.coverage = 0.8
+        let record = try StreamRecord.decode(bytes, template: template)
+        #expect(record.formatRead == 1 && record.seq == seq && record.model.inputs == inputs)
+        #expect(record.model.formulation == .level && !record.model.calendar, "what format-1 networks were")
+        #expect(record.model.linearLags == 3 && record.model.coverage == 0.8, "what format 1 lacked comes from the template")
+        #expect(StreamRecord.shapeChanges(from: record.model, to: { var m = ModelConfiguration(); m.inputs = inputs; return m }())
+            .contains("formulation level → change"))
+        // Written again, it is a record of the current format, read as it was written.
+        let again = try StreamRecord.decode(record.encoded())
+        #expect(again.formatRead == StreamRecord.formatVersion && again.model == record.model && again.state == record.state)
+        #expect(record.stateSummary?.counters.samples == (name == "gru" ? 400 : 200))
+
+        let forecaster = try record.forecaster(current: record.model)
+        let rows = try Self.rows("next.csv")
+        let k = inputs, horizon = record.model.horizon
+        var expected: [String: Double] = [:]
+        for r in try Self.rows("\(name)-replay.csv") {
+            for j in 0..<k { expected["\(r[0])/\(r[1])/\(j)"] = Double(r[2 + j]) }
+        }
+        var compared = 0, worst = 0.0
+        let history = try Self.rows("history.csv").map { Double($0[1])! }
+        let low = history.min()!, high = history.max()!, span = high - low
+        for (m, row) in rows.enumerated() {
+            let x = (0..<k).map { Float(row[1 + $0])! }
+            let time = Double(1_700_000_000 + 3600 * (200 + m))
+            #expect(forecaster.predict(x, time: time))
+            for p in 1...horizon {
+                for j in 0..<k {
+                    guard let want = expected["\(m + p)/\(p)/\(j)"] else { continue }
+                    let got = Double(forecaster.trainer.forecast[(p - 1) * k + j])
+                    worst = max(worst, abs(got - want) / max(1, abs(want)))
+                    compared += 1
+                }
+            }
+            // The published forecast (the ensemble's) is a forecast of this series from the
+            // first sample on: no expert starts at zero.
+            let published = Double(forecaster.forecast[0])
+            #expect(published > low - span && published < high + span, "row \(m): \(published)")
+            forecaster.learn()
+        }
+        #expect(compared == (horizon == 2 ? 2 * 39 + 2 * 38 : 39))
+        #expect(worst < 1e-4, "the network goes on as the old rnnd's: worst relative difference \(worst)")
+    }
+
     @Test func theStoreCommitsWholeCheckpointsAndSetsRecordsAside() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-store-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -122,9 +185,78 @@ struct CheckpointTests {
         let aside = try store.setAsideList()
         #expect(aside.count == 1 && aside[0].reason == "checksum_mismatch" && aside[0].id == Array("b".utf8))
 
+        // Set aside records come back whole, and a live record they replace is set aside in turn.
+        try store.setAside([(Array("a".utf8), "model_changed", "hidden 6 → 7")])
+        #expect(try store.list().isEmpty)
+        let first = try #require(try store.setAsideList().first { $0.id == Array("a".utf8) })
+        try store.put(id: Array("a".utf8), record: b, savedAt: 5)
+        try store.restoreAside([(first.n, 1)], detail: "test")
+        #expect(try store.record(id: Array("a".utf8)) == a)
+        #expect(try store.setAsideList().map(\.reason).sorted() == ["checksum_mismatch", "replaced"])
+
+        // Retention: the newest per stream, and an age.
+        for _ in 0..<4 { try store.setAside([(Array("a".utf8), "deleted", "test")]); try store.put(id: Array("a".utf8), record: a, savedAt: 1) }
+        #expect(try store.setAsideList().count == 6)
+        let pruned = try store.pruneSetAside(days: 0, perStream: 3)
+        #expect(pruned.records == 2 && pruned.bytes == 2 * a.count)
+        #expect(try store.setAsideList().filter { $0.id == Array("a".utf8) }.map(\.reason) == ["deleted", "deleted", "deleted"], "the newest three of a")
+        #expect(try store.pruneSetAside(days: 30, perStream: 0).records == 0, "all younger than 30 days")
+        #expect(try store.pruneSetAside(days: 30, perStream: 0, now: Date().timeIntervalSince1970 + 31 * 86_400).records == 4)
+        #expect(try store.setAsideList().isEmpty)
+        try store.truncateLog()
+        #expect(try FileManager.default.attributesOfItem(atPath: directory + "/rnnd.sqlite-wal")[.size] as? Int == 0)
+
         // A second daemon on the same directory is refused while the first holds it.
         let lock = try StateDirectoryLock(directory: directory)
         #expect(throws: CheckpointStoreError.self) { try StateDirectoryLock(directory: directory) }
         withExtendedLifetime(lock) {}
+    }
+}
+
+extension CheckpointTests {
+    /// A walk's streams count as saved only once the checkpoint thread says their commit went
+    /// through, at the `seq` they were sent at; after a failure, or an outcome that never came,
+    /// the next walk sends the same streams again.
+    @Test func aWalksStreamsCountAsSavedOnlyOnceCommitted() throws {
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context, type: .pull)
+        try pull.setReceiveTimeout(.seconds(5))
+        try pull.bind("inproc://checkpoint-walk-test")
+        let push = try ZMQSocket(context, type: .push)
+        try push.connect("inproc://checkpoint-walk-test")
+        let learners = (0..<3).map { i in
+            let learner = StreamLearner(id: Array("s\(i)".utf8), hash: UInt64(i), forecaster: Forecaster(configuration: Self.model()))
+            learner.forecaster.step([Float(i), 1], time: 1_700_000_000)
+            learner.seq = 1
+            return learner
+        }
+        var walk = CheckpointWalk(worker: 7)
+        /// One whole walk: the `seq` of each stream it sent.
+        func walkOnce() throws -> [String: Int] {
+            walk.start()
+            #expect(try walk.advance(learners, to: push, final: true))
+            var sent: [String: Int] = [:]
+            while case .frames(let frames) = try pull.receiveFrames(), let frame = frames.first {
+                guard frame.first == CheckpointMessage.record.rawValue else {
+                    #expect(frame == CheckpointMessage.frame(.walkDone, worker: 7, walk: walk.number))
+                    return sent
+                }
+                let record = try StreamRecord.decode(Array(frame.dropFirst()))
+                sent[String(decoding: record.id, as: UTF8.self)] = record.seq
+            }
+            Issue.record("the walk did not end")
+            return sent
+        }
+        #expect(try walkOnce() == ["s0": 1, "s1": 1, "s2": 1])
+        walk.failed()
+        #expect(try walkOnce() == ["s0": 1, "s1": 1, "s2": 1], "nothing counted as saved")
+        learners[1].seq = 2  // learns while the commit is under way
+        walk.committed()
+        #expect(try walkOnce() == ["s1": 2], "saved at the seq it was sent at")
+        walk.committed()
+        #expect(try walkOnce() == [:])
+        learners[0].seq = 2
+        #expect(try walkOnce() == ["s0": 2])
+        #expect(try walkOnce() == ["s0": 2], "the outcome never came: not saved")
     }
 }

@@ -55,6 +55,8 @@ struct ConfigurationTests {
         #expect(c.maxMessageBytes == 65_536)
         #expect(c.queueCapacity == 10_000)
         #expect(c.checkpointInterval == 60)
+        #expect(c.checkpointMaxAge == nil && c.resolvedCheckpointMaxAge == 180, "three intervals")
+        #expect(c.stopTimeout == 30)
         #expect(c.logLevel == "info")
         #expect(c.metricsListen == nil && c.metricsAddress == nil, "no metrics unless asked for")
         #expect(c.problems() == [])
@@ -99,6 +101,11 @@ struct ConfigurationTests {
         max_streams = 500
         queue_capacity = 2000
         checkpoint_interval = 15
+        checkpoint_max_age = 100
+        stop_timeout = 90
+        on_model_change = "keep"
+        set_aside_days = 7
+        set_aside_per_stream = 1
         log_level = "debug"
 
         [metrics]
@@ -132,6 +139,11 @@ struct ConfigurationTests {
         c.maxStreams = 500
         c.queueCapacity = 2000
         c.checkpointInterval = 15
+        c.checkpointMaxAge = 100
+        c.stopTimeout = 90
+        c.onModelChange = .keep
+        c.setAsideDays = 7
+        c.setAsidePerStream = 1
         c.logLevel = "debug"
         c.metricsListen = "[::1]:9557"
         return c
@@ -344,15 +356,23 @@ struct ConfigurationTests {
         c.queueCapacity = -1
         c.workers = 257
         c.checkpointInterval = 0.5
+        c.checkpointMaxAge = 0
+        c.stopTimeout = 4
         let keys = c.issues().compactMap(\.key)
         #expect(keys == [
             "input.subscribe", "input.topics", "input.max_message_bytes", "input.max_inputs",
             "output.subscriber_hwm", "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
-            "daemon.checkpoint_interval",
+            "daemon.checkpoint_interval", "daemon.checkpoint_max_age", "daemon.stop_timeout",
         ])
         c = DaemonConfiguration()
         c.checkpointInterval = .nan
         #expect(c.problems() == ["daemon.checkpoint_interval (--checkpoint-interval): must be from 1 to 86400 seconds, got nan"])
+        c = DaemonConfiguration()
+        c.checkpointMaxAge = 59
+        #expect(c.problems() == ["daemon.checkpoint_max_age (--checkpoint-max-age): must be from checkpoint_interval (60.0) to 864000 seconds, got 59.0"])
+        c.checkpointMaxAge = 60
+        c.stopTimeout = .infinity
+        #expect(c.problems() == ["daemon.stop_timeout (--stop-timeout): must be from 5 to 86400 seconds (the systemd unit's TimeoutStopSec=), got inf"])
 
         // The model's shape has upper bounds in a daemon, where every stream gets one.
         var big = DaemonConfiguration()
@@ -535,5 +555,20 @@ extension ConfigurationTests {
         #expect(example.topics == ["plant-7/"])
         #expect(example.stateDirectory == "/var/lib/rnnd")
         #expect(example.metricsAddress == MetricsAddress(parsing: "127.0.0.1:9557"))
+    }
+}
+
+extension ConfigurationTests {
+    /// The daemon plans its stop within `stop_timeout`; systemd kills it `TimeoutStopSec=` after
+    /// SIGTERM. The units and the default must agree, or the final checkpoint's retries are cut
+    /// short by a SIGKILL.
+    @Test(arguments: ["rnnd.service", "rnnd@.service"])
+    func theUnitsStopTimeoutIsTheDefaultStopBudget(unit: String) throws {
+        let path = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("systemd/\(unit)")
+        let lines = try String(contentsOf: path, encoding: .utf8).split(separator: "\n")
+        let timeouts = lines.filter { $0.hasPrefix("TimeoutStopSec=") }.map { $0.dropFirst("TimeoutStopSec=".count) }
+        #expect(timeouts.map { Double($0) } == [DaemonConfiguration().stopTimeout], "\(unit): \(timeouts)")
     }
 }

@@ -55,11 +55,16 @@ struct MetricsTests {
         beats.add(2, 42)
         let health = DaemonHealth()
         health.set(.stalled(["rnnd-worker-1"], limit: .seconds(30)))
+        let failures = CheckpointFailures()
+        failures.failed(.busy, error: "database is locked", at: 1_700_000_000)
+        _ = failures.committed()
+        failures.failed(.diskFull, error: "SQLite error 13: database or disk is full", at: 1_700_000_100)
+        failures.failed(.diskFull, error: "SQLite error 13: database or disk is full", at: 1_700_000_101)
         let timings = DaemonTimings(workers: 2)
         timings.latency.observe(300_000, slot: 0)
         timings.updates.observe(40_000, slot: 1)
         return .init(
-            counters: counters, queues: queues, beats: beats, health: health, timings: timings,
+            counters: counters, queues: queues, beats: beats, health: health, checkpointFailures: failures, timings: timings,
             quality: ForecastQuality(workers: 2, streamLabels: 0),
             threadOfBeat: ["rnnd-publisher", "rnnd-worker-0", "rnnd-worker-1", "rnnd-checkpoints", "rnnd-ingest"],
             threadOfQueue: ["rnnd-worker-0", "rnnd-worker-1", "rnnd-publisher"])
@@ -92,6 +97,12 @@ struct MetricsTests {
         let forecastDrops = m.families["rnnd_forecasts_dropped_total"]?.samples.compactMap { $0.labels["reason"] }
         #expect(forecastDrops == ["forecast_queue_full"])
         #expect(m.value("rnnd_checkpoint_records_set_aside_total", ["reason": "checksum_mismatch"]) == 1)
+        #expect(m.value("rnnd_checkpoints_failed_total", ["reason": "disk_full"]) == 2)
+        #expect(m.value("rnnd_checkpoints_failed_total", ["reason": "busy"]) == 1)
+        #expect(m.value("rnnd_checkpoints_failed_total", ["reason": "io_error"]) == 0, "every reason exists from the start")
+        let failureReasons = Set(m.families["rnnd_checkpoints_failed_total"]?.samples.compactMap { $0.labels["reason"] } ?? [])
+        #expect(failureReasons == Set(CheckpointFailureReason.allCases.map(\.rawValue)))
+        #expect(m.value("rnnd_checkpoint_consecutive_failures") == 2, "the two since the commit")
         #expect(m.value("rnnd_queue_depth", ["thread": "rnnd-worker-1"]) == 17)
         #expect(m.value("rnnd_queue_depth", ["thread": "rnnd-publisher"]) == 0)
         #expect(m.value("rnnd_queue_capacity") == 100)
@@ -152,6 +163,10 @@ struct MetricsTests {
             (.ready, 200, "ok: every thread is making progress\n"),
             (.stalled(["rnnd-worker-1", "rnnd-ingest"], limit: .seconds(15)), 503, "stalled: rnnd-worker-1, rnnd-ingest made no progress for 15.0 seconds\n"),
             (.stopping, 503, "stopping: finishing the samples in flight and the last checkpoint\n"),
+            (.checkpointsFailing(.init(since: 1_700_000_000, attempts: 3, reason: .diskFull, error: "SQLite error 13: database or disk is full"),
+                lastCommit: nil, limit: .seconds(180)), 503,
+             "checkpoints failing since 2023-11-14T22:13:20Z (3 attempts; none committed since the start, the limit 180.0 seconds): "
+                + "disk_full: SQLite error 13: database or disk is full\n"),
         ]
         for (state, status, text) in cases {
             health.set(state)

@@ -172,7 +172,7 @@ struct ServiceEndToEndTests {
         _ = try Self.exchange(first, Self.series(streams: streams, count: 10), expected: Dictionary(uniqueKeysWithValues: streams.map { ($0, 10) }))
         #expect(first.stop() == 0)
 
-        // Damage three records: truncated, a flipped bit, a version from the future.
+        // Damage three records: truncated, a flipped bit, a format no rnnd wrote (0).
         do {
             let store = try CheckpointStore(directory: directory, create: false)
             func record(_ id: String) throws -> [UInt8] { try #require(try store.record(id: Array(id.utf8))) }
@@ -180,7 +180,7 @@ struct ServiceEndToEndTests {
             var flipped = b
             flipped[b.count / 3] ^= 0x04
             var newer = Array(c.dropLast(8))
-            newer[8] = 9
+            newer[8] = 0
             newer += withUnsafeBytes(of: newer.withUnsafeBytes { xxh64($0) }) { Array($0) }
             try store.transaction { writer in
                 try writer.put(id: Array("a".utf8), record: Array(a.prefix(a.count - 100)), savedAt: 0)
@@ -204,13 +204,6 @@ struct ServiceEndToEndTests {
         let aside = try CheckpointStore(directory: directory, create: false).setAsideList()
         #expect(aside.map { String(decoding: $0.id, as: UTF8.self) }.sorted() == ["a", "b", "c"], "kept, not deleted")
 
-        // A changed model shape: every stream reported and set aside, the daemon starts.
-        let reshaped = try RunningDaemon(Self.model + ["--hidden", "9", "--state-dir", directory])
-        defer { if reshaped.process.isRunning { kill(reshaped.process.processIdentifier, SIGKILL) } }
-        #expect(try reshaped.await("restored").hasPrefix("0 streams"))
-        #expect(reshaped.text.contains("reason=model_changed") && reshaped.text.contains("hidden 8 → 9"))
-        #expect(reshaped.stop() == 0)
-
         // A database file that is not one at all: moved aside, the daemon starts afresh.
         try Data("not a database, not at all".utf8).write(to: URL(fileURLWithPath: directory + "/rnnd.sqlite"))
         try? FileManager.default.removeItem(atPath: directory + "/rnnd.sqlite-wal")
@@ -221,6 +214,93 @@ struct ServiceEndToEndTests {
         #expect(fresh.stop() == 0)
         let files = try FileManager.default.contentsOfDirectory(atPath: directory)
         #expect(files.contains { $0.hasPrefix("rnnd.sqlite.damaged-") })
+    }
+
+    /// Every stored record, by stream id, as the store holds it.
+    static func storedRecords(_ directory: String) throws -> [String: [UInt8]] {
+        let store = try CheckpointStore(directory: directory, readOnly: true)
+        var records: [String: [UInt8]] = [:]
+        try store.forEachRecord { id, raw in records[String(decoding: id, as: UTF8.self)] = Array(raw) }
+        return records
+    }
+
+    /// Waits for a daemon that exits on its own; its exit status.
+    static func exitStatus(_ daemon: RunningDaemon, seconds: Double = 10) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while daemon.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        return daemon.process.isRunning ? nil : daemon.process.terminationStatus
+    }
+
+    @Test func aShapeChangeDoesNotDeleteState() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let streams = ["a", "b", "c"]
+        let first = try RunningDaemon(Self.model + ["--state-dir", directory])
+        defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
+        _ = try Self.exchange(first, Self.series(streams: streams, count: 10), expected: Dictionary(uniqueKeysWithValues: streams.map { ($0, 10) }))
+        #expect(first.stop() == 0)
+        // Stream c's record as a newer rnnd would write it (format 3): usable by that rnnd.
+        do {
+            let store = try CheckpointStore(directory: directory, create: false)
+            var newer = Array(try #require(try store.record(id: Array("c".utf8))).dropLast(8))
+            newer[8] = 3
+            newer += withUnsafeBytes(of: newer.withUnsafeBytes { xxh64($0) }) { Array($0) }
+            try store.put(id: Array("c".utf8), record: newer, savedAt: 0)
+        }
+        let stored = try Self.storedRecords(directory)
+        #expect(stored.keys.sorted() == ["a", "b", "c", "warmup"])
+
+        // Another hidden size: the daemon refuses to start (78), says what differs, for how many
+        // streams, which setting and how to go on; the store stays as it was.
+        let refused = try RunningDaemon(Self.model + ["--hidden", "9", "--state-dir", directory])
+        defer { if refused.process.isRunning { kill(refused.process.processIdentifier, SIGKILL) } }
+        #expect(Self.exitStatus(refused) == 78, "\(refused.text)")
+        for part in ["hidden 8 → 9 (3 streams)", "record format 3, written by a newer rnnd (1 stream)", "model.hidden (--hidden)",
+                     "on_model_change = \"keep\"", "\"fresh\"", "Nothing was started"] {
+            #expect(refused.text.contains(part), "\(part):\n\(refused.text)")
+        }
+        #expect(try Self.storedRecords(directory) == stored)
+        #expect(try CheckpointStore(directory: directory, readOnly: true).setAsideList().isEmpty)
+
+        // keep: the daemon starts; those streams are not loaded and their samples are refused, a
+        // new stream is served, and their records stay byte for byte.
+        let kept = try RunningDaemon(Self.model + ["--hidden", "9", "--on-model-change", "keep", "--state-dir", directory])
+        defer { if kept.process.isRunning { kill(kept.process.processIdentifier, SIGKILL) } }
+        _ = try kept.await("restored 0 streams")
+        #expect(kept.text.contains("4 stored streams not restored, their records kept as they are"), "\(kept.text)")
+        let client = try ForecastClient(samplesIn: try kept.await("samples in:"), forecastsOut: try kept.await("forecasts out:"), warmup: nil)
+        _ = try kept.await("ready")
+        var t = 1_800_000_000.0
+        let deadline = Date().addingTimeInterval(10)
+        while client.messages["new"] == nil && Date() < deadline {
+            try client.send("new", #"{"v": 1, "t": \#(t)}"#)
+            t += 1
+            try client.collect(until: { $0["new"] != nil }, seconds: 0.2)
+        }
+        for stream in streams { try client.send(stream, #"{"v": 1, "t": \#(t)}"#) }
+        try client.send("new", #"{"v": 2, "t": \#(t + 1)}"#)
+        try client.collect(until: { $0["new", default: []].count >= 2 }, seconds: 5)
+        #expect(client.messages["new"] != nil && streams.allSatisfy { client.messages[$0] == nil })
+        #expect(kept.stop() == 0)
+        let stopped = try #require(kept.text.split(separator: "\n").last { $0.contains("stopped:") })
+        #expect(DaemonEndToEndTests.counter("model_changed", in: String(stopped)) == 3, "\(stopped)")
+        let afterKeep = try Self.storedRecords(directory)
+        #expect(afterKeep.filter { $0.key != "new" } == stored, "the kept records are untouched")
+        #expect(afterKeep["new"] != nil)
+
+        // The configuration back, with fresh: a and b continue where they stopped; c (a newer
+        // rnnd's) and new (hidden 9) are set aside, not deleted, and start afresh.
+        let back = try RunningDaemon(Self.model + ["--on-model-change", "fresh", "--state-dir", directory])
+        defer { if back.process.isRunning { kill(back.process.processIdentifier, SIGKILL) } }
+        #expect(try back.await("restored").hasPrefix("3 streams"), "\(back.text)")
+        #expect(back.text.contains("2 stored streams set aside and started afresh"), "\(back.text)")
+        let later = Self.series(streams: streams, count: 11).suffix(3)
+        let forecasts = try Self.exchange(back, Array(later), expected: Dictionary(uniqueKeysWithValues: streams.map { ($0, 1) }))
+        #expect(forecasts["a"]?.keys.first == 11 && forecasts["b"]?.keys.first == 11, "a and b go on")
+        #expect(forecasts["c"]?.keys.first == 1)
+        #expect(back.stop() == 0)
+        let aside = try CheckpointStore(directory: directory, readOnly: true).setAsideList()
+        #expect(aside.map { "\(String(decoding: $0.id, as: UTF8.self)) \($0.reason)" }.sorted() == ["c unsupported_version", "new model_changed"])
     }
 
     @Test func systemdHearsReadyWatchdogReloadAndStopping() throws {
@@ -234,7 +314,15 @@ struct ServiceEndToEndTests {
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
         // A stale WATCHDOG_PID from the test runner would be wrong: the daemon's own pid is not
         // known before it starts, so WATCHDOG_PID is left unset (as sd_watchdog_enabled allows).
-        let ready = try #require(receiver.receiveText())
+        // Before READY, the restore asks for more time (it is quick here: once).
+        var beforeReady: [String] = []
+        var next = try #require(receiver.receiveText())
+        while !next.hasPrefix("READY=1"), beforeReady.count < 10 {
+            beforeReady.append(next)
+            next = try #require(receiver.receiveText())
+        }
+        #expect(beforeReady.first == "EXTEND_TIMEOUT_USEC=30000000" && beforeReady.allSatisfy { $0.hasPrefix("EXTEND_TIMEOUT_USEC=") }, "\(beforeReady)")
+        let ready = next
         #expect(ready.hasPrefix("READY=1\nSTATUS=") && ready.contains("streams"), "\(ready)")
         var watchdogs = 0
         for _ in 0..<6 where receiver.receiveText() == "WATCHDOG=1" { watchdogs += 1 }

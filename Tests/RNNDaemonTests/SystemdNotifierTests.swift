@@ -78,6 +78,8 @@ struct SystemdNotifierTests {
             (notifier.status("0 streams"), "STATUS=0 streams"),
             (notifier.watchdog(), "WATCHDOG=1"),
             (notifier.stopping(), "STOPPING=1"),
+            (notifier.extendTimeout(.seconds(30)), "EXTEND_TIMEOUT_USEC=30000000"),
+            (notifier.extendTimeout(.milliseconds(1500)), "EXTEND_TIMEOUT_USEC=1500000"),
             (notifier.readyAfterReload(), "READY=1"),
             (notifier.send("X_RNND=é"), "X_RNND=é"),
         ]
@@ -104,6 +106,19 @@ struct SystemdNotifierTests {
         #expect(lines.first == "RELOADING=1")
         let stamp = try #require(lines.last.flatMap { $0.hasPrefix("MONOTONIC_USEC=") ? UInt64($0.dropFirst(15)) : nil }, "\(text)")
         #expect(before <= stamp && stamp <= after)
+    }
+
+    /// The restore's extensions: one at once, then one per `interval` of progress, each asking
+    /// for `extensionTime`; progress that stops sends nothing more.
+    @Test func theStartupIsExtendedWhileItMovesOn() {
+        var sent: [Duration] = []
+        var startup = StartupExtension { sent.append($0) }
+        let t0 = ContinuousClock.now
+        let offsets: [Duration] = [.zero, .seconds(1), .milliseconds(4900), .seconds(5), .seconds(9), .seconds(40)]
+        let sends = offsets.map { startup.progress(now: t0 + $0) }
+        #expect(sends == [true, false, false, true, false, true])
+        #expect(sent == [StartupExtension.extensionTime, StartupExtension.extensionTime, StartupExtension.extensionTime])
+        #expect(StartupExtension.extensionTime >= StartupExtension.interval * 4, "a slow stretch is not taken for a stuck restore")
     }
 
     @Test func statusStaysOneLine() throws {

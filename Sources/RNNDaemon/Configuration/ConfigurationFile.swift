@@ -140,6 +140,11 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// max_streams = 10000
 /// queue_capacity = 10000
 /// checkpoint_interval = 60.0
+/// checkpoint_max_age = 180.0     # /healthz fails when checkpoints fail this long; unset: 3 intervals
+/// stop_timeout = 30.0            # the units' TimeoutStopSec=
+/// on_model_change = "refuse"   # stored streams of another model shape: refuse, keep, fresh
+/// set_aside_days = 30.0        # records set aside are deleted at start-up after this; 0: never
+/// set_aside_per_stream = 3     # and beyond the newest 3 of a stream; 0: no limit
 /// quiet_after = 300.0      # seconds without a sample: the stream counts as quiet
 /// idle_unload = 3600.0     # seconds without a sample: saved and unloaded; 0: never
 /// log_level = "info"
@@ -425,6 +430,18 @@ public enum ConfigurationFile {
                 Setting("max_streams", \.maxStreams),
                 Setting("queue_capacity", \.queueCapacity),
                 Setting("checkpoint_interval", \.checkpointInterval),
+                Setting(
+                    key: "checkpoint_max_age", value: { $0.checkpointMaxAge.map(SettingValue.double) },
+                    unset: { c, _ in
+                        "# checkpoint_max_age is not set: three checkpoint intervals, \(tomlFloat(c.resolvedCheckpointMaxAge))"
+                    }
+                ) { v, c throws(ConfigurationError.Issue) in c.checkpointMaxAge = try v.double() },
+                Setting("stop_timeout", \.stopTimeout),
+                Setting(key: "on_model_change", value: { .string($0.onModelChange.rawValue) }) { v, c throws(ConfigurationError.Issue) in
+                    c.onModelChange = try v.choice(ModelChangePolicy.allCases.map { ($0.rawValue, $0) })
+                },
+                Setting("set_aside_days", \.setAsideDays),
+                Setting("set_aside_per_stream", \.setAsidePerStream),
                 Setting("quiet_after", \.quietAfter),
                 Setting("idle_unload", \.idleUnload),
                 Setting("log_level", \.logLevel),

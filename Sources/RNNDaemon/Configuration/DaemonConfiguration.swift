@@ -108,6 +108,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var queueCapacity = 10_000
     /// Seconds between checkpoints of every stream that changed (and one at every stop).
     public var checkpointInterval: Double = 60
+    /// Seconds without a committed checkpoint, while checkpoints fail, after which `/healthz`
+    /// reports the daemon unhealthy; nil: three checkpoint intervals (``resolvedCheckpointMaxAge``).
+    public var checkpointMaxAge: Double?
+    /// Seconds the daemon has to stop after SIGTERM: drain, the final checkpoint and its retries.
+    /// The systemd units' `TimeoutStopSec=` is the same.
+    public var stopTimeout: Double = 30
+    /// What the start does with stored streams this configuration cannot restore as they are: a
+    /// model of another shape, or a record of a newer format (docs/checkpoints.md, "Restoring").
+    public var onModelChange = ModelChangePolicy.refuse
+    /// Days a record set aside is kept before the start-up deletes it; 0 keeps it whatever its age.
+    public var setAsideDays: Double = 30
+    /// Records set aside kept per stream, the newest; 0 keeps every one (within `setAsideDays`).
+    public var setAsidePerStream = 3
     /// Seconds without a sample after which a stream is quiet: counted in `rnnd_streams_quiet`.
     public var quietAfter: Double = 300
     /// Seconds without a sample after which a stream is unloaded from memory (its state saved,
@@ -132,6 +145,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let maxMetricsStreamLabels = 10_000
 
     public init() {}
+
+    /// ``checkpointMaxAge``, or three checkpoint intervals when it is not set.
+    public var resolvedCheckpointMaxAge: Double { checkpointMaxAge ?? 3 * checkpointInterval }
+
+    /// Fewest seconds ``stopTimeout`` may be: the daemon keeps 3 s of it to close the sockets and
+    /// exit before systemd's SIGKILL, and needs some for the final checkpoint.
+    public static let minStopTimeout: Double = 5
 
     /// The default of `workers`: the processors online (`sysconf(_SC_NPROCESSORS_ONLN)`), at least
     /// 1 and at most ``maxWorkers``.
@@ -281,6 +301,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if !(idleUnload == 0 || (idleUnload >= 1 && idleUnload <= 31_536_000)) {
             add("daemon.idle_unload", "--idle-unload", "must be 0 (never) or from 1 to 31536000 seconds, got \(idleUnload)")
         }
+        if let checkpointMaxAge, !(checkpointMaxAge >= checkpointInterval && checkpointMaxAge <= 10 * 86_400) {
+            add("daemon.checkpoint_max_age", "--checkpoint-max-age",
+                "must be from checkpoint_interval (\(checkpointInterval)) to 864000 seconds, got \(checkpointMaxAge)")
+        }
+        if !(stopTimeout >= Self.minStopTimeout && stopTimeout <= 86_400) {
+            add("daemon.stop_timeout", "--stop-timeout",
+                "must be from \(Int(Self.minStopTimeout)) to 86400 seconds (the systemd unit's TimeoutStopSec=), got \(stopTimeout)")
+        }
+        if !(setAsideDays >= 0 && setAsideDays <= 36_500) {
+            add("daemon.set_aside_days", "--set-aside-days", "must be from 0 (keep them) to 36500 days, got \(setAsideDays)")
+        }
+        if !(0...1_000_000).contains(setAsidePerStream) {
+            add("daemon.set_aside_per_stream", "--set-aside-per-stream", "must be from 0 (keep every one) to 1000000, got \(setAsidePerStream)")
+        }
         if !Self.logLevels.contains(logLevel) {
             add("daemon.log_level", "--log-level",
                 "must be one of \(Self.logLevels.joined(separator: ", ")), got \"\(logLevel)\"")
@@ -359,4 +393,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
             return home.isEmpty ? nil : home
         }
     }
+}
+
+/// What `rnnd run` does at start with the stored streams it cannot restore under its
+/// configuration as they are: trained with a model of another shape (`model_changed`), or
+/// written by a newer rnnd (`unsupported_version`). None of them loses a record.
+public enum ModelChangePolicy: String, CaseIterable, Sendable {
+    /// Start nothing: exit 78 (EX_CONFIG), saying which settings differ from the records and for
+    /// how many streams. The store is left as it was.
+    case refuse
+    /// Start, and leave those streams' records in place, not loaded: their samples are refused
+    /// (`model_changed`) until a start whose configuration matches them again restores them.
+    case keep
+    /// Start, set those records aside (`model_changed`), and start their streams afresh; `rnnd
+    /// checkpoint restore-aside` brings the records back.
+    case fresh
 }

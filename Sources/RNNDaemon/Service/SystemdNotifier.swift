@@ -107,6 +107,16 @@ public final class SystemdNotifier: Sendable {
         send("WATCHDOG=1")
     }
 
+    /// `EXTEND_TIMEOUT_USEC=`: the start-up (or stop) takes longer than the unit's timeout may
+    /// allow; systemd then waits `duration` more from now, and again at each such message. Sent
+    /// while the restore makes progress (``StartupExtension``), so that a large store, not the
+    /// unit's `TimeoutStartSec=`, decides how long a start takes, and a stuck one still fails.
+    @discardableResult
+    public func extendTimeout(_ duration: Duration) -> Bool {
+        let microseconds = max(0, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+        return send("EXTEND_TIMEOUT_USEC=\(microseconds)")
+    }
+
     /// `STOPPING=1`: shutdown has begun; systemd shows the unit as deactivating meanwhile.
     @discardableResult
     public func stopping() -> Bool {
@@ -156,4 +166,31 @@ public final class SystemdNotifier: Sendable {
     #endif
     /// Never raise SIGPIPE, never wait for room in systemd's queue.
     private static let sendFlags = Int32(MSG_NOSIGNAL | MSG_DONTWAIT)
+}
+
+/// The start-up's `EXTEND_TIMEOUT_USEC=` messages: one when the start-up's long work begins,
+/// then one each time it moves on after `interval` since the last, each asking for `extensionTime`
+/// more. Progress is what extends: a restore that stops moving stops extending, and systemd's
+/// timeout ends it.
+public struct StartupExtension {
+    /// Between two messages, at least.
+    public static let interval = Duration.seconds(5)
+    /// What each message asks for: several intervals, so that a slow stretch of the restore (a
+    /// large record, a busy disk) is not taken for a stuck one.
+    public static let extensionTime = Duration.seconds(30)
+
+    private let send: (Duration) -> Void
+    private var last: ContinuousClock.Instant?
+
+    public init(send: @escaping (Duration) -> Void) { self.send = send }
+
+    /// Sends a message when none was sent yet or `interval` has passed since the last; true
+    /// when it sent one.
+    @discardableResult
+    public mutating func progress(now: ContinuousClock.Instant = .now) -> Bool {
+        if let last, now - last < Self.interval { return false }
+        last = now
+        send(Self.extensionTime)
+        return true
+    }
 }

@@ -10,18 +10,27 @@ import ZeroMQ
 
 // Checkpoints (docs/checkpoints.md): restored before the threads start; written by the
 // checkpoint thread, which every `checkpointInterval` asks each worker for the streams that
-// changed. A worker answers between batches of samples, a few streams at a time, so the sample
-// path never stops for a whole checkpoint; the checkpoint thread writes what arrives into one
-// SQLite transaction and commits when every worker is through. On stop, each worker sends
-// every changed stream once more after its last sample, so nothing learned is lost.
+// changed since their last commit. A worker answers between batches of samples, a few streams
+// at a time, so the sample path never stops for a whole checkpoint; the checkpoint thread writes
+// what arrives into one SQLite transaction, commits when every worker is through, and tells each
+// worker the outcome: only then do its streams count as saved. A failed checkpoint is retried
+// sooner than the interval, and sends the same streams again. On stop, each worker, after its
+// last sample, sends every stream not saved yet, and each worker's streams commit on their own,
+// with retries within the stop budget.
 
 /// The streams a worker starts with: restored learners and the workspaces they compute in.
 /// Built on the main thread before the worker exists, then owned by the worker alone.
 final class RestoredStreams: @unchecked Sendable {
     var learners: [StreamLearner] = []
     var workspaces: [Int: TrainingWorkspace<Float>] = [:]
-    /// Records that could not be used, for the caller to report and set aside.
-    var problems: [(id: [UInt8], record: [UInt8], problem: RecordProblem)] = []
+    /// Records that could not be used, for the caller to report and act on (by the
+    /// configuration's `onModelChange`, or set aside).
+    var problems: [(id: [UInt8], problem: RecordProblem)] = []
+    /// Records of format 1, migrated as they were read.
+    var migrated = 0
+    /// Streams whose records are kept in the store, not loaded (`on_model_change = keep`): their
+    /// samples are refused, so that no new model overwrites the stored one.
+    var held: Set<[UInt8]> = []
 
     /// A stored record read, waiting to be rebuilt by its worker's task.
     struct Pending: Sendable {
@@ -34,7 +43,7 @@ final class RestoredStreams: @unchecked Sendable {
     /// Decodes `p` and rebuilds its stream under `configuration`, or notes why not.
     func rebuild(_ p: Pending, configuration c: DaemonConfiguration) {
         do throws(RecordProblem) {
-            let record = try StreamRecord.decode(p.raw)
+            let record = try StreamRecord.decode(p.raw, template: c.model)
             guard record.id == p.id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
             let current = c.modelConfiguration(inputs: record.model.inputs)
             let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
@@ -43,10 +52,68 @@ final class RestoredStreams: @unchecked Sendable {
             learner.seq = record.seq
             learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
             learner.savedSeq = record.seq
+            if record.formatRead != StreamRecord.formatVersion {
+                // Written in the current format at the next checkpoint, whether it learns or not.
+                learner.savedSeq = -1
+                migrated += 1
+            }
             learners.append(learner)
         } catch {
-            problems.append((p.id, p.raw, error))
+            problems.append((p.id, error))
         }
+    }
+}
+
+/// Why the daemon did not start: stored streams that this configuration cannot restore as they
+/// are, with `on_model_change = refuse` (exit 78).
+struct RestoreRefusal: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The records a restore could not use, sorted by what to do with them.
+struct RestoreProblems {
+    /// Trained with another model shape, or written by a newer rnnd: usable under another
+    /// configuration or rnnd, so `on_model_change` decides.
+    var unmatched: [(id: [UInt8], problem: RecordProblem)] = []
+    /// Damaged or unreadable by any rnnd: set aside.
+    var unusable: [(id: [UInt8], problem: RecordProblem)] = []
+
+    mutating func add(_ id: [UInt8], _ problem: RecordProblem) {
+        switch problem {
+        case .modelChanged: unmatched.append((id, problem))
+        case .unsupportedVersion(let v) where v > Int(StreamRecord.formatVersion): unmatched.append((id, problem))
+        default: unusable.append((id, problem))
+        }
+    }
+
+    /// The `[model]` key and flag of each shape difference that a daemon setting makes.
+    static let settings: [String: String] = [
+        "cell": "model.cell (--model)", "elman_activation": "model.elman_activation (--elman-activation)",
+        "hidden": "model.hidden (--hidden)", "horizon": "model.horizon (--horizon)", "window": "model.window (--window)",
+        "formulation": "model.formulation (--formulation)", "calendar": "model.calendar (--calendar)",
+        "linear_lags": "model.linear_lags (--linear-lags)", "optimizer": "model.optimizer (--optimizer)",
+    ]
+
+    /// What differs, with how many streams each: `hidden 8 → 9 (4 streams)`, the commonest
+    /// first, at most five; then the settings that set them.
+    var summary: (differences: String, settings: [String]) {
+        var counts: [String: Int] = [:], settings: Set<String> = []
+        for (_, problem) in unmatched {
+            switch problem {
+            case .modelChanged(let changes):
+                counts[changes.joined(separator: ", "), default: 0] += 1
+                for change in changes {
+                    let name = change.split(separator: " ").first.map(String.init) ?? change
+                    if let setting = Self.settings[name] { settings.insert(setting) }
+                }
+            case .unsupportedVersion(let v): counts["record format \(v), written by a newer rnnd", default: 0] += 1
+            default: break
+            }
+        }
+        let sorted = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var text = sorted.prefix(5).map { "\($0.key) (\($0.value) stream\($0.value == 1 ? "" : "s"))" }.joined(separator: "; ")
+        if sorted.count > 5 { text += "; and \(sorted.count - 5) other differences" }
+        return (text, settings.sorted())
     }
 }
 
@@ -54,24 +121,48 @@ final class RestoredStreams: @unchecked Sendable {
 enum CheckpointMessage: UInt8 {
     /// Followed by a `StreamRecord`.
     case record = 1
-    /// The periodic walk is through.
+    /// The walk asked for is through. Followed by the worker's index (UInt16) and the walk's
+    /// number (UInt32, how many walks the worker was asked for), little-endian: a walk that the
+    /// checkpoint thread gave up on may end late, and its end must not count for the next one.
     case walkDone = 2
-    /// The walk at stop is through; the worker sends nothing more.
-    case finalDone = 3
-    // Both done messages carry the worker's index (UInt16, little-endian) after the kind.
+    /// The worker learned its last sample (at stop) and waits for its final walk. Followed by the
+    /// worker's index (UInt16, little-endian).
+    case drained = 3
+
+    /// The message of `worker`: `.walkDone` (with `walk`) or `.drained`.
+    static func frame(_ kind: CheckpointMessage, worker: Int, walk: UInt32 = 0) -> [UInt8] {
+        var frame = [kind.rawValue, UInt8(truncatingIfNeeded: worker), UInt8(truncatingIfNeeded: worker >> 8)]
+        if kind == .walkDone { withUnsafeBytes(of: walk.littleEndian) { frame += $0 } }
+        return frame
+    }
 }
 
-/// A worker's walk over its streams during a checkpoint.
+/// What the checkpoint thread sends a worker: one byte, on the worker's queue of samples.
+enum CheckpointRequest: UInt8 {
+    /// Send the streams that changed since their last commit, a slice at a time between batches.
+    case walk = 1
+    /// The records of the latest walk are committed: their streams count as saved.
+    case committed = 2
+    /// They are not: the streams stay changed, and the next walk sends them again.
+    case failed = 3
+    /// At stop, after the final walk (committed or given up): nothing more comes; finish.
+    case release = 4
+}
+
+/// A worker's walk over its streams during a checkpoint. A stream sent counts as saved (its
+/// `savedSeq` moves to the `seq` it was sent at) only once the checkpoint thread says that the
+/// walk's records are committed; after a failure, the next walk sends it again.
 struct CheckpointWalk {
-    /// The one-byte requests the checkpoint thread sends a worker.
-    static let requestChanged: UInt8 = 1, requestAll: UInt8 = 2
     /// Streams sent per call between two batches of samples.
     static let slice = 16
 
     /// The worker walking, named in its done messages.
     let worker: Int
+    /// Walks asked for so far: the current one's number.
+    private(set) var number: UInt32 = 0
     private var next: Int?
-    private var all = false
+    /// The streams sent in the current walk, and the `seq` each was sent at.
+    private var sent: [(learner: StreamLearner, seq: Int)] = []
     private var buffer: [UInt8] = []
     /// The configuration's JSON per input width (the only thing that differs between streams).
     private var modelJSON: [Int: [UInt8]] = [:]
@@ -80,15 +171,32 @@ struct CheckpointWalk {
 
     var isActive: Bool { next != nil }
 
-    /// Starts over from the first stream: `all` sends unchanged streams too (after a failed
-    /// checkpoint, whose records may not have been committed).
-    mutating func start(all: Bool) {
+    /// Starts a walk from the first stream. What an earlier walk sent and was never confirmed
+    /// stays unsaved, and is sent again.
+    mutating func start() {
+        number &+= 1
         next = 0
-        self.all = all
+        sent.removeAll(keepingCapacity: true)
     }
 
-    /// Sends the next streams' records, a slice of them or, when `final`, all the rest (waiting
-    /// for room). False when the checkpoint thread had no room for any.
+    /// The walk's records are committed: the streams sent count as saved, at the `seq` they were
+    /// sent at (a stream that learned since is still changed).
+    mutating func committed() {
+        for (learner, seq) in sent { learner.savedSeq = seq }
+        sent.removeAll(keepingCapacity: true)
+        next = nil
+    }
+
+    /// The walk's records are not committed (or the checkpoint thread gave up on it): nothing
+    /// counts as saved, and a walk under way stops.
+    mutating func failed() {
+        sent.removeAll(keepingCapacity: true)
+        next = nil
+    }
+
+    /// Sends the next changed streams' records, a slice of them or, when `final`, all the rest
+    /// (waiting for room), then the done message. False when the checkpoint thread had no room
+    /// for any.
     mutating func advance(_ learners: [StreamLearner], to socket: borrowing ZMQSocket, final: Bool) throws -> Bool {
         guard var i = next else { return true }
         let flags: ZMQFlags = final ? [] : .dontWait
@@ -96,7 +204,7 @@ struct CheckpointWalk {
         let now = Date().timeIntervalSince1970
         while i < learners.count, final || sent < Self.slice {
             let learner = learners[i]
-            if all || learner.seq != learner.savedSeq {
+            if learner.seq != learner.savedSeq {
                 let inputs = learner.forecaster.configuration.inputs
                 let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.forecaster.configuration)
                 modelJSON[inputs] = json
@@ -114,16 +222,15 @@ struct CheckpointWalk {
                     next = nil
                     return true
                 }
-                learner.savedSeq = learner.seq
+                self.sent.append((learner, learner.seq))
                 sent += 1
             }
             i += 1
         }
         next = i
         if i == learners.count {
-            let done = final ? CheckpointMessage.finalDone : .walkDone
-            let message = [done.rawValue, UInt8(truncatingIfNeeded: worker), UInt8(truncatingIfNeeded: worker >> 8)]
-            if case .wouldBlock = try message.withUnsafeBytes({ try socket.send($0, flags: flags) }) {
+            let done = CheckpointMessage.frame(.walkDone, worker: worker, walk: number)
+            if case .wouldBlock = try done.withUnsafeBytes({ try socket.send($0, flags: flags) }) {
                 return sent > 0
             }
             next = nil
@@ -137,28 +244,35 @@ extension Daemon {
     /// (not SQLite, or corrupt pages) is moved aside, kept for inspection, and every stream
     /// starts afresh: the daemon starts rather than refusing to.
     func openAndRestore(_ directory: String) throws -> (CheckpointStore, [RestoredStreams]) {
+        var startup = StartupExtension { [notifier] in notifier.extendTimeout($0) }
+        startup.progress()
         do {
             let store = try CheckpointStore(directory: directory)
-            return (store, try restore(from: store))
+            return (store, try restore(from: store, startup: &startup))
         } catch let error where CheckpointStore.isCorruption(error) || { if case CheckpointStoreError.corrupt = error { true } else { false } }() {
             let aside = try CheckpointStore.moveAside(directory: directory)
             logger.error("checkpoints: \(error); moved to \(aside), every stream starts afresh")
             counters.refuse("checkpoint_store_damaged")
             let store = try CheckpointStore(directory: directory)
-            return (store, try restore(from: store))
+            return (store, try restore(from: store, startup: &startup))
         }
     }
 
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
-    /// that cannot be used is reported, set aside and its stream starts afresh. A record of a
-    /// stream that another shard owns is left in the store, unread: it is another instance's
-    /// (or was, before a re-sharding), and restoring it here would learn the stream twice.
-    func restore(from store: CheckpointStore) throws -> [RestoredStreams] {
+    /// of format 1 is migrated. A record that cannot be used is reported and set aside, and its
+    /// stream starts afresh; one that another configuration (or a newer rnnd) could use is dealt
+    /// with as `on_model_change` says: refused (throws ``RestoreRefusal`` and changes nothing),
+    /// kept in place unloaded, or set aside. A record of a stream that another shard owns is
+    /// left in the store, unread: it is another instance's (or was, before a re-sharding), and
+    /// restoring it here would learn the stream twice. Then the records set aside longer than
+    /// their retention are deleted. While it reads, `startup` tells systemd it is not stuck.
+    func restore(from store: CheckpointStore, startup: inout StartupExtension) throws -> [RestoredStreams] {
         let c = configuration
         let started = ContinuousClock.now
         let restored = (0..<c.workers).map { _ in RestoredStreams() }
         var read = 0, bytes = 0, skipped = 0, otherShards = 0
         let shard = c.streamShard
+        var lastReport = started
         // Records come in id order, a chunk at a time, and each chunk is decoded and rebuilt on
         // every core: one task per worker, touching only that worker's streams (no locks).
         var chunk: [RestoredStreams.Pending] = []
@@ -169,6 +283,10 @@ extension Daemon {
                 for p in pending where p.worker == w { owner.rebuild(p, configuration: c) }
             }
             chunk.removeAll(keepingCapacity: true)
+            if startup.progress(), ContinuousClock.now - lastReport >= .seconds(10) {
+                lastReport = .now
+                logger.info("restoring: \(read) streams (\(bytes / 1_000_000) MB) read so far")
+            }
         }
         try store.forEachRecord { id, raw in
             let hash = id.withUnsafeBytes { streamHash($0) }
@@ -186,18 +304,61 @@ extension Daemon {
             if chunk.count == 512 { rebuild() }
         }
         rebuild()
-        var count = 0, problems = 0
+
+        var problems = RestoreProblems()
+        var count = 0, migrated = 0
         for owner in restored {
             count += owner.learners.count
-            for p in owner.problems {
-                problems += 1
-                logger.error(
-                    "checkpoint set aside: \(p.problem.description); the stream starts afresh",
-                    metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
-                try p.record.withUnsafeBytes { try store.setAside(id: p.id, record: $0, problem: p.problem) }
-                counters.refuse("checkpoint_\(p.problem.reason)")
-            }
+            migrated += owner.migrated
+            for p in owner.problems { problems.add(p.id, p.problem) }
             owner.problems = []
+        }
+        let (differences, settings) = problems.summary
+        let n = problems.unmatched.count, streams = "\(n) stored stream\(n == 1 ? "" : "s")"
+        if n > 0, c.onModelChange == .refuse {
+            throw RestoreRefusal(description: """
+                \(streams) cannot be restored under this configuration, which gives them another model \
+                than they were trained with: \(differences). Nothing was started, so that their learned state \
+                stays usable. Put \(settings.isEmpty ? "the model's settings" : settings.joined(separator: ", ")) back as \
+                the records have them, or start with on_model_change = "keep" (--on-model-change keep: \
+                those streams are not loaded, their records stay as they are and their samples are refused \
+                until the configuration matches them again) or "fresh" (--on-model-change fresh: their \
+                records are set aside, rnnd checkpoint restore-aside brings them back, and the streams \
+                start afresh). docs/checkpoints.md, "Restoring"
+                """)
+        }
+        for p in problems.unusable {
+            logger.error(
+                "checkpoint set aside: \(p.problem.description); the stream starts afresh",
+                metadata: ["stream": "\(printableStreamID(p.id))", "reason": "\(p.problem.reason)"])
+            counters.refuse("checkpoint_\(p.problem.reason)")
+        }
+        var setAside = problems.unusable
+        if n > 0 {
+            switch c.onModelChange {
+            case .refuse: break
+            case .keep:
+                for p in problems.unmatched {
+                    restored[workerIndex(hash: p.id.withUnsafeBytes { streamHash($0) }, workers: c.workers)].held.insert(p.id)
+                }
+                logger.error("""
+                    checkpoints: \(streams) not restored, their records kept as they are (on_model_change = keep): \
+                    \(differences). Their samples are refused (model_changed) until a start whose configuration \
+                    matches them restores them\(settings.isEmpty ? "" : " (\(settings.joined(separator: ", ")))")
+                    """)
+            case .fresh:
+                setAside += problems.unmatched
+                for p in problems.unmatched { counters.refuse("checkpoint_\(p.problem.reason)") }
+                logger.warning("""
+                    checkpoints: \(streams) set aside and started afresh (on_model_change = fresh): \(differences); \
+                    rnnd checkpoint restore-aside brings their records back
+                    """)
+            }
+        }
+        try store.setAside(setAside.map { ($0.id, $0.problem.reason, $0.problem.description) })
+        startup.progress()
+        if migrated > 0 {
+            logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
@@ -207,7 +368,22 @@ extension Daemon {
         }
         counters.streams.store(count, ordering: .relaxed)
         let seconds = (ContinuousClock.now - started).seconds
-        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(problems == 0 ? "" : "; \(problems) set aside")")
+        let notes = (setAside.isEmpty ? [] : ["\(setAside.count) set aside"])
+            + (c.onModelChange == .keep && n > 0 ? ["\(n) kept unloaded"] : [])
+        logger.info("restored \(count) streams (\(bytes / 1_000_000) MB) from \(store.path) in \(String(format: "%.2f", seconds)) s\(notes.isEmpty ? "" : "; " + notes.joined(separator: ", "))")
+
+        // Housekeeping: neither stops the start when it fails (another connection holding the
+        // database past the busy timeout, say); the next start tries again.
+        do {
+            let pruned = try store.pruneSetAside(days: c.setAsideDays, perStream: c.setAsidePerStream)
+            if pruned.records > 0 {
+                logger.notice("checkpoints: deleted \(pruned.records) records set aside (\(pruned.bytes / 1_000_000) MB): older than set_aside_days = \(c.setAsideDays) or beyond the newest set_aside_per_stream = \(c.setAsidePerStream) of their stream")
+            }
+        } catch {
+            logger.warning("checkpoints: the records set aside were not pruned: \(error)")
+        }
+        startup.progress()
+        do { try store.truncateLog() } catch { logger.warning("checkpoints: the write-ahead log was not emptied: \(error)") }
         return restored
     }
 
@@ -224,7 +400,8 @@ extension Daemon {
     }
 
     /// Asks the workers for their changed streams every interval and writes each checkpoint in
-    /// one transaction; returns once every worker has sent its streams at stop.
+    /// one transaction, retrying a failed one sooner; at stop, commits each worker's final streams
+    /// on their own (``finalCheckpoint``), then returns.
     private func checkpointerLoop(_ context: ZMQContext, store: CheckpointStore, gate: StartupGate) throws {
         let c = configuration
         let pull = try ZMQSocket(context, type: .pull)
@@ -246,40 +423,50 @@ extension Daemon {
         }
         _ = gate.report(error: nil)
 
-        let interval = Duration.milliseconds(Int64(c.checkpointInterval * 1000))
-        var due = ContinuousClock.now + interval
-        var finished = Set<Int>()  // workers that sent their streams at stop: they send no more
-        var lastFailed = false
-        while finished.count < c.workers {
-            beats.add(checkpointerBeat, 1)
-            var first: [UInt8]?
-            switch try pull.receiveFrames() {
-            case .frames(let frames): first = frames.first
-            case .wouldBlock: break
-            case .terminated: return
+        var walks = [UInt32](repeating: 0, count: c.workers)  // walks asked of each worker
+        var drained = Set<Int>()  // workers that learned their last sample (at stop)
+
+        /// Sends `worker` a request; false when its queue had no room (unless `wait`).
+        func send(_ request: CheckpointRequest, to worker: Int, wait: Bool) throws -> Bool {
+            let sent = try [request.rawValue].withUnsafeBytes { (b) throws(ZMQError) in
+                try requests[worker].send(b, flags: wait ? [] : .dontWait)
             }
-            // A checkpoint starts when one is due (unless stopping: the workers then send their
-            // streams unasked), or when a worker sends streams unasked: at stop.
-            var waitingFor: Set<Int>
-            if first != nil {
-                waitingFor = Set(0..<c.workers).subtracting(finished)
-            } else if ContinuousClock.now >= due, !stopping.load(ordering: .relaxed) {
-                due = ContinuousClock.now + interval
-                waitingFor = []
-                let request = lastFailed ? CheckpointWalk.requestAll : CheckpointWalk.requestChanged
-                for i in 0..<c.workers where !finished.contains(i) {
-                    let sent = try [request].withUnsafeBytes { (b) throws(ZMQError) in try requests[i].send(b, flags: ZMQFlags.dontWait) }
-                    if case .sent = sent {
-                        waitingFor.insert(i)
-                    }
+            guard case .sent = sent else { return false }
+            if request == .walk { walks[worker] &+= 1 }
+            return true
+        }
+
+        /// Notes a worker's message outside a checkpoint: only `drained` matters; a record or the
+        /// end of a walk given up on comes late, and is dropped.
+        func note(_ frame: [UInt8]) {
+            if frame.count == 3, frame[0] == CheckpointMessage.drained.rawValue { drained.insert(Int(frame[1]) | Int(frame[2]) << 8) }
+        }
+
+        /// Waits up to `duration` (0: one receive), noting what arrives; false once the context is
+        /// shut down.
+        func idle(_ duration: Duration) throws -> Bool {
+            let end = ContinuousClock.now + duration
+            repeat {
+                beats.add(checkpointerBeat, 1)
+                switch try pull.receiveFrames() {
+                case .frames(let frames): if let frame = frames.first { note(frame) }
+                case .wouldBlock: break
+                case .terminated: return false
                 }
-                if waitingFor.isEmpty { continue }
-                logger.debug("checkpoint: started, asking \(waitingFor.count) workers")
-            } else {
-                continue
-            }
-            let started = ContinuousClock.now
-            var written = 0, bytes = 0, final = false
+            } while ContinuousClock.now < end
+            return true
+        }
+
+        /// One checkpoint: asks `workers` for their changed streams, writes the records as they
+        /// come into one transaction and commits once every worker asked is through, then tells
+        /// each the outcome. Returns the records and bytes written (nil when no worker had room
+        /// for the request); throws, having committed nothing, when it fails.
+        func attempt(_ workers: [Int], final: Bool, deadline: ContinuousClock.Instant?) throws -> (records: Int, bytes: Int)? {
+            var waitingFor = Set<Int>()
+            for w in workers where try send(.walk, to: w, wait: final) { waitingFor.insert(w) }
+            let asked = waitingFor
+            if asked.isEmpty { return nil }
+            var written = 0, bytes = 0
             var failure: (any Error)?
             do {
                 try store.transaction { writer in
@@ -287,26 +474,27 @@ extension Daemon {
                         guard let kind = frame.first.flatMap(CheckpointMessage.init(rawValue:)) else { return }
                         switch kind {
                         case .record:
+                            // After a failed write SQLite may have rolled the transaction back
+                            // already: the rest is read (the workers finish their walks) and dropped.
+                            guard failure == nil else { return }
                             frame.withUnsafeBytes { raw in
                                 let record = UnsafeRawBufferPointer(rebasing: raw[1...])
                                 guard let (id, savedAt) = StreamRecord.peek(record) else { return }
                                 do { try writer.put(id: id, record: Data(record), savedAt: savedAt) } catch {
-                                    if failure == nil { failure = error }
+                                    failure = error
                                 }
                                 written += 1
                                 bytes += record.count
                             }
-                        case .walkDone, .finalDone:
-                            guard frame.count == 3 else { return }
+                        case .walkDone:
+                            guard frame.count == 7 else { return }
                             let worker = Int(frame[1]) | Int(frame[2]) << 8
-                            waitingFor.remove(worker)
-                            if kind == .finalDone {
-                                finished.insert(worker)
-                                final = true
-                            }
+                            let walk = frame[3...].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+                            if worker < walks.count, walk == walks[worker] { waitingFor.remove(worker) }
+                        case .drained:
+                            note(frame)
                         }
                     }
-                    if let first { handle(first) }
                     var lastHeard = ContinuousClock.now
                     while !waitingFor.isEmpty {
                         beats.add(checkpointerBeat, 1)
@@ -322,35 +510,160 @@ extension Daemon {
                         case .terminated:
                             throw CheckpointFailure.shutDown
                         }
+                        if let deadline, ContinuousClock.now > deadline { throw CheckpointFailure.outOfTime(c.stopTimeout) }
                     }
                     if let failure { throw failure }
                 }
-                lastFailed = false
-                counters.checkpoints.add(1, ordering: .relaxed)
-                counters.lastCheckpoint.store(Int(Date().timeIntervalSince1970), ordering: .relaxed)
             } catch {
-                lastFailed = true
-                counters.checkpointsFailed.add(1, ordering: .relaxed)
-                logger.error("checkpoint failed; nothing of it was committed, the next one writes every stream: \(error)")
+                for w in asked { _ = try? send(.failed, to: w, wait: final) }
+                throw error
             }
-            let seconds = (ContinuousClock.now - started).seconds
-            let line: Logger.Message = "checkpoint: \(written) streams (\(bytes / 1000) kB) in \(String(format: "%.3f", seconds)) s"
-            if !lastFailed {
+            for w in asked { _ = try send(.committed, to: w, wait: final) }
+            counters.checkpoints.add(1, ordering: .relaxed)
+            counters.lastCheckpoint.store(Int(Date().timeIntervalSince1970), ordering: .relaxed)
+            if let run = checkpointFailures.committed() {
+                logger.notice(
+                    "checkpoints commit again, after \(run.attempts) failed attempt\(run.attempts == 1 ? "" : "s") since \(Date(timeIntervalSince1970: run.since).formatted(.iso8601))")
+            }
+            return (written, bytes)
+        }
+
+        // Periodic checkpoints, until the workers drain at stop.
+        let interval = Duration.seconds(c.checkpointInterval)
+        var due = ContinuousClock.now + interval
+        var failedInARow = 0
+        while drained.isEmpty, !stopping.load(ordering: .relaxed) {
+            guard try idle(.zero) else { return }
+            guard ContinuousClock.now >= due, drained.isEmpty, !stopping.load(ordering: .relaxed) else { continue }
+            let started = ContinuousClock.now
+            logger.debug("checkpoint: started, asking \(c.workers) workers")
+            do {
+                due = started + interval
+                guard let (written, bytes) = try attempt(Array(0..<c.workers), final: false, deadline: nil) else { continue }
+                failedInARow = 0
+                let seconds = (ContinuousClock.now - started).seconds
                 timings?.checkpoints.observe(UInt64(seconds * 1e9), slot: 0)
-                logger.log(level: final ? .info : .debug, line)
+                logger.debug("checkpoint: \(written) streams (\(bytes / 1000) kB) in \(String(format: "%.3f", seconds)) s")
+            } catch CheckpointFailure.shutDown {
+                return
+            } catch {
+                // Sooner than the interval: 1, 2, 4, ... seconds after the failure, at most the interval.
+                failedInARow += 1
+                let retry = min(interval, .seconds(1 << min(failedInARow - 1, 20)))
+                due = ContinuousClock.now + retry
+                let reason = checkpointFailed(error)
+                let line = "checkpoint failed (\(reason.rawValue), \(failedInARow) in a row); nothing of it was committed, its streams "
+                    + "stay unsaved and the next attempt, in \(retry), writes them: \(error)"
+                logger.error("\(line)")
             }
         }
+        try finalCheckpoint(
+            attempt: { try attempt([$0], final: true, deadline: $1) }, idle: idle, drained: { drained },
+            release: { _ = try send(.release, to: $0, wait: true) })
+    }
+
+    /// At stop: commits each worker's final streams in a transaction of its own, as each worker
+    /// drains (one worker that is slow or whose records cannot be written costs the others
+    /// nothing), retrying failures with a growing pause within the stop budget. Sets
+    /// ``finalCheckpointSaved`` when every worker's streams are committed.
+    private func finalCheckpoint(
+        attempt: (_ worker: Int, _ deadline: ContinuousClock.Instant) throws -> (records: Int, bytes: Int)?,
+        idle: (Duration) throws -> Bool, drained: () -> Set<Int>, release: (Int) throws -> Void
+    ) throws {
+        let c = configuration
+        let started = ContinuousClock.now
+        // The main thread waits for the threads until `stopTimeout` − 3 s after the stop; the
+        // attempts end a second before that (one under way then is given up).
+        let stoppedAt = stopRequested.load(ordering: .relaxed)
+        let budget = Duration.seconds(c.stopTimeout) - .seconds(4)
+        let elapsed = stoppedAt == 0 ? .zero : Duration.nanoseconds(Int64(monotonicNanoseconds() &- stoppedAt))
+        let deadline = started + budget - elapsed
+        var pending = Set(0..<c.workers)
+        var failures: [Int: Int] = [:]
+        var written = 0, bytes = 0, longest = Duration.zero, pause = Duration.milliseconds(500)
+        var lastError = ""
+        while !pending.isEmpty {
+            // The workers drained and not committed yet, those tried least first.
+            let ready = pending.intersection(drained())
+            guard let w = ready.min(by: { (failures[$0, default: 0], $0) < (failures[$1, default: 0], $1) }) else {
+                if ContinuousClock.now >= deadline { break }
+                guard try idle(.milliseconds(100)) else { return }
+                continue
+            }
+            if failures[w, default: 0] > 0 {
+                // A retry, after a pause that grows, only when it can end before the deadline.
+                if ContinuousClock.now + pause + longest > deadline { break }
+                guard try idle(pause) else { return }
+                pause *= 2
+            } else if ContinuousClock.now >= deadline {
+                break
+            }
+            let attemptStarted = ContinuousClock.now
+            do {
+                if let (n, b) = try attempt(w, deadline) {
+                    written += n
+                    bytes += b
+                    pending.remove(w)
+                    try release(w)
+                    logger.debug("final checkpoint: worker \(w)'s \(n) streams (\(b / 1000) kB) committed")
+                    continue
+                }
+            } catch CheckpointFailure.shutDown {
+                return
+            } catch {
+                let reason = checkpointFailed(error)
+                lastError = "\(reason.rawValue): \(error)"
+                logger.error("final checkpoint: worker \(w)'s streams not committed (attempt \(failures[w, default: 0] + 1)): \(error)")
+            }
+            failures[w, default: 0] += 1
+            longest = max(longest, ContinuousClock.now - attemptStarted)
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        if pending.isEmpty {
+            finalCheckpointSaved.store(true, ordering: .relaxed)
+            timings?.checkpoints.observe(UInt64(seconds * 1e9), slot: 0)
+            logger.info("checkpoint: \(written) streams (\(bytes / 1000) kB) in \(String(format: "%.3f", seconds)) s")
+            return
+        }
+        let unsaved = pending.sorted()
+        let workers = "worker\(unsaved.count == 1 ? "" : "s") " + unsaved.map(String.init).joined(separator: ", ")
+        let attempts = failures.values.reduce(0, +)
+        let why = lastError.isEmpty ? "they did not drain in time" : "\(attempts) attempts failed, the latest: \(lastError)"
+        let others = unsaved.count == c.workers ? "" : "; the other workers' \(written) streams are committed"
+        let line = "final checkpoint failed after \(String(format: "%.1f", seconds)) s: what the streams of \(workers) learned since "
+            + "their last commit is not saved (\(why)); the store keeps their previous checkpoint\(others)"
+        logger.critical("\(line)")
+        for w in unsaved where drained().contains(w) { try release(w) }
+    }
+
+    /// Counts a failed attempt and notes it for `/healthz`; returns its reason.
+    private func checkpointFailed(_ error: any Error) -> CheckpointFailureReason {
+        let reason: CheckpointFailureReason =
+            switch StoreWriteFailure(error) {
+            case .diskFull: .diskFull
+            case .ioError: .ioError
+            case .readOnly: .readOnly
+            case .busy: .busy
+            case .corrupt: .corrupt
+            case nil: if case CheckpointFailure.workersSilent = error { .workersSilent } else { .other }
+            }
+        let text = "\(error)".replacingOccurrences(of: "\n", with: " ")
+        checkpointFailures.failed(reason, error: text, at: Date().timeIntervalSince1970)
+        return reason
     }
 }
 
 enum CheckpointFailure: Error, CustomStringConvertible {
     case workersSilent([Int])
     case shutDown
+    /// The final checkpoint's share of the stop budget (`stop_timeout`, in seconds) ran out.
+    case outOfTime(Double)
 
     var description: String {
         switch self {
         case .workersSilent(let workers): "workers \(workers) sent nothing for 10 s"
         case .shutDown: "the daemon shut down during the checkpoint"
+        case .outOfTime(let budget): "the stop budget ran out (stop_timeout \(budget) s)"
         }
     }
 }

@@ -23,7 +23,8 @@ import ZeroMQ
 /// Samples that arrive together travel between the threads in batches (`RecordBatch`); a
 /// sample that arrives alone is passed on at once.
 /// SIGINT or SIGTERM stops intake; an empty frame then drains the pipeline in order, so every
-/// sample already read is learned from and its forecast published before `run()` returns.
+/// sample already read is learned from and its forecast published, and every stream not saved
+/// yet is checkpointed, before `run()` returns: all within `stopTimeout`.
 /// With `--metrics-listen`, an HTTP server serves the counters and `/healthz` besides
 /// (``MetricsServer``), from before the restore until the threads have finished.
 public final class Daemon: Sendable {
@@ -35,6 +36,8 @@ public final class Daemon: Sendable {
     let beats: AtomicCounters
     /// Whether every thread makes progress, as the main thread last saw (`/healthz`).
     let health = DaemonHealth()
+    /// The checkpoints that failed: the run since the last commit (`/healthz`), counts by reason.
+    let checkpointFailures = CheckpointFailures()
     /// The latencies and durations of the metrics; nil without `--metrics-listen`, and then no
     /// thread reads a clock for them.
     let timings: DaemonTimings?
@@ -47,6 +50,12 @@ public final class Daemon: Sendable {
     let notifier: SystemdNotifier
     let logger: Logger
     let stopping = Atomic<Bool>(false)
+    /// When SIGINT or SIGTERM arrived (``monotonicNanoseconds()``; 0 before): the stop budget
+    /// counts from then.
+    let stopRequested = Atomic<UInt64>(0)
+    /// Set by the checkpoint thread once every worker's streams are committed at stop; otherwise
+    /// the daemon exits 74.
+    let finalCheckpointSaved = Atomic<Bool>(false)
     /// Set by a thread that failed after start-up; the daemon then stops with an error.
     let failure = Mutex<String?>(nil)
     /// The CURVE keys and allowed clients, when CURVE is configured (CurveAccess.swift).
@@ -126,7 +135,10 @@ public final class Daemon: Sendable {
         defer { metrics?.stopWaiting() }
 
         let store: CheckpointStore, restored: [RestoredStreams]
-        do { (store, restored) = try openAndRestore(directory) } catch {
+        do { (store, restored) = try openAndRestore(directory) } catch let refusal as RestoreRefusal {
+            logger.critical("checkpoints: \(refusal)")
+            return 78  // EX_CONFIG: the configuration does not fit the stored streams
+        } catch {
             logger.critical("checkpoints: \(error)")
             return 73  // EX_CANTCREAT
         }
@@ -171,7 +183,7 @@ public final class Daemon: Sendable {
             return 69
         }
         logger.info("ready: \(c.workers) workers, model \(c.model.cell.rawValue) H=\(c.model.hidden) k2=\(c.model.window) k1=\(c.model.updateEvery) horizon=\(c.model.horizon)")
-        var status = StatusLine(counters: counters)
+        var status = StatusLine(counters: counters, checkpointFailures: checkpointFailures)
         notifier.ready(status: status.next())
         health.set(.ready)
 
@@ -183,6 +195,8 @@ public final class Daemon: Sendable {
         // pings stop and systemd restarts rnnd; without it, the log says so.
         let stallLimit = notifier.watchdogInterval.map { $0 / 2 } ?? .seconds(30)
         var lastPing = ContinuousClock.now, lastStatus = ContinuousClock.now, stallReported = false
+        let checkpointMaxAge = Duration.seconds(c.resolvedCheckpointMaxAge)
+        var checkpointsReported = false
         while true {
             let signal = sigtimedwait(&signals, nil, &timeout)
             if signal == SIGINT || signal == SIGTERM {
@@ -198,7 +212,14 @@ public final class Daemon: Sendable {
             }
             let now = ContinuousClock.now
             let stalled = watch.stalled(beats, limit: stallLimit)
-            health.set(stalled.isEmpty ? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
+            let checkpoints = checkpointHealth(maxAge: checkpointMaxAge)
+            health.set(stalled.isEmpty ? checkpoints ?? .ready : .stalled(stalled.map(threadName(beat:)), limit: stallLimit))
+            if let checkpoints, !checkpointsReported {
+                logger.error("/healthz now answers 503: \(DaemonHealth.text(of: checkpoints))")
+            } else if checkpoints == nil, checkpointsReported {
+                logger.notice("/healthz: checkpoints commit again")
+            }
+            checkpointsReported = checkpoints != nil
             if stalled.isEmpty {
                 stallReported = false
                 if let interval = notifier.watchdogInterval, now - lastPing >= interval / 4 {
@@ -215,15 +236,27 @@ public final class Daemon: Sendable {
                 lastStatus = now
             }
         }
+        stopRequested.store(monotonicNanoseconds(), ordering: .relaxed)
         stopping.store(true, ordering: .relaxed)
         health.set(.stopping)
-        // Within systemd's default stop timeout of 90 s (the units set 30): draining the queues
-        // takes well under a second, the final checkpoint of 10,000 streams a few seconds.
-        if finished.wait(timeout: .now() + 25) == .timedOut {
-            logger.error("threads did not finish within 25 s; closing the sockets")
+        // Within `stopTimeout` (systemd's TimeoutStopSec=, after which it kills): draining the
+        // queues takes well under a second, the final checkpoint of 10,000 streams a few seconds,
+        // its retries what is left; 3 s are kept for closing the sockets and exiting.
+        let threadsTime = c.stopTimeout - 3
+        var timedOut = false
+        if finished.wait(timeout: .now() + threadsTime) == .timedOut {
+            logger.error("threads did not finish within \(threadsTime) s of the stop (stop_timeout \(c.stopTimeout) s); closing the sockets")
             context.shutdown()
-            _ = finished.wait(timeout: .now() + 2)
-            exitCode = 70
+            _ = finished.wait(timeout: .now() + 1)
+            timedOut = true
+        }
+        if exitCode == 0 {
+            if !finalCheckpointSaved.load(ordering: .relaxed) {
+                logger.critical("exiting 74 (EX_IOERR): what some streams learned since their last checkpoint is lost (the final checkpoint above says why)")
+                exitCode = 74  // EX_IOERR
+            } else if timedOut {
+                exitCode = 70
+            }
         }
         logger.info("stopped: \(summary())")
         return exitCode
@@ -250,7 +283,8 @@ public final class Daemon: Sendable {
     func metricsExporter(_ timings: DaemonTimings, _ quality: ForecastQuality) -> MetricsExporter {
         MetricsExporter(
             .init(
-                counters: counters, queues: queues, beats: beats, health: health, timings: timings, quality: quality,
+                counters: counters, queues: queues, beats: beats, health: health, checkpointFailures: checkpointFailures,
+                timings: timings, quality: quality,
                 threadOfBeat: (0..<beats.count).map(threadName(beat:)),
                 threadOfQueue: (0..<configuration.workers).map { "rnnd-worker-\($0)" } + ["rnnd-publisher"]),
             queueCapacity: configuration.queueCapacity)
@@ -258,6 +292,16 @@ public final class Daemon: Sendable {
 
     func fail(_ message: String) {
         failure.withLock { if $0 == nil { $0 = message } }
+    }
+
+    /// What `/healthz` says of the checkpoints: nil while they commit, or while the last commit
+    /// is younger than `maxAge` (a failure or two before a retry commits is no alarm).
+    func checkpointHealth(maxAge: Duration) -> DaemonHealth.State? {
+        guard let run = checkpointFailures.run else { return nil }
+        let last = counters.lastCheckpoint.load(ordering: .relaxed)
+        let since = last == 0 ? ProcessStatistics.startTime : Double(last)
+        guard Date().timeIntervalSince1970 - since > maxAge.seconds else { return nil }
+        return .checkpointsFailing(run, lastCommit: last == 0 ? nil : Double(last), limit: maxAge)
     }
 
 }
@@ -271,7 +315,7 @@ extension Daemon {
     func reload(_ current: DaemonConfiguration) -> DaemonConfiguration {
         notifier.reloading()
         defer {
-            var status = StatusLine(counters: counters)
+            var status = StatusLine(counters: counters, checkpointFailures: checkpointFailures)
             notifier.ready(status: status.next())
         }
         guard let reloader else {
@@ -306,14 +350,17 @@ extension Daemon {
 }
 
 /// The one-line status systemd shows (`systemctl status`): streams, samples learned per second
-/// since the previous line, refusals, and the age of the latest checkpoint.
+/// since the previous line, refusals, and the age of the latest checkpoint (and why they fail,
+/// when they do).
 struct StatusLine {
     let counters: DaemonCounters
+    let checkpointFailures: CheckpointFailures
     private var lastLearned: Int
     private var lastTime = ContinuousClock.now
 
-    init(counters: DaemonCounters) {
+    init(counters: DaemonCounters, checkpointFailures: CheckpointFailures) {
         self.counters = counters
+        self.checkpointFailures = checkpointFailures
         lastLearned = counters.accepted.load(ordering: .relaxed)
     }
 
@@ -325,7 +372,10 @@ struct StatusLine {
         lastTime = now
         let refused = counters.refusedOrDropped
         let last = counters.lastCheckpoint.load(ordering: .relaxed)
-        let age = last == 0 ? "no checkpoint yet" : "last checkpoint \(max(0, Int(Date().timeIntervalSince1970) - last)) s ago"
+        var age = last == 0 ? "no checkpoint yet" : "last checkpoint \(max(0, Int(Date().timeIntervalSince1970) - last)) s ago"
+        if let run = checkpointFailures.run {
+            age += ", checkpoints failing (\(run.reason.rawValue), \(run.attempts) attempt\(run.attempts == 1 ? "" : "s"))"
+        }
         return "\(counters.streams.load(ordering: .relaxed)) streams, \(Int(rate.rounded())) samples/s learned, \(refused) refused or dropped, \(age)"
     }
 }

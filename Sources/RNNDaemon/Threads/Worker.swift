@@ -48,12 +48,14 @@ extension Daemon {
         let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
         var table = StreamTable()
         var workspaces = restored.workspaces
+        let held = restored.held
         for learner in restored.learners {
             table.insert(learner)
             learner.metricsSlot = quality?.streams.claim(learner.id)
         }
         var log = RateLimitedLog(logger: logger)
         var walk = CheckpointWalk(worker: index)
+        var drained = false  // the stop marker came: no samples follow
         var settings = runtime.current, generation = 0
         let updateTimes = timings?.updates
 
@@ -82,6 +84,12 @@ extension Daemon {
             let learner: StreamLearner
             if let known = table.find(sample.id, hash: hash) {
                 learner = known
+            } else if !held.isEmpty, held.contains(Array(sample.id)) {
+                // Its stored record has another model shape and stays as it is (on_model_change = keep).
+                let r = StreamRejection.modelChanged
+                counters.refuse(r.rawValue)
+                log.warning(reason: r.rawValue, message: "the stream's stored record has another model shape; kept, not loaded (on_model_change = keep)", stream: sample.id)
+                return true
             } else {
                 let streams = counters.streams.add(1, ordering: .relaxed).newValue
                 guard streams <= c.maxStreams else {
@@ -165,15 +173,26 @@ extension Daemon {
             }
             let frame = message.frame(0)
             if frame.isEmpty {
-                // The stop marker: every changed stream to the checkpoint thread, then pass the
-                // marker on and finish.
-                walk.start(all: false)
-                _ = try walk.advance(table.all, to: checkpoints, final: true)
+                // The stop marker: the last sample is learned. Finish a walk under way, pass the
+                // marker on (the publisher finishes), and from now on only answer the checkpoint
+                // thread's final walks, until it releases this worker.
+                if walk.isActive { _ = try walk.advance(table.all, to: checkpoints, final: true) }
                 _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
-                return
+                let done = CheckpointMessage.frame(.drained, worker: index)
+                guard case .sent = try done.withUnsafeBytes({ try checkpoints.send($0) }) else { return }
+                drained = true
+                continue
             }
-            if frame.count == 1 {  // a checkpoint request
-                walk.start(all: frame[0] == CheckpointWalk.requestAll)
+            if frame.count == 1 {  // from the checkpoint thread
+                switch CheckpointRequest(rawValue: frame[0]) {
+                case .walk:
+                    walk.start()
+                    if drained { _ = try walk.advance(table.all, to: checkpoints, final: true) }
+                case .committed: walk.committed()
+                case .failed: walk.failed()
+                case .release: return
+                case nil: break
+                }
                 continue
             }
             var open = true, taken = 0

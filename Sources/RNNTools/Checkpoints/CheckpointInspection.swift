@@ -187,10 +187,13 @@ public struct StoredStream: Sendable {
 
 /// A record the daemon (or `rnnd checkpoint delete`) moved out of the streams.
 public struct SetAsideRecord: Sendable {
+    /// Its number in the store, what `rnnd checkpoint restore-aside --entry` takes.
+    public var n: Int
     public var id: [UInt8]
     public var reason: String
     public var detail: String
     public var at: Double
+    public var bytes: Int
 }
 
 /// Everything `rnnd checkpoint list` prints.
@@ -219,7 +222,9 @@ public struct CheckpointListing: Sendable {
             streams.append(entry)
         }
         self.streams = streams
-        setAside = try store.setAsideList().map { SetAsideRecord(id: $0.id, reason: $0.reason, detail: $0.detail, at: $0.at) }
+        setAside = try store.setAsideList().map {
+            SetAsideRecord(n: $0.n, id: $0.id, reason: $0.reason, detail: $0.detail, at: $0.at, bytes: $0.bytes)
+        }
         lastCheckpoint = try store.lastCheckpoint()
     }
 
@@ -258,7 +263,11 @@ public struct CheckpointListing: Sendable {
             for row in rows { lines.append(line(row)) }
             for s in streams {
                 if let problem = s.problem {
-                    lines.append("\(s.printableID): unusable: \(problem.description); the daemon sets it aside at its next start")
+                    if case .unsupportedVersion(let v) = problem, v > Int(StreamRecord.formatVersion) {
+                        lines.append("\(s.printableID): \(problem.description): written by a newer rnnd, not restored by this one (its on_model_change decides)")
+                    } else {
+                        lines.append("\(s.printableID): unusable: \(problem.description); the daemon sets it aside at its next start")
+                    }
                 }
             }
             lines.append("")
@@ -272,11 +281,13 @@ public struct CheckpointListing: Sendable {
         lines.append(summary)
         if !setAside.isEmpty {
             lines.append("")
-            lines.append("set aside (kept in the store, not restored):")
+            lines.append("set aside (kept in the store, not restored; rnnd checkpoint restore-aside brings them back):")
             let ids = setAside.map { printableStreamID($0.id) }
+            let numberWidth = setAside.map { "\($0.n)".count }.max() ?? 0
             let idWidth = ids.map(\.count).max() ?? 0, reasonWidth = setAside.map(\.reason.count).max() ?? 0
             for (r, id) in zip(setAside, ids) {
-                lines.append("  \(id.padding(idWidth))  \(r.reason.padding(reasonWidth))  \(Timestamp.iso8601(r.at))  \(r.detail)")
+                let number = String(repeating: " ", count: numberWidth - "\(r.n)".count) + "\(r.n)"
+                lines.append("  \(number)  \(id.padding(idWidth))  \(r.reason.padding(reasonWidth))  \(Timestamp.iso8601(r.at))  \(r.detail)")
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -298,7 +309,11 @@ public struct RecordDescription {
     public init(source: String, bytes: [UInt8], configured template: (file: String, model: ModelConfiguration)? = nil) {
         self.source = source
         self.bytes = bytes
-        do throws(RecordProblem) { decoded = .success(try StreamRecord.decode(bytes)) } catch { decoded = .failure(error) }
+        // A record of an old format is migrated as the daemon of `template` would (the
+        // settings the old format lacked are the template's).
+        do throws(RecordProblem) { decoded = .success(try StreamRecord.decode(bytes, template: template?.model)) } catch {
+            decoded = .failure(error)
+        }
         if let template, case .success(let record) = decoded {
             var model = template.model
             model.inputs = record.model.inputs
@@ -328,7 +343,9 @@ public struct RecordDescription {
         case .success(let r): record = r
         }
         lines[0] = "stream '\(record.printableID)' (\(source))"
-        add("record", "\(bytes.count) bytes, format \(StreamRecord.formatVersion), checksum ok (xxh64 \(checksumText))")
+        let formatText = record.formatRead == StreamRecord.formatVersion
+            ? "format \(record.formatRead)" : "format \(record.formatRead), migrated to \(StreamRecord.formatVersion) as read"
+        add("record", "\(bytes.count) bytes, \(formatText), checksum ok (xxh64 \(checksumText))")
         add("saved at", Timestamp.iso8601(record.savedAt))
         add("seq", "\(record.seq) samples taken by the stream; last t \(record.lastTimestamp.map(Timestamp.iso8601) ?? "none")")
         let m = record.model
@@ -356,7 +373,7 @@ public struct RecordDescription {
         if let configured, let changes = configurationChanges {
             add("with --config", "\(configured.file): " + (changes.isEmpty
                 ? "restored (the shape matches)"
-                : "set aside at restore: the model differs: \(changes.joined(separator: ", "))"), indent: 4)
+                : "not restored: the model differs: \(changes.joined(separator: ", ")) (on_model_change decides the rest)"), indent: 4)
         }
         if let s = record.stateSummary {
             let k = s.counters

@@ -84,7 +84,10 @@ struct ListingJSON: Encodable {
     }
 
     struct SetAside: Encodable {
+        /// Its number in the store, what `rnnd checkpoint restore-aside --entry` takes.
+        var n: Int
         var stream: String
+        var bytes: Int
         var reason: String
         var detail: String
         var at: JSONNumber
@@ -96,7 +99,7 @@ struct ListingJSON: Encodable {
         totalBytes = listing.totalBytes
         lastCheckpoint = listing.lastCheckpoint.map { LastCheckpoint(at: JSONNumber($0.at), streams: $0.streams) }
         setAside = listing.setAside.map {
-            SetAside(stream: printableStreamID($0.id), reason: $0.reason, detail: $0.detail, at: JSONNumber($0.at))
+            SetAside(n: $0.n, stream: printableStreamID($0.id), bytes: $0.bytes, reason: $0.reason, detail: $0.detail, at: JSONNumber($0.at))
         }
     }
 }
