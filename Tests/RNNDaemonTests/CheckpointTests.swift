@@ -231,10 +231,12 @@ extension CheckpointTests {
             return learner
         }
         var walk = CheckpointWalk(worker: 7)
+        var streams = WorkerStreams(store: nil)
+        for learner in learners { streams.insert(learner) }
         /// One whole walk: the `seq` of each stream it sent.
         func walkOnce() throws -> [String: Int] {
-            walk.start()
-            #expect(try walk.advance(learners, to: push, final: true))
+            walk.start(streams)
+            #expect(try walk.advance(streams, to: push, final: true))
             var sent: [String: Int] = [:]
             while case .frames(let frames) = try pull.receiveFrames(), let frame = frames.first {
                 guard frame.first == CheckpointMessage.record.rawValue else {
@@ -251,12 +253,57 @@ extension CheckpointTests {
         walk.failed()
         #expect(try walkOnce() == ["s0": 1, "s1": 1, "s2": 1], "nothing counted as saved")
         learners[1].seq = 2  // learns while the commit is under way
-        walk.committed()
+        walk.committed(&streams)
         #expect(try walkOnce() == ["s1": 2], "saved at the seq it was sent at")
-        walk.committed()
+        walk.committed(&streams)
         #expect(try walkOnce() == [:])
         learners[0].seq = 2
         #expect(try walkOnce() == ["s0": 2])
         #expect(try walkOnce() == ["s0": 2], "the outcome never came: not saved")
+
+        // An unloaded stream with changes not committed goes as its parked record, until a walk
+        // that sent it commits; one whose state is committed leaves nothing behind.
+        streams.unload(learners[0]) { l, record in
+            StreamRecord.encode(
+                id: l.id, forecaster: l.forecaster, seq: l.seq, lastTimestamp: nil,
+                modelJSON: StreamRecord.modelJSON(l.forecaster.configuration), savedAt: 1, into: &record)
+        }
+        streams.unload(learners[2]) { _, _ in Issue.record("a committed stream is not encoded") }
+        #expect(streams.count == 1 && streams.parkedCount == 1)
+        #expect(try walkOnce() == ["s0": 2])
+        walk.failed()
+        #expect(try walkOnce() == ["s0": 2], "still parked after a failed walk")
+        walk.committed(&streams)
+        #expect(streams.parkedCount == 0)
+        #expect(try walkOnce() == [:])
+    }
+
+    /// The stream table after removals: every remaining stream is found, in its slot and in `all`.
+    @Test func theStreamTableFindsEveryStreamAfterRemovals() {
+        var table = StreamTable()
+        var learners: [StreamLearner] = []
+        for i in 0..<500 {
+            let id = Array("stream-\(i)".utf8)
+            // Few distinct hashes, so that probes collide and removals must shift entries back.
+            let learner = StreamLearner(id: id, hash: UInt64(i % 37), forecaster: Forecaster(configuration: Self.model()))
+            learners.append(learner)
+            table.insert(learner)
+        }
+        var generator = SystemRandomNumberGenerator()
+        var kept = learners
+        for _ in 0..<300 {
+            let victim = kept.remove(at: Int.random(in: 0..<kept.count, using: &generator))
+            table.remove(victim)
+            #expect(!victim.isLoaded)
+        }
+        #expect(table.count == 200 && table.all.count == 200)
+        for learner in kept {
+            let found = learner.id.withUnsafeBytes { table.find($0, hash: learner.hash) }
+            #expect(found === learner)
+            #expect(table.all[learner.position] === learner)
+        }
+        for learner in learners where !learner.isLoaded {
+            #expect(learner.id.withUnsafeBytes { table.find($0, hash: learner.hash) } == nil)
+        }
     }
 }

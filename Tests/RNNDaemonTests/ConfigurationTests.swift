@@ -103,6 +103,8 @@ struct ConfigurationTests {
         checkpoint_interval = 15
         checkpoint_max_age = 100
         stop_timeout = 90
+        quiet_after = 120
+        idle_unload = 0
         on_model_change = "keep"
         set_aside_days = 7
         set_aside_per_stream = 1
@@ -141,6 +143,8 @@ struct ConfigurationTests {
         c.checkpointInterval = 15
         c.checkpointMaxAge = 100
         c.stopTimeout = 90
+        c.quietAfter = 120
+        c.idleUnload = 0
         c.onModelChange = .keep
         c.setAsideDays = 7
         c.setAsidePerStream = 1

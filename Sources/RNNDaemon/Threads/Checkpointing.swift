@@ -161,8 +161,15 @@ struct CheckpointWalk {
     /// Walks asked for so far: the current one's number.
     private(set) var number: UInt32 = 0
     private var next: Int?
-    /// The streams sent in the current walk, and the `seq` each was sent at.
+    /// What the current walk goes through, taken when it starts: the streams in memory, then the
+    /// ids of parked records (``WorkerStreams``). A stream unloaded meanwhile is skipped (its
+    /// parked record is sent instead, in a later walk if not in this one).
+    private var learners: [StreamLearner] = []
+    private var parkedIDs: [[UInt8]] = []
+    /// The streams sent in the current walk, and the `seq` each was sent at; the parked records
+    /// sent, and the generation each was parked at.
     private var sent: [(learner: StreamLearner, seq: Int)] = []
+    private var sentParked: [(id: [UInt8], generation: Int)] = []
     private var buffer: [UInt8] = []
     /// The configuration's JSON per input width (the only thing that differs between streams).
     private var modelJSON: [Int: [UInt8]] = [:]
@@ -171,64 +178,90 @@ struct CheckpointWalk {
 
     var isActive: Bool { next != nil }
 
-    /// Starts a walk from the first stream. What an earlier walk sent and was never confirmed
-    /// stays unsaved, and is sent again.
-    mutating func start() {
+    /// Starts a walk over `streams`. What an earlier walk sent and was never confirmed stays
+    /// unsaved, and is sent again.
+    mutating func start(_ streams: WorkerStreams) {
         number &+= 1
         next = 0
+        learners = streams.table.all
+        parkedIDs = streams.parkedIDs
         sent.removeAll(keepingCapacity: true)
+        sentParked.removeAll(keepingCapacity: true)
     }
 
     /// The walk's records are committed: the streams sent count as saved, at the `seq` they were
-    /// sent at (a stream that learned since is still changed).
-    mutating func committed() {
+    /// sent at (a stream that learned since is still changed), and the parked records sent are
+    /// in the store.
+    mutating func committed(_ streams: inout WorkerStreams) {
         for (learner, seq) in sent { learner.savedSeq = seq }
-        sent.removeAll(keepingCapacity: true)
-        next = nil
+        streams.committed(sentParked)
+        failed()
     }
 
     /// The walk's records are not committed (or the checkpoint thread gave up on it): nothing
     /// counts as saved, and a walk under way stops.
     mutating func failed() {
         sent.removeAll(keepingCapacity: true)
+        sentParked.removeAll(keepingCapacity: true)
+        learners.removeAll(keepingCapacity: true)
+        parkedIDs.removeAll(keepingCapacity: true)
         next = nil
+    }
+
+    /// The JSON of `configuration`, computed once per input width.
+    mutating func modelJSON(_ configuration: ModelConfiguration) -> [UInt8] {
+        if let json = modelJSON[configuration.inputs] { return json }
+        let json = StreamRecord.modelJSON(configuration)
+        modelJSON[configuration.inputs] = json
+        return json
     }
 
     /// Sends the next changed streams' records, a slice of them or, when `final`, all the rest
     /// (waiting for room), then the done message. False when the checkpoint thread had no room
     /// for any.
-    mutating func advance(_ learners: [StreamLearner], to socket: borrowing ZMQSocket, final: Bool) throws -> Bool {
+    mutating func advance(_ streams: WorkerStreams, to socket: borrowing ZMQSocket, final: Bool) throws -> Bool {
         guard var i = next else { return true }
         let flags: ZMQFlags = final ? [] : .dontWait
         var sent = 0
         let now = Date().timeIntervalSince1970
-        while i < learners.count, final || sent < Self.slice {
-            let learner = learners[i]
-            if learner.seq != learner.savedSeq {
-                let inputs = learner.forecaster.configuration.inputs
-                let json = modelJSON[inputs] ?? StreamRecord.modelJSON(learner.forecaster.configuration)
-                modelJSON[inputs] = json
-                buffer.removeAll(keepingCapacity: true)
-                buffer.append(CheckpointMessage.record.rawValue)
+        let total = learners.count + parkedIDs.count
+        while i < total, final || sent < Self.slice {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(CheckpointMessage.record.rawValue)
+            var parked: (id: [UInt8], generation: Int)?
+            if i < learners.count {
+                let learner = learners[i]
+                guard learner.isLoaded, learner.seq != learner.savedSeq else {
+                    i += 1
+                    continue
+                }
                 StreamRecord.encode(
                     id: learner.id, forecaster: learner.forecaster, seq: learner.seq, lastTimestamp: learner.policy.latestTime,
-                    modelJSON: json, savedAt: now, into: &buffer)
-                switch try buffer.withUnsafeBytes({ try socket.send($0, flags: flags) }) {
-                case .sent: break
-                case .wouldBlock:
-                    next = i
-                    return sent > 0
-                case .terminated:
-                    next = nil
-                    return true
+                    modelJSON: modelJSON(learner.forecaster.configuration), savedAt: now, into: &buffer)
+            } else {
+                let id = parkedIDs[i - learners.count]
+                guard let record = streams.parked(id) else {
+                    i += 1
+                    continue
                 }
-                self.sent.append((learner, learner.seq))
-                sent += 1
+                buffer += record.record
+                parked = (id, record.generation)
             }
+            switch try buffer.withUnsafeBytes({ try socket.send($0, flags: flags) }) {
+            case .sent: break
+            case .wouldBlock:
+                next = i
+                return sent > 0
+            case .terminated:
+                next = nil
+                return true
+            }
+            if let parked { sentParked.append(parked) } else { self.sent.append((learners[i], learners[i].seq)) }
+            sent += 1
             i += 1
         }
         next = i
-        if i == learners.count {
+        if i == total {
             let done = CheckpointMessage.frame(.walkDone, worker: worker, walk: number)
             if case .wouldBlock = try done.withUnsafeBytes({ try socket.send($0, flags: flags) }) {
                 return sent > 0
@@ -361,7 +394,7 @@ extension Daemon {
             logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
         }
         if skipped > 0 {
-            logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept")
+            logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept, and each is loaded on its stream's next sample")
         }
         if let shard, otherShards > 0 {
             logger.warning("\(otherShards) stored streams not restored: other shards than \(shard) own them; their records are kept (after a re-sharding, move them to their owners: docs/scaling.md)")

@@ -17,8 +17,10 @@ final class StreamLearner {
     var metricsSlot: Int?
     /// When it last had a sample (`monotonicNanoseconds`), for quiet streams and unloading.
     var lastSample: UInt64 = 0
-    /// Its place in ``StreamTable/all``.
+    /// Its place in ``StreamTable/all``; -1 when not in a table (unloaded).
     fileprivate(set) var position = -1
+
+    var isLoaded: Bool { position >= 0 }
 
     init(id: [UInt8], hash: UInt64, forecaster: Forecaster) {
         self.id = id

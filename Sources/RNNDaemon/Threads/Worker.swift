@@ -46,11 +46,22 @@ extension Daemon {
         defer { values.deallocate() }
         let maxOutputs = c.model.horizon * c.maxInputs
         let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
-        var table = StreamTable()
+        // The store, read-only, for streams unloaded earlier (WorkerStreams.swift); without it a
+        // stream that comes back starts afresh, which the log says.
+        var reader: CheckpointStore?
+        do {
+            let directory = c.resolvedStateDirectory(environment: ProcessInfo.processInfo.environment)
+            reader = try CheckpointStore(directory: directory, create: false, readOnly: true)
+        } catch {
+            logger.error("worker \(index): cannot read the checkpoint store, so unloaded streams that come back start afresh: \(error)")
+        }
+        var streams = WorkerStreams(store: reader)
         var workspaces = restored.workspaces
         let held = restored.held
+        let started = monotonicNanoseconds()
         for learner in restored.learners {
-            table.insert(learner)
+            learner.lastSample = started
+            streams.insert(learner)
             learner.metricsSlot = quality?.streams.claim(learner.id)
         }
         var log = RateLimitedLog(logger: logger)
@@ -76,13 +87,57 @@ extension Daemon {
             }
         }
 
+        /// Takes `learner` out of memory, its record parked until a checkpoint commits it unless
+        /// its latest state is committed already (WorkerStreams.swift).
+        func unload(_ learner: StreamLearner, _ why: String) {
+            logger.debug("stream unloaded (\(why))", metadata: ["stream": "\(printableStreamID(learner.id))", "seq": "\(learner.seq)"])
+            streams.unload(learner) { l, record in
+                StreamRecord.encode(
+                    id: l.id, forecaster: l.forecaster, seq: l.seq, lastTimestamp: l.policy.latestTime,
+                    modelJSON: walk.modelJSON(l.forecaster.configuration), savedAt: Date().timeIntervalSince1970, into: &record)
+            }
+            counters.streams.subtract(1, ordering: .relaxed)
+        }
+
+        /// The stream `id` as it was when unloaded, if it was: `.none` for a stream never seen (or
+        /// whose record cannot be read: it starts afresh, and the log says why), `.refused` when
+        /// its stored record has another model shape (kept, as at start-up with `keep`).
+        func reload(_ id: [UInt8], hash: UInt64) -> Reloaded {
+            let found: (record: [UInt8], savedSeq: Int?)?
+            do { found = try streams.takeRecord(id) } catch {
+                id.withUnsafeBytes { log.warning(reason: "reload_failed", message: "cannot read the stream's saved state; it starts afresh: \(error)", stream: $0) }
+                return .none
+            }
+            guard let found else { return .none }
+            do throws(RecordProblem) {
+                let record = try StreamRecord.decode(found.record)
+                let model = c.modelConfiguration(inputs: record.model.inputs)
+                let workspace = workspaces[model.inputs] ?? TrainingWorkspace(model)
+                workspaces[model.inputs] = workspace
+                let learner = StreamLearner(id: id, hash: hash, forecaster: try record.forecaster(current: model, workspace: workspace))
+                learner.seq = record.seq
+                learner.savedSeq = found.savedSeq ?? record.seq
+                learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
+                return .loaded(learner)
+            } catch {
+                if case .modelChanged = error {
+                    let r = StreamRejection.modelChanged
+                    counters.refuse(r.rawValue)
+                    id.withUnsafeBytes { log.warning(reason: r.rawValue, message: "the stream's saved state has another model shape (\(error)); kept, not loaded", stream: $0) }
+                    return .refused
+                }
+                id.withUnsafeBytes { log.warning(reason: "reload_failed", message: "the stream's saved state cannot be used; it starts afresh: \(error)", stream: $0) }
+                return .none
+            }
+        }
+
         /// Predicts, queues the forecast, then learns: one sample record.
         func handle(_ frame: UnsafeRawBufferPointer) throws -> Bool {
             let sample = SampleRecord.read(frame)
             for i in 0..<sample.count { values[i] = sample.value(i) }
             let hash = streamHash(sample.id)
             let learner: StreamLearner
-            if let known = table.find(sample.id, hash: hash) {
+            if let known = streams.find(sample.id, hash: hash) {
                 learner = known
             } else if !held.isEmpty, held.contains(Array(sample.id)) {
                 // Its stored record has another model shape and stays as it is (on_model_change = keep).
@@ -91,26 +146,47 @@ extension Daemon {
                 log.warning(reason: r.rawValue, message: "the stream's stored record has another model shape; kept, not loaded (on_model_change = keep)", stream: sample.id)
                 return true
             } else {
-                let streams = counters.streams.add(1, ordering: .relaxed).newValue
-                guard streams <= c.maxStreams else {
-                    counters.streams.subtract(1, ordering: .relaxed)
-                    let r = StreamRejection.tooManyStreams
-                    counters.refuse(r.rawValue)
-                    log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams): new streams are refused, existing ones go on", stream: sample.id)
-                    return true
+                // Back from its saved state if it was unloaded (parked here, or in the store).
+                let id = Array(sample.id)
+                var back: StreamLearner?
+                switch reload(id, hash: hash) {
+                case .loaded(let l): back = l
+                case .none: back = nil
+                case .refused: return true
                 }
-                let model = c.modelConfiguration(inputs: sample.count)
-                let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
-                workspaces[sample.count] = workspace
-                learner = StreamLearner(id: Array(sample.id), hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                // Room: past max_streams, this worker's least recently used stream leaves memory
+                // (saved); a worker with no stream to give refuses the new one.
+                let streamsNow = counters.streams.add(1, ordering: .relaxed).newValue
+                if streamsNow > c.maxStreams {
+                    if let oldest = streams.leastRecentlyUsed() {
+                        unload(oldest, "max_streams")
+                        counters.unloadedForRoom.add(1, ordering: .relaxed)
+                    } else {
+                        counters.streams.subtract(1, ordering: .relaxed)
+                        let r = StreamRejection.tooManyStreams
+                        counters.refuse(r.rawValue)
+                        log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams), none of them on this worker: the new stream is refused", stream: sample.id)
+                        return true
+                    }
+                }
+                if let back {
+                    learner = back
+                    counters.reloaded.add(1, ordering: .relaxed)
+                } else {
+                    let model = c.modelConfiguration(inputs: sample.count)
+                    let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
+                    workspaces[sample.count] = workspace
+                    learner = StreamLearner(id: id, hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                    logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
+                    // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
+                    if isPowerOfTen(streamsNow) { logger.info("\(streamsNow) stream\(streamsNow == 1 ? "" : "s")") }
+                }
                 learner.forecaster.learningRate = settings.learningRate
                 learner.forecaster.trainer.clipThreshold = settings.clipThreshold
                 learner.metricsSlot = quality?.streams.claim(learner.id)
-                table.insert(learner)
-                logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
-                // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
-                if isPowerOfTen(streams) { logger.info("\(streams) stream\(streams == 1 ? "" : "s")") }
+                streams.insert(learner)
             }
+            learner.lastSample = monotonicNanoseconds()
             if let reason = learner.policy.admit(width: sample.count, time: sample.timestamp) {
                 counters.refuse(reason.rawValue)
                 log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
@@ -149,13 +225,40 @@ extension Daemon {
             return true
         }
 
+        // Quiet streams are counted, and idle ones unloaded, about once a second.
+        let quietAfter = UInt64(c.quietAfter * 1e9), idleUnload = UInt64(c.idleUnload * 1e9)
+        var lastScan = monotonicNanoseconds(), quietReported = 0
+        func scan() {
+            let now = monotonicNanoseconds()
+            guard now &- lastScan >= 1_000_000_000 else { return }
+            lastScan = now
+            var quiet = 0
+            var idle: [StreamLearner] = []
+            for learner in streams.table.all {
+                let age = now &- learner.lastSample
+                if idleUnload > 0, age > idleUnload {
+                    idle.append(learner)
+                } else if age > quietAfter {
+                    quiet += 1
+                }
+            }
+            for learner in idle {
+                unload(learner, "idle")
+                counters.unloadedIdle.add(1, ordering: .relaxed)
+            }
+            counters.quietStreams.add(quiet - quietReported, ordering: .relaxed)
+            quietReported = quiet
+        }
+        defer { counters.quietStreams.subtract(quietReported, ordering: .relaxed) }
+
         while true {
             beats.add(1 + index, 1)
+            if !drained { scan() }
             if runtime.generation.load(ordering: .acquiring) != generation {
                 // SIGHUP changed the learning rate or clipping: every stream takes it now.
                 generation = runtime.generation.load(ordering: .acquiring)
                 settings = runtime.current
-                for learner in table.all {
+                for learner in streams.table.all {
                     learner.forecaster.learningRate = settings.learningRate
                     learner.forecaster.trainer.clipThreshold = settings.clipThreshold
                 }
@@ -163,7 +266,7 @@ extension Daemon {
             // During a checkpoint the walk goes on between batches, and whenever none is waiting.
             switch try pull.receiveMultipart(into: &message, flags: walk.isActive ? .dontWait : []) {
             case .wouldBlock:
-                if walk.isActive, try !walk.advance(table.all, to: checkpoints, final: false) {
+                if walk.isActive, try !walk.advance(streams, to: checkpoints, final: false) {
                     usleep(200)  // the checkpoint thread's queue is full: let it write
                 }
                 continue
@@ -176,7 +279,7 @@ extension Daemon {
                 // The stop marker: the last sample is learned. Finish a walk under way, pass the
                 // marker on (the publisher finishes), and from now on only answer the checkpoint
                 // thread's final walks, until it releases this worker.
-                if walk.isActive { _ = try walk.advance(table.all, to: checkpoints, final: true) }
+                if walk.isActive { _ = try walk.advance(streams, to: checkpoints, final: true) }
                 _ = try push.send(UnsafeRawBufferPointer(start: nil, count: 0))
                 let done = CheckpointMessage.frame(.drained, worker: index)
                 guard case .sent = try done.withUnsafeBytes({ try checkpoints.send($0) }) else { return }
@@ -186,9 +289,9 @@ extension Daemon {
             if frame.count == 1 {  // from the checkpoint thread
                 switch CheckpointRequest(rawValue: frame[0]) {
                 case .walk:
-                    walk.start()
-                    if drained { _ = try walk.advance(table.all, to: checkpoints, final: true) }
-                case .committed: walk.committed()
+                    walk.start(streams)
+                    if drained { _ = try walk.advance(streams, to: checkpoints, final: true) }
+                case .committed: walk.committed(&streams)
                 case .failed: walk.failed()
                 case .release: return
                 case nil: break
@@ -204,7 +307,17 @@ extension Daemon {
             // The forecasts of one batch of samples go out together, as soon as it is learned.
             if open, !forecasts.isEmpty { open = try flush() }
             guard open else { return }
-            if walk.isActive { _ = try walk.advance(table.all, to: checkpoints, final: false) }
+            if walk.isActive { _ = try walk.advance(streams, to: checkpoints, final: false) }
         }
     }
+}
+
+/// What `reload` found of a stream not in memory.
+enum Reloaded {
+    /// Its saved state, as a learner ready to go on.
+    case loaded(StreamLearner)
+    /// Nothing to go on from: a new stream (or one whose record cannot be used).
+    case none
+    /// Its stored record has another model shape: the sample is refused, the record kept.
+    case refused
 }

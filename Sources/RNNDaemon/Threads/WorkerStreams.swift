@@ -20,10 +20,13 @@ struct WorkerStreams {
         var record: [UInt8]
         /// The `savedSeq` the stream had: what a stream brought back from here still has to save.
         var savedSeq: Int
+        /// Which parking this is: a walk's commit drops only the one it sent.
+        var generation: Int
     }
 
     private(set) var table = StreamTable()
-    private(set) var parked: [[UInt8]: Parked] = [:]
+    private var parkedRecords: [[UInt8]: Parked] = [:]
+    private var generations = 0
     /// The store, read-only, for streams unloaded before (or by an earlier run); nil without one.
     let store: CheckpointStore?
 
@@ -31,50 +34,47 @@ struct WorkerStreams {
         self.store = store
     }
 
+    var count: Int { table.count }
+
     mutating func insert(_ learner: StreamLearner) { table.insert(learner) }
 
     func find(_ id: UnsafeRawBufferPointer, hash: UInt64) -> StreamLearner? { table.find(id, hash: hash) }
 
-    /// The record of an unloaded stream `id`, and where it came from: parked here (and no longer
-    /// parked) or the store; nil when neither has one. A store that cannot be read gives nil
-    /// with the error, for the caller to log: the stream then starts afresh.
-    mutating func takeRecord(_ id: [UInt8]) -> (record: [UInt8], savedSeq: Int?)? {
-        if let p = parked.removeValue(forKey: id) { return (p.record, p.savedSeq) }
-        guard let store, let record = try? store.record(id: id) else { return nil }
+    /// The record of an unloaded stream `id`: parked here (and then no longer parked, with the
+    /// `savedSeq` the stream had) or in the store (with its own seq, which the store holds);
+    /// nil when neither has one. A store that cannot be read throws.
+    mutating func takeRecord(_ id: [UInt8]) throws -> (record: [UInt8], savedSeq: Int?)? {
+        if let p = parkedRecords.removeValue(forKey: id) { return (p.record, p.savedSeq) }
+        guard let store, let record = try store.record(id: id) else { return nil }
         return (record, nil)
     }
 
-    /// Takes `learner` out of memory. Unless its latest state is committed, its record stays
-    /// parked until a checkpoint commits it.
-    mutating func unload(_ learner: StreamLearner, savedAt: Double, modelJSON: [UInt8]) {
+    /// Takes `learner` out of memory. Unless its latest state is committed, its record (`encode`
+    /// writes it) stays parked until a checkpoint commits it.
+    mutating func unload(_ learner: StreamLearner, encode: (StreamLearner, inout [UInt8]) -> Void) {
         if learner.seq != learner.savedSeq {
             var record: [UInt8] = []
-            StreamRecord.encode(
-                id: learner.id, forecaster: learner.forecaster, seq: learner.seq, lastTimestamp: learner.policy.latestTime,
-                modelJSON: modelJSON, savedAt: savedAt, into: &record)
-            parked[learner.id] = Parked(record: record, savedSeq: learner.savedSeq)
+            encode(learner, &record)
+            generations += 1
+            parkedRecords[learner.id] = Parked(record: record, savedSeq: learner.savedSeq, generation: generations)
         }
         table.remove(learner)
     }
 
-    /// The parked records a checkpoint walk sends, by id.
-    var parkedIDs: [[UInt8]] { Array(parked.keys) }
+    /// The ids of the parked records, for a checkpoint walk.
+    var parkedIDs: [[UInt8]] { Array(parkedRecords.keys) }
+    var parkedCount: Int { parkedRecords.count }
 
-    func parkedRecord(_ id: [UInt8]) -> [UInt8]? { parked[id]?.record }
+    func parked(_ id: [UInt8]) -> Parked? { parkedRecords[id] }
 
-    /// The walk that sent these parked records committed: they are in the store now. A record
+    /// A walk that sent these parked records committed: they are in the store now. A record
     /// parked again since (the stream came back, learned and left again) stays parked.
-    mutating func committed(_ sent: [(id: [UInt8], record: [UInt8])]) {
-        for (id, record) in sent where parked[id]?.record == record { parked[id] = nil }
+    mutating func committed(_ sent: [(id: [UInt8], generation: Int)]) {
+        for (id, generation) in sent where parkedRecords[id]?.generation == generation { parkedRecords[id] = nil }
     }
 
     /// The stream least recently given a sample, if any.
     func leastRecentlyUsed() -> StreamLearner? {
         table.all.min { $0.lastSample < $1.lastSample }
-    }
-
-    /// The streams idle since before `cutoff` (monotonic nanoseconds).
-    func idle(since cutoff: UInt64) -> [StreamLearner] {
-        table.all.filter { $0.lastSample < cutoff }
     }
 }

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// Streams that go quiet, through the real binary: unloaded after `--idle-unload` and loaded
+/// again on their next sample exactly as they were; `--max-streams` bounding the streams in
+/// memory by unloading the least recently used rather than refusing new ones.
+@Suite(.timeLimit(.minutes(3)))
+struct QuietStreamsEndToEndTests {
+    typealias RunningDaemon = DaemonEndToEndTests.RunningDaemon
+    typealias Service = ServiceEndToEndTests
+
+    /// The same samples through a daemon that never unloads and one that unloads every stream
+    /// after a second of quiet half-way: every forecast is the same. With checkpoints every
+    /// second the unloaded streams come back from the store; with one a minute, from the record
+    /// the worker parked until a checkpoint would commit it.
+    @Test(arguments: ["1", "60"])
+    func anUnloadedStreamComesBackExactly(checkpointInterval: String) throws {
+        let streams = ["quiet/a", "quiet/b"]
+        let samples = Service.series(streams: streams, count: 40)
+        let first = Array(samples.prefix(20 * streams.count)), rest = Array(samples.dropFirst(20 * streams.count))
+        let half = Dictionary(uniqueKeysWithValues: streams.map { ($0, 20) })
+
+        let straight = try RunningDaemon(Service.model + ["--idle-unload", "0"])
+        defer { if straight.process.isRunning { kill(straight.process.processIdentifier, SIGKILL) } }
+        let expected = try Service.exchange(straight, samples, expected: Dictionary(uniqueKeysWithValues: streams.map { ($0, 40) }))
+        #expect(straight.stop() == 0)
+
+        let directory = Service.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let unloading = try RunningDaemon(
+            Service.model + ["--idle-unload", "1", "--quiet-after", "1", "--checkpoint-interval", checkpointInterval,
+                             "--log-level", "debug", "--state-dir", directory])
+        defer { if unloading.process.isRunning { kill(unloading.process.processIdentifier, SIGKILL) } }
+        let before = try Service.exchange(unloading, first, expected: half)
+        // Both streams go quiet for a second and more: unloaded.
+        let deadline = Date().addingTimeInterval(15)
+        while unloading.text.components(separatedBy: "stream unloaded (idle)").count - 1 < 2 + 1 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(unloading.text.contains("stream=quiet/a") && unloading.text.contains("stream unloaded (idle)"), "\(unloading.text)")
+        let after = try Service.exchange(unloading, rest, expected: half)
+        #expect(unloading.stop() == 0)
+        #expect(unloading.text.contains("stopped: "))
+
+        for stream in streams {
+            #expect(after[stream].map { Array($0.keys).sorted() } == Array(21...40), "seq goes on after the reload")
+            for seq in 1...40 {
+                let got = seq <= 20 ? before[stream]?[seq] : after[stream]?[seq]
+                #expect(got == expected[stream]?[seq], "\(stream) seq \(seq): the forecast of a run that kept it loaded")
+            }
+        }
+    }
+
+    /// 20,000 stream ids, a new one every two samples, through a daemon that keeps at most 1,000
+    /// in memory: every sample is forecast, none refused as too_many_streams, and the streams in
+    /// memory never exceed the bound.
+    @Test func twentyThousandStreamIDsThroughAThousand() throws {
+        let directory = Service.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try RunningDaemon(
+            Service.ports + ["--model", "elman", "--hidden", "4", "--window", "2", "--workers", "2", "--max-streams", "1000",
+                             "--queue-capacity", "100000", "--state-dir", directory])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let samplesIn = try daemon.await("samples in:"), forecastsOut = try daemon.await("forecasts out:")
+        _ = try daemon.await("ready")
+        let client = try ForecastClient(samplesIn: samplesIn, forecastsOut: forecastsOut, warmup: #"{"v": 1}"#)
+        let ids = 20_000
+        var received = 0
+        for chunk in stride(from: 0, to: ids, by: 1000) {
+            for i in chunk..<(chunk + 1000) {
+                for k in 0..<2 { try client.send("churn/\(i)", #"{"v": \#(Double(i % 7) + Double(k)), "t": \#(1_700_000_000 + k)}"#) }
+            }
+            let target = 2 * (chunk + 1000)
+            try client.collect(until: { m in m.values.reduce(0) { $0 + $1.count } >= target }, seconds: 30)
+            received = client.messages.values.reduce(0) { $0 + $1.count }
+            #expect(received == target, "after \(chunk + 1000) ids: \(received) forecasts of \(target)")
+            if received != target { break }
+        }
+        #expect(daemon.stop(seconds: 60) == 0)
+        let summary = try daemon.await("stopped: ")
+        #expect(DaemonEndToEndTests.counter("too_many_streams", in: summary) == nil, "\(summary)")
+        let streams = try #require(DaemonEndToEndTests.counter("streams", in: summary))
+        #expect(streams <= 1000, "\(summary)")
+        #expect(client.messages.count == ids, "every id got its forecasts")
+    }
+}
