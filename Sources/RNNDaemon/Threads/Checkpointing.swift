@@ -128,8 +128,12 @@ enum CheckpointMessage: UInt8 {
     /// The worker learned its last sample (at stop) and waits for its final walk. Followed by the
     /// worker's index (UInt16, little-endian).
     case drained = 3
+    /// The worker holds more parked records (streams unloaded with changes not committed) than
+    /// it should keep in memory: a checkpoint now, not at the interval. Followed by the worker's
+    /// index (UInt16, little-endian).
+    case soon = 4
 
-    /// The message of `worker`: `.walkDone` (with `walk`) or `.drained`.
+    /// The message of `worker`: `.walkDone` (with `walk`), `.drained` or `.soon`.
     static func frame(_ kind: CheckpointMessage, worker: Int, walk: UInt32 = 0) -> [UInt8] {
         var frame = [kind.rawValue, UInt8(truncatingIfNeeded: worker), UInt8(truncatingIfNeeded: worker >> 8)]
         if kind == .walkDone { withUnsafeBytes(of: walk.littleEndian) { frame += $0 } }
@@ -469,10 +473,13 @@ extension Daemon {
             return true
         }
 
-        /// Notes a worker's message outside a checkpoint: only `drained` matters; a record or the
-        /// end of a walk given up on comes late, and is dropped.
+        var soon = false  // a worker asked for a checkpoint before the interval
+        /// Notes a worker's message outside a checkpoint: `drained` and `soon` matter; a record or
+        /// the end of a walk given up on comes late, and is dropped.
         func note(_ frame: [UInt8]) {
-            if frame.count == 3, frame[0] == CheckpointMessage.drained.rawValue { drained.insert(Int(frame[1]) | Int(frame[2]) << 8) }
+            guard frame.count == 3 else { return }
+            if frame[0] == CheckpointMessage.drained.rawValue { drained.insert(Int(frame[1]) | Int(frame[2]) << 8) }
+            if frame[0] == CheckpointMessage.soon.rawValue { soon = true }
         }
 
         /// Waits up to `duration` (0: one receive), noting what arrives; false once the context is
@@ -524,7 +531,7 @@ extension Daemon {
                             let worker = Int(frame[1]) | Int(frame[2]) << 8
                             let walk = frame[3...].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
                             if worker < walks.count, walk == walks[worker] { waitingFor.remove(worker) }
-                        case .drained:
+                        case .drained, .soon:
                             note(frame)
                         }
                     }
@@ -567,7 +574,10 @@ extension Daemon {
         var failedInARow = 0
         while drained.isEmpty, !stopping.load(ordering: .relaxed) {
             guard try idle(.zero) else { return }
-            guard ContinuousClock.now >= due, drained.isEmpty, !stopping.load(ordering: .relaxed) else { continue }
+            guard ContinuousClock.now >= due || (soon && failedInARow == 0), drained.isEmpty, !stopping.load(ordering: .relaxed) else {
+                continue
+            }
+            soon = false
             let started = ContinuousClock.now
             logger.debug("checkpoint: started, asking \(c.workers) workers")
             do {

@@ -89,7 +89,17 @@ extension Daemon {
 
         /// Takes `learner` out of memory, its record parked until a checkpoint commits it unless
         /// its latest state is committed already (WorkerStreams.swift).
+        // Parked records past this many ask the checkpoint thread for a checkpoint now, once per
+        // walk: a churn of stream ids faster than the interval then keeps memory bounded.
+        let parkedBound = max(64, c.maxStreams / (4 * c.workers))
+        var askedSoon = false
         func unload(_ learner: StreamLearner, _ why: String) {
+            defer {
+                if !askedSoon, streams.parkedCount > parkedBound {
+                    let frame = CheckpointMessage.frame(.soon, worker: index)
+                    if case .sent = (try? frame.withUnsafeBytes { try checkpoints.send($0, flags: .dontWait) }) ?? .wouldBlock { askedSoon = true }
+                }
+            }
             logger.debug("stream unloaded (\(why))", metadata: ["stream": "\(printableStreamID(learner.id))", "seq": "\(learner.seq)"])
             streams.unload(learner) { l, record in
                 StreamRecord.encode(
@@ -289,6 +299,7 @@ extension Daemon {
             if frame.count == 1 {  // from the checkpoint thread
                 switch CheckpointRequest(rawValue: frame[0]) {
                 case .walk:
+                    askedSoon = false
                     walk.start(streams)
                     if drained { _ = try walk.advance(streams, to: checkpoints, final: true) }
                 case .committed: walk.committed(&streams)
