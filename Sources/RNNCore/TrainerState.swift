@@ -152,16 +152,7 @@ extension OnlineTrainer {
         }
         let inputs = configuration.inputs
         var r = StateReader(base: bytes.baseAddress!)
-        var k = TrainerCounters()
-        k.samples = Int(r.get(Int64.self))
-        k.rejectedSamples = Int(r.get(Int64.self))
-        k.updates = Int(r.get(Int64.self))
-        k.clippedUpdates = Int(r.get(Int64.self))
-        k.skippedUpdates = Int(r.get(Int64.self))
-        k.stateResets = Int(r.get(Int64.self))
-        let loss = r.get(Double.self), norm = r.get(Double.self)
-        k.lastLoss = loss.isNaN ? nil : loss
-        k.lastGradientNorm = norm.isNaN ? nil : norm
+        let k = r.counters()
         let since = Int(r.get(Int64.self)), steps = Int(r.get(Int64.self)), count = Int(r.get(Int64.self))
         let mean = (0..<inputs).map { _ in r.get(Double.self) }
         let variance = (0..<inputs).map { _ in r.get(Double.self) }
@@ -226,16 +217,7 @@ public struct TrainerStateSummary: Sendable, Equatable {
     public init?(state: UnsafeRawBufferPointer, inputs: Int) {
         guard inputs >= 0, state.count >= Self.byteCount(inputs: inputs) else { return nil }
         var r = StateReader(base: state.baseAddress!)
-        var k = TrainerCounters()
-        k.samples = Int(r.get(Int64.self))
-        k.rejectedSamples = Int(r.get(Int64.self))
-        k.updates = Int(r.get(Int64.self))
-        k.clippedUpdates = Int(r.get(Int64.self))
-        k.skippedUpdates = Int(r.get(Int64.self))
-        k.stateResets = Int(r.get(Int64.self))
-        let loss = r.get(Double.self), norm = r.get(Double.self)
-        k.lastLoss = loss.isNaN ? nil : loss
-        k.lastGradientNorm = norm.isNaN ? nil : norm
+        let k = r.counters()
         counters = k
         sinceUpdate = Int(r.get(Int64.self))
         optimizerSteps = Int(r.get(Int64.self))
@@ -287,6 +269,21 @@ struct StateWriter {
 struct StateReader {
     var base: UnsafeRawPointer
     var offset = 0
+
+    /// The trainer's counters, as every state format since the first begins with them.
+    mutating func counters() -> TrainerCounters {
+        var k = TrainerCounters()
+        k.samples = Int(get(Int64.self))
+        k.rejectedSamples = Int(get(Int64.self))
+        k.updates = Int(get(Int64.self))
+        k.clippedUpdates = Int(get(Int64.self))
+        k.skippedUpdates = Int(get(Int64.self))
+        k.stateResets = Int(get(Int64.self))
+        let loss = get(Double.self), norm = get(Double.self)
+        k.lastLoss = loss.isNaN ? nil : loss
+        k.lastGradientNorm = norm.isNaN ? nil : norm
+        return k
+    }
 
     mutating func get<T: BitwiseCopyable>(_: T.Type) -> T {
         defer { offset += MemoryLayout<T>.size }
