@@ -165,14 +165,15 @@ struct CheckpointWalk {
     /// Walks asked for so far: the current one's number.
     private(set) var number: UInt32 = 0
     private var next: Int?
-    /// What the current walk goes through, taken when it starts: the streams in memory, then the
-    /// ids of parked records (``WorkerStreams``). A stream unloaded meanwhile is skipped (its
-    /// parked record is sent instead, in a later walk if not in this one).
-    private var learners: [StreamLearner] = []
+    /// What the current walk goes through, taken when it starts: the ids of the streams in
+    /// memory, then those of the parked records (``WorkerStreams``). Ids, not the streams: a
+    /// stream unloaded meanwhile leaves memory at once (its parked record is sent instead, in a
+    /// later walk if not in this one), and one loaded again is found again.
+    private var ids: [(id: [UInt8], hash: UInt64)] = []
     private var parkedIDs: [[UInt8]] = []
     /// The streams sent in the current walk, and the `seq` each was sent at; the parked records
     /// sent, and the generation each was parked at.
-    private var sent: [(learner: StreamLearner, seq: Int)] = []
+    private var sent: [(id: [UInt8], hash: UInt64, seq: Int)] = []
     private var sentParked: [(id: [UInt8], generation: Int)] = []
     private var buffer: [UInt8] = []
     /// The configuration's JSON per input width (the only thing that differs between streams).
@@ -187,7 +188,7 @@ struct CheckpointWalk {
     mutating func start(_ streams: WorkerStreams) {
         number &+= 1
         next = 0
-        learners = streams.table.all
+        ids = streams.table.all.map { ($0.id, $0.hash) }
         parkedIDs = streams.parkedIDs
         sent.removeAll(keepingCapacity: true)
         sentParked.removeAll(keepingCapacity: true)
@@ -197,7 +198,11 @@ struct CheckpointWalk {
     /// sent at (a stream that learned since is still changed), and the parked records sent are
     /// in the store.
     mutating func committed(_ streams: inout WorkerStreams) {
-        for (learner, seq) in sent { learner.savedSeq = seq }
+        // A stream unloaded since is saved by its parked record; one loaded again since goes on
+        // from a state at least as new as the one sent, which the store now holds.
+        for (id, hash, seq) in sent {
+            if let learner = id.withUnsafeBytes({ streams.find($0, hash: hash) }), learner.savedSeq < seq { learner.savedSeq = seq }
+        }
         streams.committed(sentParked)
         failed()
     }
@@ -207,7 +212,7 @@ struct CheckpointWalk {
     mutating func failed() {
         sent.removeAll(keepingCapacity: true)
         sentParked.removeAll(keepingCapacity: true)
-        learners.removeAll(keepingCapacity: true)
+        ids.removeAll(keepingCapacity: true)
         parkedIDs.removeAll(keepingCapacity: true)
         next = nil
     }
@@ -228,14 +233,15 @@ struct CheckpointWalk {
         let flags: ZMQFlags = final ? [] : .dontWait
         var sent = 0
         let now = Date().timeIntervalSince1970
-        let total = learners.count + parkedIDs.count
+        let total = ids.count + parkedIDs.count
         while i < total, final || sent < Self.slice {
             buffer.removeAll(keepingCapacity: true)
             buffer.append(CheckpointMessage.record.rawValue)
             var parked: (id: [UInt8], generation: Int)?
-            if i < learners.count {
-                let learner = learners[i]
-                guard learner.isLoaded, learner.seq != learner.savedSeq else {
+            var learner: StreamLearner?
+            if i < ids.count {
+                learner = ids[i].id.withUnsafeBytes { streams.find($0, hash: ids[i].hash) }
+                guard let learner, learner.seq != learner.savedSeq else {
                     i += 1
                     continue
                 }
@@ -243,7 +249,7 @@ struct CheckpointWalk {
                     id: learner.id, forecaster: learner.forecaster, seq: learner.seq, lastTimestamp: learner.policy.latestTime,
                     modelJSON: modelJSON(learner.forecaster.configuration), savedAt: now, into: &buffer)
             } else {
-                let id = parkedIDs[i - learners.count]
+                let id = parkedIDs[i - ids.count]
                 guard let record = streams.parked(id) else {
                     i += 1
                     continue
@@ -260,7 +266,7 @@ struct CheckpointWalk {
                 next = nil
                 return true
             }
-            if let parked { sentParked.append(parked) } else { self.sent.append((learners[i], learners[i].seq)) }
+            if let parked { sentParked.append(parked) } else if let learner { self.sent.append((learner.id, learner.hash, learner.seq)) }
             sent += 1
             i += 1
         }

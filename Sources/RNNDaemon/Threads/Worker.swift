@@ -14,6 +14,11 @@ import Synchronization
 import ZeroMQ
 
 extension Daemon {
+    /// The bytes of a worker's parked records (streams unloaded with changes no checkpoint holds
+    /// yet) past which it asks for a checkpoint now, once per walk, rather than at the interval;
+    /// and past which it refuses new streams rather than park more, the store not keeping up.
+    static let parkedSoftBudget = 16 << 20
+    static let parkedHardBudget = 64 << 20
 
     func worker(_ index: Int, _ context: ZMQContext, restored: RestoredStreams, gate: StartupGate) {
         do {
@@ -89,13 +94,10 @@ extension Daemon {
 
         /// Takes `learner` out of memory, its record parked until a checkpoint commits it unless
         /// its latest state is committed already (WorkerStreams.swift).
-        // Parked records past this many ask the checkpoint thread for a checkpoint now, once per
-        // walk: a churn of stream ids faster than the interval then keeps memory bounded.
-        let parkedBound = max(64, c.maxStreams / (4 * c.workers))
         var askedSoon = false
         func unload(_ learner: StreamLearner, _ why: String) {
             defer {
-                if !askedSoon, streams.parkedCount > parkedBound {
+                if !askedSoon, streams.parkedBytes > Self.parkedSoftBudget {
                     let frame = CheckpointMessage.frame(.soon, worker: index)
                     if case .sent = (try? frame.withUnsafeBytes { try checkpoints.send($0, flags: .dontWait) }) ?? .wouldBlock { askedSoon = true }
                 }
@@ -156,28 +158,44 @@ extension Daemon {
                 log.warning(reason: r.rawValue, message: "the stream's stored record has another model shape; kept, not loaded (on_model_change = keep)", stream: sample.id)
                 return true
             } else {
-                // Back from its saved state if it was unloaded (parked here, or in the store).
                 let id = Array(sample.id)
+                // Room: past max_streams, this worker's least recently used stream leaves memory
+                // (saved). A worker with no stream to give, or whose unloaded streams waiting
+                // for a checkpoint pass their budget (the store does not keep up), refuses the
+                // new one. The count never passes max_streams, whatever the other workers do.
+                var refusal: String?
+                var streamsNow = counters.streams.load(ordering: .relaxed)
+                while refusal == nil {
+                    if streamsNow < c.maxStreams {
+                        let (exchanged, found) = counters.streams.compareExchange(
+                            expected: streamsNow, desired: streamsNow + 1, ordering: .relaxed)
+                        if exchanged { break }
+                        streamsNow = found
+                    } else if streams.parkedBytes > Self.parkedHardBudget {
+                        refusal = "the streams unloaded for room and waiting for a checkpoint hold \(streams.parkedBytes >> 20) MiB: the store does not keep up"
+                    } else if let oldest = streams.leastRecentlyUsed() {
+                        unload(oldest, "max_streams")
+                        counters.unloadedForRoom.add(1, ordering: .relaxed)
+                        streamsNow = counters.streams.load(ordering: .relaxed)
+                    } else {
+                        refusal = "\(c.maxStreams) streams exist (--max-streams), none of them on this worker"
+                    }
+                }
+                if let refusal {
+                    let r = StreamRejection.tooManyStreams
+                    counters.refuse(r.rawValue)
+                    log.warning(reason: r.rawValue, message: "\(refusal): the new stream is refused", stream: sample.id)
+                    return true
+                }
+                streamsNow += 1
+                // Back from its saved state if it was unloaded (parked here, or in the store).
                 var back: StreamLearner?
                 switch reload(id, hash: hash) {
                 case .loaded(let l): back = l
                 case .none: back = nil
-                case .refused: return true
-                }
-                // Room: past max_streams, this worker's least recently used stream leaves memory
-                // (saved); a worker with no stream to give refuses the new one.
-                let streamsNow = counters.streams.add(1, ordering: .relaxed).newValue
-                if streamsNow > c.maxStreams {
-                    if let oldest = streams.leastRecentlyUsed() {
-                        unload(oldest, "max_streams")
-                        counters.unloadedForRoom.add(1, ordering: .relaxed)
-                    } else {
-                        counters.streams.subtract(1, ordering: .relaxed)
-                        let r = StreamRejection.tooManyStreams
-                        counters.refuse(r.rawValue)
-                        log.warning(reason: r.rawValue, message: "\(c.maxStreams) streams exist (--max-streams), none of them on this worker: the new stream is refused", stream: sample.id)
-                        return true
-                    }
+                case .refused:
+                    counters.streams.subtract(1, ordering: .relaxed)
+                    return true
                 }
                 if let back {
                     learner = back

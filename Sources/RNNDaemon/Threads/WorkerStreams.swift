@@ -26,6 +26,8 @@ struct WorkerStreams {
 
     private(set) var table = StreamTable()
     private var parkedRecords: [[UInt8]: Parked] = [:]
+    /// The bytes of the parked records.
+    private(set) var parkedBytes = 0
     private var generations = 0
     /// The store, read-only, for streams unloaded before (or by an earlier run); nil without one.
     let store: CheckpointStore?
@@ -44,7 +46,10 @@ struct WorkerStreams {
     /// `savedSeq` the stream had) or in the store (with its own seq, which the store holds);
     /// nil when neither has one. A store that cannot be read throws.
     mutating func takeRecord(_ id: [UInt8]) throws -> (record: [UInt8], savedSeq: Int?)? {
-        if let p = parkedRecords.removeValue(forKey: id) { return (p.record, p.savedSeq) }
+        if let p = parkedRecords.removeValue(forKey: id) {
+            parkedBytes -= p.record.count
+            return (p.record, p.savedSeq)
+        }
         guard let store, let record = try store.record(id: id) else { return nil }
         return (record, nil)
     }
@@ -56,6 +61,7 @@ struct WorkerStreams {
             var record: [UInt8] = []
             encode(learner, &record)
             generations += 1
+            parkedBytes += record.count - (parkedRecords[learner.id]?.record.count ?? 0)
             parkedRecords[learner.id] = Parked(record: record, savedSeq: learner.savedSeq, generation: generations)
         }
         table.remove(learner)
@@ -70,7 +76,9 @@ struct WorkerStreams {
     /// A walk that sent these parked records committed: they are in the store now. A record
     /// parked again since (the stream came back, learned and left again) stays parked.
     mutating func committed(_ sent: [(id: [UInt8], generation: Int)]) {
-        for (id, generation) in sent where parkedRecords[id]?.generation == generation { parkedRecords[id] = nil }
+        for (id, generation) in sent where parkedRecords[id]?.generation == generation {
+            parkedBytes -= parkedRecords.removeValue(forKey: id)?.record.count ?? 0
+        }
     }
 
     /// The stream least recently given a sample, if any.
