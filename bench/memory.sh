@@ -11,7 +11,7 @@
 #      K / N is the record size; the state directory is deleted afterwards.
 #
 # Usage: bench/memory.sh [--streams 2000] [--configs "lstm:64 lstm:16 ..."] [--no-build]
-# Environment: MEMORY_SUB_PORT (5596), MEMORY_PUB_PORT (5597).
+# Environment: MEMORY_SUB_PORT (5606), MEMORY_PUB_PORT (5607).
 # Writes bench/results/memory.md (and prints it); logs go to bench/out/memory/.
 # Exit status: 0 when every run completed, 1 when one failed, 2 on a usage or build error.
 set -euo pipefail
@@ -23,8 +23,8 @@ RNND="$ROOT/.build/release/rnnd"
 E2E="$ROOT/.build/release/rnnd-e2e"
 OUT="$ROOT/bench/out/memory"
 RESULTS="$ROOT/bench/results/memory.md"
-SUBP="${MEMORY_SUB_PORT:-5596}"
-PUBP="${MEMORY_PUB_PORT:-5597}"
+SUBP="${MEMORY_SUB_PORT:-5606}"
+PUBP="${MEMORY_PUB_PORT:-5607}"
 STREAMS=2000
 CONFIGS="lstm:64 lstm:16 lstm:32 lstm:128 gru:16 gru:32 gru:64 gru:128 elman:16 elman:32 elman:64 elman:128"
 BUILD=1
