@@ -69,7 +69,9 @@ proc_cpu() {
 # ZMQbg/...); a thread still called "rnnd" (a build that does not name its threads) gets its
 # role from the creation order (main, publisher, workers 0..W-1, ingest), marked "(by order)".
 proc_threads() {
-    local pid="$1" workers="$2" tid comm cpu i=0 role
+    local pid="$1" workers="$2" tid comm cpu i=0 role named
+    # A build that names its threads may still have unnamed ones (the runtime's): no roles by order then.
+    named=$(cat /proc/"$pid"/task/*/comm 2>/dev/null | grep -c '^rnnd-' || true)
     for tid in $(ls "/proc/$pid/task" | sort -n); do
         comm=$(cat "/proc/$pid/task/$tid/comm" 2>/dev/null) || continue
         cpu=$(sed 's/^.*) //' "/proc/$pid/task/$tid/stat" | awk -v t="$TCK" '{ printf "%.2f", ($12 + $13) / t }')
@@ -77,6 +79,9 @@ proc_threads() {
             role="libzmq $comm"
         elif [[ "$comm" == rnnd-* ]]; then
             role="${comm#rnnd-}"
+            i=$((i + 1))
+        elif [ "$named" -gt 0 ]; then
+            if [ "$i" -eq 0 ]; then role="main (signals)"; else role="unnamed ($comm)"; fi
             i=$((i + 1))
         else
             if [ "$i" -eq 0 ]; then role="main (signals)"
