@@ -3,17 +3,18 @@
 # the store is. Real processes on 127.0.0.1, the release build.
 #
 #   For each of --rounds rounds, with a fresh state directory:
-#   1. start `rnnd run` (LSTM, --hidden, 1 input), give each of --streams streams one sample
-#      (`rnnd-e2e publish`), stop it with SIGTERM: the stop writes every stream (the
-#      `checkpoint: N streams (K kB) in S s` line);
+#   1. start `rnnd run` (LSTM, --hidden, 1 input, otherwise the defaults: k2 = 32, k1 = 1, Adam),
+#      give each of --streams streams one sample (`rnnd-e2e publish`), stop it with SIGTERM: the
+#      stop writes every stream (the `checkpoint: N streams (K kB) in S s` line);
 #   2. start it again on the same directory: the restore (`restored N streams ... in S s`),
 #      the resident memory once ready; stop it (nothing changed: nothing is written).
 #   Then the sample path during checkpoints: 1,000 streams (same model) at 10,000 samples/s
 #   for 20 s, once with a checkpoint every 2 s (each writes every stream) and once with none
 #   during the run (interval 3600 s); sample-to-forecast latency and drops side by side.
 #
-# Usage: bench/checkpoints.sh [--streams 10000] [--hidden 32] [--rounds 3] [--no-build]
-# Writes bench/results/checkpoints.md (and prints it); logs in bench/out/checkpoints/.
+# Usage: bench/checkpoints.sh [--streams 10000] [--hidden 64] [--rounds 3] [--no-build]
+#   --hidden 64 is the default model; 10,000 such streams need about 2.3 GB of disk and of memory.
+# Writes bench/results/checkpoints-lstmH.md (H: --hidden; and prints it); logs in bench/out/checkpoints/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,8 +23,7 @@ cd "$ROOT"
 RNND="$ROOT/.build/release/rnnd"
 E2E="$ROOT/.build/release/rnnd-e2e"
 OUT="$ROOT/bench/out/checkpoints"
-RESULTS="$ROOT/bench/results/checkpoints.md"
-STREAMS=10000 HIDDEN=32 ROUNDS=3 BUILD=1
+STREAMS=10000 HIDDEN=64 ROUNDS=3 BUILD=1
 SUBP="${E2E_SUB_PORT:-5556}" PUBP="${E2E_PUB_PORT:-5557}"
 
 while [ $# -gt 0 ]; do
@@ -32,10 +32,11 @@ while [ $# -gt 0 ]; do
         --hidden) HIDDEN="$2"; shift 2 ;;
         --rounds) ROUNDS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "checkpoints.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+RESULTS="$ROOT/bench/results/checkpoints-lstm$HIDDEN.md"
 if [ "$BUILD" = 1 ]; then swift build -c release >&2; fi
 [ -x "$RNND" ] && [ -x "$E2E" ] || { echo "checkpoints.sh: build first (swift build -c release)" >&2; exit 2; }
 rm -rf "$OUT"
@@ -68,6 +69,7 @@ stop() {
     PID=""
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=()
 for round in $(seq "$ROUNDS"); do
     state="$OUT/state-$round"
@@ -120,8 +122,9 @@ done
     echo "$(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);"
     echo "state directory on $(df -T "$OUT" | awk 'NR == 2 { print $2 }'). Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
-    echo "Model: LSTM, $HIDDEN hidden units, 1 input, window 32, Adam; 2 workers. Each stream learned one sample;"
-    echo "the stop writes every stream in one transaction, the restart reads and rebuilds all of them before READY."
+    echo "Model: LSTM, $HIDDEN hidden units$([ "$HIDDEN" = 64 ] && echo " (the default model)"), 1 input, window k2 = 32, k1 = 1, Adam; 2 workers."
+    echo "Each stream learned one sample; the stop writes every stream (each worker's streams in a transaction of"
+    echo "their own), the restart reads and rebuilds all of them before READY. Load average at the start: $LOAD_START."
     echo
     echo "| round | streams written at stop | records | rnnd.sqlite | checkpoint (log) | SIGTERM to exit | streams restored | restore (log) | RSS after restore | exit statuses |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -96,7 +96,7 @@ run() {
         line=$(cat "$OUT/$name.rnnd$i.stopped")
         learned=$((learned + $(counter "$line" learned)))
         other=$((other + $(counter "$line" other_shard)))
-        dropped=$((dropped + $(counter "$line" worker_queue_full) + $(counter "$line" forecast_queue_full) + $(counter "$line" subscriber_slow)))
+        dropped=$((dropped + $(counter "$line" worker_queue_full) + $(counter "$line" forecast_queue_full)))
     done
     local first last active rate
     first=$(j "$OUT/$name.pub.json" .first_unix)
