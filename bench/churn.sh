@@ -11,7 +11,7 @@
 #
 # Usage: bench/churn.sh [--minutes 3] [--rate 500] [--max-streams 1000] [--hidden 64] [--no-build]
 # Environment: CHURN_SUB_PORT (5596), CHURN_PUB_PORT (5597), CHURN_HTTP_PORT (5598).
-# Writes bench/results/churn.md (and prints it); logs go to bench/out/churn/.
+# Writes bench/results/churn-lstmH.md (H the hidden size; and prints it); logs go to bench/out/churn/.
 # Exit status: 0 when every check held, 1 when one did not, 2 on a usage or build error.
 set -euo pipefail
 
@@ -21,7 +21,6 @@ cd "$ROOT"
 RNND="$ROOT/.build/release/rnnd"
 E2E="$ROOT/.build/release/rnnd-e2e"
 OUT="$ROOT/bench/out/churn"
-RESULTS="$ROOT/bench/results/churn.md"
 SUBP="${CHURN_SUB_PORT:-5596}"
 PUBP="${CHURN_PUB_PORT:-5597}"
 HTTPP="${CHURN_HTTP_PORT:-5598}"
@@ -48,6 +47,7 @@ done
 for option in --minutes:"$MINUTES" --rate:"$RATE" --max-streams:"$MAX_STREAMS" --hidden:"$HIDDEN"; do
     require_whole_number "${option%%:*}" "${option#*:}"
 done
+RESULTS="$ROOT/bench/results/churn-lstm$HIDDEN.md"
 require_tools timeout curl awk
 build_release "$BUILD"
 prepare_out
@@ -56,11 +56,6 @@ run_metadata
 MODEL=(--model lstm --hidden "$HIDDEN" --workers 2)
 SECONDS_TOTAL=$((MINUTES * 60))
 URL="http://127.0.0.1:$HTTPP/metrics"
-metric() {
-    local pattern="^$1"
-    [ -n "${2:-}" ] && pattern="$pattern\\{$2\\}" || pattern="$pattern "
-    curl -s --max-time 5 "$URL" | awk -v p="$pattern" '$0 ~ p { v = $NF } END { printf "%.0f\n", v + 0 }'
-}
 
 wait_ports_free "$SUBP" "$PUBP"
 cmd=("$RNND" run --sub "@tcp://127.0.0.1:$SUBP" --pub "@tcp://127.0.0.1:$PUBP" --state-dir "$OUT/state"
@@ -83,12 +78,14 @@ for ((t = 10; t <= SECONDS_TOTAL; t += 10)); do
     sleep 10
     alive "$PID" || { fail "rnnd ended during the run"; break; }
     rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$PID/status")
+    scrape || true
     streams=$(metric rnnd_streams)
     echo "$t $rss" >> "$OUT/rss.txt"
     [ "$streams" -gt "$MAX_SEEN" ] && MAX_SEEN=$streams
     echo "| $t | $(num "$rss") | $(num "$streams") | $(num "$(metric rnnd_streams_unloaded_total 'reason="max_streams"')") | $(num "$(metric rnnd_streams_reloaded_total)") | $(num "$(metric rnnd_samples_refused_total 'reason="too_many_streams"')") | $(num "$(metric rnnd_samples_learned_total)") |" >> "$OUT/table.md"
 done
 wait "$PUB" || true
+scrape || true
 REFUSED=$(metric rnnd_samples_refused_total 'reason="too_many_streams"')
 stop_instance rnnd "$PID" "$OUT/rnnd.log" "$OUT/rnnd.stopped"
 

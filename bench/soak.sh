@@ -59,13 +59,6 @@ MODEL=(--workers 2 "${MODEL_FLAGS[@]}" --checkpoint-interval 30)
 STREAMS=1000
 URL="http://127.0.0.1:$HTTPP/metrics"
 
-# metric NAME [LABELS]: the value of NAME{LABELS} in the last scrape ($OUT/scrape.txt), 0 when absent.
-scrape() { curl -s --max-time 5 -o "$OUT/scrape.txt" "$URL"; }
-metric() {
-    local pattern="^$1"
-    [ -n "${2:-}" ] && pattern="$pattern\\{$2\\}" || pattern="$pattern "
-    awk -v p="$pattern" '$0 ~ p { v = $NF } END { printf "%.0f\n", v + 0 }' "$OUT/scrape.txt"
-}
 metric_sum() { awk -v n="$1" '$1 ~ "^"n"({|$)" { s += $NF } END { printf "%.0f\n", s + 0 }' "$OUT/scrape.txt"; }
 
 # start_rnnd NAME: starts rnnd with MODEL and metrics; sets PID.

@@ -232,3 +232,12 @@ publish_results() {
     echo "$BENCH_NAME: wrote ${RESULTS#$ROOT/}; logs in ${OUT#$ROOT/}/" >&2
     [ "${#FAILURES[@]}" -eq 0 ]
 }
+
+# scrape: rnnd's metrics from $URL into $OUT/scrape.txt; metric NAME [LABELS]: the value of
+# NAME{LABELS} in the last scrape, 0 when absent.
+scrape() { curl -s --max-time 5 -o "$OUT/scrape.txt" "$URL"; }
+metric() {
+    local pattern="^$1"
+    [ -n "${2:-}" ] && pattern="$pattern\\{$2\\}" || pattern="$pattern "
+    awk -v p="$pattern" '$0 ~ p { v = $NF } END { printf "%.0f\n", v + 0 }' "$OUT/scrape.txt"
+}
