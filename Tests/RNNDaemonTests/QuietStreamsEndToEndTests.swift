@@ -1,4 +1,5 @@
 import Foundation
+import RNNWire
 import Testing
 
 /// Streams that go quiet, through the real binary: unloaded after `--idle-unload` and loaded
@@ -82,5 +83,28 @@ struct QuietStreamsEndToEndTests {
         let streams = try #require(DaemonEndToEndTests.counter("streams", in: summary))
         #expect(streams <= 1000, "\(summary)")
         #expect(client.messages.count == ids, "every id got its forecasts")
+    }
+
+    /// A new stream is refused as too_many_streams only when its worker has no stream to unload:
+    /// with one stream allowed and two workers, a stream of the other worker than the one in
+    /// memory is refused; one of the same worker makes it unload its stream, and is served.
+    @Test func aWorkerWithNothingToUnloadRefusesTheNewStream() throws {
+        func worker(_ id: String) -> Int { Array(id.utf8).withUnsafeBytes { workerIndex(hash: streamHash($0), workers: 2) } }
+        let candidates = (0..<100).map { "solo/\($0)" }
+        let other = try #require(candidates.first { worker($0) != worker("warmup") })
+        let same = try #require(candidates.first { worker($0) == worker("warmup") })
+        let daemon = try RunningDaemon(Service.ports + ["--model", "elman", "--hidden", "4", "--window", "2", "--workers", "2", "--max-streams", "1"])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        // The warm-up stream takes the one place.
+        let client = try ForecastClient(samplesIn: try daemon.await("samples in:"), forecastsOut: try daemon.await("forecasts out:"), warmup: #"{"v": 1}"#)
+        try client.send(other, #"{"v": 1}"#)
+        try client.send(same, #"{"v": 1}"#)
+        try client.collect(until: { $0[same] != nil }, seconds: 10)
+        #expect(client.messages[same]?.count == 1, "served: its worker unloaded the warm-up stream")
+        #expect(client.messages[other] == nil, "refused: its worker had no stream to unload")
+        #expect(daemon.stop() == 0)
+        let summary = try daemon.await("stopped: ")
+        #expect(DaemonEndToEndTests.counter("too_many_streams", in: summary) == 1, "\(summary)")
+        #expect(DaemonEndToEndTests.counter("streams", in: summary) == 1, "\(summary)")
     }
 }
