@@ -43,20 +43,10 @@ final class RestoredStreams: @unchecked Sendable {
     /// Decodes `p` and rebuilds its stream under `configuration`, or notes why not.
     func rebuild(_ p: Pending, configuration c: DaemonConfiguration) {
         do throws(RecordProblem) {
-            let record = try StreamRecord.decode(p.raw, template: c.model)
-            guard record.id == p.id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
-            let current = c.modelConfiguration(inputs: record.model.inputs)
-            let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
-            workspaces[current.inputs] = workspace
-            let learner = StreamLearner(id: p.id, hash: p.hash, forecaster: try record.forecaster(current: current, workspace: workspace))
-            learner.seq = record.seq
-            learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
-            learner.savedSeq = record.seq
-            if record.formatRead != StreamRecord.formatVersion {
-                // Written in the current format at the next checkpoint, whether it learns or not.
-                learner.savedSeq = -1
-                migrated += 1
-            }
+            let (learner, migrated) = try StreamLearner.restored(
+                id: p.id, hash: p.hash, record: p.raw, configuration: c, workspaces: &workspaces)
+            // Written in the current format at the next checkpoint, whether it learns or not.
+            if migrated { self.migrated += 1 }
             learners.append(learner)
         } catch {
             problems.append((p.id, error))

@@ -1,5 +1,6 @@
 import RNNCore
 import RNNMetrics
+import RNNState
 import RNNWire
 
 /// One stream: its model and what the protocol tracks about it.
@@ -27,6 +28,30 @@ final class StreamLearner {
         self.hash = hash
         self.forecaster = forecaster
         policy = StreamPolicy(width: forecaster.configuration.inputs)
+    }
+}
+
+extension StreamLearner {
+    /// The stream that the stored record `raw` of stream `id` holds, rebuilt under `c`'s model
+    /// (computing in the workspace of its width, made when missing): what the restore at
+    /// start-up and a worker loading an unloaded stream back both do. A record of an older
+    /// format is migrated, and its stream then counts as not saved (`migrated`), so that the next
+    /// checkpoint writes it in the current format.
+    static func restored(
+        id: [UInt8], hash: UInt64, record raw: [UInt8], configuration c: DaemonConfiguration,
+        workspaces: inout [Int: TrainingWorkspace<Float>]
+    ) throws(RecordProblem) -> (learner: StreamLearner, migrated: Bool) {
+        let record = try StreamRecord.decode(raw, template: c.model)
+        guard record.id == id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
+        let current = c.modelConfiguration(inputs: record.model.inputs)
+        let workspace = workspaces[current.inputs] ?? TrainingWorkspace(current)
+        workspaces[current.inputs] = workspace
+        let learner = StreamLearner(id: id, hash: hash, forecaster: try record.forecaster(current: current, workspace: workspace))
+        learner.seq = record.seq
+        learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
+        let migrated = record.formatRead != StreamRecord.formatVersion
+        learner.savedSeq = migrated ? -1 : record.seq
+        return (learner, migrated)
     }
 }
 

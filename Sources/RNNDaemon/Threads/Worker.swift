@@ -122,14 +122,10 @@ extension Daemon {
             }
             guard let found else { return .none }
             do throws(RecordProblem) {
-                let record = try StreamRecord.decode(found.record)
-                let model = c.modelConfiguration(inputs: record.model.inputs)
-                let workspace = workspaces[model.inputs] ?? TrainingWorkspace(model)
-                workspaces[model.inputs] = workspace
-                let learner = StreamLearner(id: id, hash: hash, forecaster: try record.forecaster(current: model, workspace: workspace))
-                learner.seq = record.seq
-                learner.savedSeq = found.savedSeq ?? record.seq
-                learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
+                let (learner, _) = try StreamLearner.restored(
+                    id: id, hash: hash, record: found.record, configuration: c, workspaces: &workspaces)
+                // A parked record is not in the store: the stream has what it had to save still.
+                if let savedSeq = found.savedSeq { learner.savedSeq = savedSeq }
                 return .loaded(learner)
             } catch {
                 if case .modelChanged = error {
