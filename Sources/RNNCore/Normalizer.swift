@@ -39,6 +39,13 @@ public struct RunningNormalizer: Sendable, Codable, Equatable {
         }
     }
 
+    /// Channel `j`'s level moved to `value` for good (a level shift the forecaster adopted): the
+    /// mean starts there; the variance, the spread around the level, is kept.
+    public mutating func adoptLevel(_ j: Int, _ value: Double) {
+        guard enabled else { return }
+        _mean[j] = value
+    }
+
     /// The divisor of channel `j`: the standard deviation, floored so that a constant channel
     /// does not divide by zero.
     @inlinable

@@ -63,6 +63,11 @@ public final class OnlineTrainer<S: RNNScalar> {
     @usableFromInline let forecastBuffer: UnsafeMutablePointer<S>
     @usableFromInline var sinceUpdate = 0
     @usableFromInline var pendingLearn = false
+    /// The first sample of the stream's current segment (0, or the latest restart): no window
+    /// reaches before it and no change is taken across it (docs/numerics.md, "Gaps and clock
+    /// jumps").
+    @usableFromInline var _segmentStart = 0
+    public var segmentStart: Int { _segmentStart }
 
     /// A trainer for `configuration`, computing its updates in `workspace` (shared with the
     /// other trainers of the same shape on this thread) or in one of its own.
@@ -126,8 +131,11 @@ public final class OnlineTrainer<S: RNNScalar> {
     /// stores the network's inputs in the window and runs one forward step from the live state;
     /// the forecast is then in `forecast`. Call `learn()` next.
     /// A sample with a NaN or infinite value is counted and ignored: returns false.
+    /// With `restart`, the sample starts a new segment of the stream: its change is not taken
+    /// (it is 0, as the first sample's), and the window of later updates starts at it, from the
+    /// live state before it; the weights, the optimizer and the normaliser go on.
     @inlinable @discardableResult
-    public func predict(_ x: UnsafePointer<S>, time: Double? = nil) -> Bool {
+    public func predict(_ x: UnsafePointer<S>, time: Double? = nil, restart: Bool = false) -> Bool {
         precondition(!pendingLearn, "predict() twice without learn()")
         let inputs = configuration.inputs
         for j in 0..<inputs where !x[j].isFinite {
@@ -135,15 +143,20 @@ public final class OnlineTrainer<S: RNNScalar> {
             return false
         }
         let n = counters.samples
+        if restart, n > 0 {
+            _segmentStart = n
+            carriedState.update(from: liveState, count: network.stateSize)
+        }
+        let continues = n > segmentStart
         normalizer.update(x)
-        if n > 0 { changeScale.update(x, previous: valueRow(n - 1)) }
+        if continues { changeScale.update(x, previous: valueRow(n - 1)) }
         let row = ringRow(n)
         normalizer.normalize(x, into: row)
         var next = inputs
         if configuration.formulation == .change {
             let previous = valueRow(n - 1)
             for j in 0..<inputs {
-                row[inputs + j] = n > 0 ? S(Self.bounded((x[j].double - previous[j].double) / changeUnit(j))) : 0
+                row[inputs + j] = continues ? S(Self.bounded((x[j].double - previous[j].double) / changeUnit(j))) : 0
                 row[j] = S(Self.bounded(row[j].double))
             }
             next += inputs
@@ -224,7 +237,7 @@ public final class OnlineTrainer<S: RNNScalar> {
     func prepareWindow() -> (loss: Double, steps: Int) {
         let newest = counters.samples - 1
         let k2 = configuration.window, k1 = configuration.updateEvery
-        let start = max(0, newest - k2), steps = newest - start
+        let start = max(segmentStart, newest - k2), steps = newest - start
         guard steps > 0 else { return (0, 0) }
         let net = network
         for t in 0..<steps { net.windowInput(t).update(from: ringRow(start + t), count: features) }
@@ -289,8 +302,8 @@ public final class OnlineTrainer<S: RNNScalar> {
         let (loss, steps) = windowLossAndGradient()
         guard steps > 0 else { return .nothingToLearn }
         let newest = counters.samples - 1
-        let start = max(0, newest - configuration.window)
-        let nextStart = max(0, newest + configuration.updateEvery - configuration.window)
+        let start = max(segmentStart, newest - configuration.window)
+        let nextStart = max(segmentStart, newest + configuration.updateEvery - configuration.window)
         let count = network.layout.count, g = network.gradients
         let norm = sumOfSquares(g, count: count).double.squareRoot()
         // Carry the state the next window starts from, computed before this update's step.

@@ -14,7 +14,9 @@
 ///     the window ring: R rows of network inputs, then R samples as they came R·(F + I) × S
 ///     live state, carried state (where the next window starts)               2·N × S
 ///     latest forecast (original units), latest output (normalised)           2·O × S
+///     the first sample of the current segment (record format 3 on)           Int64
 ///
+/// A state of record format 2 ends before the segment's start, which is then 0.
 /// The configuration is not in it: the caller stores it beside and rebuilds the trainer from it.
 /// The fields up to the normaliser do not depend on the scalar or the cell: ``TrainerStateSummary``
 /// reads them without building a trainer.
@@ -42,7 +44,11 @@ extension OnlineTrainer {
         let c = configuration, s = MemoryLayout<S>.size
         return TrainerStateSummary.byteCount(inputs: c.inputs)
             + s * ((1 + storedMoments) * network.layout.count + ringRows * (features + c.inputs) + 2 * network.stateSize + 2 * outputs)
+            + 8
     }
+
+    /// Bytes the same state took in record format 2 (without the segment's start).
+    var formatTwoStateByteCount: Int { stateByteCount - 8 }
 
     /// Writes the state into `out` (`stateByteCount` bytes, any alignment). Call between samples.
     public func writeState(into out: UnsafeMutableRawBufferPointer) {
@@ -69,13 +75,15 @@ extension OnlineTrainer {
         w.copy(carriedState, network.stateSize)
         w.copy(forecastBuffer, outputs)
         w.copy(liveOutput, outputs)
+        w.put(Int64(segmentStart))
     }
 
     /// Replaces the state with one `writeState` wrote for a trainer of the same configuration
     /// (the caller checks that). Throws when the size is wrong or a value is impossible, and
     /// then leaves the trainer as it was.
     public func readState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
-        guard bytes.count == stateByteCount else {
+        let formatTwo = bytes.count == formatTwoStateByteCount
+        guard bytes.count == stateByteCount || formatTwo else {
             throw .wrongSize(expected: stateByteCount, found: bytes.count)
         }
         let inputs = configuration.inputs
@@ -110,6 +118,7 @@ extension OnlineTrainer {
         r.copy(into: carriedState, network.stateSize)
         r.copy(into: forecastBuffer, outputs)
         r.copy(into: liveOutput, outputs)
+        _segmentStart = formatTwo ? 0 : min(max(0, Int(r.get(Int64.self))), counters.samples)
     }
 }
 
@@ -336,6 +345,9 @@ extension Forecaster {
         trainer.writeState(into: UnsafeMutableRawBufferPointer(rebasing: out[8..<(8 + t)]))
         var w = StateWriter(base: out.baseAddress! + 8 + t)
         for v in [counters.drifts, counters.scored, counters.banded, counters.covered] { w.put(Int64(v)) }
+        events[Self.outlierEvents] = Double(counters.outliers)
+        events[Self.shiftEvents] = Double(counters.levelShifts)
+        events[Self.segmentEvents] = Double(counters.segments)
         w.copy(state, stateCount)
         w.copy(bandWindows, ConformalBands.windowsCount(outputs: outputs))
         w.copy(published, 3 * outputs)
@@ -358,17 +370,31 @@ extension Forecaster {
     }
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
-        guard bytes.count == ownStateByteCount else { throw .wrongSize(expected: ownStateByteCount, found: bytes.count) }
+        // Record format 2 ended the numbers before the clock (ForecasterLayout.formatTwoCount).
+        let formatTwo = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatTwoCount)
+        guard bytes.count == ownStateByteCount || formatTwo else { throw .wrongSize(expected: ownStateByteCount, found: bytes.count) }
         var r = StateReader(base: bytes.baseAddress!)
-        let c = ForecasterCounters(reading: &r)
+        var c = ForecasterCounters(reading: &r)
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
         // Read into a copy first: a refused state leaves the forecaster as it was.
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
-        r.copy(into: numbers, stateCount)
+        if formatTwo {
+            r.copy(into: numbers, layout.formatTwoCount)
+            newFormatThreeRegions(in: numbers)
+        } else {
+            r.copy(into: numbers, stateCount)
+        }
+        let events = numbers + layout.events
         guard ConformalBands.isPlausible(levels: numbers + layout.bandLevels, inserted: numbers + layout.bandInserted, outputs: outputs),
-            Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs)
+            Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs),
+            SamplingClock.isPlausible(numbers + layout.clock),
+            OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
+            (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
         else { throw .impossibleValue }
+        c.outliers = Int(events[Self.outlierEvents])
+        c.levelShifts = Int(events[Self.shiftEvents])
+        c.segments = Int(events[Self.segmentEvents])
         counters = c
         state.update(from: numbers, count: stateCount)
         r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
@@ -377,6 +403,24 @@ extension Forecaster {
 }
 
 extension Forecaster {
+    /// The regions record format 3 added, for a state of format 2 (`numbers`, the layout's
+    /// buffer): the clock as new (its first time comes with the next sample), the gate's
+    /// references at the latest sample's values with no run, the values learned from as the
+    /// latest samples' own, no events, and forecasts scored from the start.
+    func newFormatThreeRegions(in numbers: UnsafeMutablePointer<Double>) {
+        SamplingClock(base: numbers + layout.clock).start()
+        let n = trainer.counters.samples, k = targets.count
+        (numbers + layout.events).update(repeating: 0, count: 4)
+        (numbers + layout.gate).update(repeating: 0, count: OutlierGate.count(inputs: inputs))
+        guard n > 0 else { return }
+        let latest = trainer.valueRow(n - 1)
+        for i in 0..<inputs { numbers[layout.gate + i] = Double(latest[i]) }
+        for m in max(0, n - rows)..<n {
+            let x = trainer.valueRow(max(m, n - trainer.ringRows))
+            for j in 0..<k { numbers[layout.cleanHistory + (m % rows) * k + j] = Double(x[targets[j]]) }
+        }
+    }
+
     /// A forecaster around `trainer`, a network that learned before there was a forecaster
     /// around it (a record of format 1). The network goes on as it was; the other parts start
     /// from the samples in its window, as a new forecaster would have after watching them:
@@ -407,6 +451,7 @@ extension Forecaster {
             for m in max(0, n - lags - 1)..<n { linear.remember(trainer.valueRow(max(m, oldest)), sample: m) }
         }
         for out in 0..<outputs { published[out] = trainer.forecast[out] }
+        newFormatThreeRegions(in: state)
     }
 }
 

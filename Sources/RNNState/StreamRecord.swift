@@ -8,7 +8,7 @@ import RNNWire
 /// order), every field unaligned:
 ///
 ///     magic "RNNDSTRM"                        8 bytes
-///     format version                          UInt16 (2)
+///     format version                          UInt16 (3)
 ///     byte-order mark 0x0102                  UInt16
 ///     scalar bytes (4: Float32)               UInt8, then 3 reserved bytes (0)
 ///     stream id                               UInt16 length, bytes
@@ -18,9 +18,11 @@ import RNNWire
 ///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    /// 2: the forecaster's state (the network's, then the ensemble's, bands' and drift's);
-    /// 1 held the network's alone, and is migrated as it is read (``decode(_:template:)``).
-    public static let formatVersion: UInt16 = 2
+    /// 3: the forecaster's state (the network's, then the ensemble's, bands', drift's, and its
+    /// clock and outlier gate); 2 had no clock or gate, and is read as it is (the forecaster
+    /// fills them in: `Forecaster.newFormatThreeRegions`); 1 held the network's alone, and is
+    /// migrated as it is read (``decode(_:template:)``).
+    public static let formatVersion: UInt16 = 3
     package static let magic = Array("RNNDSTRM".utf8)
     package static let byteOrderMark: UInt16 = 0x0102
 
@@ -170,7 +172,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || version == 1 else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || version == 2 || version == 1 else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }

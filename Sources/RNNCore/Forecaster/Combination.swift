@@ -58,11 +58,17 @@ struct Combination {
         meanSquare /= Double(experts)
         // A step only when every gradient is finite (an expert's forecast can overflow on a wild
         // sample): the weights stay a combination whatever comes in.
-        if scale.pointee > 0 {
+        // Bounded influence: the combination's error counts up to `Robustness.bound` times the
+        // experts' RMS error, and the mean square up to the square of that (one wild value moves
+        // the weights and the scale no more than a large ordinary error).
+        let s = scale.pointee, limit = Robustness.bound * s.squareRoot()
+        if s > 0 {
+            meanSquare = min(meanSquare, limit * limit)
+            let residual = min(max(combined - y, -limit), limit)
             withUnsafeTemporaryAllocation(of: Double.self, capacity: experts) { gradient in
                 var finite = true
                 for e in 0..<experts where w[e] > 0 {
-                    gradient[e] = 2 * (combined - y) * (f[e] - combined) / scale.pointee
+                    gradient[e] = 2 * residual * (f[e] - combined) / s
                     finite = finite && gradient[e].isFinite
                 }
                 guard finite else { return }

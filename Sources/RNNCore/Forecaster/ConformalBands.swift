@@ -70,8 +70,11 @@ struct ConformalBands {
             inside = held
         }
         if scale > 0 { insert(Float(error / scale), output: o) }
+        // Bounded influence: an error counts up to `Robustness.bound` times the scale.
         let s = scales + o
-        s.pointee = s.pointee == 0 ? error : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * error
+        s.pointee = s.pointee == 0
+            ? error
+            : Self.scaleForgetting * s.pointee + (1 - Self.scaleForgetting) * min(error, Robustness.bound * s.pointee)
         return inside
     }
 

@@ -41,8 +41,10 @@ struct DriftDetector {
     func observe(error: Double, target j: Int) -> Double? {
         let slow = errorScales + j
         let signal = slow.pointee > 0 ? min(error / slow.pointee, Self.signalBound) : nil
+        // Bounded influence: an error counts up to `Robustness.bound` times the scale.
         slow.pointee = slow.pointee == 0
-            ? error : Self.scaleForgetting * slow.pointee + (1 - Self.scaleForgetting) * error
+            ? error
+            : Self.scaleForgetting * slow.pointee + (1 - Self.scaleForgetting) * min(error, Robustness.bound * slow.pointee)
         return signal
     }
 

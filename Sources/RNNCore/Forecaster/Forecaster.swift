@@ -44,6 +44,11 @@ public struct ForecasterCounters: Sendable, Equatable {
     /// Of those, the ones published with a band, and the ones their band held.
     public var banded = 0
     public var covered = 0
+    /// Samples with an input the outlier gate pulled back, level shifts it adopted, and new
+    /// segments (a gap, or time going back) started.
+    public var outliers = 0
+    public var levelShifts = 0
+    public var segments = 0
 
     public init() {}
 }
@@ -100,6 +105,10 @@ public final class Forecaster {
     let drift: DriftDetector
     let anomalyScore: AnomalyScore
     let rolling: RollingFigures
+    let clock: SamplingClock
+    let gate: OutlierGate
+    /// The latest sample as the stream learns from it (the gate's output).
+    let clean: UnsafeMutablePointer<Float>
     /// The bands' windows of scores, beside the state buffer (Float, and checkpointed after it).
     let bandWindows: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
@@ -147,6 +156,10 @@ public final class Forecaster {
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
         anomalyScore = AnomalyScore(latest: state + layout.anomaly)
         rolling = RollingFigures(figures: state + layout.rolling)
+        clock = SamplingClock(base: state + layout.clock)
+        gate = OutlierGate(base: state + layout.gate, inputs: inputs)
+        clean = allocateZeroed(inputs)
+        clock.start()
         linear.resetCovariance()
         combination.start(linear: linear.isOn)
         bands.start()
@@ -159,6 +172,7 @@ public final class Forecaster {
         bandWindows.deallocate()
         published.deallocate()
         gain.deallocate()
+        clean.deallocate()
     }
 
     /// The latest forecast in the original units, row `(p-1)·K + j` for target `targets[j]`,
@@ -194,6 +208,14 @@ public final class Forecaster {
         (0..<Expert.count).map { combination.weight($0, output: o) }
     }
 
+    /// The stream's usual sampling interval in seconds, estimated from its samples' times; nil
+    /// before two samples with a time (docs/numerics.md, "Gaps and clock jumps"). The forecast
+    /// `p` steps ahead is for about `p` intervals after the latest sample.
+    public var samplingInterval: Double? { clock.interval }
+
+    /// Whether the gate pulled back an input of the latest sample as an outlier.
+    public private(set) var latestOutlier = false
+
     /// The forecast of `expert` made at the latest sample for output `o`.
     public func expertForecast(_ expert: Expert, output o: Int) -> Double {
         let n = trainer.counters.samples - 1
@@ -214,9 +236,32 @@ public final class Forecaster {
             return false
         }
         let n = trainer.counters.samples
+        // The clock first: after a gap or a clock set back, the forecasts made before it are not
+        // scored and nothing is learned across it.
+        let step = clock.observe(time)
+        let newSegment = n > 0 && (step == .gap || step == .backwards)
+        if newSegment {
+            events[Self.scoredFrom] = Double(n)
+            counters.segments += 1
+        }
+        // Then the gate: what the stream learns from this sample.
+        var verdict = OutlierGate.Verdict()
+        if n == 0 || newSegment || !gateWatches {
+            gate.reset(to: x)
+            clean.update(from: x, count: inputs)
+        } else {
+            verdict = gate.admit(x, clean: clean, unit: { trainer.changeUnit($0) }) { i in
+                trainer.normalizer.adoptLevel(i, Double(x[i]))
+            }
+        }
+        latestOutlier = verdict.outlier
+        if verdict.outlier { counters.outliers += 1 }
+        if verdict.shift { counters.levelShifts += 1 }
+        let restart = newSegment || verdict.shift
+
         resolve(x, sample: n)
-        trainer.predict(x, time: time)
-        linear.remember(x, sample: n)
+        trainer.predict(clean, time: time, restart: restart)
+        linear.remember(clean, sample: n, restart: restart)
         if linear.isOn {
             linear.prepareFeatures(sample: n, time: time, normalizer: trainer.normalizer) { trainer.changeUnit($0) }
         }
@@ -224,14 +269,16 @@ public final class Forecaster {
         let k = targets.count, o = outputs
         let network = trainer.forecast
         let made = history.made(at: n)
+        let learned = cleanValues(at: n)
         for j in 0..<k {
-            smoothing.observe(Double(x[targets[j]]), target: j, first: n == 0)
+            learned[j] = Double(clean[targets[j]])
+            smoothing.observe(learned[j], target: j, first: n == 0 || restart)
         }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
             let last = Double(x[channel]), smoothed = smoothing.forecast(target: j)
-            var linearForecast = last
-            if linear.isOn { linearForecast = last + linear.change(output: out, sample: n) * trainer.changeUnit(channel) }
+            var linearForecast = learned[j]
+            if linear.isOn { linearForecast += linear.change(output: out, sample: n) * trainer.changeUnit(channel) }
             made[.persistence, output: out] = last
             made[.smoothing, output: out] = smoothed
             made[.linear, output: out] = linearForecast
@@ -264,7 +311,8 @@ public final class Forecaster {
         var anomaly = AnomalyScore.Tally(known: n >= Self.anomalyWarmup && coverage > 0)
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
-        for p in 1...horizon where n - p >= 0 {
+        let first = Int(events[Self.scoredFrom])
+        for p in 1...horizon where n - p >= first {
             let made = history.made(at: n - p)
             for j in 0..<k {
                 let out = (p - 1) * k + j
@@ -296,7 +344,7 @@ public final class Forecaster {
                 }
             }
         }
-        if n >= 1 {
+        if n >= first + 1 {
             anomalyScore.publish(anomaly)
             rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded)
         }
@@ -351,17 +399,30 @@ public final class Forecaster {
     /// resolves, towards the change it forecast in the change unit now.
     func learnLinear() {
         let n = trainer.counters.samples - 1
-        let k = targets.count
-        let newest = history.made(at: n)
-        for p in 1...horizon where n - p >= 0 {
-            let origin = history.made(at: n - p)
+        let newest = cleanValues(at: n)
+        for p in 1...horizon where n - p >= trainer.segmentStart {
+            let origin = cleanValues(at: n - p)
             linear.learn(madeAt: n - p, step: p) { j in
-                let last = newest[.persistence, output: j]
-                let from = origin[.persistence, output: (p - 1) * k + j]
-                return (last - from) / trainer.changeUnit(targets[j])
+                (newest[j] - origin[j]) / trainer.changeUnit(targets[j])
             }
         }
     }
+
+    /// The gate's watch starts once the change unit has seen `OutlierGate.warmup` changes, and
+    /// needs units (normalisation on).
+    var gateWatches: Bool {
+        trainer.normalizer.enabled && trainer.changeScale.count >= OutlierGate.warmup
+    }
+
+    /// The targets' values of sample `m` as the stream learned from them (K numbers).
+    func cleanValues(at m: Int) -> UnsafeMutablePointer<Double> {
+        state + layout.cleanHistory + (m % rows) * targets.count
+    }
+
+    /// The forecaster's own events region: the counters not in the record's head, and the first
+    /// sample whose forecasts are scored (the latest new segment's).
+    var events: UnsafeMutablePointer<Double> { state + layout.events }
+    static let outlierEvents = 0, shiftEvents = 1, segmentEvents = 2, scoredFrom = 3
 
     /// Bytes this stream's forecaster holds on its own (the network's included).
     public var bytes: Int {
@@ -399,8 +460,19 @@ struct ForecasterLayout {
     // RollingFigures
     let rolling: Int            // 5: step-1 samples folded in, then the rolling MSE of the forecast and
                                 // of persistence, forecasts with a band folded in, and the share held
+    // Added in record format 3 (a format-2 state ends here: ``formatTwoCount``).
+    // SamplingClock
+    let clock: Int              // 3: the latest time, the usual interval, intervals folded in
+    // OutlierGate
+    let gate: Int               // 2 × I: per input, the latest value taken as it came, and the signed
+                                // count of consecutive outliers on one side
+    let cleanHistory: Int       // R × K: per sample, each target's value as learned from (bounded)
+    let events: Int             // 4: outliers, level shifts adopted, segments started (gaps, clock
+                                // jumps), the first sample whose forecasts are scored
     /// Numbers in the buffer.
     let count: Int
+    /// Numbers in a state saved in record format 2, which ended before `clock`.
+    var formatTwoCount: Int { clock }
 
     init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int) {
         var next = 0
@@ -423,6 +495,10 @@ struct ForecasterLayout {
         driftTest = region(DriftDetector.testCount)
         anomaly = region(AnomalyScore.count)
         rolling = region(RollingFigures.count)
+        clock = region(SamplingClock.count)
+        gate = region(OutlierGate.count(inputs: inputs))
+        cleanHistory = region(rows * k)
+        events = region(4)
         count = next
     }
 }

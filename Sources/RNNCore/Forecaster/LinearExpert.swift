@@ -52,10 +52,13 @@ struct LinearExpert {
         for i in 0..<d { covariance[i * d + i] = 1 }
     }
 
-    /// Keeps sample `n`, `x`, for the changes of the next L samples' features.
-    func remember(_ x: UnsafePointer<Float>, sample n: Int) {
-        let values = valueRing + (n % (lags + 1)) * inputs
-        for i in 0..<inputs { values[i] = Double(x[i]) }
+    /// Keeps sample `n`, `x`, for the changes of the next L samples' features. With `restart`
+    /// (a new segment), `x` stands for every earlier sample too: no change is taken across it.
+    func remember(_ x: UnsafePointer<Float>, sample n: Int, restart: Bool = false) {
+        for slot in 0...lags where restart || slot == n % (lags + 1) {
+            let values = valueRing + slot * inputs
+            for i in 0..<inputs { values[i] = Double(x[i]) }
+        }
     }
 
     /// The features of sample `n`, in its row of the ring.
