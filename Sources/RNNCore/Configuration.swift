@@ -85,7 +85,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public var learningRate: Double = 1e-3
     public var clipMode: ClipMode = .norm
     public var clipThreshold: Double = 1.0
-    public var normalization: Normalization = .running(forgetting: nil)
+    public var normalization: Normalization = .running(forgetting: 0.9999)
     /// What the head outputs; `.change` also gives the network each channel's latest change.
     public var formulation: Formulation = .change
     /// Whether the network also sees the time of day and of the week (two phases, as sine and

@@ -414,7 +414,8 @@ extension Forecaster {
         (numbers + layout.gate).update(repeating: 0, count: OutlierGate.count(inputs: inputs))
         guard n > 0 else { return }
         let latest = trainer.valueRow(n - 1)
-        for i in 0..<inputs { numbers[layout.gate + i] = Double(latest[i]) }
+        let gate = OutlierGate(base: numbers + layout.gate, inputs: inputs)
+        gate.reset(to: latest)
         for m in max(0, n - rows)..<n {
             let x = trainer.valueRow(max(m, n - trainer.ringRows))
             for j in 0..<k { numbers[layout.cleanHistory + (m % rows) * k + j] = Double(x[targets[j]]) }

@@ -276,8 +276,11 @@ public final class Forecaster {
         }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
-            let last = Double(x[channel]), smoothed = smoothing.forecast(target: j)
-            var linearForecast = learned[j]
+            // Every expert forecasts from the value as learned from: after an outlier, from the
+            // value pulled back (the next sample is far more often back at the old level than
+            // at the outlier's).
+            let last = learned[j], smoothed = smoothing.forecast(target: j)
+            var linearForecast = last
             if linear.isOn { linearForecast += linear.change(output: out, sample: n) * trainer.changeUnit(channel) }
             made[.persistence, output: out] = last
             made[.smoothing, output: out] = smoothed
@@ -464,8 +467,9 @@ struct ForecasterLayout {
     // SamplingClock
     let clock: Int              // 3: the latest time, the usual interval, intervals folded in
     // OutlierGate
-    let gate: Int               // 2 × I: per input, the latest value taken as it came, and the signed
-                                // count of consecutive outliers on one side
+    let gate: Int               // 4 × I: per input, the latest value taken as it came, the level before
+                                // the latest shift, the signed count of consecutive outliers on one
+                                // side, the samples since the latest shift
     let cleanHistory: Int       // R × K: per sample, each target's value as learned from (bounded)
     let events: Int             // 4: outliers, level shifts adopted, segments started (gaps, clock
                                 // jumps), the first sample whose forecasts are scored
