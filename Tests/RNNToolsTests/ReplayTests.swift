@@ -147,6 +147,67 @@ struct ReplayTests {
         }
     }
 
+    @Test func theFinalStateIsTheStreamsScales() throws {
+        // Recomputed from the file and the predictions alone: the normaliser's mean and standard
+        // deviation and the change unit (no forgetting by default), the bands' scale (the running
+        // mean absolute error of the published forecast, forgetting 0.99, per output) and the
+        // drift detector's (0.999, step 1 only).
+        let rows = 300
+        let table = Self.csv(["a", "b"], rows: rows) { r, j in
+            Double(r % 17) * 0.61 + Double((r * 7) % 5) * Double(j + 1) + (r == 150 ? 40 : 0)
+        }
+        let (_, report, lines) = try replay(table, Self.configuration(horizon: 2))
+        let state = try #require(report.finalState)
+        let columns: [[Double]] = (0..<2).map { j in (0..<rows).map { r in Double(Float(table.columns[j].values[r])) } }
+        #expect(state.samples == rows)
+        for j in 0..<2 {
+            let x: [Double] = columns[j]
+            var sum = 0.0, squares = 0.0, changes = 0.0
+            for v in x { sum += v }
+            let mean = sum / Double(rows)
+            for v in x { squares += (v - mean) * (v - mean) }
+            for r in 1..<rows {
+                let change: Double = x[r] - x[r - 1]
+                changes += change * change
+            }
+            let std = (squares / Double(rows)).squareRoot()
+            let unit = (changes / Double(rows - 1)).squareRoot()
+            #expect(abs(state.inputMeans[j] - mean) <= 1e-9 * abs(mean), "input \(j)")
+            #expect(abs(state.inputScales[j] - std) <= 1e-9 * std, "input \(j)")
+            #expect(abs(state.changeUnits[j] - unit) <= 1e-9 * unit, "input \(j)")
+        }
+        // Lines come in order of the sample they are for, then of the step, as the forecaster
+        // resolves them.
+        var band = [Double](repeating: 0, count: 4), drift = [Double](repeating: 0, count: 2)
+        for line in lines {
+            for j in 0..<2 {
+                let error = abs(Double(Float(line.values[j])!) - columns[j][line.row])
+                let o = (line.horizon - 1) * 2 + j
+                band[o] = band[o] == 0 ? error : 0.99 * band[o] + 0.01 * error
+                if line.horizon == 1 { drift[j] = drift[j] == 0 ? error : 0.999 * drift[j] + 0.001 * error }
+            }
+        }
+        for o in 0..<4 { #expect(abs(state.bandScales[o] - band[o]) <= 1e-4 * band[o], "output \(o)") }
+        for j in 0..<2 { #expect(abs(state.driftErrorScales[j] - drift[j]) <= 1e-4 * drift[j], "target \(j)") }
+        #expect(state.combinationErrorScales.count == 4 && state.combinationErrorScales.allSatisfy { $0 > 0 })
+
+        // In the JSON, per input and per target, one number per step for the per-output scales.
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        let final = try #require(object["final_state"] as? [String: Any])
+        let inputs = try #require(final["inputs"] as? [[String: Any]])
+        let targets = try #require(final["targets"] as? [[String: Any]])
+        // (Through JSON text and back a double may move by an ulp or so.)
+        func close(_ a: [Double]?, _ b: [Double]) -> Bool {
+            guard let a, a.count == b.count else { return false }
+            return zip(a, b).allSatisfy { abs($0 - $1) <= 1e-12 * abs($1) }
+        }
+        #expect(inputs.map { $0["input"] as? String } == ["a", "b"])
+        #expect(close((inputs[1]["change_unit"] as? Double).map { [$0] }, [state.changeUnits[1]]))
+        #expect(close(targets[1]["band_scale"] as? [Double], [state.bandScales[1], state.bandScales[3]]))
+        #expect(close(targets[0]["combination_error_scale"] as? [Double], [state.combinationErrorScales[0], state.combinationErrorScales[2]]))
+        #expect(close((targets[1]["drift_scale"] as? Double).map { [$0] }, [state.driftErrorScales[1]]))
+    }
+
     @Test func theModelBeatsPersistenceOnALearnableSeries() throws {
         // A sine of period 8: persistence is far off; the recurrent model learns the cycle.
         let table = Self.csv(["x"], rows: 3000) { r, _ in sin(2 * Double.pi * Double(r) / 8) }

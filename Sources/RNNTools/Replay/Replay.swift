@@ -166,6 +166,9 @@ public struct ReplayReport: Sendable {
     /// What the model started from when not a new model (`--from`): the record file, and what
     /// it holds in a few words.
     public var startedFrom: (file: String, detail: String)?
+    /// The forecaster's running scales after the last sample (nil only for a report not made
+    /// by ``Replayer/run(from:prediction:progress:)``).
+    public var finalState: ReplayFinalState?
 
     public var horizon: Int { model.horizon }
     public var samplesPerSecond: Double { seconds > 0 ? Double(steps) / seconds : 0 }
@@ -422,7 +425,7 @@ public final class Replayer {
 
         let firstScoredIndex = max(warmup, 1)
         let firstScored = firstScoredIndex < n ? samples.rows[firstScoredIndex] : nil
-        return ReplayReport(
+        var report = ReplayReport(
             file: samples.file, fileRows: fileRows, inputs: samples.columns, targets: targetNames,
             timeColumn: timeColumn, model: model, samples: n, skippedRows: samples.skippedRows,
             carried: samples.carried, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
@@ -432,6 +435,8 @@ public final class Replayer {
             updates: trainer.counters.updates - before.updates,
             skippedUpdates: trainer.counters.skippedUpdates - before.skippedUpdates,
             stateResets: trainer.counters.stateResets - before.stateResets)
+        report.finalState = ReplayFinalState(forecaster)
+        return report
     }
 
     /// One day in samples, when the file's time axis has a regular interval that divides a day

@@ -44,6 +44,7 @@ struct ReplayJSON: Encodable {
     var overall: Comparison
     var perTarget: [Comparison]
     var perHorizon: [Comparison]
+    @ExplicitNull var finalState: FinalState?
 
     enum CodingKeys: String, CodingKey {
         case file, from, rows, timeColumn = "time_column", firstTime = "first_time", lastTime = "last_time"
@@ -52,7 +53,52 @@ struct ReplayJSON: Encodable {
         case warmupRows = "warmup_rows", warmupEpochs = "warmup_epochs", firstScoredRow = "first_scored_row"
         case steps, seconds, samplesPerSecond = "samples_per_second", updates, skippedUpdates = "skipped_updates"
         case seasonalLag = "seasonal_lag", anomalyScores = "anomaly_scores", drifts, experts
-        case overall, perTarget = "per_target", perHorizon = "per_horizon"
+        case overall, perTarget = "per_target", perHorizon = "per_horizon", finalState = "final_state"
+    }
+
+    /// The forecaster's running scales after the last sample: per input, then per target (one
+    /// number per horizon step where the state has one per output).
+    struct FinalState: Encodable {
+        var samples: Int
+        var inputs: [Input]
+        var targets: [Target]
+
+        struct Input: Encodable {
+            var input: String
+            var mean: JSONNumber
+            var std: JSONNumber
+            var changeUnit: JSONNumber
+
+            enum CodingKeys: String, CodingKey { case input, mean, std, changeUnit = "change_unit" }
+        }
+
+        struct Target: Encodable {
+            var target: String
+            var bandScale: [JSONNumber]
+            var combinationErrorScale: [JSONNumber]
+            var driftScale: JSONNumber
+
+            enum CodingKeys: String, CodingKey {
+                case target, bandScale = "band_scale", combinationErrorScale = "combination_error_scale"
+                case driftScale = "drift_scale"
+            }
+        }
+
+        init(_ s: ReplayFinalState, inputs names: [String], targets: [String], horizon: Int) {
+            samples = s.samples
+            inputs = names.indices.map { i in
+                Input(input: names[i], mean: JSONNumber(s.inputMeans[i]), std: JSONNumber(s.inputScales[i]),
+                      changeUnit: JSONNumber(s.changeUnits[i]))
+            }
+            let k = targets.count
+            self.targets = targets.indices.map { j in
+                Target(
+                    target: targets[j],
+                    bandScale: (0..<horizon).map { JSONNumber(s.bandScales[$0 * k + j]) },
+                    combinationErrorScale: (0..<horizon).map { JSONNumber(s.combinationErrorScales[$0 * k + j]) },
+                    driftScale: JSONNumber(s.driftErrorScales[j]))
+            }
+        }
     }
 
     /// The model's settings, by the names of the configuration file's `[model]` keys.
@@ -192,5 +238,6 @@ struct ReplayJSON: Encodable {
         overall = Comparison(r.overall)
         perTarget = r.targets.indices.map { Comparison(r.target($0), target: r.targets[$0]) }
         perHorizon = (1...r.horizon).map { Comparison(r.horizonStep($0), horizon: $0) }
+        finalState = r.finalState.map { FinalState($0, inputs: r.inputs, targets: r.targets, horizon: r.horizon) }
     }
 }
