@@ -52,6 +52,8 @@ package final class MetricsExporter: Sendable {
 
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
     private let drifts, valuesScored, valuesBanded, valuesInBand: Counter
+    private let missingValues, stuckEpisodes: Counter
+    private let stuckChannels: Gauge
     /// Per stream with a slot (``StreamBoard``) and name: its rolling forecast MSE, persistence MSE
     /// and band coverage, each made when the stream first has the figure.
     private let perStream = Mutex<[String: Gauge]>([:])
@@ -104,6 +106,10 @@ package final class MetricsExporter: Sendable {
         updates = counter("rnnd_weight_updates_total", "TBPTT weight updates.")
         skippedUpdates = counter("rnnd_weight_updates_skipped_total", "Weight updates skipped for a non-finite loss or gradient.")
         drifts = counter("rnnd_drifts_total", "Lasting changes of a stream's error regime detected (the drift policy applied), over every stream.")
+        missingValues = counter(
+            "rnnd_missing_values_total", "Missing values (null channels) of accepted samples, carried forward from their channel's previous value, over every stream.")
+        stuckChannels = gauge("rnnd_stuck_channels", "Channels whose value has stayed exactly the same far longer than usual for them, now, over the streams in memory.")
+        stuckEpisodes = counter("rnnd_stuck_episodes_total", "Times a channel became stuck, over every stream.")
         valuesScored = counter(
             "rnnd_forecast_values_scored_total", "Forecast values (per target and step ahead) scored against the value they forecast, over every stream.")
         valuesBanded = counter("rnnd_forecast_values_banded_total", "Of the forecast values scored, those published with a band.")
@@ -193,6 +199,9 @@ package final class MetricsExporter: Sendable {
         unloadedForRoom.load(c.unloadedForRoom.load(ordering: .relaxed))
         reloaded.load(c.reloaded.load(ordering: .relaxed))
         drifts.load(c.drifts.load(ordering: .relaxed))
+        missingValues.load(c.missingValues.load(ordering: .relaxed))
+        stuckChannels.set(to: Double(c.stuckChannels.load(ordering: .relaxed)))
+        stuckEpisodes.load(c.stuckEpisodes.load(ordering: .relaxed))
         let q = sources.quality
         valuesScored.load(q.scored)
         valuesBanded.load(q.banded)
