@@ -248,7 +248,7 @@ package final class MetricsExporter: Sendable {
 
     /// The per-stream gauges: made for a stream once it has the figure (swift-prometheus would
     /// write a NaN as `nan`, which the text format does not allow), set at every scrape. At most
-    /// `StreamBoard.capacity` streams, three series each.
+    /// `StreamBoard.capacity` streams, six series each.
     private func loadStreams(_ board: StreamBoard) {
         let now = Date().timeIntervalSince1970
         perStream.withLock { gauges in
@@ -258,6 +258,8 @@ package final class MetricsExporter: Sendable {
                     ("rnnd_stream_forecast_mse", Self.streamMSEHelp, row.forecastMSE),
                     ("rnnd_stream_persistence_mse", Self.streamPersistenceHelp, row.persistenceMSE),
                     ("rnnd_stream_band_coverage_ratio", Self.streamCoverageHelp, row.coverage),
+                    ("rnnd_stream_missing_values", Self.streamMissingHelp, Double(row.carried)),
+                    ("rnnd_stream_stuck_channels", Self.streamStuckHelp, Double(row.stuck)),
                 ] where value.isFinite {
                     let key = name + "\u{0}" + row.stream
                     let gauge = gauges[key] ?? registry.makeGauge(descriptor: Self.describe(name, help), labels: [("stream", row.stream)])
@@ -274,6 +276,10 @@ package final class MetricsExporter: Sendable {
         "Mean squared error of a stream's one-step forecasts over about its latest 1000 samples, in its units squared (every target)."
     private static let streamPersistenceHelp =
         "The same for persistence (the latest value as forecast): the baseline the forecast should stay under."
+    private static let streamMissingHelp =
+        "Missing values (null channels) a stream carried forward since it was loaded (0 again after a restart or an unload): which channels, the forecasts' \"missing\"."
+    private static let streamStuckHelp =
+        "A stream's channels stuck now (a value unchanged far longer than usual for the channel): which, the forecasts' \"stuck\"."
     private static let streamCoverageHelp =
         "Share of a stream's values inside the band of their one-step forecast, over about its latest 1000 banded forecasts."
 

@@ -56,6 +56,8 @@ public struct ChannelWatch: Sendable {
     /// Per channel: missing values carried forward, and stuck episodes begun.
     public private(set) var carried: [Int]
     public private(set) var stuckEpisodes: [Int]
+    /// Missing values carried forward, over every channel.
+    public private(set) var carriedTotal = 0
     private var missingList: [UInt16]
     private var missingCount = 0
     private var stuckList: [UInt16]
@@ -113,6 +115,7 @@ public struct ChannelWatch: Sendable {
             if x.isNaN {
                 values[j] = latest[j]
                 carried[j] += 1
+                carriedTotal += 1
                 missingList[missingCount] = UInt16(j)
                 missingCount += 1
                 continue

@@ -290,6 +290,8 @@ struct DaemonEndToEndTests {
         }
         let metrics = try MetricsEndToEndTests.settled(address)
         #expect(metrics.value("rnnd_missing_values_total") == 3)
+        #expect(metrics.value("rnnd_stream_missing_values", ["stream": "vec"]) == 3, "and per stream")
+        #expect(metrics.value("rnnd_stream_stuck_channels", ["stream": "vec"]) == 0)
         #expect(metrics.value("rnnd_samples_refused_total", ["reason": "nothing_to_carry"]) == 1)
         #expect(metrics.value("rnnd_samples_refused_total", ["reason": "all_channels_missing"]) == 1)
         #expect(metrics.value("rnnd_samples_refused_total", ["reason": "value_not_numeric"]) == 1)

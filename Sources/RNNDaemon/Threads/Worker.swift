@@ -228,6 +228,7 @@ extension Daemon {
             learner.policy.accept(time: sample.timestamp)
             let watch = learner.channels
             if !watch.missing.isEmpty { counters.missingValues.add(watch.missing.count, ordering: .relaxed) }
+            if let slot = learner.metricsSlot { quality?.streams.updateChannels(slot, carried: watch.carriedTotal, stuck: watch.stuck.count) }
             if !watch.becameStuck.isEmpty || !watch.recovered.isEmpty {
                 counters.stuckChannels.add(watch.becameStuck.count - watch.recovered.count, ordering: .relaxed)
                 counters.stuckEpisodes.add(watch.becameStuck.count, ordering: .relaxed)
