@@ -15,6 +15,12 @@ public final class DaemonCounters: Sendable {
     public let skippedUpdates = Atomic<Int>(0)
     /// Error regime changes detected (the drift policy applied), over every stream.
     public let drifts = Atomic<Int>(0)
+    /// Missing values of accepted samples, carried forward from their channel's previous value
+    /// (RNNWire's `ChannelWatch`), over every stream and channel.
+    public let missingValues = Atomic<Int>(0)
+    /// Channels stuck now (in the streams in memory), and stuck episodes begun, over every stream.
+    public let stuckChannels = Atomic<Int>(0)
+    public let stuckEpisodes = Atomic<Int>(0)
     /// Streams with a model in memory.
     public let streams = Atomic<Int>(0)
     /// Of those, the ones without a sample for `quiet_after` seconds, as the workers last counted.

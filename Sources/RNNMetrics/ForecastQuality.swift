@@ -64,6 +64,9 @@ package final class StreamBoard: Sendable {
     private let figures: AtomicCounters
     /// Per slot: when the stream last had a sample, Unix seconds (NaN: none yet).
     private let lastSample: AtomicCounters
+    /// Per slot: the missing values its stream carried forward since it was loaded, and its
+    /// channels stuck now (RNNWire's `ChannelWatch`).
+    private let channels: AtomicCounters
 
     package init(capacity: Int) {
         self.capacity = capacity
@@ -72,6 +75,15 @@ package final class StreamBoard: Sendable {
         for i in 0..<(3 * capacity) { figures.store(i, Int(bitPattern: UInt(Double.nan.bitPattern))) }
         lastSample = AtomicCounters(count: capacity)
         for i in 0..<capacity { lastSample.store(i, Int(bitPattern: UInt(Double.nan.bitPattern))) }
+        channels = AtomicCounters(count: 2 * capacity)
+    }
+
+    /// What stream `slot`'s channel watch says: values carried since the stream was loaded, and
+    /// channels stuck now.
+    @inline(__always)
+    package func updateChannels(_ slot: Int, carried: Int, stuck: Int) {
+        channels.store(2 * slot, carried)
+        channels.store(2 * slot + 1, stuck)
     }
 
     /// The slot of stream `id`: the one it had (a stream unloaded and loaded again keeps it), or
@@ -102,6 +114,8 @@ package final class StreamBoard: Sendable {
         package var forecastMSE, persistenceMSE, coverage: Double
         /// When it last had a sample, Unix seconds (NaN: none yet).
         package var lastSample: Double
+        /// Missing values carried since it was loaded, and channels stuck now.
+        package var carried = 0, stuck = 0
     }
 
     /// The streams with a slot and their latest figures.
@@ -111,7 +125,8 @@ package final class StreamBoard: Sendable {
         return names.enumerated().compactMap { slot, name in
             name.map {
                 Row(stream: $0, forecastMSE: value(3 * slot), persistenceMSE: value(3 * slot + 1), coverage: value(3 * slot + 2),
-                    lastSample: Double(bitPattern: UInt64(UInt(bitPattern: lastSample[slot]))))
+                    lastSample: Double(bitPattern: UInt64(UInt(bitPattern: lastSample[slot]))),
+                    carried: channels[2 * slot], stuck: channels[2 * slot + 1])
             }
         }
     }

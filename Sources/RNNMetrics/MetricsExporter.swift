@@ -52,6 +52,8 @@ package final class MetricsExporter: Sendable {
 
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
     private let drifts, valuesScored, valuesBanded, valuesInBand: Counter
+    private let missingValues, stuckEpisodes: Counter
+    private let stuckChannels: Gauge
     /// Per stream with a slot (``StreamBoard``) and name: its rolling forecast MSE, persistence MSE
     /// and band coverage, each made when the stream first has the figure.
     private let perStream = Mutex<[String: Gauge]>([:])
@@ -104,6 +106,10 @@ package final class MetricsExporter: Sendable {
         updates = counter("rnnd_weight_updates_total", "TBPTT weight updates.")
         skippedUpdates = counter("rnnd_weight_updates_skipped_total", "Weight updates skipped for a non-finite loss or gradient.")
         drifts = counter("rnnd_drifts_total", "Lasting changes of a stream's error regime detected (the drift policy applied), over every stream.")
+        missingValues = counter(
+            "rnnd_missing_values_total", "Missing values (null channels) of accepted samples, carried forward from their channel's previous value, over every stream.")
+        stuckChannels = gauge("rnnd_stuck_channels", "Channels whose value has stayed exactly the same far longer than usual for them, now, over the streams in memory.")
+        stuckEpisodes = counter("rnnd_stuck_episodes_total", "Times a channel became stuck, over every stream.")
         valuesScored = counter(
             "rnnd_forecast_values_scored_total", "Forecast values (per target and step ahead) scored against the value they forecast, over every stream.")
         valuesBanded = counter("rnnd_forecast_values_banded_total", "Of the forecast values scored, those published with a band.")
@@ -193,6 +199,9 @@ package final class MetricsExporter: Sendable {
         unloadedForRoom.load(c.unloadedForRoom.load(ordering: .relaxed))
         reloaded.load(c.reloaded.load(ordering: .relaxed))
         drifts.load(c.drifts.load(ordering: .relaxed))
+        missingValues.load(c.missingValues.load(ordering: .relaxed))
+        stuckChannels.set(to: Double(c.stuckChannels.load(ordering: .relaxed)))
+        stuckEpisodes.load(c.stuckEpisodes.load(ordering: .relaxed))
         let q = sources.quality
         valuesScored.load(q.scored)
         valuesBanded.load(q.banded)
@@ -239,7 +248,7 @@ package final class MetricsExporter: Sendable {
 
     /// The per-stream gauges: made for a stream once it has the figure (swift-prometheus would
     /// write a NaN as `nan`, which the text format does not allow), set at every scrape. At most
-    /// `StreamBoard.capacity` streams, three series each.
+    /// `StreamBoard.capacity` streams, six series each.
     private func loadStreams(_ board: StreamBoard) {
         let now = Date().timeIntervalSince1970
         perStream.withLock { gauges in
@@ -249,6 +258,8 @@ package final class MetricsExporter: Sendable {
                     ("rnnd_stream_forecast_mse", Self.streamMSEHelp, row.forecastMSE),
                     ("rnnd_stream_persistence_mse", Self.streamPersistenceHelp, row.persistenceMSE),
                     ("rnnd_stream_band_coverage_ratio", Self.streamCoverageHelp, row.coverage),
+                    ("rnnd_stream_missing_values", Self.streamMissingHelp, Double(row.carried)),
+                    ("rnnd_stream_stuck_channels", Self.streamStuckHelp, Double(row.stuck)),
                 ] where value.isFinite {
                     let key = name + "\u{0}" + row.stream
                     let gauge = gauges[key] ?? registry.makeGauge(descriptor: Self.describe(name, help), labels: [("stream", row.stream)])
@@ -265,6 +276,10 @@ package final class MetricsExporter: Sendable {
         "Mean squared error of a stream's one-step forecasts over about its latest 1000 samples, in its units squared (every target)."
     private static let streamPersistenceHelp =
         "The same for persistence (the latest value as forecast): the baseline the forecast should stay under."
+    private static let streamMissingHelp =
+        "Missing values (null channels) a stream carried forward since it was loaded (0 again after a restart or an unload): which channels, the forecasts' \"missing\"."
+    private static let streamStuckHelp =
+        "A stream's channels stuck now (a value unchanged far longer than usual for the channel): which, the forecasts' \"stuck\"."
     private static let streamCoverageHelp =
         "Share of a stream's values inside the band of their one-step forecast, over about its latest 1000 banded forecasts."
 

@@ -17,11 +17,16 @@ public struct ForecastEncoder: Sendable {
     /// `{"stream": id, "seq": n, "t": t | null, "horizon": P, "forecast": [[...], ...],
     /// "lower": [[...], ...] | null, "upper": ..., "anomaly": a | null, "updates": u}`;
     /// `forecast` holds `horizon` rows of `forecast.count / horizon` values, and so do `lower` and
-    /// `upper` when there is a band (a value without one, NaN, is written as null).
+    /// `upper` when there is a band (a value without one, NaN, is written as null). Then, only
+    /// when not empty, `"missing": [channels]`, the sample's channels carried forward, and
+    /// `"stuck": [channels]`, the stream's channels stuck now (``ChannelWatch``): additions that
+    /// v1 consumers, which ignore keys they do not know, never see otherwise.
     public mutating func encode(
         stream: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, lower: UnsafeBufferPointer<Float>? = nil,
-        upper: UnsafeBufferPointer<Float>? = nil, anomaly: Double? = nil, updates: Int
+        upper: UnsafeBufferPointer<Float>? = nil, anomaly: Double? = nil, updates: Int,
+        missing: UnsafeBufferPointer<UInt16> = .init(start: nil, count: 0),
+        stuck: UnsafeBufferPointer<UInt16> = .init(start: nil, count: 0)
     ) {
         precondition(horizon >= 1 && forecast.count % horizon == 0)
         topic.removeAll(keepingCapacity: true)
@@ -46,7 +51,25 @@ public struct ForecastEncoder: Sendable {
         if let anomaly { appendShortest(anomaly, isFloat: true) } else { append("null") }
         append(",\"updates\":")
         appendInteger(updates)
+        if !missing.isEmpty {
+            append(",\"missing\":")
+            appendIntegers(missing)
+        }
+        if !stuck.isEmpty {
+            append(",\"stuck\":")
+            appendIntegers(stuck)
+        }
         payload.append(UInt8(ascii: "}"))
+    }
+
+    /// `[a,b,...]`.
+    private mutating func appendIntegers(_ values: UnsafeBufferPointer<UInt16>) {
+        payload.append(UInt8(ascii: "["))
+        for (k, v) in values.enumerated() {
+            if k > 0 { payload.append(UInt8(ascii: ",")) }
+            appendInteger(Int(v))
+        }
+        payload.append(UInt8(ascii: "]"))
     }
 
     /// `[[...], ...]`: `horizon` rows of `values.count / horizon` values.

@@ -38,9 +38,9 @@ public enum SampleRejection: String, CaseIterable, Sendable, Error, CustomString
         case .payloadTooLarge: "the payload is larger than the configured limit"
         case .malformedJSON: "the payload is neither a JSON object nor a binary v1 sample"
         case .missingValue: "the JSON object has no \"v\""
-        case .valueNotNumeric: "\"v\" is not a number or a non-empty array of numbers"
+        case .valueNotNumeric: "\"v\" is not a number or a non-empty array of numbers (and nulls)"
         case .tooManyValues: "\"v\" has more values than the configured input width limit"
-        case .nonFiniteValue: "a value is not finite (or overflows float32)"
+        case .nonFiniteValue: "a value is infinite (or overflows float32)"
         case .badTimestamp: "\"t\" is not a finite number of seconds"
         case .malformedBinary: "the binary payload does not follow the v1 layout"
         }
@@ -56,9 +56,12 @@ public enum WireLimits {
 }
 
 /// A decoded sample: `count` values written to the caller's buffer, and the timestamp if given.
+/// `missing` of the values are missing (a JSON `null` in a `"v"` array, a NaN in a binary
+/// sample): NaN in the buffer, for the stream to carry forward (``ChannelWatch``).
 public struct DecodedSample: Sendable, Equatable {
     public var count: Int
     public var timestamp: Double?
+    public var missing = 0
 }
 
 /// Checks a stream id: 1...255 bytes of valid UTF-8.
@@ -76,8 +79,8 @@ public func validateStreamID(_ topic: UnsafeRawBufferPointer) -> SampleRejection
     }
 }
 
-/// Decodes sample payloads: the JSON form `{"v": number | [numbers], "t": seconds}` (other
-/// keys ignored) and the binary v1 form (docs/protocol.md). Allocation-free.
+/// Decodes sample payloads: the JSON form `{"v": number | [numbers or nulls], "t": seconds}`
+/// (other keys ignored) and the binary v1 form (docs/protocol.md). Allocation-free.
 public struct SampleDecoder: Sendable {
     /// Most values one sample may carry.
     public var maxValues: Int
@@ -97,7 +100,8 @@ public struct SampleDecoder: Sendable {
         return parser.parse()
     }
 
-    /// `[0x01][flags][count: UInt16 LE][t: Float64 LE if flags & 1][count × Float32 LE]`.
+    /// `[0x01][flags][count: UInt16 LE][t: Float64 LE if flags & 1][count × Float32 LE]`; a NaN
+    /// value is missing, an infinite one refused.
     package func decodeBinary(
         _ p: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>
     ) -> Result<DecodedSample, SampleRejection> {
@@ -116,12 +120,18 @@ public struct SampleDecoder: Sendable {
             guard t.isFinite else { return .failure(.badTimestamp) }
             timestamp = t
         }
+        var missing = 0
         for i in 0..<count {
             let v = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: header + 4 * i, as: UInt32.self)))
+            if v.isNaN {
+                values[i] = .nan  // one NaN, whatever its payload bits
+                missing += 1
+                continue
+            }
             guard v.isFinite else { return .failure(.nonFiniteValue) }
             values[i] = v
         }
-        return .success(DecodedSample(count: count, timestamp: timestamp))
+        return .success(DecodedSample(count: count, timestamp: timestamp, missing: missing))
     }
 }
 
@@ -158,6 +168,7 @@ package struct JSONSampleParser {
     package mutating func parse() -> Result<DecodedSample, SampleRejection> {
         guard consume(UInt8(ascii: "{")) else { return .failure(.malformedJSON) }
         var count: Int?
+        var missing = 0
         var timestamp: Double?
         var seenT = false
         if !consume(UInt8(ascii: "}")) {
@@ -169,7 +180,7 @@ package struct JSONSampleParser {
                 if key.count == 1 && bytes[key.lowerBound] == UInt8(ascii: "v") {
                     guard count == nil else { return .failure(.malformedJSON) }
                     switch parseValues() {
-                    case .success(let n): count = n
+                    case .success(let n): (count, missing) = n
                     case .failure(let reason): return .failure(reason)
                     }
                 } else if key.count == 1 && bytes[key.lowerBound] == UInt8(ascii: "t") {
@@ -190,28 +201,35 @@ package struct JSONSampleParser {
         skipSpace()
         guard atEnd else { return .failure(.malformedJSON) }
         guard let n = count else { return .failure(.missingValue) }
-        return .success(DecodedSample(count: n, timestamp: timestamp))
+        return .success(DecodedSample(count: n, timestamp: timestamp, missing: missing))
     }
 
-    /// `"v"`: one number or a non-empty array of numbers, into `values`.
-    private mutating func parseValues() -> Result<Int, SampleRejection> {
+    /// `"v"`: one number or a non-empty array of numbers and nulls (missing: NaN), into
+    /// `values`; the count and how many of them are missing.
+    private mutating func parseValues() -> Result<(count: Int, missing: Int), SampleRejection> {
         if !atEnd, current == UInt8(ascii: "[") {
             i += 1
-            var n = 0
+            var n = 0, missing = 0
             if consume(UInt8(ascii: "]")) { return .failure(.valueNotNumeric) }
             repeat {
                 skipSpace()
-                guard let x = parseNumber() else {
-                    return skipArrayRest() ? .failure(.valueNotNumeric) : .failure(.malformedJSON)
+                let f: Float
+                if matchLiteral("null") {
+                    f = .nan
+                    missing += 1
+                } else {
+                    guard let x = parseNumber() else {
+                        return skipArrayRest() ? .failure(.valueNotNumeric) : .failure(.malformedJSON)
+                    }
+                    f = Float(x)
                 }
                 guard n < maxValues else { return .failure(.tooManyValues) }
-                let f = Float(x)
-                guard f.isFinite else { return .failure(.nonFiniteValue) }
+                guard f.isFinite || f.isNaN else { return .failure(.nonFiniteValue) }
                 values[n] = f
                 n += 1
             } while consume(UInt8(ascii: ","))
             guard consume(UInt8(ascii: "]")) else { return .failure(.malformedJSON) }
-            return .success(n)
+            return .success((n, missing))
         }
         guard let x = parseNumber() else {
             return skipValue() ? .failure(.valueNotNumeric) : .failure(.malformedJSON)
@@ -219,7 +237,7 @@ package struct JSONSampleParser {
         let f = Float(x)
         guard f.isFinite else { return .failure(.nonFiniteValue) }
         values[0] = f
-        return .success(1)
+        return .success((1, 0))
     }
 
     /// After a non-number inside `"v": [...]`: is the rest still well-formed JSON?

@@ -3,7 +3,7 @@
 // that a file replayed and the same samples sent to the daemon are refused alike.
 
 /// Why a decoded sample was not learned from, decided per stream (docs/protocol.md).
-public enum StreamRejection: String, CaseIterable, Sendable {
+public enum StreamRejection: String, CaseIterable, Sendable, Error {
     /// The sample's width differs from the width the stream started with.
     case widthChanged = "width_changed"
     /// Its timestamp is earlier than the stream's latest.
@@ -15,13 +15,19 @@ public enum StreamRejection: String, CaseIterable, Sendable {
     /// A stream whose stored record has another model shape than the daemon's configuration
     /// gives it, kept unloaded (`on_model_change = keep`).
     case modelChanged = "model_changed"
+    /// Every value of the sample is missing (``ChannelWatch``).
+    case allChannelsMissing = "all_channels_missing"
+    /// A value is missing of a channel that has no accepted value yet to carry forward
+    /// (``ChannelWatch``).
+    case nothingToCarry = "nothing_to_carry"
 }
 
 /// A stream's per-sample policy and what it remembers: the width the stream started with and the
 /// time of its latest accepted sample. Checks, in this order: the width, then the time (a time
 /// equal to the latest is `duplicate_timestamp`, an earlier one `out_of_order`; samples without
-/// a time pass). A value check comes first, before a sample reaches a stream: the daemon's
-/// decoder refuses a value that is not finite as a float32 (`non_finite_value`), and samples read
+/// a time pass). The stream's ``ChannelWatch`` (missing values) comes next, between ``check`` and
+/// ``accept(time:)``. A value check comes first, before a sample reaches a stream: the daemon's
+/// decoder refuses a value that is infinite as a float32 (`non_finite_value`), and samples read
 /// from files go through ``valueProblem(_:)`` for the same rule.
 public struct StreamPolicy: Sendable, Equatable {
     /// The number of values each sample of the stream carries.
@@ -57,8 +63,9 @@ public struct StreamPolicy: Sendable, Equatable {
     }
 
     /// The value check for samples that did not come through the decoder (files): a value that is
-    /// not finite once rounded to float32, as the decoder refuses it.
+    /// infinite once rounded to float32, as the decoder refuses it. NaN is a missing value, which
+    /// ``ChannelWatch`` deals with, as the decoder passes a JSON `null` of a vector on.
     public static func valueProblem(_ values: some Sequence<Double>) -> SampleRejection? {
-        values.contains { !Float($0).isFinite } ? .nonFiniteValue : nil
+        values.contains { Float($0).isInfinite } ? .nonFiniteValue : nil
     }
 }

@@ -9,7 +9,7 @@ import Foundation
 
 /// What an answer of the sample decoder must agree with (docs/security.md, "Fuzzing").
 public enum SampleDecoderOracle {
-    /// An accepted sample as the decoder gave it.
+    /// An accepted sample as the decoder gave it: NaN for a missing value.
     public struct Sample: Equatable, Sendable {
         public var values: [Float]
         public var timestamp: Double?
@@ -17,6 +17,12 @@ public enum SampleDecoderOracle {
         public init(values: [Float], timestamp: Double?) {
             self.values = values
             self.timestamp = timestamp
+        }
+
+        /// Equal values (a missing one, NaN, equal to another missing one) and times.
+        public static func == (a: Sample, b: Sample) -> Bool {
+            a.timestamp == b.timestamp && a.values.count == b.values.count
+                && zip(a.values, b.values).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
         }
     }
 
@@ -29,13 +35,14 @@ public enum SampleDecoderOracle {
     /// Everything wrong with the decoder's `answer` for `payload` (a sample, or the name of a
     /// refusal) when it may take at most `maxValues` values; empty when nothing is.
     ///
-    /// - Any sample has 1 ... `maxValues` values, all finite, and a finite timestamp or none;
-    ///   any refusal is one of ``payloadReasons``.
+    /// - Any sample has 1 ... `maxValues` values, each finite or missing (NaN), and a finite
+    ///   timestamp or none; any refusal is one of ``payloadReasons``.
     /// - Binary v1 (first byte 0x01): exactly the sample or the refusal the layout table says.
     /// - JSON: where JSONSerialization reads an object whose `"v"` is a number or a non-empty
     ///   array of at most `maxValues` numbers, each within float32's range once read as a
-    ///   float64, and whose `"t"` is absent, null or a finite number, the decoder takes it with
-    ///   the same values (float64, then rounded to float32) and time; otherwise it refuses it.
+    ///   float64, or nulls (missing), and whose `"t"` is absent, null or a finite number, the
+    ///   decoder takes it with the same values (float64, then rounded to float32; NaN for a
+    ///   null) and time; otherwise it refuses it. A NaN in a binary sample is missing too.
     ///   The differences docs/security.md lists are left out: duplicate top-level keys, keys
     ///   with escapes or a leading U+FEFF, nesting deeper than 32, trailing commas, payloads
     ///   that are not UTF-8 from their first byte, and numbers Foundation cannot represent in
@@ -47,7 +54,7 @@ public enum SampleDecoderOracle {
             if sample.values.isEmpty || sample.values.count > maxValues {
                 found.append("accepted \(sample.values.count) values; the limit is 1 ... \(maxValues)")
             }
-            if let bad = sample.values.first(where: { !$0.isFinite }) { found.append("accepted a non-finite value \(bad)") }
+            if let bad = sample.values.first(where: { $0.isInfinite }) { found.append("accepted an infinite value \(bad)") }
             if let t = sample.timestamp, !t.isFinite { found.append("accepted a non-finite timestamp \(t)") }
         case .failure(let reason):
             if !payloadReasons.contains(reason.name) { found.append("refused with an undocumented reason \(reason.name)") }
@@ -110,8 +117,8 @@ public enum SampleDecoderOracle {
         var values: [Float] = []
         for i in 0..<count {
             let v = Float(bitPattern: UInt32(little(header + 4 * i, 4)))
-            guard v.isFinite else { return .refuse("non_finite_value") }
-            values.append(v)
+            guard !v.isInfinite else { return .refuse("non_finite_value") }
+            values.append(v)  // NaN: missing
         }
         return .accept(Sample(values: values, timestamp: timestamp), exact: true)
     }
@@ -119,7 +126,7 @@ public enum SampleDecoderOracle {
     /// Equal but for the last float32 step of each value and a relative 1e-12 of the time.
     static func close(_ a: Sample, _ b: Sample) -> Bool {
         guard a.values.count == b.values.count, (a.timestamp == nil) == (b.timestamp == nil) else { return false }
-        for (x, y) in zip(a.values, b.values) where x != y && x.nextUp != y && x.nextDown != y { return false }
+        for (x, y) in zip(a.values, b.values) where x != y && x.nextUp != y && x.nextDown != y && !(x.isNaN && y.isNaN) { return false }
         if let s = a.timestamp, let t = b.timestamp, abs(s - t) > 1e-12 * max(abs(s), abs(t)) { return false }
         return true
     }
@@ -156,6 +163,10 @@ public enum SampleDecoderOracle {
         var values: [Float] = []
         if let array = v as? [Any] {
             for element in array {
+                if element is NSNull {
+                    values.append(.nan)  // missing
+                    continue
+                }
                 guard let x = number(element) else { return .refuse(nil) }
                 values.append(Float(x))
             }
@@ -166,7 +177,7 @@ public enum SampleDecoderOracle {
             return refuse("value_not_numeric")
         }
         if values.count > maxValues { return .refuse(nil) }  // too_many_values, or an earlier fault
-        if values.contains(where: { !$0.isFinite }) { return .refuse(nil) }
+        if values.contains(where: { $0.isInfinite }) { return .refuse(nil) }
 
         if !timestampIsGood { return .refuse(nil) }
         return .accept(Sample(values: values, timestamp: timestamp), exact: false)

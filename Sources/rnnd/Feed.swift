@@ -10,9 +10,10 @@ struct Feed: ParsableCommand {
         abstract: "Publish a CSV file's rows as samples, e.g. to a running rnnd.",
         discussion: """
             Each row becomes one sample of the stream --topic (docs/protocol.md), with its time \
-            when the file's first column holds timestamps. The columns and the missing-cell \
-            policy are those of rnnd replay, so a replay of the file gives the forecasts the \
-            daemon publishes. The first sample waits for a subscriber of the topic (no sample is \
+            when the file's first column holds timestamps. The columns are those of rnnd \
+            replay; a missing cell is sent as null (NaN in binary), which the daemon carries \
+            forward as replay does, so a replay of the file gives the forecasts the daemon \
+            publishes. The first sample waits for a subscriber of the topic (no sample is \
             lost to a late join); then rows go out as fast as the subscriber takes them, at \
             --rate, or spaced by their timestamps (--realtime).
             """

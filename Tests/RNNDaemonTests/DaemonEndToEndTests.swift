@@ -244,6 +244,63 @@ struct DaemonEndToEndTests {
         #expect(line.contains("notice") && line.contains("drifty"), "\(line)")
     }
 
+    /// A vector stream with a dead channel: every channel is still forecast, the carried channels
+    /// are named in the forecast (`missing`), counted, and a sample with nothing to carry or with
+    /// every value missing is refused under its own reason; a scalar `null` is still refused.
+    @Test func aNullChannelIsCarriedForwardNamedAndCounted() throws {
+        let daemon = try RunningDaemon([
+            "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1",
+            "--model", "gru", "--hidden", "4", "--window", "4", "--metrics-listen", "127.0.0.1:0",
+        ])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let client = try ForecastClient(samplesIn: try daemon.await("samples in:"), forecastsOut: try daemon.await("forecasts out:"))
+        let address = try daemon.await("metrics on: http://")
+        // Sample k's values; nil is null. Sample 0 has nothing to carry, sample 15 nothing at all.
+        func values(_ k: Int) -> [Double?] {
+            switch k {
+            case 0: [nil, 1, 2]
+            case 5: [10.5, nil, 12.5]
+            case 10: [nil, nil, 22.5]
+            case 15: [nil, nil, nil]
+            default: [Double(k) + 0.5, Double(k) + 1.5, Double(k) + 2.5]
+            }
+        }
+        for k in 0..<20 {
+            let v = values(k).map { $0.map { "\($0)" } ?? "null" }.joined(separator: ",")
+            try client.send("vec", #"{"v": [\#(v)], "t": \#(1_700_000_000 + 60 * k)}"#)
+        }
+        try client.send("scalar", #"{"v": null}"#)
+        try client.collect(until: { $0["vec", default: []].count >= 18 }, seconds: 20)
+        let messages = try client.messages["vec", default: []].map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0)) as? [String: Any])
+        }
+        let accepted = (1..<20).filter { $0 != 15 }
+        try #require(messages.count == accepted.count, "a forecast for every sample but the two refused")
+        for (m, k) in zip(messages, accepted) {
+            #expect(m["t"] as? Double == Double(1_700_000_000 + 60 * k))
+            let rows = try #require(m["forecast"] as? [[Double]])
+            #expect(rows.count == 1 && rows[0].count == 3 && rows[0].allSatisfy(\.isFinite), "sample \(k): every channel forecast")
+            let expected: [Int]? = switch k {
+            case 5: [1]
+            case 10: [0, 1]
+            default: nil
+            }
+            #expect(m["missing"] as? [Int] == expected, "sample \(k): \(m["missing"] ?? "no missing key")")
+            #expect(m["stuck"] == nil)
+        }
+        let metrics = try MetricsEndToEndTests.settled(address)
+        #expect(metrics.value("rnnd_missing_values_total") == 3)
+        #expect(metrics.value("rnnd_stream_missing_values", ["stream": "vec"]) == 3, "and per stream")
+        #expect(metrics.value("rnnd_stream_stuck_channels", ["stream": "vec"]) == 0)
+        #expect(metrics.value("rnnd_samples_refused_total", ["reason": "nothing_to_carry"]) == 1)
+        #expect(metrics.value("rnnd_samples_refused_total", ["reason": "all_channels_missing"]) == 1)
+        #expect(metrics.value("rnnd_samples_refused_total", ["reason": "value_not_numeric"]) == 1)
+        #expect(metrics.value("rnnd_stuck_channels") == 0 && metrics.value("rnnd_stuck_episodes_total") == 0)
+        #expect(daemon.stop() == 0)
+        let summary = try daemon.await("stopped:")
+        #expect(Self.counter("missing_values", in: summary) == 3, "\(summary)")
+    }
+
     /// `queue_capacity` bounds what waits for a worker: a flood into a slow model is dropped and
     /// counted as `worker_queue_full`, and everything received is accounted for.
     @Test func aFullWorkerQueueDropsAndCountsSamples() throws {

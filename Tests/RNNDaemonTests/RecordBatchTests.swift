@@ -57,12 +57,12 @@ struct RecordBatchTests {
         let forecaster = Forecaster(configuration: model)
         let id = Array("plant-7/température".utf8)
         func roundTrip(check: (ForecastRecord.View) -> Void) {
-            var buffer = [UInt8](repeating: 0, count: ForecastRecord.size(idLength: id.count, values: forecaster.outputs))
+            var buffer = [UInt8](repeating: 0, count: ForecastRecord.size(idLength: id.count, values: forecaster.outputs, channels: 2))
             let length = buffer.withUnsafeMutableBytes { out in
                 id.withUnsafeBytes { idBytes in
                     ForecastRecord.write(
                         id: idBytes, received: 123_456_789_012, seq: 42, timestamp: 1_700_000_000.5,
-                        forecaster: forecaster, into: out.baseAddress!)
+                        forecaster: forecaster, missing: [1], stuck: [0, 1], into: out.baseAddress!)
                 }
             }
             #expect(length <= buffer.count)
@@ -76,6 +76,10 @@ struct RecordBatchTests {
                     (0..<(b.count / 4)).map { b.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
                 }
                 #expect(floats(f.values) == Array(forecaster.forecast))
+                func channels(_ b: UnsafeRawBufferPointer) -> [UInt16] {
+                    (0..<(b.count / 2)).map { b.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self) }
+                }
+                #expect(channels(f.missing) == [1] && channels(f.stuck) == [0, 1])
                 check(f)
             }
         }

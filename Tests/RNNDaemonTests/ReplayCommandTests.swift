@@ -335,20 +335,33 @@ struct ReplayCommandTests {
     }
 
     @Test func replayForecastsEqualTheDaemonsForTheSameRows() throws {
-        // A file with a missing cell (carried forward) and a step back in time (refused by both).
+        // A file with missing cells (carried forward by both, from the rows each accepted), a
+        // missing cell with nothing to carry (row 0) and a row with every cell missing (row 100),
+        // both refused by both, a step back in time (row 50, refused by both), and a temperature
+        // frozen for 50 rows (320 to 369), stuck for both from its 31st equal value.
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("sensor.csv")
         var csv = "time,temp,load\n"
-        let rows = 240
+        let rows = 400
+        let missingTemp: Set = [0, 30, 100, 200], missingLoad: Set = [10, 60, 61, 100, 200 + 1]
+        let frozen = 320..<370
         for r in 0..<rows {
             let t = r == 50 ? 1_700_000_000 + 3600 * 10 : 1_700_000_000 + 3600 * r
-            let temp = String(format: "%.9f", 21.5 + 3 * sin(Double(r) * 0.37) + Double(r % 5) * 0.013)
-            let load = r == 10 ? "" : String(format: "%.6f", 0.93 + 0.05 * cos(Double(r) * 0.21))
+            var temp = String(format: "%.9f", 21.5 + 3 * sin(Double(r) * 0.37) + Double(r % 5) * 0.013)
+            if frozen.contains(r) { temp = "25.0" }
+            if missingTemp.contains(r) { temp = r == 30 ? "NA" : "" }
+            let load = missingLoad.contains(r) ? "" : String(format: "%.6f", 0.93 + 0.05 * cos(Double(r) * 0.21))
             csv += "\(csvTime(t)),\(temp),\(load)\n"
         }
         try Data(csv.utf8).write(to: file)
-        let accepted = (0..<rows).filter { $0 != 50 }
+        let accepted = (0..<rows).filter { ![0, 50, 100].contains($0) }
+        /// What the forecast made after row r says is missing, and stuck.
+        func missing(_ r: Int) -> [Int]? {
+            let m: [Int] = (missingTemp.contains(r) ? [0] : []) + (missingLoad.contains(r) ? [1] : [])
+            return m.isEmpty ? nil : m
+        }
+        func stuck(_ r: Int) -> [Int]? { r >= frozen.lowerBound + 30 && frozen.contains(r) ? [0] : nil }
         let model = ["--model", "gru", "--hidden", "6", "--window", "6", "--horizon", "2", "--lr", "0.01", "--seed", "7"]
 
         let daemon = try Daemon(model)
@@ -362,12 +375,25 @@ struct ReplayCommandTests {
         }
         try client.collect(until: { $0["sensor-json", default: []].count >= accepted.count && $0["sensor-binary", default: []].count >= accepted.count }, seconds: 30)
         #expect(try daemon.stop() == 0)
-        #expect(daemon.command.stderr.contains("out_of_order=2"), "row 50 refused on both streams: \(daemon.command.stderr)")
+        for refusal in ["out_of_order=2", "nothing_to_carry=2", "all_channels_missing=2", "missing_values=12", "stuck_episodes=2"] {
+            #expect(daemon.command.stderr.contains(refusal), "\(refusal): rows 50, 0, 100 refused, 6 cells carried, 1 episode, on both streams: \(daemon.command.stderr)")
+        }
+        #expect(daemon.command.stderr.contains("channel 0 is stuck") && daemon.command.stderr.contains("channel 0 is no longer stuck"))
 
         let predictions = dir.appendingPathComponent("p.csv").path
-        let replay = try Self.run(["replay", file.path, "--predictions", predictions] + model)
+        let metrics = dir.appendingPathComponent("m.json").path
+        let replay = try Self.run(["replay", file.path, "--predictions", predictions, "--metrics", metrics] + model)
         #expect(replay.status == 0, "\(replay.stderr)")
-        #expect(replay.stdout.contains("out_of_order=1") && replay.stdout.contains("load 1"), "\(replay.stdout)")
+        for text in [
+            "refused as the daemon would: all_channels_missing=1 nothing_to_carry=1 out_of_order=1",
+            "missing cells carried forward: temp 2, load 4", "stuck: temp 1 episode over 20 rows",
+        ] {
+            #expect(replay.stdout.contains(text), "\(text): \(replay.stdout)")
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics))) as? [String: Any])
+        #expect(json["stuck_episodes"] as? [String: Int] == ["temp": 1, "load": 0])
+        #expect(json["stuck_rows"] as? [String: Int] == ["temp": 20, "load": 0])
+        #expect(json["carried"] as? [String: Int] == ["temp": 2, "load": 4])
         let (header, lines) = try Self.predictions(predictions)
         #expect(header == "row,horizon,temp,load,temp_lower,temp_upper,load_lower,load_upper,anomaly")
         var replayed: [String: PredictionLine] = [:]
@@ -397,6 +423,10 @@ struct ReplayCommandTests {
                 if m >= 1 {
                     #expect(replayed["\(accepted[m])/1"]?.anomaly == (try Self.anomalyText(payload)), "\(topic) seq \(m + 1): anomaly")
                 }
+                // Its carried and stuck channels, as the file has them.
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+                #expect(object["missing"] as? [Int] == missing(accepted[m]), "\(topic) row \(accepted[m]): missing")
+                #expect(object["stuck"] as? [Int] == stuck(accepted[m]), "\(topic) row \(accepted[m]): stuck")
             }
             #expect(compared == replayed.count)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import RNNCore
+import RNNWire
 @testable import RNNTools
 import Testing
 
@@ -259,6 +260,49 @@ struct ReplayTests {
         #expect(replayer.samples.rows == [0, 1, 5])
         #expect(lines.map(\.row) == [1, 5])
         #expect(report.horizonStep(1).persistence.mae == 2.0, "|1 - 2| and |2 - 5|")
+    }
+
+    /// The missing-cell policy is the daemon's (ChannelWatch): a missing cell takes its column's
+    /// previous accepted value; a row with every cell missing, and one with a missing cell of a
+    /// column with no value yet, are refused under the daemon's reasons.
+    @Test func missingCellsAreCarriedAsTheDaemonCarriesThem() throws {
+        let text = """
+            time,a,b
+            2016-07-01 00:00:00,,10
+            2016-07-01 01:00:00,1,
+            2016-07-01 02:00:00,2,20
+            2016-07-01 03:00:00,,NA
+            2016-07-01 04:00:00,,30
+            2016-07-01 05:00:00,4,nan
+            2016-07-01 06:00:00,5,50
+            """
+        let table = try CSVTable(bytes: Array(text.utf8), file: "t.csv")
+        let (replayer, report, _) = try replay(table, Self.configuration())
+        #expect(report.refused == ["nothing_to_carry": 2, "all_channels_missing": 1], "rows 0 and 1 (10 was never accepted), row 3")
+        #expect(report.skippedRows == 2)
+        #expect(replayer.samples.rows == [2, 4, 5, 6])
+        #expect(replayer.samples.values == [2, 20, 2, 30, 4, 30, 5, 50])
+        #expect(report.carried == [1, 1])
+        #expect(report.table().contains("missing cells carried forward: a 1, b 1"))
+        #expect(report.table().contains("all_channels_missing=1 nothing_to_carry=2"))
+        let json = report.json()
+        #expect(json.contains(#""carried":{"#) && json.contains(#""skipped_rows":2"#), "\(json)")
+    }
+
+    /// A column frozen far longer than its usual runs is counted as stuck: its episodes and rows.
+    @Test func stuckColumnsAreCounted() throws {
+        let rows = ChannelWatch.minimumHistory + 100
+        // a changes every row but for 40 rows at one value; b always changes.
+        let table = Self.csv(["a", "b"], rows: rows) { r, j in
+            j == 1 ? Double(r) : (r >= 300 && r < 340 ? 7.5 : Double(r % 4))
+        }
+        let (_, report, _) = try replay(table, Self.configuration())
+        // Stuck from its 31st equal value, row 330, to its change at row 340.
+        #expect(report.stuckEpisodes == [1, 0] && report.stuckRows == [10, 0])
+        #expect(report.stuckText == "a 1 episode over 10 rows")
+        #expect(report.table().contains("  stuck: a 1 episode over 10 rows"))
+        let json = report.json()
+        #expect(json.contains(#""stuck_episodes":{"#) && json.contains(#""stuck_rows":{"#), "\(json)")
     }
 
     @Test func outputsAreWellFormed() throws {

@@ -104,9 +104,71 @@ struct WireProtocolTests {
         #expect(reason(binary([1, 2], t: nil) + [0]) == .malformedBinary)
         #expect(reason([1, 2, 1, 0, 0, 0, 0, 0]) == .malformedBinary)  // unknown flag
         #expect(reason([1, 0, 0, 0]) == .valueNotNumeric)
-        #expect(reason(binary([.nan], t: nil)) == .nonFiniteValue)
+        #expect(reason(binary([.infinity, 1], t: nil)) == .nonFiniteValue)
+        #expect(reason(binary([1, -.infinity], t: nil)) == .nonFiniteValue)
         #expect(reason(binary([1], t: .infinity)) == .badTimestamp)
         #expect(reason(binary(Array(repeating: 1, count: 9), t: nil)) == .tooManyValues)
+    }
+
+    /// A `null` in a `"v"` array is a missing value: NaN in the buffer, counted in `missing`, for
+    /// the stream to carry forward. A `"v"` that is `null` itself is still no value at all.
+    @Test func nullChannelsDecodeAsMissing() throws {
+        func sample(_ bytes: [UInt8]) throws -> (values: [Float], missing: Int) {
+            var values = [Float](repeating: 7, count: 8)
+            let result = bytes.withUnsafeBytes { payload in
+                values.withUnsafeMutableBufferPointer { SampleDecoder(maxValues: 8).decode(payload, into: $0) }
+            }
+            let decoded = try result.get()
+            return (Array(values.prefix(decoded.count)), decoded.missing)
+        }
+        let json = try sample(Array(#"{"v":[21.5, null ,1013.2],"t":1700000000}"#.utf8))
+        #expect(json.values.count == 3 && json.missing == 1)
+        #expect(json.values[0] == 21.5 && json.values[1].isNaN && json.values[2] == 1013.2)
+        let all = try sample(Array(#"{"v":[null,null]}"#.utf8))
+        #expect(all.values.count == 2 && all.values.allSatisfy(\.isNaN) && all.missing == 2, "the stream refuses it, not the decoder")
+        #expect(try sample(Array(#"{"v":[1,2]}"#.utf8)).missing == 0)
+        // Binary: a NaN, whatever its payload bits, is missing; an infinity is refused.
+        let signalling = Float(bitPattern: 0x7FA0_0001)
+        let bin = try sample(binary([1.5, signalling, -.nan], t: 1_700_000_000))
+        #expect(bin.values[0] == 1.5 && bin.values[1].isNaN && bin.values[2].isNaN && bin.missing == 2)
+        #expect(bin.values[1].bitPattern == Float.nan.bitPattern, "one NaN goes on, not the sender's bits")
+        // A scalar null is refused as before, and so is a null that is not a JSON literal.
+        for (payload, reason) in [
+            (#"{"v": null}"#, SampleRejection.valueNotNumeric),
+            (#"{"v": [1, nul]}"#, .malformedJSON),
+            (#"{"v": [1, nullx]}"#, .malformedJSON),
+            (#"{"v": [null, null, null, null, null, null, null, null, null]}"#, .tooManyValues),
+        ] {
+            guard case .failure(let got) = decode(payload) else {
+                Issue.record("accepted \(payload)")
+                continue
+            }
+            #expect(got == reason, "\(payload)")
+        }
+    }
+
+    @Test func missingAndStuckChannelsEncodeOnlyWhenThere() throws {
+        var encoder = ForecastEncoder()
+        let forecast: [Float] = [20, 1, 3]
+        let channels: [UInt16] = [1, 0, 2]
+        forecast.withUnsafeBufferPointer { f in
+            channels.withUnsafeBufferPointer { c in
+                Array("s".utf8).withUnsafeBytes { id in
+                    encoder.encode(
+                        stream: id, seq: 7, timestamp: nil, horizon: 1, forecast: f, updates: 6,
+                        missing: UnsafeBufferPointer(rebasing: c[0..<1]), stuck: UnsafeBufferPointer(rebasing: c[1..<3]))
+                }
+            }
+        }
+        #expect(String(decoding: encoder.payload, as: UTF8.self)
+            == #"{"stream":"s","seq":7,"t":null,"horizon":1,"forecast":[[20.0,1.0,3.0]],"lower":null,"upper":null,"anomaly":null,"updates":6,"missing":[1],"stuck":[0,2]}"#)
+        forecast.withUnsafeBufferPointer { f in
+            Array("s".utf8).withUnsafeBytes { id in
+                encoder.encode(stream: id, seq: 8, timestamp: nil, horizon: 1, forecast: f, updates: 6)
+            }
+        }
+        let text = String(decoding: encoder.payload, as: UTF8.self)
+        #expect(!text.contains("missing") && !text.contains("stuck"), "v1's message, unchanged: \(text)")
     }
 
     @Test func streamIDsAreValidated() {

@@ -49,17 +49,23 @@ extension Daemon {
         _ = gate.report(error: nil)
 
         let maxValues = c.model.horizon * c.maxInputs
-        let batchCapacity = RecordBatch.capacity(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues))
+        let batchCapacity = RecordBatch.capacity(
+            largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxValues, channels: c.maxInputs))
         var message = ZMQMultipartBuffer(maxFrames: 1, capacity: batchCapacity)
         // The forecast, then its lower and upper bounds.
         let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: 3 * maxValues)
+        // The missing channels, then the stuck ones.
+        let channels = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: 2 * c.maxInputs)
         // The encoded frames, copied out of the encoder's arrays so the socket is used outside
         // any closure; room for the longest forecast (a float takes at most 15 characters, an
-        // escaped byte of the stream id 6; three numbers a value with the band).
-        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 3 * 16 * maxValues + 256
+        // escaped byte of the stream id 6; three numbers a value with the band; a channel index
+        // 6, in `missing` and in `stuck`).
+        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 3 * 16 * maxValues
+            + 2 * 6 * c.maxInputs + 256
         let frames = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 8)
         defer {
             values.deallocate()
+            channels.deallocate()
             frames.deallocate()
         }
         var encoder = ForecastEncoder(topicPrefix: Array(c.forecastTopicPrefix.utf8))
@@ -78,12 +84,17 @@ extension Daemon {
                     values[2 * n + i] = f.upper.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
                 }
             }
+            let missing = f.missing.count / 2, stuck = f.stuck.count / 2
+            for k in 0..<missing { channels[k] = f.missing.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self) }
+            for k in 0..<stuck { channels[missing + k] = f.stuck.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self) }
             encoder.encode(
                 stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
                 forecast: UnsafeBufferPointer(rebasing: values[0..<n]),
                 lower: band ? UnsafeBufferPointer(rebasing: values[n..<(2 * n)]) : nil,
                 upper: band ? UnsafeBufferPointer(rebasing: values[(2 * n)..<(3 * n)]) : nil,
-                anomaly: f.anomaly, updates: f.updates)
+                anomaly: f.anomaly, updates: f.updates,
+                missing: UnsafeBufferPointer(rebasing: channels[0..<missing]),
+                stuck: UnsafeBufferPointer(rebasing: channels[missing..<(missing + stuck)]))
             let topicCount = encoder.topic.count, payloadCount = encoder.payload.count
             precondition(topicCount + payloadCount <= frameCapacity, "forecast frames exceed their buffer")
             encoder.topic.withUnsafeBytes { frames.copyMemory(from: $0.baseAddress!, byteCount: topicCount) }

@@ -14,6 +14,7 @@ import RNNCore
 //                                [horizon: UInt16][width: UInt16][updates: Int64][horizon·width × Float32]
 //                                [has band: UInt8][anomaly: Float64, NaN for none]
 //                                [with a band: lower, then upper, horizon·width × Float32 each]
+//                                [missing: UInt16][stuck: UInt16][missing + stuck channel indices × UInt16]
 // `received` is when ingest took the sample off the SUB socket, CLOCK_MONOTONIC in nanoseconds
 // (0 when metrics are off): the forecast carries it to the publisher, which measures the latency.
 // Host byte order: both ends are this process.
@@ -117,13 +118,17 @@ enum SampleRecord {
 
 /// Writes and reads the forecast record.
 enum ForecastRecord {
-    /// The largest record of a forecast of `values` values (with its band).
-    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values }
+    /// The largest record of a forecast of `values` values (with its band) of a stream of
+    /// `channels` inputs (each of which may be both missing and stuck).
+    static func size(idLength: Int, values: Int, channels: Int) -> Int {
+        1 + idLength + 8 + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values + 4 + 4 * channels
+    }
 
-    /// Writes the record of `forecaster`'s latest forecast; returns its length.
+    /// Writes the record of `forecaster`'s latest forecast, with the sample's `missing` channels
+    /// (carried forward) and the stream's `stuck` ones; returns its length.
     static func write(
         id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, forecaster: Forecaster,
-        into out: UnsafeMutableRawPointer
+        missing: ArraySlice<UInt16> = [], stuck: ArraySlice<UInt16> = [], into out: UnsafeMutableRawPointer
     ) -> Int {
         let forecast = forecaster.forecast
         var o = write(
@@ -138,6 +143,10 @@ enum ForecastRecord {
             out.advanced(by: o + bytes).copyMemory(from: forecaster.upper.baseAddress!, byteCount: bytes)
             o += 2 * bytes
         }
+        out.storeBytes(of: UInt16(missing.count), toByteOffset: o, as: UInt16.self); o += 2
+        out.storeBytes(of: UInt16(stuck.count), toByteOffset: o, as: UInt16.self); o += 2
+        for channel in missing { out.storeBytes(of: channel, toByteOffset: o, as: UInt16.self); o += 2 }
+        for channel in stuck { out.storeBytes(of: channel, toByteOffset: o, as: UInt16.self); o += 2 }
         return o
     }
 
@@ -172,6 +181,9 @@ enum ForecastRecord {
         var lower: UnsafeRawBufferPointer
         var upper: UnsafeRawBufferPointer
         var anomaly: Double?
+        /// The channels carried forward in the sample, and those stuck: UInt16 each, possibly unaligned.
+        var missing: UnsafeRawBufferPointer
+        var stuck: UnsafeRawBufferPointer
     }
 
     static func read(_ frame: UnsafeRawBufferPointer) -> View {
@@ -191,8 +203,13 @@ enum ForecastRecord {
         let anomaly = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
         let lower = UnsafeRawBufferPointer(rebasing: frame[o..<(o + (band ? n : 0))])
         let upper = UnsafeRawBufferPointer(rebasing: frame[(o + lower.count)..<(o + 2 * lower.count)])
+        o += 2 * lower.count
+        let missingCount = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
+        let stuckCount = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
+        let missing = UnsafeRawBufferPointer(rebasing: frame[o..<(o + 2 * missingCount)]); o += 2 * missingCount
+        let stuck = UnsafeRawBufferPointer(rebasing: frame[o..<(o + 2 * stuckCount)])
         return View(
             id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
-            values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly)
+            values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly, missing: missing, stuck: stuck)
     }
 }

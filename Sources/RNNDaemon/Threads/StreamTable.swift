@@ -10,6 +10,10 @@ final class StreamLearner {
     let forecaster: Forecaster
     /// The per-sample policy (shared with replay and the demo) and the stream's latest time.
     var policy: StreamPolicy
+    /// Its channels' latest values (carried into missing ones) and runs (stuck channels), shared
+    /// with replay and the demo too. Not in the stream's record: a stream restored or loaded
+    /// back starts it afresh.
+    var channels: ChannelWatch
     var seq = 0
     /// `seq` when the stream was last checkpointed (or restored); -1 before: a stream whose
     /// `seq` has not moved since learned nothing, and is not written again.
@@ -28,6 +32,7 @@ final class StreamLearner {
         self.hash = hash
         self.forecaster = forecaster
         policy = StreamPolicy(width: forecaster.configuration.inputs)
+        channels = ChannelWatch(width: forecaster.configuration.inputs)
     }
 }
 

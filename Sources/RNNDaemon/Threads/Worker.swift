@@ -50,7 +50,8 @@ extension Daemon {
         let values = UnsafeMutablePointer<Float>.allocate(capacity: c.maxInputs)
         defer { values.deallocate() }
         let maxOutputs = c.model.horizon * c.maxInputs
-        let forecasts = RecordBatch(largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs))
+        let forecasts = RecordBatch(
+            largestRecord: ForecastRecord.size(idLength: WireLimits.maxTopicBytes, values: maxOutputs, channels: c.maxInputs))
         // The store, read-only, for streams unloaded earlier (WorkerStreams.swift); without it a
         // stream that comes back starts afresh, which the log says.
         var reader: CheckpointStore?
@@ -103,6 +104,8 @@ extension Daemon {
                 }
             }
             logger.debug("stream unloaded (\(why))", metadata: ["stream": "\(printableStreamID(learner.id))", "seq": "\(learner.seq)"])
+            // Its channel watch leaves with it (it is not in the record): so do its stuck channels.
+            counters.stuckChannels.subtract(learner.channels.stuck.count, ordering: .relaxed)
             streams.unload(learner) { l, record in
                 StreamRecord.encode(
                     id: l.id, forecaster: l.forecaster, seq: l.seq, lastTimestamp: l.policy.latestTime,
@@ -211,10 +214,32 @@ extension Daemon {
                 streams.insert(learner)
             }
             learner.lastSample = monotonicNanoseconds()
-            if let reason = learner.policy.admit(width: sample.count, time: sample.timestamp) {
+            // The stream's policy (width, then time), then its channels (missing values).
+            if let reason = learner.policy.check(width: sample.count, time: sample.timestamp) {
                 counters.refuse(reason.rawValue)
                 log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
                 return true
+            }
+            if let reason = learner.channels.admit(values) {
+                counters.refuse(reason.rawValue)
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): \(reason == .allChannelsMissing ? "every value is null" : "a null value of a channel with no value yet to carry forward")", stream: sample.id)
+                return true
+            }
+            learner.policy.accept(time: sample.timestamp)
+            let watch = learner.channels
+            if !watch.missing.isEmpty { counters.missingValues.add(watch.missing.count, ordering: .relaxed) }
+            if let slot = learner.metricsSlot { quality?.streams.updateChannels(slot, carried: watch.carriedTotal, stuck: watch.stuck.count) }
+            if !watch.becameStuck.isEmpty || !watch.recovered.isEmpty {
+                counters.stuckChannels.add(watch.becameStuck.count - watch.recovered.count, ordering: .relaxed)
+                counters.stuckEpisodes.add(watch.becameStuck.count, ordering: .relaxed)
+                for j in watch.becameStuck {
+                    log.notice(
+                        reason: "stuck", message: "channel \(j) is stuck: the same value \(values[Int(j)]) for \(watch.runLength(Int(j))) samples, far longer than usual for it",
+                        stream: sample.id)
+                }
+                for j in watch.recovered {
+                    log.notice(reason: "stuck_recovered", message: "channel \(j) is no longer stuck: its value changed", stream: sample.id)
+                }
             }
             let forecaster = learner.forecaster
             let before = forecaster.counters
@@ -230,13 +255,13 @@ extension Daemon {
                         + "easing back over \(Forecaster.driftBoostSamples) samples; the linear model's covariance reset",
                     stream: sample.id)
             }
-            let size = ForecastRecord.size(idLength: sample.id.count, values: forecaster.outputs)
+            let size = ForecastRecord.size(idLength: sample.id.count, values: forecaster.outputs, channels: sample.count)
             if !forecasts.fits(size) {
                 guard try flush() else { return false }
             }
             let length = ForecastRecord.write(
                 id: sample.id, received: sample.received, seq: learner.seq, timestamp: sample.timestamp,
-                forecaster: forecaster, into: forecasts.next)
+                forecaster: forecaster, missing: watch.missing, stuck: watch.stuck, into: forecasts.next)
             forecasts.append(length: length)
             let learning: UInt64 = updateTimes == nil ? 0 : monotonicNanoseconds()
             switch forecaster.learn() {

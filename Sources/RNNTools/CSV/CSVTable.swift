@@ -218,9 +218,9 @@ public struct CSVTable: Sendable {
         throw CSVError(.usage, file: file, message)
     }
 
-    /// The rows of the named columns (every numeric column when `names` is nil), with the
-    /// missing-cell policy applied: a missing cell takes the column's previous value; the rows
-    /// before a column's first value are skipped.
+    /// The rows of the named columns (every numeric column when `names` is nil), every row, a
+    /// missing cell as NaN: the missing-cell policy is the stream's (RNNWire's `ChannelWatch`),
+    /// which replay applies and the daemon applies to what `rnnd feed` sends.
     ///
     /// A named column may hold text in some cells (treated as missing), but must hold a number.
     public func samples(columns names: [String]?, flag: String = "--columns") throws(CSVError) -> CSVSamples {
@@ -253,32 +253,12 @@ public struct CSVTable: Sendable {
         var result = CSVSamples(file: file, columns: chosen.map { columns[$0].name }, hasTime: time != nil)
         result.values.reserveCapacity(rowCount * width)
         result.rows.reserveCapacity(rowCount)
-        var latest = [Double](repeating: .nan, count: width)
-        var carried = [Int](repeating: 0, count: width)
         for row in 0..<rowCount {
-            var complete = true
-            for (j, k) in chosen.enumerated() {
-                let x = columns[k].values[row]
-                if x.isNaN {
-                    if latest[j].isNaN { complete = false } else { carried[j] += 1 }
-                } else {
-                    latest[j] = x
-                }
-            }
-            guard complete else {
-                // Undo the carries counted on this row: nothing of it is used.
-                for (j, k) in chosen.enumerated() where columns[k].values[row].isNaN && !latest[j].isNaN {
-                    carried[j] -= 1
-                }
-                result.skippedRows += 1
-                continue
-            }
             result.rows.append(row)
             result.lines.append(lines[row])
-            result.values += latest
+            for k in chosen { result.values.append(columns[k].values[row]) }
             if let time { result.time.append(time[row]) }
         }
-        result.carried = carried
         return result
     }
 
@@ -290,8 +270,8 @@ public struct CSVTable: Sendable {
     }
 }
 
-/// The rows of chosen columns after the missing-cell policy: what `rnnd replay` learns from and
-/// `rnnd feed` sends, one sample per row.
+/// The rows of chosen columns, a missing cell as NaN: what `rnnd feed` sends (a missing cell as
+/// `null`), and what `rnnd replay` learns from after the stream's policies, one sample per row.
 public struct CSVSamples: Sendable {
     public var file: String
     /// The chosen columns' names, in the order of the values of a sample.
@@ -302,12 +282,9 @@ public struct CSVSamples: Sendable {
     public var lines: [Int] = []
     /// Unix seconds of each sample; empty when the file has no time axis.
     public var time: [Double] = []
-    /// Row-major: sample `i`'s value of column `j` is `values[i * columns.count + j]`.
+    /// Row-major: sample `i`'s value of column `j` is `values[i * columns.count + j]`; NaN
+    /// where the cell is missing.
     public var values: [Double] = []
-    /// Per column: missing cells that took the previous value.
-    public var carried: [Int] = []
-    /// Rows skipped because a chosen column had no value yet.
-    public var skippedRows = 0
     public let hasTime: Bool
 
     init(file: String, columns: [String], hasTime: Bool) {

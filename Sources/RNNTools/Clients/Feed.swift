@@ -186,7 +186,8 @@ public struct Feeder {
 
     /// The payload of sample `i` (docs/protocol.md). JSON values are the file's numbers in the
     /// shortest text that reads back as the same Double, so the daemon takes exactly the float32
-    /// `rnnd replay` takes.
+    /// `rnnd replay` takes. A missing cell is `null` (JSON) or NaN (binary): the daemon carries it
+    /// forward as replay does (docs/protocol.md).
     func encode(_ samples: CSVSamples, _ i: Int, into payload: inout [UInt8]) {
         payload.removeAll(keepingCapacity: true)
         let values = samples.sample(i)
@@ -195,7 +196,7 @@ public struct Feeder {
             payload += #"{"v":["#.utf8
             for (k, v) in values.enumerated() {
                 if k > 0 { payload.append(UInt8(ascii: ",")) }
-                payload += v.description.utf8
+                payload += v.isNaN ? Array("null".utf8) : Array(v.description.utf8)
             }
             payload.append(UInt8(ascii: "]"))
             if let t = samples.timestamp(i) {

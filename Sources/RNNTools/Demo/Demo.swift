@@ -115,7 +115,8 @@ struct DemoStream: Sendable {
     /// Rows sent: the first `count` samples.
     let count: Int
     /// The samples (indices below `count`) the daemon accepts, by its documented policy
-    /// (docs/protocol.md): a time not later than the stream's latest is refused. A forecast's
+    /// (docs/protocol.md): a time not later than the stream's latest is refused, and so is a
+    /// missing value with nothing to carry forward. A forecast's
     /// `seq` counts these, so forecast `seq` was made after `accepted[seq - 1]` and forecasts
     /// `accepted[seq]`.
     let accepted: [Int]
@@ -132,24 +133,41 @@ struct DemoStream: Sendable {
         count = min(limit, samples.count)
         var accepted: [Int] = [], refused: [String: Int] = [:]
         var policy = StreamPolicy(width: samples.width)
+        var channels = ChannelWatch(width: samples.width)
+        var sample = [Float](repeating: 0, count: samples.width)
+        var values = samples.values
         for i in 0..<count {
-            let values = samples.sample(i)
-            if let problem = StreamPolicy.valueProblem(values) {
+            let row = samples.sample(i)
+            if let problem = StreamPolicy.valueProblem(row) {
                 refused[problem.rawValue, default: 0] += 1
                 continue
             }
-            if let refusal = policy.admit(width: values.count, time: samples.timestamp(i)) {
+            if let refusal = policy.check(width: row.count, time: samples.timestamp(i)) {
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
+            for (j, x) in row.enumerated() { sample[j] = Float(x) }
+            if let refusal = sample.withUnsafeMutableBufferPointer({ channels.admit($0.baseAddress!) }) {
+                refused[refusal.rawValue, default: 0] += 1
+                continue
+            }
+            policy.accept(time: samples.timestamp(i))
+            // A missing value is scored as the value carried forward, as replay scores it.
+            for j in 0..<samples.width where row[row.startIndex + j].isNaN {
+                values[i * samples.width + j] = values[accepted.last! * samples.width + j]
+            }
             accepted.append(i)
         }
+        self.values = values
         self.accepted = accepted
         self.refused = refused
     }
 
+    /// The samples' values, a missing one carried forward from the previous accepted sample.
+    let values: [Double]
+
     /// The value of accepted sample `k`.
-    func value(_ k: Int) -> Double { samples.values[accepted[k] * samples.width] }
+    func value(_ k: Int) -> Double { values[accepted[k] * samples.width] }
 }
 
 /// What the demo has seen of one stream.

@@ -36,7 +36,6 @@ public struct FitResult: Sendable {
         lines.append("  targets: \(r.targets.joined(separator: ", "))")
         lines.append("  model: \(ReplayReport.describe(r.model))")
         var streamed = "  \(r.samples) samples a pass"
-        if r.skippedRows > 0 { streamed += ", \(r.skippedRows) rows skipped before every input had a value" }
         let carried = zip(r.inputs, r.carried).filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
         if !carried.isEmpty { streamed += "; missing cells carried forward: " + carried.joined(separator: ", ") }
         lines.append(streamed)

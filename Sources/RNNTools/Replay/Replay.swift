@@ -134,12 +134,17 @@ public struct ReplayReport: Sendable {
     public var model: ModelConfiguration
     /// Samples streamed (data rows that reached the model).
     public var samples: Int
-    /// Rows skipped because an input had no value yet (the missing-cell policy).
+    /// Rows skipped because an input had no value yet to carry into a missing cell (the
+    /// missing-cell policy): the rows refused as `nothing_to_carry`.
     public var skippedRows: Int
     /// Per input: missing cells that took the previous value.
     public var carried: [Int]
+    /// Per input: the episodes in which it was stuck (``ChannelWatch``), and the samples streamed
+    /// while it was.
+    public var stuckEpisodes: [Int]
+    public var stuckRows: [Int]
     /// Rows the daemon would refuse, by its reason (`out_of_order`, `duplicate_timestamp`,
-    /// `non_finite_value`), left out as it would leave them out.
+    /// `non_finite_value`, `all_channels_missing`, `nothing_to_carry`), left out as it would leave them out.
     public var refused: [String: Int]
     public var warmupRows: Int
     public var warmupEpochs: Int
@@ -214,10 +219,12 @@ public struct ReplayError: Error, CustomStringConvertible, Sendable {
 ///
 /// The model is `model` with the file's width as its inputs (what the daemon builds for a
 /// stream of that width) with `targets` set to the target columns' indexes among the inputs.
-/// The samples are the file's rows after the missing-cell policy (``CSVTable/samples(columns:flag:)``),
-/// less the rows the daemon would refuse: values beyond float32's range (`non_finite_value`),
-/// and, when the file has a time axis, a time not later than the latest accepted one
-/// (`out_of_order`, `duplicate_timestamp`).
+/// The samples are the file's rows less the rows the daemon would refuse, in its order: values
+/// beyond float32's range (`non_finite_value`); when the file has a time axis, a time not later
+/// than the latest accepted one (`out_of_order`, `duplicate_timestamp`); then the missing-cell
+/// policy, ``ChannelWatch``: every cell missing (`all_channels_missing`), a missing cell of a
+/// column with no value yet (`nothing_to_carry`); other missing cells take the column's previous
+/// accepted value. The watch's stuck channels are counted too.
 ///
 /// Warm-up: the first `warmupRows` samples are streamed `warmupEpochs` times, then the rest once.
 /// The model, its optimizer, its normaliser, its hidden state and its TBPTT window all carry
@@ -235,6 +242,10 @@ public final class Replayer {
     let input: [Float]
     /// Rows refused as the daemon refuses them, by reason.
     public let refused: [String: Int]
+    /// Per input: cells carried forward, stuck episodes, samples while stuck.
+    public let carried: [Int]
+    public let stuckEpisodes: [Int]
+    public let stuckRows: [Int]
 
     /// Chooses the columns and targets of `table` and builds the stream's model configuration.
     public init(table: CSVTable, model template: ModelConfiguration, settings: ReplaySettings) throws(ReplayError) {
@@ -264,14 +275,19 @@ public final class Replayer {
             targetIndexes = Array(picked.columns.indices)
         }
 
-        // The daemon's per-sample refusals, in its order: the value check, then the time.
+        // The daemon's per-sample refusals, in its order: the value check, the time, the channels.
+        let width = picked.width
         var kept = CSVSamples(file: picked.file, columns: picked.columns, hasTime: picked.hasTime)
-        kept.carried = picked.carried
-        kept.skippedRows = picked.skippedRows
         var input: [Float] = []
         input.reserveCapacity(picked.values.count)
         var refused: [String: Int] = [:]
-        var policy = StreamPolicy(width: picked.width, latestTime: settings.previousTime)
+        var policy = StreamPolicy(width: width, latestTime: settings.previousTime)
+        var watch = ChannelWatch(width: width)
+        var stuckRows = [Int](repeating: 0, count: width)
+        // The columns' latest accepted values in float64, the file's, carried as the watch carries
+        // their float32 values: the actual values scored.
+        var latest = [Double](repeating: .nan, count: width)
+        var sample = [Float](repeating: 0, count: width)
         for i in 0..<picked.count {
             let values = picked.sample(i)
             let time = picked.timestamp(i)
@@ -279,15 +295,23 @@ public final class Replayer {
                 refused[problem.rawValue, default: 0] += 1
                 continue
             }
-            if let refusal = policy.admit(width: values.count, time: time) {
+            if let refusal = policy.check(width: values.count, time: time) {
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
+            for (j, x) in values.enumerated() { sample[j] = Float(x) }
+            if let refusal = sample.withUnsafeMutableBufferPointer({ watch.admit($0.baseAddress!) }) {
+                refused[refusal.rawValue, default: 0] += 1
+                continue
+            }
+            policy.accept(time: time)
+            for (j, x) in values.enumerated() where !x.isNaN { latest[j] = x }
+            for j in watch.stuck { stuckRows[Int(j)] += 1 }
             if let time { kept.time.append(time) }
             kept.rows.append(picked.rows[i])
             kept.lines.append(picked.lines[i])
-            kept.values += values
-            input += values.map { Float($0) }
+            kept.values += latest
+            input += sample
         }
         guard kept.count > 0 else {
             if let previous = settings.previousTime, picked.hasTime, picked.count > 0 {
@@ -319,6 +343,9 @@ public final class Replayer {
         self.timeColumn = table.timeName
         self.input = input
         self.refused = refused
+        self.carried = watch.carried
+        self.stuckEpisodes = watch.stuckEpisodes
+        self.stuckRows = stuckRows
     }
 
     public var targetNames: [String] { targets.map { samples.columns[$0] } }
@@ -427,8 +454,9 @@ public final class Replayer {
         let firstScored = firstScoredIndex < n ? samples.rows[firstScoredIndex] : nil
         var report = ReplayReport(
             file: samples.file, fileRows: fileRows, inputs: samples.columns, targets: targetNames,
-            timeColumn: timeColumn, model: model, samples: n, skippedRows: samples.skippedRows,
-            carried: samples.carried, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
+            timeColumn: timeColumn, model: model, samples: n,
+            skippedRows: refused[StreamRejection.nothingToCarry.rawValue] ?? 0,
+            carried: carried, stuckEpisodes: stuckEpisodes, stuckRows: stuckRows, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
             firstScoredRow: firstScored, cells: cells, experts: experts, seasonalLag: lag,
             anomalyScores: anomalies, drifts: forecaster.counters.drifts - beforeForecaster.drifts,
             steps: steps, seconds: seconds,

@@ -26,6 +26,9 @@ struct ReplayJSON: Encodable {
     var skippedRows: Int
     /// Cells carried forward, per input column.
     var carried: [String: Int]
+    /// Stuck episodes, and samples while stuck, per input column.
+    var stuckEpisodes: [String: Int]
+    var stuckRows: [String: Int]
     /// Rows refused as the daemon would, per reason.
     var refused: [String: Int]
     var warmupRows: Int
@@ -49,7 +52,7 @@ struct ReplayJSON: Encodable {
     enum CodingKeys: String, CodingKey {
         case file, from, rows, timeColumn = "time_column", firstTime = "first_time", lastTime = "last_time"
         case inputs, targets, horizon, model
-        case samples, skippedRows = "skipped_rows", carried, refused
+        case samples, skippedRows = "skipped_rows", carried, stuckEpisodes = "stuck_episodes", stuckRows = "stuck_rows", refused
         case warmupRows = "warmup_rows", warmupEpochs = "warmup_epochs", firstScoredRow = "first_scored_row"
         case steps, seconds, samplesPerSecond = "samples_per_second", updates, skippedUpdates = "skipped_updates"
         case seasonalLag = "seasonal_lag", anomalyScores = "anomaly_scores", drifts, experts
@@ -222,6 +225,8 @@ struct ReplayJSON: Encodable {
         samples = r.samples
         skippedRows = r.skippedRows
         carried = Dictionary(zip(r.inputs, r.carried), uniquingKeysWith: +)
+        stuckEpisodes = Dictionary(zip(r.inputs, r.stuckEpisodes), uniquingKeysWith: +)
+        stuckRows = Dictionary(zip(r.inputs, r.stuckRows), uniquingKeysWith: +)
         refused = r.refused
         warmupRows = r.warmupRows
         warmupEpochs = r.warmupEpochs

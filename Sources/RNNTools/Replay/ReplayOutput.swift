@@ -31,10 +31,10 @@ extension ReplayReport {
         lines.append("  model: \(Self.describe(model))")
         if let startedFrom { lines.append("  from: \(startedFrom.file) (\(startedFrom.detail))") }
         var streamed = "  \(samples) samples streamed"
-        if skippedRows > 0 { streamed += ", \(skippedRows) rows skipped before every input had a value" }
         let carriedText = zip(inputs, carried).filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
         if !carriedText.isEmpty { streamed += "; missing cells carried forward: " + carriedText.joined(separator: ", ") }
         lines.append(streamed)
+        if let stuck = stuckText { lines.append("  stuck: " + stuck) }
         if !refused.isEmpty {
             let reasons = refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             lines.append("  refused as the daemon would: \(reasons)")
@@ -67,6 +67,15 @@ extension ReplayReport {
                 + "mean width \(formatG(width, 6)); anomaly scores for \(anomalyScores) samples; \(drifts) drift\(drifts == 1 ? "" : "s")")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `temp 1 episode over 42 rows, load 2 episodes over 80 rows`: the inputs that were stuck
+    /// (``ChannelWatch``); nil when none was.
+    public var stuckText: String? {
+        let parts = inputs.indices.filter { stuckEpisodes[$0] > 0 }.map { j in
+            "\(inputs[j]) \(stuckEpisodes[j]) episode\(stuckEpisodes[j] == 1 ? "" : "s") over \(stuckRows[j]) row\(stuckRows[j] == 1 ? "" : "s")"
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     /// The figures, one line overall, one per target, one per horizon step, under a heading.
