@@ -15,6 +15,9 @@ public final class DaemonCounters: Sendable {
     public let skippedUpdates = Atomic<Int>(0)
     /// Error regime changes detected (the drift policy applied), over every stream.
     public let drifts = Atomic<Int>(0)
+    /// Clocks set back that streams accepted (`clock_reset_after` consecutive out-of-order
+    /// samples in increasing time order), over every stream.
+    public let clockResets = Atomic<Int>(0)
     /// Streams with a model in memory.
     public let streams = Atomic<Int>(0)
     /// Of those, the ones without a sample for `quiet_after` seconds, as the workers last counted.

@@ -51,7 +51,7 @@ package final class MetricsExporter: Sendable {
     private let scraping = Mutex<Int>(16_384)
 
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
-    private let drifts, valuesScored, valuesBanded, valuesInBand: Counter
+    private let drifts, clockResets, valuesScored, valuesBanded, valuesInBand: Counter
     /// Per stream with a slot (``StreamBoard``) and name: its rolling forecast MSE, persistence MSE
     /// and band coverage, each made when the stream first has the figure.
     private let perStream = Mutex<[String: Gauge]>([:])
@@ -104,6 +104,9 @@ package final class MetricsExporter: Sendable {
         updates = counter("rnnd_weight_updates_total", "TBPTT weight updates.")
         skippedUpdates = counter("rnnd_weight_updates_skipped_total", "Weight updates skipped for a non-finite loss or gradient.")
         drifts = counter("rnnd_drifts_total", "Lasting changes of a stream's error regime detected (the drift policy applied), over every stream.")
+        clockResets = counter(
+            "rnnd_clock_resets_total",
+            "Stream clocks set back that were accepted: clock_reset_after consecutive out-of-order samples in increasing time order, over every stream.")
         valuesScored = counter(
             "rnnd_forecast_values_scored_total", "Forecast values (per target and step ahead) scored against the value they forecast, over every stream.")
         valuesBanded = counter("rnnd_forecast_values_banded_total", "Of the forecast values scored, those published with a band.")
@@ -193,6 +196,7 @@ package final class MetricsExporter: Sendable {
         unloadedForRoom.load(c.unloadedForRoom.load(ordering: .relaxed))
         reloaded.load(c.reloaded.load(ordering: .relaxed))
         drifts.load(c.drifts.load(ordering: .relaxed))
+        clockResets.load(c.clockResets.load(ordering: .relaxed))
         let q = sources.quality
         valuesScored.load(q.scored)
         valuesBanded.load(q.banded)

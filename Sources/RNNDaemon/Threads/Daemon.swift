@@ -271,6 +271,7 @@ public final class Daemon: Sendable {
             + "updates=\(counters.updates.load(ordering: .relaxed)) "
             + "skipped_updates=\(counters.skippedUpdates.load(ordering: .relaxed)) "
             + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
+            + "clock_resets=\(counters.clockResets.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
             + (configuration.curveEnabled

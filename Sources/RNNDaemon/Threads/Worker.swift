@@ -200,7 +200,8 @@ extension Daemon {
                     let model = c.modelConfiguration(inputs: sample.count)
                     let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
                     workspaces[sample.count] = workspace
-                    learner = StreamLearner(id: id, hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                    learner = StreamLearner(
+                        id: id, hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace), clock: c.clockPolicy)
                     logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                     // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
                     if isPowerOfTen(streamsNow) { logger.info("\(streamsNow) stream\(streamsNow == 1 ? "" : "s")") }
@@ -211,9 +212,24 @@ extension Daemon {
                 streams.insert(learner)
             }
             learner.lastSample = monotonicNanoseconds()
-            if let reason = learner.policy.admit(width: sample.count, time: sample.timestamp) {
+            // The reference clock of the future-time check is this host's (docs/protocol.md, "Clock faults").
+            switch learner.policy.admit(width: sample.count, time: sample.timestamp, now: sample.timestamp == nil ? nil : wallClockSeconds()) {
+            case .accepted: break
+            case .clockReset:
+                counters.clockResets.add(1, ordering: .relaxed)
+                log.notice(
+                    reason: "clock_reset",
+                    message: "the stream's clock was set back: \(c.clockResetAfter) samples in a row before its latest time; "
+                        + "their last is accepted and its time, \(sample.timestamp ?? 0), is the stream's latest",
+                    stream: sample.id)
+            case .refused(let reason):
                 counters.refuse(reason.rawValue)
-                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
+                let detail = switch reason {
+                case .futureTime: "t \(sample.timestamp ?? 0) is more than \(c.maxClockSkew) s ahead of this host's clock"
+                case .outOfOrder, .duplicateTimestamp: "t \(sample.timestamp ?? 0), the stream's latest \(learner.policy.latestTime ?? 0)"
+                default: "width \(sample.count), stream width \(learner.forecaster.configuration.inputs)"
+                }
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): \(detail)", stream: sample.id)
                 return true
             }
             let forecaster = learner.forecaster

@@ -18,16 +18,20 @@ public struct ReplaySettings: Sendable, Equatable {
     /// The time of the latest sample the model has already seen (a stream record's, with
     /// `--from`): rows not later than it are refused, as the daemon refuses them.
     public var previousTime: Double?
+    /// The clock policy of the stream (the daemon's defaults): a row far ahead of the file's own
+    /// clock is refused, a clock set back is accepted after a few rows.
+    public var clock: ClockPolicy
 
     public init(
         columns: [String]? = nil, targets: [String]? = nil, warmupRows: Int = 0, warmupEpochs: Int = 1,
-        previousTime: Double? = nil
+        previousTime: Double? = nil, clock: ClockPolicy = .standard
     ) {
         self.columns = columns
         self.targets = targets
         self.warmupRows = warmupRows
         self.warmupEpochs = warmupEpochs
         self.previousTime = previousTime
+        self.clock = clock
     }
 }
 
@@ -139,8 +143,10 @@ public struct ReplayReport: Sendable {
     /// Per input: missing cells that took the previous value.
     public var carried: [Int]
     /// Rows the daemon would refuse, by its reason (`out_of_order`, `duplicate_timestamp`,
-    /// `non_finite_value`), left out as it would leave them out.
+    /// `future_time`, `non_finite_value`), left out as it would leave them out.
     public var refused: [String: Int]
+    /// Clocks set back that the stream accepted (``StreamPolicy``).
+    public var clockResets: Int
     public var warmupRows: Int
     public var warmupEpochs: Int
     /// The first scored data row, if any.
@@ -213,8 +219,10 @@ public struct ReplayError: Error, CustomStringConvertible, Sendable {
 /// stream of that width) with `targets` set to the target columns' indexes among the inputs.
 /// The samples are the file's rows after the missing-cell policy (``CSVTable/samples(columns:flag:)``),
 /// less the rows the daemon would refuse: values beyond float32's range (`non_finite_value`),
-/// and, when the file has a time axis, a time not later than the latest accepted one
-/// (`out_of_order`, `duplicate_timestamp`).
+/// and, when the file has a time axis, the stream policy's refusals of a time (`out_of_order`,
+/// `duplicate_timestamp`, and `future_time` against the file's own clock,
+/// ``StreamPolicy/fileClock(previous:time:next:)``), a clock set back being accepted as the
+/// daemon accepts it.
 ///
 /// Warm-up: the first `warmupRows` samples are streamed `warmupEpochs` times, then the rest once.
 /// The model, its optimizer, its normaliser, its hidden state and its TBPTT window all carry
@@ -232,6 +240,8 @@ public final class Replayer {
     let input: [Float]
     /// Rows refused as the daemon refuses them, by reason.
     public let refused: [String: Int]
+    /// Clocks set back that the stream accepted.
+    public let clockResets: Int
 
     /// Chooses the columns and targets of `table` and builds the stream's model configuration.
     public init(table: CSVTable, model template: ModelConfiguration, settings: ReplaySettings) throws(ReplayError) {
@@ -267,8 +277,8 @@ public final class Replayer {
         kept.skippedRows = picked.skippedRows
         var input: [Float] = []
         input.reserveCapacity(picked.values.count)
-        var refused: [String: Int] = [:]
-        var policy = StreamPolicy(width: picked.width, latestTime: settings.previousTime)
+        var refused: [String: Int] = [:], clockResets = 0
+        var policy = StreamPolicy(width: picked.width, latestTime: settings.previousTime, clock: settings.clock)
         for i in 0..<picked.count {
             let values = picked.sample(i)
             let time = picked.timestamp(i)
@@ -276,7 +286,12 @@ public final class Replayer {
                 refused[problem.rawValue, default: 0] += 1
                 continue
             }
-            if let refusal = policy.admit(width: values.count, time: time) {
+            // The reference clock is the file's own, where the daemon's is its host's.
+            let now = time.map { StreamPolicy.fileClock(previous: i > 0 ? picked.timestamp(i - 1) : nil, time: $0, next: i + 1 < picked.count ? picked.timestamp(i + 1) : nil) }
+            switch policy.admit(width: values.count, time: time, now: now) {
+            case .accepted: break
+            case .clockReset: clockResets += 1
+            case .refused(let refusal):
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
@@ -316,6 +331,7 @@ public final class Replayer {
         self.timeColumn = table.timeName
         self.input = input
         self.refused = refused
+        self.clockResets = clockResets
     }
 
     public var targetNames: [String] { targets.map { samples.columns[$0] } }
@@ -425,7 +441,7 @@ public final class Replayer {
         return ReplayReport(
             file: samples.file, fileRows: fileRows, inputs: samples.columns, targets: targetNames,
             timeColumn: timeColumn, model: model, samples: n, skippedRows: samples.skippedRows,
-            carried: samples.carried, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
+            carried: samples.carried, refused: refused, clockResets: clockResets, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
             firstScoredRow: firstScored, cells: cells, experts: experts, seasonalLag: lag,
             anomalyScores: anomalies, drifts: forecaster.counters.drifts - beforeForecaster.drifts,
             steps: steps, seconds: seconds,

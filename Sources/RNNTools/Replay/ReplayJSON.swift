@@ -28,6 +28,8 @@ struct ReplayJSON: Encodable {
     var carried: [String: Int]
     /// Rows refused as the daemon would, per reason.
     var refused: [String: Int]
+    /// Clocks set back that the stream accepted.
+    var clockResets: Int
     var warmupRows: Int
     var warmupEpochs: Int
     @ExplicitNull var firstScoredRow: Int?
@@ -48,7 +50,7 @@ struct ReplayJSON: Encodable {
     enum CodingKeys: String, CodingKey {
         case file, from, rows, timeColumn = "time_column", firstTime = "first_time", lastTime = "last_time"
         case inputs, targets, horizon, model
-        case samples, skippedRows = "skipped_rows", carried, refused
+        case samples, skippedRows = "skipped_rows", carried, refused, clockResets = "clock_resets"
         case warmupRows = "warmup_rows", warmupEpochs = "warmup_epochs", firstScoredRow = "first_scored_row"
         case steps, seconds, samplesPerSecond = "samples_per_second", updates, skippedUpdates = "skipped_updates"
         case seasonalLag = "seasonal_lag", anomalyScores = "anomaly_scores", drifts, experts
@@ -177,6 +179,7 @@ struct ReplayJSON: Encodable {
         skippedRows = r.skippedRows
         carried = Dictionary(zip(r.inputs, r.carried), uniquingKeysWith: +)
         refused = r.refused
+        clockResets = r.clockResets
         warmupRows = r.warmupRows
         warmupEpochs = r.warmupEpochs
         firstScoredRow = r.firstScoredRow
