@@ -6,7 +6,8 @@ import Testing
 
 /// Clock faults through the real binary (docs/protocol.md, "Clock faults"): a sample stamped in
 /// 2100 is refused alone, a clock set back is taken at its third sample, and a stream saved with
-/// a latest time in 2100 (by an rnnd before the future check) learns again.
+/// a latest time in 2100 (by an rnnd before the future check) learns again; and the forecasts'
+/// `at`, the instants they are for.
 @Suite(.timeLimit(.minutes(1)))
 struct ClockFaultsEndToEndTests {
     typealias RunningDaemon = DaemonEndToEndTests.RunningDaemon
@@ -45,6 +46,11 @@ struct ClockFaultsEndToEndTests {
         let forecasts = try Self.exchange(daemon, stream: "clock", times: times, expected: accepted.count)
         #expect(forecasts.compactMap { $0["t"] as? Double } == accepted, "every sample but the three refused, in order")
         #expect(forecasts.compactMap { $0["seq"] as? Int } == Array(1...accepted.count))
+        // Forecasts carry the instant they are for once the stream's interval is estimated.
+        #expect(forecasts.first?["at"] == nil, "no interval from one sample")
+        for f in forecasts[1..<10] {
+            #expect(f["at"] as? [Double] == [(f["t"] as? Double ?? 0) + 300], "\(f)")
+        }
         #expect(daemon.stop() == 0)
         let summary = try daemon.await("stopped:")
         #expect(DaemonEndToEndTests.counter("future_time", in: summary) == 1, "\(summary)")

@@ -224,6 +224,13 @@ struct ReplayTests {
         #expect(warmReport.steps == 2 * 150 + (report.samples - 150))
     }
 
+    @Test func tailShowsTheInstantsAForecastIsFor() {
+        let payload = #"{"stream":"s","seq":2,"t":1467331200,"horizon":2,"at":[1467331500,1467331800.5],"forecast":[[1.0],[2.0]],"updates":1}"#
+        let line = ForecastLine.format(topic: Array("s".utf8), payload: Array(payload.utf8))
+        #expect(line.hasPrefix("2016-07-01T00:00:00Z  s  seq=2  forecast="), "\(line)")
+        #expect(line.hasSuffix("  at=2016-07-01T00:05:00Z…2016-07-01T00:10:00.500Z  updates=1"), "\(line)")
+    }
+
     @Test func rowsTheDaemonWouldRefuseAreLeftOut() throws {
         let text = """
             time,x

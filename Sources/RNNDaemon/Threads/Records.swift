@@ -118,7 +118,7 @@ enum SampleRecord {
 /// Writes and reads the forecast record.
 enum ForecastRecord {
     /// The largest record of a forecast of `values` values (with its band).
-    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values }
+    static func size(idLength: Int, values: Int) -> Int { 1 + idLength + 8 + 8 + 1 + 8 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values }
 
     /// Writes the record of `forecaster`'s latest forecast; returns its length.
     static func write(
@@ -127,8 +127,8 @@ enum ForecastRecord {
     ) -> Int {
         let forecast = forecaster.forecast
         var o = write(
-            id: id, received: received, seq: seq, timestamp: timestamp, horizon: forecaster.horizon, forecast: forecast,
-            updates: forecaster.trainer.counters.updates, into: out)
+            id: id, received: received, seq: seq, timestamp: timestamp, interval: forecaster.samplingInterval,
+            horizon: forecaster.horizon, forecast: forecast, updates: forecaster.trainer.counters.updates, into: out)
         let band = forecaster.hasBand
         out.storeBytes(of: band ? 1 : 0, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: forecaster.anomaly ?? .nan, toByteOffset: o, as: Double.self); o += 8
@@ -143,7 +143,7 @@ enum ForecastRecord {
 
     /// Writes the record up to the forecast's values; returns its length so far.
     private static func write(
-        id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, horizon: Int,
+        id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, interval: Double?, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, updates: Int, into out: UnsafeMutableRawPointer
     ) -> Int {
         var o = 0
@@ -153,6 +153,7 @@ enum ForecastRecord {
         out.storeBytes(of: Int64(seq), toByteOffset: o, as: Int64.self); o += 8
         out.storeBytes(of: timestamp == nil ? 0 : 1, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: timestamp ?? 0, toByteOffset: o, as: Double.self); o += 8
+        out.storeBytes(of: interval ?? .nan, toByteOffset: o, as: Double.self); o += 8
         out.storeBytes(of: UInt16(horizon), toByteOffset: o, as: UInt16.self); o += 2
         out.storeBytes(of: UInt16(forecast.count / horizon), toByteOffset: o, as: UInt16.self); o += 2
         out.storeBytes(of: Int64(updates), toByteOffset: o, as: Int64.self); o += 8
@@ -165,6 +166,8 @@ enum ForecastRecord {
         var received: UInt64
         var seq: Int
         var timestamp: Double?
+        /// The stream's sampling interval in seconds when the forecaster has estimated it.
+        var interval: Double?
         var horizon: Int
         var updates: Int
         var values: UnsafeRawBufferPointer
@@ -182,6 +185,7 @@ enum ForecastRecord {
         let seq = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
         let hasTime = frame[o] == 1; o += 1
         let t = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
+        let interval = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
         let horizon = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let width = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let updates = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
@@ -192,7 +196,8 @@ enum ForecastRecord {
         let lower = UnsafeRawBufferPointer(rebasing: frame[o..<(o + (band ? n : 0))])
         let upper = UnsafeRawBufferPointer(rebasing: frame[(o + lower.count)..<(o + 2 * lower.count)])
         return View(
-            id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
+            id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, interval: interval.isNaN ? nil : interval,
+            horizon: horizon, updates: updates,
             values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly)
     }
 }
