@@ -211,6 +211,12 @@ struct ReplayTests {
         #expect(report.refused == ["future_time": 1, "out_of_order": 2, "duplicate_timestamp": 10], "\(report.refused)")
         #expect(report.clockResets == 1)
         #expect(report.samples == times.count - 13)
+        // Printed and written as the other refusals are.
+        #expect(report.table().contains("refused as the daemon would: duplicate_timestamp=10 future_time=1 out_of_order=2"), "\(report.table())")
+        #expect(report.table().contains("clock set back and accepted as the daemon would: 1 time"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        #expect(json["clock_resets"] as? Int == 1)
+        #expect(json["refused"] as? [String: Int] == ["future_time": 1, "out_of_order": 2, "duplicate_timestamp": 10])
         #expect(!replayer.samples.time.contains(4_102_444_800), "the far-future row is not learned")
         #expect(replayer.samples.rows[100] == 101, "the row after the far-future one is")
         // With the daemon's old rule (no future check, no clock reset) the row in 2100 locks the file.
