@@ -21,6 +21,9 @@ public final class DaemonCounters: Sendable {
     /// Channels stuck now (in the streams in memory), and stuck episodes begun, over every stream.
     public let stuckChannels = Atomic<Int>(0)
     public let stuckEpisodes = Atomic<Int>(0)
+    /// Clocks set back that streams accepted (`clock_reset_after` consecutive out-of-order
+    /// samples in increasing time order), over every stream.
+    public let clockResets = Atomic<Int>(0)
     /// Streams with a model in memory.
     public let streams = Atomic<Int>(0)
     /// Of those, the ones without a sample for `quiet_after` seconds, as the workers last counted.

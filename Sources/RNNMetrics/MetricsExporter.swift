@@ -51,7 +51,7 @@ package final class MetricsExporter: Sendable {
     private let scraping = Mutex<Int>(16_384)
 
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
-    private let drifts, valuesScored, valuesBanded, valuesInBand: Counter
+    private let drifts, clockResets, valuesScored, valuesBanded, valuesInBand: Counter
     private let missingValues, stuckEpisodes: Counter
     private let stuckChannels: Gauge
     /// Per stream with a slot (``StreamBoard``) and name: its rolling forecast MSE, persistence MSE
@@ -110,6 +110,9 @@ package final class MetricsExporter: Sendable {
             "rnnd_missing_values_total", "Missing values (null channels) of accepted samples, carried forward from their channel's previous value, over every stream.")
         stuckChannels = gauge("rnnd_stuck_channels", "Channels whose value has stayed exactly the same far longer than usual for them, now, over the streams in memory.")
         stuckEpisodes = counter("rnnd_stuck_episodes_total", "Times a channel became stuck, over every stream.")
+        clockResets = counter(
+            "rnnd_clock_resets_total",
+            "Stream clocks set back that were accepted: clock_reset_after consecutive out-of-order samples in increasing time order, over every stream.")
         valuesScored = counter(
             "rnnd_forecast_values_scored_total", "Forecast values (per target and step ahead) scored against the value they forecast, over every stream.")
         valuesBanded = counter("rnnd_forecast_values_banded_total", "Of the forecast values scored, those published with a band.")
@@ -202,6 +205,7 @@ package final class MetricsExporter: Sendable {
         missingValues.load(c.missingValues.load(ordering: .relaxed))
         stuckChannels.set(to: Double(c.stuckChannels.load(ordering: .relaxed)))
         stuckEpisodes.load(c.stuckEpisodes.load(ordering: .relaxed))
+        clockResets.load(c.clockResets.load(ordering: .relaxed))
         let q = sources.quality
         valuesScored.load(q.scored)
         valuesBanded.load(q.banded)

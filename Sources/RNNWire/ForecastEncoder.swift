@@ -14,15 +14,19 @@ public struct ForecastEncoder: Sendable {
         payload.reserveCapacity(capacity)
     }
 
-    /// `{"stream": id, "seq": n, "t": t | null, "horizon": P, "forecast": [[...], ...],
+    /// `{"stream": id, "seq": n, "t": t | null, "horizon": P, "at": [...], "forecast": [[...], ...],
     /// "lower": [[...], ...] | null, "upper": ..., "anomaly": a | null, "updates": u}`;
     /// `forecast` holds `horizon` rows of `forecast.count / horizon` values, and so do `lower` and
     /// `upper` when there is a band (a value without one, NaN, is written as null). Then, only
     /// when not empty, `"missing": [channels]`, the sample's channels carried forward, and
     /// `"stuck": [channels]`, the stream's channels stuck now (``ChannelWatch``): additions that
     /// v1 consumers, which ignore keys they do not know, never see otherwise.
+    ///
+    /// `at`, the instants the rows are for, is written only with a `timestamp` t and the stream's
+    /// sampling `interval` Δ (seconds, positive): `[t + 1·Δ, ..., t + P·Δ]`, each rounded to the
+    /// millisecond; left out when an instant would not be a number of Unix seconds below 10^15.
     public mutating func encode(
-        stream: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, horizon: Int,
+        stream: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, interval: Double? = nil, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, lower: UnsafeBufferPointer<Float>? = nil,
         upper: UnsafeBufferPointer<Float>? = nil, anomaly: Double? = nil, updates: Int,
         missing: UnsafeBufferPointer<UInt16> = .init(start: nil, count: 0),
@@ -41,6 +45,16 @@ public struct ForecastEncoder: Sendable {
         if let t = timestamp { appendShortest(t, isFloat: false) } else { append("null") }
         append(",\"horizon\":")
         appendInteger(horizon)
+        if let t = timestamp, let interval, interval > 0, abs(t) < Self.largestInstant,
+            abs(t + Double(horizon) * interval) < Self.largestInstant
+        {
+            append(",\"at\":[")
+            for p in 1...horizon {
+                if p > 1 { payload.append(UInt8(ascii: ",")) }
+                appendMilliseconds(t + Double(p) * interval)
+            }
+            payload.append(UInt8(ascii: "]"))
+        }
         append(",\"forecast\":")
         appendRows(forecast, horizon: horizon)
         append(",\"lower\":")
@@ -103,6 +117,32 @@ public struct ForecastEncoder: Sendable {
                 n += 1
             } while v > 0
             for k in stride(from: n - 1, through: 0, by: -1) { payload.append(digits[k]) }
+        }
+    }
+
+    /// Instants of `at` are written only below this many seconds (about 31 million years), so
+    /// that their milliseconds fit an integer.
+    static let largestInstant = 1e15
+
+    /// `seconds` rounded to the millisecond, as a JSON number without trailing zeros:
+    /// `1700000300`, `1700000300.25`. No allocation.
+    private mutating func appendMilliseconds(_ seconds: Double) {
+        let ms = Int64((seconds * 1000).rounded())
+        if ms < 0 { payload.append(UInt8(ascii: "-")) }
+        appendInteger(Int(ms.magnitude / 1000))
+        var fraction = Int(ms.magnitude % 1000)
+        guard fraction > 0 else { return }
+        payload.append(UInt8(ascii: "."))
+        var digits = 3
+        while fraction % 10 == 0 {
+            fraction /= 10
+            digits -= 1
+        }
+        var scale = 1
+        for _ in 1..<digits { scale *= 10 }
+        while scale > 0 {
+            payload.append(UInt8(ascii: "0") + UInt8(fraction / scale % 10))
+            scale /= 10
         }
     }
 

@@ -10,9 +10,10 @@ struct Feed: ParsableCommand {
         abstract: "Publish a CSV file's rows as samples, e.g. to a running rnnd.",
         discussion: """
             Each row becomes one sample of the stream --topic (docs/protocol.md), with its time \
-            when the file's first column holds timestamps. The columns are those of rnnd \
-            replay; a missing cell is sent as null (NaN in binary), which the daemon carries \
-            forward as replay does, so a replay of the file gives the forecasts the daemon \
+            when the file has a time axis (its first column holds timestamps, or Unix seconds \
+            under a time's name; or --time-column). The columns are those of rnnd replay; a \
+            missing cell is sent as null (NaN in binary), which the daemon carries forward as \
+            replay does, so a replay of the file gives the forecasts the daemon \
             publishes. The first sample waits for a subscriber of the topic (no sample is \
             lost to a late join); then rows go out as fast as the subscriber takes them, at \
             --rate, or spaced by their timestamps (--realtime).
@@ -41,6 +42,11 @@ struct Feed: ParsableCommand {
 
     @Option(help: ArgumentHelp("Columns to send, comma-separated (default: every numeric column).", valueName: "a,b"))
     var columns: String?
+
+    @Option(name: .customLong("time-column"), help: ArgumentHelp(
+        "The time axis: a column's name, or none (default: the first column, when it holds timestamps, or Unix seconds under a time's name such as time or timestamp).",
+        valueName: "name"))
+    var timeColumn: String?
 
     @Option(help: "Payload format: json or binary.")
     var format: FeedSettings.Format = .json
@@ -75,7 +81,7 @@ struct Feed: ParsableCommand {
     func run() throws {
         let samples: CSVSamples
         do throws(CSVError) {
-            samples = try CSVTable(path: file).samples(columns: columns.map(Replay.names))
+            samples = try CSVTable(path: file, timeColumn: timeColumn.map(CSVTable.TimeColumn.init(flag:)) ?? .automatic).samples(columns: columns.map(Replay.names))
         } catch {
             throw fail(error.description, error.exitCode)
         }

@@ -42,6 +42,11 @@ struct Fit: ParsableCommand {
         valueName: "c"))
     var targets: String?
 
+    @Option(name: .customLong("time-column"), help: ArgumentHelp(
+        "The time axis: a column's name, or none (default: the first column, when it holds timestamps, or Unix seconds under a time's name such as time or timestamp).",
+        valueName: "name"))
+    var timeColumn: String?
+
     @Option(name: .customLong("config"), help: ArgumentHelp("TOML configuration file, as for rnnd run.", valueName: "file"))
     var configFile: String?
 
@@ -65,7 +70,7 @@ struct Fit: ParsableCommand {
     func run() throws {
         let configuration = try resolve()
         let table: CSVTable
-        do throws(CSVError) { table = try CSVTable(path: file) } catch {
+        do throws(CSVError) { table = try CSVTable(path: file, timeColumn: timeColumn.map(CSVTable.TimeColumn.init(flag:)) ?? .automatic) } catch {
             throw failure("fit", error.description, error.exitCode)
         }
         let settings = ReplaySettings(columns: columns.map(Replay.names), targets: targets.map(Replay.names))

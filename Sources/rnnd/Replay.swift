@@ -27,6 +27,11 @@ struct Replay: ParsableCommand {
     @Option(help: ArgumentHelp("Columns to forecast, among the inputs (default: every input).", valueName: "c"))
     var targets: String?
 
+    @Option(name: .customLong("time-column"), help: ArgumentHelp(
+        "The time axis: a column's name, or none (default: the first column, when it holds timestamps, or Unix seconds under a time's name such as time or timestamp).",
+        valueName: "name"))
+    var timeColumn: String?
+
     @Option(name: .customLong("config"), help: ArgumentHelp("TOML configuration file, as for rnnd run.", valueName: "file"))
     var configFile: String?
 
@@ -104,7 +109,7 @@ struct Replay: ParsableCommand {
         let configuration = try resolve()
         let table: CSVTable
         do throws(CSVError) {
-            table = try CSVTable(path: file)
+            table = try CSVTable(path: file, timeColumn: timeColumn.map(CSVTable.TimeColumn.init(flag:)) ?? .automatic)
         } catch {
             throw fail(error.description, error.exitCode)
         }

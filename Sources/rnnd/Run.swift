@@ -57,6 +57,16 @@ struct Run: ParsableCommand {
         "Seconds without a sample after which a stream is saved and unloaded from memory; 0: never (default: 3600).", valueName: "seconds"))
     var idleUnload: Double?
 
+    @Option(name: .customLong("max-clock-skew"), help: ArgumentHelp(
+        "Seconds a sample's t may lie ahead of this host's clock, beyond which it is refused as future_time; 0: no limit (default: 3600).",
+        valueName: "seconds"))
+    var maxClockSkew: Double?
+
+    @Option(name: .customLong("clock-reset-after"), help: ArgumentHelp(
+        "Consecutive out-of-order samples, their times increasing, after which a stream's clock counts as set back and the last of them is accepted; 0: never (default: 3).",
+        valueName: "samples"))
+    var clockResetAfter: Int?
+
     @Option(name: .customLong("max-inputs"), help: "Widest sample accepted, in values (default: 64).")
     var maxInputs: Int?
 
@@ -139,6 +149,8 @@ struct Run: ParsableCommand {
         if let workers { c.workers = workers }
         if let maxStreams { c.maxStreams = maxStreams }
         if let maxInputs { c.maxInputs = maxInputs }
+        if let maxClockSkew { c.maxClockSkew = maxClockSkew }
+        if let clockResetAfter { c.clockResetAfter = clockResetAfter }
         if let maxMessageBytes { c.maxMessageBytes = maxMessageBytes }
         if let queueCapacity { c.queueCapacity = queueCapacity }
         if let checkpointInterval { c.checkpointInterval = checkpointInterval }

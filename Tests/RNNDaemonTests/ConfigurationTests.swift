@@ -73,6 +73,8 @@ struct ConfigurationTests {
         topics = ["plant-7/", "plant-9/"]
         max_message_bytes = 4096
         max_inputs = 8
+        max_clock_skew = 600
+        clock_reset_after = 5
 
         [output]
         publish = ">tcp://forecasts.example:7000"
@@ -120,6 +122,8 @@ struct ConfigurationTests {
         c.topics = ["plant-7/", "plant-9/"]
         c.maxMessageBytes = 4096
         c.maxInputs = 8
+        c.maxClockSkew = 600
+        c.clockResetAfter = 5
         c.publish = ">tcp://forecasts.example:7000"
         c.forecastTopicPrefix = "fc/"
         c.subscriberHighWaterMark = 500
@@ -354,6 +358,8 @@ struct ConfigurationTests {
         c.topics = []
         c.maxMessageBytes = 0
         c.maxInputs = 70_000
+        c.maxClockSkew = 0.5
+        c.clockResetAfter = -1
         c.subscriberHighWaterMark = 0
         c.stateDirectory = ""
         c.maxStreams = 0
@@ -365,9 +371,15 @@ struct ConfigurationTests {
         let keys = c.issues().compactMap(\.key)
         #expect(keys == [
             "input.subscribe", "input.topics", "input.max_message_bytes", "input.max_inputs",
-            "output.subscriber_hwm", "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
+            "input.max_clock_skew", "input.clock_reset_after", "output.subscriber_hwm", "daemon.state_directory", "daemon.workers", "daemon.max_streams", "daemon.queue_capacity",
             "daemon.checkpoint_interval", "daemon.checkpoint_max_age", "daemon.stop_timeout",
         ])
+        c = DaemonConfiguration()
+        c.maxClockSkew = .nan
+        #expect(c.problems() == ["input.max_clock_skew (--max-clock-skew): must be 0 (no limit) or from 1 to 31536000 seconds, got nan"])
+        c.maxClockSkew = 0
+        c.clockResetAfter = 0
+        #expect(c.problems() == [], "0 turns either off")
         c = DaemonConfiguration()
         c.checkpointInterval = .nan
         #expect(c.problems() == ["daemon.checkpoint_interval (--checkpoint-interval): must be from 1 to 86400 seconds, got nan"])

@@ -89,9 +89,11 @@ struct RecordBatchTests {
         step(0)
         roundTrip { f in
             #expect(f.lower.isEmpty && f.upper.isEmpty && f.anomaly == nil, "no band, no score yet")
+            #expect(f.interval == nil, "no sampling interval from one sample")
         }
         for i in 1..<150 { step(i) }
         roundTrip { f in
+            #expect(f.interval == forecaster.samplingInterval && f.interval != nil, "the minute between samples")
             #expect(f.lower.count == 4 * 6 && f.upper.count == 4 * 6)
             for k in 0..<6 {
                 #expect(f.lower.loadUnaligned(fromByteOffset: 4 * k, as: Float.self).bitPattern == forecaster.lower[k].bitPattern)

@@ -121,9 +121,74 @@ struct CSVTableTests {
         #expect(t.columns.map(\.name) == ["HUFL", "OT"])
         #expect(t.numericColumnNames == ["HUFL", "OT"])
 
-        let numbers = try table("t,v\n1467331200,1\n1467334800,2\n")
-        #expect(numbers.timeName == nil, "plain numbers are a column of values")
-        #expect(numbers.numericColumnNames == ["t", "v"])
+        let numbers = try table("id,v\n1467331200,1\n1467334800,2\n")
+        #expect(numbers.timeName == nil, "plain numbers under another name are a column of values")
+        #expect(numbers.numericColumnNames == ["id", "v"])
+    }
+
+    @Test(arguments: ["time", "Timestamp", "t", "TS", "epoch", "unix", "unix_time", "date", "datetime", " Time "])
+    func unixSecondsUnderATimesNameAreTheTimeAxis(name: String) throws {
+        let t = try table("\(name),v\n1467331200,1\n1467334800.5,2\n")
+        #expect(t.timeName == name)
+        #expect(t.time == [1_467_331_200, 1_467_334_800.5])
+        #expect(t.numericColumnNames == ["v"])
+        let samples = try t.samples(columns: nil)
+        #expect(samples.hasTime && samples.timestamp(1) == 1_467_334_800.5)
+    }
+
+    @Test func numbersThatAreNotAllPlausibleUnixSecondsStayValues() throws {
+        for text in [
+            "t,v\n0,1\n1,2\n2,3\n",                          // a counter
+            "date,v\n20160701,1\n20160702,2\n",              // dates as numbers
+            "time,v\n1467331200,1\n,2\n",                   // a missing cell
+            "time,v\n1467331200,1\n5000000000,2\n",         // one beyond 2100
+            "time,v\n1467331200,1\n300000000,2\n",          // one before 1980
+        ] {
+            let t = try table(text)
+            #expect(t.timeName == nil, "\(text)")
+            #expect(t.columns.count == 2, "\(text)")
+        }
+    }
+
+    @Test func unixMillisecondsAreRefusedWithTheirRemedy() throws {
+        let error = try #require(refusal("timestamp,v\n1467331200000,1\n1467334800000,2\n"))
+        #expect(error.kind == .malformed && error.description.contains("milliseconds") && error.description.contains("1000"), "\(error)")
+        // Read as values when asked.
+        let values = try CSVTable(bytes: Array("timestamp,v\n1467331200000,1\n".utf8), file: "ms.csv", timeColumn: .none)
+        #expect(values.timeName == nil && values.numericColumnNames == ["timestamp", "v"])
+        let named = try #require({ () -> CSVError? in
+            do throws(CSVError) { _ = try CSVTable(bytes: Array("v,ms\n1,1467331200000\n".utf8), file: "ms.csv", timeColumn: .named("ms")) } catch { return error }
+            return nil
+        }())
+        #expect(named.line == 2 && named.description.contains("milliseconds"), "\(named)")
+    }
+
+    @Test func timeColumnNamesAnyColumnOrNone() throws {
+        let text = "v,when,w\n1,2016-07-01 00:00,5\n2,1467334800,6\n"
+        let t = try CSVTable(bytes: Array(text.utf8), file: "x.csv", timeColumn: .named("when"))
+        #expect(t.timeName == "when" && t.time == [1_467_331_200, 1_467_334_800], "timestamps and Unix seconds alike")
+        #expect(t.columns.map(\.name) == ["v", "w"], "the time column is not an input")
+        #expect(throws: CSVError.self) { _ = try t.columnIndex("when", flag: "--columns") }
+        #expect(CSVTable.TimeColumn(flag: "none") == .none && CSVTable.TimeColumn(flag: "when") == .named("when"))
+
+        let iso = "date,v\n2016-07-01,1\n2016-07-02,2\n"
+        let none = try CSVTable(bytes: Array(iso.utf8), file: "x.csv", timeColumn: .none)
+        #expect(none.timeName == nil && none.time == nil)
+        #expect(none.numericColumnNames == ["v"], "the dates are text, left out")
+        #expect(try none.samples(columns: nil).hasTime == false)
+
+        func refusal(_ text: String, _ choice: CSVTable.TimeColumn) -> CSVError? {
+            do throws(CSVError) { _ = try CSVTable(bytes: Array(text.utf8), file: "x.csv", timeColumn: choice) } catch { return error }
+            return nil
+        }
+        let unknown = try #require(refusal(text, .named("When")))
+        #expect(unknown.kind == .usage && unknown.description.contains("did you mean 'when'"), "\(unknown)")
+        let twice = try #require(refusal("a,a\n1467331200,1467331200\n", .named("a")))
+        #expect(twice.kind == .usage, "\(twice)")
+        let notTime = try #require(refusal("v,when\n1,2016-07-01\n2,noon\n", .named("when")))
+        #expect(notTime.kind == .malformed && notTime.line == 3 && notTime.description.contains("noon"), "\(notTime)")
+        let counter = try #require(refusal("v,when\n1,0\n2,1\n", .named("when")))
+        #expect(counter.line == 2 && counter.description.contains("1980"), "a counter is no Unix seconds: \(counter)")
     }
 
     @Test func refusesBadFilesWithTheLine() throws {

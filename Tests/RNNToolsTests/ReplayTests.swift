@@ -243,6 +243,61 @@ struct ReplayTests {
         }
     }
 
+    /// A file of 5-minute samples with clock faults: one row stamped in 2100, a gap of a day,
+    /// the clock set back an hour, and ten timestamps sent twice.
+    static func faultyClockFile() -> (table: CSVTable, times: [Double]) {
+        var times: [Double] = []
+        var t = 1_700_000_000.0
+        func next(_ n: Int) { for _ in 0..<n { t += 300; times.append(t) } }
+        next(100)
+        times.append(4_102_444_800)  // 2100-01-01: refused as future_time, the rows after go on
+        next(50)
+        t += 86_400  // a real gap of a day: nothing refused
+        next(50)
+        t -= 3600  // the clock set back an hour: two out_of_order, then the new clock
+        next(50)
+        for _ in 0..<10 {  // each timestamp twice: one duplicate_timestamp each
+            t += 300
+            times += [t, t]
+        }
+        next(20)
+        var text = "time,x\n"
+        for (i, time) in times.enumerated() { text += "\(Timestamp.iso8601(time)),\(sin(Double(i) / 10))\n" }
+        return (try! CSVTable(bytes: Array(text.utf8), file: "clock.csv"), times)
+    }
+
+    @Test func clockFaultsCostTheDocumentedRefusals() throws {
+        let (table, times) = Self.faultyClockFile()
+        let (replayer, report, _) = try replay(table, Self.configuration())
+        #expect(report.refused == ["future_time": 1, "out_of_order": 2, "duplicate_timestamp": 10], "\(report.refused)")
+        #expect(report.clockResets == 1)
+        #expect(report.samples == times.count - 13)
+        // Printed and written as the other refusals are.
+        #expect(report.table().contains("refused as the daemon would: duplicate_timestamp=10 future_time=1 out_of_order=2"), "\(report.table())")
+        #expect(report.table().contains("clock set back and accepted as the daemon would: 1 time"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        #expect(json["clock_resets"] as? Int == 1)
+        #expect(json["refused"] as? [String: Int] == ["future_time": 1, "out_of_order": 2, "duplicate_timestamp": 10])
+        #expect(!replayer.samples.time.contains(4_102_444_800), "the far-future row is not learned")
+        #expect(replayer.samples.rows[100] == 101, "the row after the far-future one is")
+        // With the daemon's old rule (no future check, no clock reset) the row in 2100 locks the file.
+        let locked = try Replayer(
+            table: table, model: Self.configuration(), settings: ReplaySettings(clock: ClockPolicy(maxSkew: 0, resetAfter: 0)))
+        #expect(locked.samples.count == 101 && locked.refused["out_of_order"] == times.count - 101)
+        // Warm-up passes jump back to the first row on purpose: nothing more is refused.
+        let warm = try Replayer(table: table, model: Self.configuration(), settings: ReplaySettings(warmupRows: 150, warmupEpochs: 2))
+        #expect(warm.refused == report.refused && warm.clockResets == 1)
+        let warmReport = warm.run()
+        #expect(warmReport.steps == 2 * 150 + (report.samples - 150))
+    }
+
+    @Test func tailShowsTheInstantsAForecastIsFor() {
+        let payload = #"{"stream":"s","seq":2,"t":1467331200,"horizon":2,"at":[1467331500,1467331800.5],"forecast":[[1.0],[2.0]],"updates":1}"#
+        let line = ForecastLine.format(topic: Array("s".utf8), payload: Array(payload.utf8))
+        #expect(line.hasPrefix("2016-07-01T00:00:00Z  s  seq=2  forecast="), "\(line)")
+        #expect(line.hasSuffix("  at=2016-07-01T00:05:00Z…2016-07-01T00:10:00.500Z  updates=1"), "\(line)")
+    }
+
     @Test func rowsTheDaemonWouldRefuseAreLeftOut() throws {
         let text = """
             time,x

@@ -200,6 +200,38 @@ struct WireProtocolTests {
         #expect(object["t"] as? Double == 1_700_000_000.25)
     }
 
+    @Test func forecastsCarryTheInstantsTheyAreFor() throws {
+        var encoder = ForecastEncoder()
+        let forecast: [Float] = [1, 2, 3]
+        func encode(timestamp: Double?, interval: Double?) -> String {
+            forecast.withUnsafeBufferPointer { f in
+                Array("s".utf8).withUnsafeBytes { id in
+                    encoder.encode(stream: id, seq: 3, timestamp: timestamp, interval: interval, horizon: 3, forecast: f, updates: 2)
+                }
+            }
+            return String(decoding: encoder.payload, as: UTF8.self)
+        }
+        #expect(encode(timestamp: 1_700_000_000, interval: 300) == #"{"stream":"s","seq":3,"t":1700000000.0,"horizon":3,"at":[1700000300,1700000600,1700000900],"forecast":[[1.0],[2.0],[3.0]],"lower":null,"upper":null,"anomaly":null,"updates":2}"#)
+        // Rounded to the millisecond, without trailing zeros.
+        #expect(encode(timestamp: 1_700_000_000.25, interval: 0.1004).contains(#""at":[1700000000.35,1700000000.451,1700000000.551]"#))
+        #expect(encode(timestamp: -10, interval: 4.995).contains(#""at":[-5.005,-0.01,4.985]"#))
+        #expect(encode(timestamp: 0, interval: 0.0004).contains(#""at":[0,0.001,0.001]"#))
+        // Left out without a time, without an interval, or with instants that are no Unix seconds.
+        for (t, interval) in [(nil, 300.0), (1_700_000_000, nil), (1_700_000_000, 0), (1_700_000_000, -300), (1e300, 1), (1e15 - 2, 1), (1, .nan)] as [(Double?, Double?)] {
+            let text = encode(timestamp: t, interval: interval)
+            #expect(!text.contains("\"at\""), "\(String(describing: t)), \(String(describing: interval)): \(text)")
+            #expect(try JSONSerialization.jsonObject(with: Data(text.utf8)) is [String: Any])
+        }
+        // Every instant reads back as the millisecond it stands for.
+        let text = encode(timestamp: 1_733_000_000.123, interval: 299.9876)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let at = try #require(object["at"] as? [Double])
+        #expect(at.count == 3)
+        for (p, instant) in at.enumerated() {
+            #expect(abs(instant - (1_733_000_000.123 + Double(p + 1) * 299.9876)) <= 0.0005)
+        }
+    }
+
     @Test func bandsAndAnomalyEncodeAsDocumentedJSON() throws {
         var encoder = ForecastEncoder()
         let forecast: [Float] = [20, 1, 21, 1.5], lower: [Float] = [19.5, 0.75, .nan, .nan], upper: [Float] = [20.5, 1.25, .nan, .nan]

@@ -106,6 +106,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// max_message_bytes = 65536
 /// max_inputs = 64
 /// shard = "0/2"                           # take only shard 0 of 2; unset takes every stream
+/// max_clock_skew = 3600.0   # seconds a sample's t may be ahead of the host's clock; 0: no limit
+/// clock_reset_after = 3     # out-of-order samples that set a stream's clock back; 0: never
 ///
 /// [output]
 /// publish = "@tcp://127.0.0.1:5557"
@@ -359,6 +361,8 @@ public enum ConfigurationFile {
                 Setting("max_message_bytes", \.maxMessageBytes),
                 Setting("max_inputs", \.maxInputs),
                 Setting("shard", \.shard, unset: ": every stream is taken"),
+                Setting("max_clock_skew", \.maxClockSkew),
+                Setting("clock_reset_after", \.clockResetAfter),
             ]),
             ("output", [
                 Setting("publish", \.publish),

@@ -53,6 +53,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// ``shard`` parsed; nil when not set (or not valid, which ``problems()`` reports).
     public var streamShard: StreamShard? { shard.flatMap(StreamShard.init(parsing:)) }
+    /// Seconds a sample's `t` may lie ahead of the host's clock (beyond: `future_time`); 0: no limit.
+    public var maxClockSkew: Double = ClockPolicy.standard.maxSkew
+    /// Consecutive out-of-order samples, their times increasing, after which a stream takes its
+    /// clock as set back and accepts the last of them; 0: never.
+    public var clockResetAfter = ClockPolicy.standard.resetAfter
+
+    /// The streams' clock policy (``StreamPolicy``).
+    public var clockPolicy: ClockPolicy { ClockPolicy(maxSkew: maxClockSkew, resetAfter: clockResetAfter) }
 
     // MARK: output
 
@@ -226,6 +234,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         }
         if let shard, let problem = StreamShard.problem(shard) {
             add("input.shard", "--shard", problem)
+        }
+        if !(maxClockSkew == 0 || (maxClockSkew >= 1 && maxClockSkew <= 31_536_000)) {
+            add("input.max_clock_skew", "--max-clock-skew", "must be 0 (no limit) or from 1 to 31536000 seconds, got \(maxClockSkew)")
+        }
+        if !(0...1_000_000).contains(clockResetAfter) {
+            add("input.clock_reset_after", "--clock-reset-after", "must be 0 (never) or from 1 to 1000000 samples, got \(clockResetAfter)")
         }
 
         // output

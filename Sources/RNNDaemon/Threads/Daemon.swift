@@ -273,6 +273,7 @@ public final class Daemon: Sendable {
             + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
             + "missing_values=\(counters.missingValues.load(ordering: .relaxed)) "
             + "stuck_episodes=\(counters.stuckEpisodes.load(ordering: .relaxed)) "
+            + "clock_resets=\(counters.clockResets.load(ordering: .relaxed)) "
             + "streams=\(counters.streams.load(ordering: .relaxed)) "
             + "refused={\(refusals.joined(separator: ", "))}"
             + (configuration.curveEnabled

@@ -59,9 +59,10 @@ extension Daemon {
         // The encoded frames, copied out of the encoder's arrays so the socket is used outside
         // any closure; room for the longest forecast (a float takes at most 15 characters, an
         // escaped byte of the stream id 6; three numbers a value with the band; a channel index
-        // 6, in `missing` and in `stuck`).
+        // 6, in `missing` and in `stuck`; an instant of `at` at most 22, sign, 16 digits, point,
+        // 3 decimals and comma).
         let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 3 * 16 * maxValues
-            + 2 * 6 * c.maxInputs + 256
+            + 2 * 6 * c.maxInputs + 24 * c.model.horizon + 256
         let frames = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 8)
         defer {
             values.deallocate()
@@ -88,7 +89,7 @@ extension Daemon {
             for k in 0..<missing { channels[k] = f.missing.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self) }
             for k in 0..<stuck { channels[missing + k] = f.stuck.loadUnaligned(fromByteOffset: 2 * k, as: UInt16.self) }
             encoder.encode(
-                stream: f.id, seq: f.seq, timestamp: f.timestamp, horizon: f.horizon,
+                stream: f.id, seq: f.seq, timestamp: f.timestamp, interval: f.interval, horizon: f.horizon,
                 forecast: UnsafeBufferPointer(rebasing: values[0..<n]),
                 lower: band ? UnsafeBufferPointer(rebasing: values[n..<(2 * n)]) : nil,
                 upper: band ? UnsafeBufferPointer(rebasing: values[(2 * n)..<(3 * n)]) : nil,

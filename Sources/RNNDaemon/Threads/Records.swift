@@ -121,7 +121,7 @@ enum ForecastRecord {
     /// The largest record of a forecast of `values` values (with its band) of a stream of
     /// `channels` inputs (each of which may be both missing and stuck).
     static func size(idLength: Int, values: Int, channels: Int) -> Int {
-        1 + idLength + 8 + 8 + 1 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values + 4 + 4 * channels
+        1 + idLength + 8 + 8 + 1 + 8 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values + 4 + 4 * channels
     }
 
     /// Writes the record of `forecaster`'s latest forecast, with the sample's `missing` channels
@@ -132,8 +132,8 @@ enum ForecastRecord {
     ) -> Int {
         let forecast = forecaster.forecast
         var o = write(
-            id: id, received: received, seq: seq, timestamp: timestamp, horizon: forecaster.horizon, forecast: forecast,
-            updates: forecaster.trainer.counters.updates, into: out)
+            id: id, received: received, seq: seq, timestamp: timestamp, interval: forecaster.samplingInterval,
+            horizon: forecaster.horizon, forecast: forecast, updates: forecaster.trainer.counters.updates, into: out)
         let band = forecaster.hasBand
         out.storeBytes(of: band ? 1 : 0, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: forecaster.anomaly ?? .nan, toByteOffset: o, as: Double.self); o += 8
@@ -152,7 +152,7 @@ enum ForecastRecord {
 
     /// Writes the record up to the forecast's values; returns its length so far.
     private static func write(
-        id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, horizon: Int,
+        id: UnsafeRawBufferPointer, received: UInt64, seq: Int, timestamp: Double?, interval: Double?, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, updates: Int, into out: UnsafeMutableRawPointer
     ) -> Int {
         var o = 0
@@ -162,6 +162,7 @@ enum ForecastRecord {
         out.storeBytes(of: Int64(seq), toByteOffset: o, as: Int64.self); o += 8
         out.storeBytes(of: timestamp == nil ? 0 : 1, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: timestamp ?? 0, toByteOffset: o, as: Double.self); o += 8
+        out.storeBytes(of: interval ?? .nan, toByteOffset: o, as: Double.self); o += 8
         out.storeBytes(of: UInt16(horizon), toByteOffset: o, as: UInt16.self); o += 2
         out.storeBytes(of: UInt16(forecast.count / horizon), toByteOffset: o, as: UInt16.self); o += 2
         out.storeBytes(of: Int64(updates), toByteOffset: o, as: Int64.self); o += 8
@@ -174,6 +175,8 @@ enum ForecastRecord {
         var received: UInt64
         var seq: Int
         var timestamp: Double?
+        /// The stream's sampling interval in seconds when the forecaster has estimated it.
+        var interval: Double?
         var horizon: Int
         var updates: Int
         var values: UnsafeRawBufferPointer
@@ -194,6 +197,7 @@ enum ForecastRecord {
         let seq = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
         let hasTime = frame[o] == 1; o += 1
         let t = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
+        let interval = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
         let horizon = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let width = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
         let updates = Int(frame.loadUnaligned(fromByteOffset: o, as: Int64.self)); o += 8
@@ -209,7 +213,8 @@ enum ForecastRecord {
         let missing = UnsafeRawBufferPointer(rebasing: frame[o..<(o + 2 * missingCount)]); o += 2 * missingCount
         let stuck = UnsafeRawBufferPointer(rebasing: frame[o..<(o + 2 * stuckCount)])
         return View(
-            id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, horizon: horizon, updates: updates,
+            id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, interval: interval.isNaN ? nil : interval,
+            horizon: horizon, updates: updates,
             values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly, missing: missing, stuck: stuck)
     }
 }

@@ -27,11 +27,11 @@ final class StreamLearner {
 
     var isLoaded: Bool { position >= 0 }
 
-    init(id: [UInt8], hash: UInt64, forecaster: Forecaster) {
+    init(id: [UInt8], hash: UInt64, forecaster: Forecaster, clock: ClockPolicy = .standard) {
         self.id = id
         self.hash = hash
         self.forecaster = forecaster
-        policy = StreamPolicy(width: forecaster.configuration.inputs)
+        policy = StreamPolicy(width: forecaster.configuration.inputs, clock: clock)
         channels = ChannelWatch(width: forecaster.configuration.inputs)
     }
 }
@@ -53,7 +53,7 @@ extension StreamLearner {
         workspaces[current.inputs] = workspace
         let learner = StreamLearner(id: id, hash: hash, forecaster: try record.forecaster(current: current, workspace: workspace))
         learner.seq = record.seq
-        learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp)
+        learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp, clock: c.clockPolicy)
         let migrated = record.formatRead != StreamRecord.formatVersion
         learner.savedSeq = migrated ? -1 : record.seq
         return (learner, migrated)

@@ -77,3 +77,11 @@ struct RateLimitedLog {
         return "0x" + id.prefix(64).map { String(format: "%02x", $0) }.joined()
     }
 }
+
+/// This host's clock, Unix seconds: the reference of the streams' future-time check
+/// (``StreamPolicy``). The corresponding C function is `clock_gettime(CLOCK_REALTIME)`.
+func wallClockSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+}

@@ -203,7 +203,8 @@ extension Daemon {
                     let model = c.modelConfiguration(inputs: sample.count)
                     let workspace = workspaces[sample.count] ?? TrainingWorkspace(model)
                     workspaces[sample.count] = workspace
-                    learner = StreamLearner(id: id, hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace))
+                    learner = StreamLearner(
+                        id: id, hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace), clock: c.clockPolicy)
                     logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
                     // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
                     if isPowerOfTen(streamsNow) { logger.info("\(streamsNow) stream\(streamsNow == 1 ? "" : "s")") }
@@ -214,18 +215,36 @@ extension Daemon {
                 streams.insert(learner)
             }
             learner.lastSample = monotonicNanoseconds()
-            // The stream's policy (width, then time), then its channels (missing values).
-            if let reason = learner.policy.check(width: sample.count, time: sample.timestamp) {
-                counters.refuse(reason.rawValue)
-                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): width \(sample.count), stream width \(learner.forecaster.configuration.inputs)", stream: sample.id)
-                return true
-            }
-            if let reason = learner.channels.admit(values) {
+            // The stream's policy (width, then time: the future-time check's reference clock is this
+            // host's, docs/protocol.md, "Clock faults"), then its channels (missing values); the
+            // policy takes the sample in only when both accept it.
+            let now = sample.timestamp == nil ? nil : wallClockSeconds()
+            var verdict = learner.policy.check(width: sample.count, time: sample.timestamp, now: now)
+            if verdict.refusal == nil, let reason = learner.channels.admit(values) {
                 counters.refuse(reason.rawValue)
                 log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): \(reason == .allChannelsMissing ? "every value is null" : "a null value of a channel with no value yet to carry forward")", stream: sample.id)
                 return true
             }
-            learner.policy.accept(time: sample.timestamp)
+            verdict = learner.policy.admit(width: sample.count, time: sample.timestamp, now: now)
+            switch verdict {
+            case .accepted: break
+            case .clockReset:
+                counters.clockResets.add(1, ordering: .relaxed)
+                log.notice(
+                    reason: "clock_reset",
+                    message: "the stream's clock was set back: \(c.clockResetAfter) samples in a row before its latest time; "
+                        + "their last is accepted and its time, \(sample.timestamp ?? 0), is the stream's latest",
+                    stream: sample.id)
+            case .refused(let reason):
+                counters.refuse(reason.rawValue)
+                let detail = switch reason {
+                case .futureTime: "t \(sample.timestamp ?? 0) is more than \(c.maxClockSkew) s ahead of this host's clock"
+                case .outOfOrder, .duplicateTimestamp: "t \(sample.timestamp ?? 0), the stream's latest \(learner.policy.latestTime ?? 0)"
+                default: "width \(sample.count), stream width \(learner.forecaster.configuration.inputs)"
+                }
+                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): \(detail)", stream: sample.id)
+                return true
+            }
             let watch = learner.channels
             if !watch.missing.isEmpty { counters.missingValues.add(watch.missing.count, ordering: .relaxed) }
             if let slot = learner.metricsSlot { quality?.streams.updateChannels(slot, carried: watch.carriedTotal, stuck: watch.stuck.count) }

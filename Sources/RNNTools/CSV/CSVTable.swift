@@ -58,8 +58,10 @@ public struct CSVError: Error, CustomStringConvertible, Sendable, Equatable {
 /// header of column names and is required; every record has as many fields as the header.
 /// Blank lines are skipped, and a UTF-8 byte order mark is ignored.
 ///
-/// The first column is the time axis when its first cell parses as a timestamp (``Timestamp``);
-/// then every one of its cells must. Every other column is kept as numbers: a cell that is a
+/// The first column is the time axis when its first cell parses as a timestamp (``Timestamp``),
+/// then every one of its cells must; or when its header names a time (``timeHeaders``) and every
+/// cell is a number of Unix seconds from 1980 to 2100 (``TimeColumn``; `--time-column` chooses
+/// another column, or none). Every other column is kept as numbers: a cell that is a
 /// finite number is its value; an empty cell, a non-finite number (`nan`, `inf`), a marker of a
 /// missing value (`NA`, `N/A`, `#N/A`, `null`, `none`, `-`, `?`) or any other text is missing
 /// (NaN here). A column is *numeric* when it has a number and no other text than those markers.
@@ -89,7 +91,7 @@ public struct CSVTable: Sendable {
     public var file: String
     /// The column names of the header, time axis included.
     public var header: [String]
-    /// The name of the time axis (the first column) when there is one.
+    /// The name of the time axis when there is one.
     public var timeName: String?
     /// Unix seconds of every data row, when the first column is the time axis.
     public var time: [Double]?
@@ -104,13 +106,38 @@ public struct CSVTable: Sendable {
     /// The names of the numeric columns, in file order.
     public var numericColumnNames: [String] { columns.filter(\.isNumeric).map(\.name) }
 
+    /// Which column is the time axis.
+    public enum TimeColumn: Sendable, Equatable {
+        /// The first column, when its first cell is a timestamp, or when its header names a time
+        /// (``timeHeaders``) and every cell is a number of Unix seconds in ``plausibleSeconds``.
+        case automatic
+        /// The column of this name, whose every cell must be a timestamp or a number of Unix
+        /// seconds in ``plausibleSeconds`` (`--time-column NAME`).
+        case named(String)
+        /// None: every column is a column of values (`--time-column none`).
+        case none
+
+        /// `--time-column`'s value: `none`, or a column's name.
+        public init(flag: String) { self = flag == "none" ? .none : .named(flag) }
+    }
+
+    /// The header names (compared in lower case, without surrounding spaces) under which a first
+    /// column of plain numbers is read as Unix seconds.
+    public static let timeHeaders: Set<String> = [
+        "time", "timestamp", "t", "ts", "epoch", "unix", "unix_time", "unixtime", "unix_timestamp", "date", "datetime",
+    ]
+
+    /// Plain numbers are Unix seconds from 1980-01-01 to 2100-01-01 (UTC). Below, they are more
+    /// likely values or counters (or dates written as 20160701), and beyond, milliseconds.
+    public static let plausibleSeconds = 315_532_800.0..<4_102_444_800.0
+
     /// Reads the file at `path`.
-    public init(path: String) throws(CSVError) {
-        try self.init(bytes: try Self.readBytes(path), file: path)
+    public init(path: String, timeColumn: TimeColumn = .automatic) throws(CSVError) {
+        try self.init(bytes: try Self.readBytes(path), file: path, timeColumn: timeColumn)
     }
 
     /// Parses `bytes`, the contents of a CSV file named `file` (for messages).
-    public init(bytes: [UInt8], file: String) throws(CSVError) {
+    public init(bytes: [UInt8], file: String, timeColumn choice: TimeColumn = .automatic) throws(CSVError) {
         self.file = file
         var reader = CSVRecordReader(bytes: bytes, file: file)
         guard let (headerLine, names) = try reader.next() else {
@@ -125,31 +152,32 @@ public struct CSVTable: Sendable {
         time = nil
         timeName = nil
         columns = names.map { Column(name: $0, values: []) }
-        var first = true
+        // The column that may be the time axis, and its cells as written.
+        var candidate: Int?
+        switch choice {
+        case .automatic: candidate = 0
+        case .none: candidate = nil
+        case .named(let name):
+            let matches = names.indices.filter { names[$0] == name }
+            if matches.count > 1 {
+                throw CSVError(.usage, file: file, "--time-column: the header names '\(name)' \(matches.count) times")
+            }
+            guard let index = matches.first else {
+                var message = "--time-column: no column named '\(name)'; the columns are "
+                    + names.map { "'\($0)'" }.joined(separator: ", ") + " (or none, for no time axis)"
+                if let close = closest(to: name, among: names) { message += " (did you mean '\(close)'?)" }
+                throw CSVError(.usage, file: file, message)
+            }
+            candidate = index
+        }
+        var timeCells: [String] = []
         while let (line, fields) = try reader.next() {
             guard fields.count == names.count else {
                 throw CSVError(.malformed, file: file, line: line,
                     "the row has \(fields.count) field\(fields.count == 1 ? "" : "s"); the header (line \(headerLine)) has \(names.count)")
             }
-            if first {
-                first = false
-                if Timestamp.parse(fields[0]) != nil {
-                    timeName = names[0]
-                    time = []
-                    columns.removeFirst()
-                }
-            }
-            var cells = fields[...]
-            if time != nil {
-                let cell = cells.removeFirst()
-                guard let t = Timestamp.parse(cell) else {
-                    throw CSVError(.malformed, file: file, line: line,
-                        "the time column '\(names[0])' holds \"\(cell.prefix(40))\", which is not a timestamp "
-                            + "(YYYY-MM-DD HH:MM:SS or M/D/YYYY H:MM, see docs/replay.md)")
-                }
-                time!.append(t)
-            }
-            for (k, cell) in cells.enumerated() {
+            if let candidate { timeCells.append(fields[candidate]) }
+            for (k, cell) in fields.enumerated() {
                 let value: Double
                 if let x = Self.number(cell) {
                     if x.isFinite {
@@ -173,6 +201,49 @@ public struct CSVTable: Sendable {
             }
             lines.append(line)
         }
+        guard let c = candidate, let axis = try timeAxis(column: c, cells: timeCells, named: choice != .automatic) else { return }
+        timeName = names[c]
+        time = axis
+        columns.remove(at: c)
+    }
+
+    /// The Unix seconds of column `c` (its `cells` as written) when it is the time axis: always
+    /// when `named` (a cell that is no time is an error), else by the rules of ``TimeColumn/automatic``.
+    private func timeAxis(column c: Int, cells: [String], named: Bool) throws(CSVError) -> [Double]? {
+        guard let first = cells.first else { return nil }
+        let name = header[c]
+        let form = "a timestamp (YYYY-MM-DD HH:MM:SS, M/D/YYYY H:MM) or Unix seconds from 1980 to 2100 (see docs/replay.md)"
+        func millisecondsHint(_ x: Double) -> String {
+            Self.plausibleSeconds.contains(x / 1000) ? "; it looks like milliseconds: rnnd takes Unix seconds, so divide the column by 1000" : ""
+        }
+        if named || Timestamp.parse(first) != nil {
+            // Every cell a timestamp; with --time-column, plain Unix seconds too.
+            var axis: [Double] = []
+            axis.reserveCapacity(cells.count)
+            for (row, cell) in cells.enumerated() {
+                if let t = Timestamp.parse(cell) {
+                    axis.append(t)
+                } else if named, let x = Self.number(cell), Self.plausibleSeconds.contains(x) {
+                    axis.append(x)
+                } else {
+                    var message = "the time column '\(name)' holds \"\(cell.prefix(40))\", which is not " + (named ? form : "a timestamp (YYYY-MM-DD HH:MM:SS or M/D/YYYY H:MM, see docs/replay.md)")
+                    if let x = Self.number(cell) { message += millisecondsHint(x) }
+                    throw CSVError(.malformed, file: file, line: lines[row], message)
+                }
+            }
+            return axis
+        }
+        // A column of plain numbers under a time's name is Unix seconds when every cell is one.
+        guard Self.timeHeaders.contains(Self.trimmed(name).lowercased()) else { return nil }
+        let values = columns[c].values
+        guard values.allSatisfy({ !$0.isNaN }) else { return nil }
+        if values.allSatisfy({ Self.plausibleSeconds.contains($0) }) { return values }
+        if values.allSatisfy({ Self.plausibleSeconds.contains($0 / 1000) }) {
+            throw CSVError(.malformed, file: file,
+                "the first column '\(name)' holds numbers like \(cells[0]), which look like Unix milliseconds: rnnd takes Unix seconds, "
+                    + "so divide the column by 1000 (or read it as values with --time-column none)")
+        }
+        return nil
     }
 
     /// The texts (compared in lower case) that stand for a missing value.

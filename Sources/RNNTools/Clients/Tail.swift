@@ -6,8 +6,9 @@ import RNNWire
 import ZeroMQ
 
 /// Formats forecast messages (docs/protocol.md) as one readable line each:
-/// `2014-07-01T00:30:00Z  taxi  seq=2  forecast=[10844.2]  updates=1`, then every other key of
-/// the message (bands, anomaly scores, ...) as `key=value`.
+/// `2014-07-01T00:30:00Z  taxi  seq=2  forecast=[10844.2]  at=2014-07-01T01:00:00Z  updates=1`:
+/// the instants of `at` in ISO 8601 (the first and the last), then every other key of the
+/// message (bands, anomaly scores, ...) as `key=value`.
 public enum ForecastLine {
     /// The line for a forecast message's payload; a payload that is not a JSON object is shown
     /// as it is, after the topic.
@@ -24,7 +25,10 @@ public enum ForecastLine {
         }
         if let seq = value["seq"] { parts.append("seq=\(short(seq))") }
         if let forecast = value["forecast"] { parts.append("forecast=\(short(forecast, unwrapSingle: true))") }
-        for (key, member) in members where !["t", "stream", "seq", "forecast", "horizon"].contains(key) {
+        if case .array(let instants)? = value["at"], let first = instants.first?.double, let last = instants.last?.double {
+            parts.append("at=" + Timestamp.iso8601(first) + (instants.count > 1 ? "…" + Timestamp.iso8601(last) : ""))
+        }
+        for (key, member) in members where !["t", "stream", "seq", "forecast", "horizon", "at"].contains(key) {
             parts.append("\(key)=\(short(member, unwrapSingle: key == "lower" || key == "upper"))")
         }
         return parts.joined(separator: "  ")

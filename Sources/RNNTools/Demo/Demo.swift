@@ -142,7 +142,10 @@ struct DemoStream: Sendable {
                 refused[problem.rawValue, default: 0] += 1
                 continue
             }
-            if let refusal = policy.check(width: row.count, time: samples.timestamp(i)) {
+            // The daemon's reference clock is its host's: the demo's files lie in the past.
+            let now = Date().timeIntervalSince1970
+            if let refusal = policy.check(width: row.count, time: samples.timestamp(i), now: now).refusal {
+                _ = policy.admit(width: row.count, time: samples.timestamp(i), now: now)
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
@@ -151,7 +154,7 @@ struct DemoStream: Sendable {
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
-            policy.accept(time: samples.timestamp(i))
+            _ = policy.admit(width: row.count, time: samples.timestamp(i), now: now)
             // A missing value is scored as the value carried forward, as replay scores it.
             for j in 0..<samples.width where row[row.startIndex + j].isNaN {
                 values[i * samples.width + j] = values[accepted.last! * samples.width + j]

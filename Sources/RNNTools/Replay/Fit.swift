@@ -43,6 +43,7 @@ public struct FitResult: Sendable {
             let reasons = r.refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             lines.append("  refused as the daemon would: \(reasons)")
         }
+        if r.clockResets > 0 { lines.append("  clock set back and accepted as the daemon would: \(r.clockResets) time\(r.clockResets == 1 ? "" : "s")") }
         let rate = seconds > 0 ? Int((Double(steps) / seconds).rounded()) : 0
         var pace = "  \(epochs) pass\(epochs == 1 ? "" : "es"): \(steps) steps in \(format(seconds, 3)) s = \(rate) samples/s"
         pace += "; \(counters.updates) updates"

@@ -18,16 +18,20 @@ public struct ReplaySettings: Sendable, Equatable {
     /// The time of the latest sample the model has already seen (a stream record's, with
     /// `--from`): rows not later than it are refused, as the daemon refuses them.
     public var previousTime: Double?
+    /// The clock policy of the stream (the daemon's defaults): a row far ahead of the file's own
+    /// clock is refused, a clock set back is accepted after a few rows.
+    public var clock: ClockPolicy
 
     public init(
         columns: [String]? = nil, targets: [String]? = nil, warmupRows: Int = 0, warmupEpochs: Int = 1,
-        previousTime: Double? = nil
+        previousTime: Double? = nil, clock: ClockPolicy = .standard
     ) {
         self.columns = columns
         self.targets = targets
         self.warmupRows = warmupRows
         self.warmupEpochs = warmupEpochs
         self.previousTime = previousTime
+        self.clock = clock
     }
 }
 
@@ -144,8 +148,10 @@ public struct ReplayReport: Sendable {
     public var stuckEpisodes: [Int]
     public var stuckRows: [Int]
     /// Rows the daemon would refuse, by its reason (`out_of_order`, `duplicate_timestamp`,
-    /// `non_finite_value`, `all_channels_missing`, `nothing_to_carry`), left out as it would leave them out.
+    /// `future_time`, `non_finite_value`, `all_channels_missing`, `nothing_to_carry`), left out as it would leave them out.
     public var refused: [String: Int]
+    /// Clocks set back that the stream accepted (``StreamPolicy``).
+    public var clockResets: Int
     public var warmupRows: Int
     public var warmupEpochs: Int
     /// The first scored data row, if any.
@@ -220,11 +226,13 @@ public struct ReplayError: Error, CustomStringConvertible, Sendable {
 /// The model is `model` with the file's width as its inputs (what the daemon builds for a
 /// stream of that width) with `targets` set to the target columns' indexes among the inputs.
 /// The samples are the file's rows less the rows the daemon would refuse, in its order: values
-/// beyond float32's range (`non_finite_value`); when the file has a time axis, a time not later
-/// than the latest accepted one (`out_of_order`, `duplicate_timestamp`); then the missing-cell
-/// policy, ``ChannelWatch``: every cell missing (`all_channels_missing`), a missing cell of a
-/// column with no value yet (`nothing_to_carry`); other missing cells take the column's previous
-/// accepted value. The watch's stuck channels are counted too.
+/// beyond float32's range (`non_finite_value`); when the file has a time axis, the stream policy's
+/// refusals of a time (`out_of_order`, `duplicate_timestamp`, and `future_time` against the file's
+/// own clock, ``StreamPolicy/fileClock(previous:time:next:)``), a clock set back being accepted as
+/// the daemon accepts it; then the missing-cell policy, ``ChannelWatch``: every cell missing
+/// (`all_channels_missing`), a missing cell of a column with no value yet (`nothing_to_carry`);
+/// other missing cells take the column's previous accepted value. The watch's stuck channels are
+/// counted too.
 ///
 /// Warm-up: the first `warmupRows` samples are streamed `warmupEpochs` times, then the rest once.
 /// The model, its optimizer, its normaliser, its hidden state and its TBPTT window all carry
@@ -246,6 +254,8 @@ public final class Replayer {
     public let carried: [Int]
     public let stuckEpisodes: [Int]
     public let stuckRows: [Int]
+    /// Clocks set back that the stream accepted.
+    public let clockResets: Int
 
     /// Chooses the columns and targets of `table` and builds the stream's model configuration.
     public init(table: CSVTable, model template: ModelConfiguration, settings: ReplaySettings) throws(ReplayError) {
@@ -280,8 +290,8 @@ public final class Replayer {
         var kept = CSVSamples(file: picked.file, columns: picked.columns, hasTime: picked.hasTime)
         var input: [Float] = []
         input.reserveCapacity(picked.values.count)
-        var refused: [String: Int] = [:]
-        var policy = StreamPolicy(width: width, latestTime: settings.previousTime)
+        var refused: [String: Int] = [:], clockResets = 0
+        var policy = StreamPolicy(width: width, latestTime: settings.previousTime, clock: settings.clock)
         var watch = ChannelWatch(width: width)
         var stuckRows = [Int](repeating: 0, count: width)
         // The columns' latest accepted values in float64, the file's, carried as the watch carries
@@ -295,7 +305,10 @@ public final class Replayer {
                 refused[problem.rawValue, default: 0] += 1
                 continue
             }
-            if let refusal = policy.check(width: values.count, time: time) {
+            // The reference clock is the file's own, where the daemon's is its host's.
+            let now = time.map { StreamPolicy.fileClock(previous: i > 0 ? picked.timestamp(i - 1) : nil, time: $0, next: i + 1 < picked.count ? picked.timestamp(i + 1) : nil) }
+            if let refusal = policy.check(width: values.count, time: time, now: now).refusal {
+                _ = policy.admit(width: values.count, time: time, now: now)
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
@@ -304,7 +317,7 @@ public final class Replayer {
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
-            policy.accept(time: time)
+            if policy.admit(width: values.count, time: time, now: now) == .clockReset { clockResets += 1 }
             for (j, x) in values.enumerated() where !x.isNaN { latest[j] = x }
             for j in watch.stuck { stuckRows[Int(j)] += 1 }
             if let time { kept.time.append(time) }
@@ -346,6 +359,7 @@ public final class Replayer {
         self.carried = watch.carried
         self.stuckEpisodes = watch.stuckEpisodes
         self.stuckRows = stuckRows
+        self.clockResets = clockResets
     }
 
     public var targetNames: [String] { targets.map { samples.columns[$0] } }
@@ -456,7 +470,8 @@ public final class Replayer {
             file: samples.file, fileRows: fileRows, inputs: samples.columns, targets: targetNames,
             timeColumn: timeColumn, model: model, samples: n,
             skippedRows: refused[StreamRejection.nothingToCarry.rawValue] ?? 0,
-            carried: carried, stuckEpisodes: stuckEpisodes, stuckRows: stuckRows, refused: refused, warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
+            carried: carried, stuckEpisodes: stuckEpisodes, stuckRows: stuckRows, refused: refused, clockResets: clockResets,
+            warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
             firstScoredRow: firstScored, cells: cells, experts: experts, seasonalLag: lag,
             anomalyScores: anomalies, drifts: forecaster.counters.drifts - beforeForecaster.drifts,
             steps: steps, seconds: seconds,

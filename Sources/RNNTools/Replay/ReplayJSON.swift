@@ -31,6 +31,8 @@ struct ReplayJSON: Encodable {
     var stuckRows: [String: Int]
     /// Rows refused as the daemon would, per reason.
     var refused: [String: Int]
+    /// Clocks set back that the stream accepted.
+    var clockResets: Int
     var warmupRows: Int
     var warmupEpochs: Int
     @ExplicitNull var firstScoredRow: Int?
@@ -52,7 +54,7 @@ struct ReplayJSON: Encodable {
     enum CodingKeys: String, CodingKey {
         case file, from, rows, timeColumn = "time_column", firstTime = "first_time", lastTime = "last_time"
         case inputs, targets, horizon, model
-        case samples, skippedRows = "skipped_rows", carried, stuckEpisodes = "stuck_episodes", stuckRows = "stuck_rows", refused
+        case samples, skippedRows = "skipped_rows", carried, stuckEpisodes = "stuck_episodes", stuckRows = "stuck_rows", refused, clockResets = "clock_resets"
         case warmupRows = "warmup_rows", warmupEpochs = "warmup_epochs", firstScoredRow = "first_scored_row"
         case steps, seconds, samplesPerSecond = "samples_per_second", updates, skippedUpdates = "skipped_updates"
         case seasonalLag = "seasonal_lag", anomalyScores = "anomaly_scores", drifts, experts
@@ -228,6 +230,7 @@ struct ReplayJSON: Encodable {
         stuckEpisodes = Dictionary(zip(r.inputs, r.stuckEpisodes), uniquingKeysWith: +)
         stuckRows = Dictionary(zip(r.inputs, r.stuckRows), uniquingKeysWith: +)
         refused = r.refused
+        clockResets = r.clockResets
         warmupRows = r.warmupRows
         warmupEpochs = r.warmupEpochs
         firstScoredRow = r.firstScoredRow

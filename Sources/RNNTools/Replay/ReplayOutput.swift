@@ -39,6 +39,7 @@ extension ReplayReport {
             let reasons = refused.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             lines.append("  refused as the daemon would: \(reasons)")
         }
+        if clockResets > 0 { lines.append("  clock set back and accepted as the daemon would: \(clockResets) time\(clockResets == 1 ? "" : "s")") }
         if warmupRows > 0 {
             lines.append("  warm-up: the first \(warmupRows) samples, \(warmupEpochs) pass\(warmupEpochs == 1 ? "" : "es"), not scored")
         }
