@@ -133,21 +133,16 @@ READINGS = {
     # The linear model's past changes: normalised with the unit they had on "arrival" (the
     # network's change inputs), or with the "current" unit.
     "lag_units": "current",
-    # s_o in the exponentiated-gradient step: "updated" with this resolution's errors first,
-    # or its value "before" them (the first resolution then uses its own errors).
-    "eg_scale": "before",
-    # The forecaster's running means with a forgetting factor λ (RunningMean): weights
-    # max(1/n, 1 − λ) like the "normaliser", or "first" value, then 1 − λ.
-    "eg_scale_mean": "first",      # s_o
-    "band_scale_mean": "first",    # σ_o
-    "drift_error_mean": "first",   # ē
-    "drift_signal_mean": "normaliser",  # ū
+    # (s_o, σ_o and ē are settled by the document: taken before this resolution, started at
+    # their first value, then bounded updates with weights 0.01, 0.01, 0.001: BoundedScale.)
+    # ū, a running mean with forgetting factor λ (RunningMean): weights max(1/n, 1 − λ) like
+    # the "normaliser", or "first" value, then 1 − λ.
+    "drift_signal_mean": "normaliser",
     # ū in the Page–Hinkley term u − ū − δ: "updated" with u first, or its value "before" u.
     "drift_signal_order": "updated",
 }
 
-SWIFT_READINGS = dict(READINGS, none_change_unit="rms", lag_units="current", eg_scale="before",
-                      eg_scale_mean="first", band_scale_mean="first", drift_error_mean="first",
+SWIFT_READINGS = dict(READINGS, none_change_unit="rms", lag_units="current",
                       drift_signal_order="before")
 
 
@@ -229,8 +224,16 @@ class InputEncoder:
             return 1.0
         return max(math.sqrt(self.ms[j]), self.floor(j))
 
-    def encode(self, x, t):
+    def move_mean(self, j, v):
+        """The outlier gate's new level: the channel's mean becomes v (the variance is kept)."""
+        if self.enabled:
+            self.mean[j] = v
+
+    def encode(self, x, t, restart=False):
+        """`restart`: the first sample of a new segment: its change is 0 and not folded in."""
         x = [float(v) for v in x]
+        if restart:
+            self.prev = None
         if self.enabled:
             self.n += 1
             a = running_weight(self.n, self.forgetting)
@@ -303,16 +306,22 @@ class OnlineNetwork:
         self.live = zero_state(self.cell, self.H)
         self.carry = zero_state(self.cell, self.H)  # s_{start-1}; zeros while start == 0
         self.carry_start = 0                          # the window start that `carry` belongs to
+        self.segment = 0                              # s, the latest restart
         self.inputs, self.values = [], []             # per sample: features, original values
         self.T = -1
         self.clipped_count = 0
         self.output = self.forecast = None
 
-    def predict(self, x, t=None):
+    def predict(self, x, t=None, restart=False):
         """Step 1: one step from the live state; sets `output` (the head's) and `forecast`
-        (original units, with the current statistics)."""
+        (original units, with the current statistics). `restart`: a new segment starts at
+        this sample: s = T, the carried state becomes the live state before it."""
         self.T += 1
-        feats = self.encoder.encode(x, t)
+        if restart:
+            self.segment = self.T
+            self.carry = self.live.detach().clone()
+            self.carry_start = self.T
+        feats = self.encoder.encode(x, t, restart)
         self.inputs.append(torch.tensor(feats))
         self.values.append([float(v) for v in x])
         with torch.no_grad():
@@ -340,7 +349,7 @@ class OnlineNetwork:
         cell, act, params = self.cell, self.act, self.params
         if (T + 1) % k1 != 0:
             return None
-        start = max(0, T - k2)
+        start = max(self.segment, T - k2)
         assert start == self.carry_start, (T, start, self.carry_start)
 
         hook_hits = [0]
@@ -372,9 +381,9 @@ class OnlineNetwork:
                 preds.append(outs[t][(p - 1) * K:p * K])
                 targs.append(torch.tensor(self.target(u, t)))
         if not preds:
-            # No terms, no update. (Only happens at T = 0, where the window is empty and
-            # the carry cannot move.)
-            assert T == 0
+            # No terms, no update, not even the carry. (Only at T = 0 or at a restart, where
+            # the window is empty and the carry cannot move.)
+            assert start == T and max(self.segment, T + k1 - k2) == start
             return None
         pred = torch.cat(preds)
         targ = torch.cat(targs)
@@ -410,7 +419,7 @@ class OnlineNetwork:
         self.opt.step()
 
         # Carry, from this recomputation (weights before the step).
-        new_start = max(0, T + k1 - k2)
+        new_start = max(self.segment, T + k1 - k2)
         if new_start > start:
             self.carry = states[new_start - 1].detach().clone()
             self.carry_start = new_start
@@ -490,6 +499,9 @@ ANOMALY_WARMUP = 100
 DRIFT_WARMUP, DRIFT_ERROR_FORGETTING, DRIFT_SIGNAL_MEMORY = 200, 0.999, 200
 DRIFT_BOUND, DRIFT_DELTA, DRIFT_THRESHOLD = 10.0, 0.1, 100.0
 DRIFT_BOOST, DRIFT_BOOST_SAMPLES = 3.0, 500
+SCALE_BOUND = 5.0                       # B: bounded updates of s_o, σ_o, ē
+GATE_UNITS, GATE_WARMUP, GATE_MEMORY = 12.0, 30, 1000
+CLOCK_GAP, CLOCK_KNOWN, CLOCK_PLAIN, CLOCK_WEIGHT = 10.0, 8, 20, 0.05
 
 
 def band_quantile(scores, level):
@@ -504,8 +516,117 @@ def band_quantile(scores, level):
     return sorted(scores)[min(rank, m) - 1], tie
 
 
+class BoundedScale:
+    """s_o, σ_o or ē: the first value starts it (while it is 0), then each new value, bounded
+    at `bound` times the scale, weighs 1 − λ."""
+
+    def __init__(self, forgetting, bound):
+        self.weight, self.bound, self.value = 1.0 - forgetting, bound, 0.0
+
+    def update(self, v):
+        if self.value == 0.0:
+            self.value = v
+        else:
+            self.value += self.weight * (min(v, self.bound * self.value) - self.value)
+
+
+def hampel(a, b):
+    """Hampel's three-part redescending influence: b up to 2b, down to 0 at 6b."""
+    if a <= 2.0 * b:
+        return b
+    if a < 6.0 * b:
+        return b * (6.0 * b - a) / (4.0 * b)
+    return 0.0
+
+
+class SamplingClock:
+    """The latest time and the usual interval (a plain mean of the first 20 intervals, then
+    weight 0.05; an interval counts only within [½, 2] times the estimate, read as: bounded to
+    that range, since "neither [a gap nor a clock jump] moves the estimate" says the others
+    do). `observe`
+    says whether the sample starts a new segment (a gap of more than 10 usual intervals once 8
+    are known, or a time at or before the latest)."""
+
+    def __init__(self):
+        self.latest, self.interval, self.known = None, 0.0, 0
+        self.margin = math.inf   # closest decision (gap, or an interval's counting), relative
+
+    def observe(self, t):
+        if t is None:
+            return False
+        latest, self.latest = self.latest, t
+        if latest is None:
+            return False
+        d = t - latest
+        if d <= 0.0:
+            return True                                   # clock jump
+        if self.known >= CLOCK_KNOWN:
+            self.margin = min(self.margin, abs(d - CLOCK_GAP * self.interval) / d)
+            if d > CLOCK_GAP * self.interval:
+                return True                               # gap
+        if self.known > 0:
+            self.margin = min(self.margin, abs(d - 0.5 * self.interval) / d,
+                              abs(d - 2.0 * self.interval) / d)
+            d = min(max(d, 0.5 * self.interval), 2.0 * self.interval)
+        self.known += 1
+        self.interval += max(1.0 / self.known, CLOCK_WEIGHT) * (d - self.interval)
+        return False
+
+
+class OutlierGate:
+    """Per channel: the reference r (the latest value taken as it came), the level before the
+    latest adopted shift and its sample, and the side of the previous sample's outlier."""
+
+    def __init__(self, I):
+        self.I = I
+        self.reference = [0.0] * I
+        self.before_shift = [None] * I    # (level, sample of the shift)
+        self.side = [0.0] * I             # sign of the previous sample's held-back outlier
+        self.margin = math.inf            # closest |d| or |x − level| to the bound b, relative to b
+        self.events = []                  # (n, channel, "outlier" | "return" | "new level")
+
+    def reset(self, x):
+        self.reference = list(x)
+        self.before_shift = [None] * self.I
+        self.side = [0.0] * self.I
+
+    def apply(self, n, x, encoder, new_segment):
+        """x̃ and whether a level shift (a return or a new level) was taken."""
+        watching = encoder.enabled and encoder.m >= GATE_WARMUP
+        if new_segment or not watching:
+            self.reset(x)
+            return list(x), False
+        gated, shift = list(x), False
+        for i in range(self.I):
+            b = GATE_UNITS * encoder.unit(i)      # the unit before x_n
+            d = x[i] - self.reference[i]
+            self.margin = min(self.margin, abs(abs(d) - b) / b)
+            if abs(d) <= b:
+                self.reference[i], self.side[i] = x[i], 0.0
+                continue
+            side = math.copysign(1.0, d)
+            before = self.before_shift[i]
+            back = False
+            if before is not None and n - before[1] <= GATE_MEMORY:
+                self.margin = min(self.margin, abs(abs(x[i] - before[0]) - b) / b)
+                back = abs(x[i] - before[0]) <= b
+            if back or self.side[i] == side:
+                self.events.append((n, i, "return" if back else "new level"))
+                self.before_shift[i] = (self.reference[i], n)
+                self.reference[i], self.side[i] = x[i], 0.0
+                encoder.move_mean(i, x[i])
+                shift = True
+            else:
+                self.events.append((n, i, "outlier"))
+                # x̃ is a sample like the others: a float (docs/numerics.md, "Memory and cost").
+                gated[i] = float(np.float32(self.reference[i] + side * hampel(abs(d), b)))
+                self.side[i] = side
+        return gated, shift
+
+
 class ForecasterReference:
-    """One stream's forecaster, sample by sample: score, forecast, learn."""
+    """One stream's forecaster, sample by sample: the clock and the gate, then score, forecast,
+    learn."""
 
     def __init__(self, sc, params):
         self.net = OnlineNetwork(sc, params)
@@ -520,18 +641,17 @@ class ForecasterReference:
         self.D = self.L * self.I + self.I + 4 + 1
         self.C = np.eye(self.D)
         self.W = np.zeros((self.O, self.D))
-        self.lag_changes = [[0.0] * self.I for _ in range(self.L)]  # newest first
         self.features = {}                                            # n -> φ_n
         self.smoothed = None
         self.active = [True, True, self.L > 0, True]
         even = 1.0 / sum(self.active)
         self.weights = [[even if a else 0.0 for a in self.active] for _ in range(self.O)]
-        self.sq_error = [RunningMean(EG_FORGETTING, READINGS["eg_scale_mean"]) for _ in range(self.O)]  # s_o
-        self.abs_error = [RunningMean(BAND_FORGETTING, READINGS["band_scale_mean"]) for _ in range(self.O)]  # σ_o
+        self.sq_error = [BoundedScale(EG_FORGETTING, SCALE_BOUND ** 2) for _ in range(self.O)]  # s_o
+        self.abs_error = [BoundedScale(BAND_FORGETTING, SCALE_BOUND) for _ in range(self.O)]    # σ_o
         self.scores = [[] for _ in range(self.O)]                            # arrival order
         self.level = [self.alpha] * self.O                                   # α_o
         self.history = {}                                                    # n -> published
-        self.error_mean = [RunningMean(DRIFT_ERROR_FORGETTING, READINGS["drift_error_mean"])
+        self.error_mean = [BoundedScale(DRIFT_ERROR_FORGETTING, SCALE_BOUND)
                            for _ in range(self.K)]  # ē
         self.restart_detector()
         self.drift_at = None
@@ -539,6 +659,12 @@ class ForecasterReference:
         self.trace_rescales = 0
         self.min_margin = math.inf    # closest value to a band edge, relative to max(1, |y|)
         self.rank_ties = []           # (n, o, m, α_o) where (1 − α_o)(m + 1) is an integer
+        self.clock = SamplingClock()
+        self.gate = OutlierGate(self.I)
+        self.segment_start = 0        # the latest gap or clock jump: nothing before it is scored
+        self.restart_at = 0           # the latest restart (segment or level shift)
+        self.segments, self.level_shifts = [], []
+        self.learned = []             # x̃ per sample
         self.n = -1
 
     def restart_detector(self):
@@ -550,13 +676,13 @@ class ForecasterReference:
             return 1.0
         return 1.0 + (DRIFT_BOOST - 1.0) * max(0.0, 1.0 - (self.n - self.drift_at) / DRIFT_BOOST_SAMPLES)
 
-    # 1. Score every forecast that x_n resolves.
+    # 1. Score every forecast that x_n (as it came) resolves, made in this segment.
     def score(self, x):
         n, K = self.n, self.K
         step1_errors = [None] * K
         anomaly_parts = []
         for p in range(1, self.P + 1):
-            if n - p < 0:
+            if n - p < self.segment_start:
                 continue
             made = self.history[n - p]
             for j, c in enumerate(self.targets):
@@ -566,21 +692,21 @@ class ForecasterReference:
                 error = published - y
                 self.counters["scored"] += 1
                 if self.ensemble:
-                    expert_errors = [f - y for f, a in zip(made["experts"][o], self.active) if a]
-                    mean_sq = sum(e * e for e in expert_errors) / len(expert_errors)
-                    if READINGS["eg_scale"] == "before":
-                        s = self.sq_error[o].value if self.sq_error[o].n > 0 else mean_sq
+                    # v over all four (without a linear model its forecast is persistence's)
+                    mean_sq = sum((f - y) ** 2 for f in made["experts"][o]) / len(EXPERTS)
+                    s = self.sq_error[o].value                  # before this resolution
+                    if s > 0.0:
+                        bounded = min(max(published - y, -SCALE_BOUND * math.sqrt(s)), SCALE_BOUND * math.sqrt(s))
+                        w = list(self.weights[o])
+                        gs = [2.0 * bounded * (f - published) / s for f in made["experts"][o]]
+                        if all(math.isfinite(g) for e, g in enumerate(gs) if w[e] > 0.0):
+                            for e in range(len(EXPERTS)):
+                                if w[e] > 0.0:
+                                    w[e] = max(w[e] * math.exp(min(max(-EG_RATE * gs[e], -50.0), 50.0)), EG_FLOOR)
+                            total = sum(w)
+                            self.weights[o] = [v / total for v in w]
+                    if math.isfinite(mean_sq):
                         self.sq_error[o].update(mean_sq)
-                    else:
-                        s = self.sq_error[o].update(mean_sq)
-                    w = self.weights[o]
-                    for e in range(len(EXPERTS)):
-                        if self.active[e]:
-                            f = made["experts"][o][e]
-                            w[e] = max(w[e] * math.exp(-EG_RATE * 2.0 * (published - y) * (f - published) / s),
-                                       EG_FLOOR)
-                    total = sum(w)
-                    self.weights[o] = [v / total for v in w]
                 band = made["band"][o]
                 if band is not None:
                     lower, upper, half = band
@@ -603,7 +729,7 @@ class ForecasterReference:
         if self.coverage > 0 and n >= ANOMALY_WARMUP and anomaly_parts and None not in anomaly_parts:
             anomaly = max(anomaly_parts)
 
-        drift = n >= 1 and self.watch_drift(step1_errors)
+        drift = self.watch_drift(step1_errors)
         if drift:
             self.counters["drifts"] += 1
             self.drift_at = n
@@ -616,9 +742,11 @@ class ForecasterReference:
         # u over the targets whose slow mean ē (before this error) is already set; then ē takes it.
         ratios = []
         for j, error in enumerate(step1_errors):
+            if error is None:
+                continue                                  # not scored (first sample, new segment)
             e = abs(error)
             mean = self.error_mean[j].value
-            if self.error_mean[j].n > 0 and mean > 0:
+            if mean > 0:
                 ratios.append(min(e / mean, DRIFT_BOUND))
             self.error_mean[j].update(e)
         if not (self.use_drift and self.n >= DRIFT_WARMUP and ratios):
@@ -633,68 +761,77 @@ class ForecasterReference:
         self.ph_min = min(self.ph_min, self.ph_sum)
         return self.ph_sum - self.ph_min > DRIFT_THRESHOLD
 
-    # 2. Forecast x_{n+1} ... x_{n+P}.
-    def forecast(self, x, t):
-        net = self.net
-        net.predict(x, t)
+    # 2. Forecast x_{n+1} ... x_{n+P} from x̃.
+    def forecast(self, xg, t, restart):
+        net, n = self.net, self.n
+        net.predict(xg, t, restart)
         enc = net.encoder
-        if self.smoothed is None:
-            self.smoothed = list(x)
+        if self.smoothed is None or restart:
+            self.smoothed = list(xg)
         else:
-            self.smoothed = [l + SMOOTHING * (v - l) for l, v in zip(self.smoothed, x)]
-        if self.L > 0:
-            self.lag_changes = [list(enc.changes)] + self.lag_changes[:-1]
-        lags = self.lag_changes
+            self.smoothed = [l + SMOOTHING * (v - l) for l, v in zip(self.smoothed, xg)]
+        values = self.learned
         if READINGS["lag_units"] == "current":
-            values = self.net.values
-            lags = [[bound((values[self.n - k][i] - values[self.n - k - 1][i]) / enc.unit(i))
-                     if self.n - k >= 1 else 0.0 for i in range(self.I)] for k in range(self.L)]
+            lags = [[bound((values[n - k][i] - values[n - k - 1][i]) / enc.unit(i))
+                     if n - k - 1 >= self.restart_at else 0.0 for i in range(self.I)]
+                    for k in range(self.L)]
+        else:  # the unit each change had on arrival (the network's change inputs)
+            self.arrival_changes = getattr(self, "arrival_changes", {})
+            self.arrival_changes[n] = list(enc.changes)
+            lags = [list(self.arrival_changes[n - k]) if n - k - 1 >= self.restart_at
+                    else [0.0] * self.I for k in range(self.L)]
         phi = np.array([v for lag in lags for v in lag] + list(enc.levels)
                        + list(enc.phases) + [1.0])
         assert phi.shape == (self.D,)
-        self.features[self.n] = phi
-        self.features.pop(self.n - self.P - 1, None)
+        self.features[n] = phi
+        self.features.pop(n - self.P - 1, None)
         linear = self.W @ phi
         made = {"experts": [], "forecast": [], "scale": [], "band": []}
         for o in range(self.O):
             c = self.targets[o % self.K]
-            experts = [x[c], self.smoothed[c], x[c] + float(linear[o]) * enc.unit(c), net.forecast[o]]
+            lin = xg[c] + float(linear[o]) * enc.unit(c) if self.L > 0 else xg[c]
+            experts = [xg[c], self.smoothed[c], lin, net.forecast[o]]
             if self.ensemble:
                 published = sum(w * f for w, f in zip(self.weights[o], experts))
             else:
                 published = net.forecast[o]
-            scale = self.abs_error[o].value if self.abs_error[o].n > 0 else None
+            scale = self.abs_error[o].value if self.abs_error[o].value > 0 else None
             band = None
             if self.coverage > 0 and len(self.scores[o]) >= BAND_WARMUP:
                 q, tie = band_quantile(self.scores[o], self.level[o])
                 if tie < 1e-9:
-                    self.rank_ties.append((self.n, o, len(self.scores[o]), self.level[o]))
+                    self.rank_ties.append((n, o, len(self.scores[o]), self.level[o]))
                 half = scale * q
                 band = (published - half, published + half, half)
             made["experts"].append(experts)
             made["forecast"].append(published)
             made["scale"].append(scale)
             made["band"].append(band)
-        self.history[self.n] = made
-        self.history.pop(self.n - self.P - 1, None)
+        self.history[n] = made
+        self.history.pop(n - self.P - 1, None)
         return made
 
-    # 3. Learn: the network's schedule, the linear model's step.
-    def learn(self, x):
+    # 3. Learn: the network's schedule, the linear model's step (on x̃).
+    def learn(self, xg):
         n, enc = self.n, self.net.encoder
         update = self.net.learn(lr_scale=self.boost())
         if self.L == 0:
             return update
         for p in range(1, self.P + 1):  # step 1 first: steps p > 1 use the C it updated
-            if n - p < 0:
+            if n - p < self.restart_at:
                 continue
             phi = self.features[n - p]
             c_phi = self.C @ phi
-            gain = c_phi / (RLS_FORGETTING + phi @ c_phi)
+            den = RLS_FORGETTING + phi @ c_phi
+            if not (math.isfinite(den) and den > 0):
+                continue
+            gain = c_phi / den
             for j, c in enumerate(self.targets):
                 o = (p - 1) * self.K + j
-                target = (x[c] - self.net.values[n - p][c]) / enc.unit(c)
-                self.W[o] += gain * (target - self.W[o] @ phi)
+                target = (xg[c] - self.learned[n - p][c]) / enc.unit(c)
+                error = target - self.W[o] @ phi
+                if math.isfinite(error):
+                    self.W[o] += gain * error
             if p == 1:
                 self.C = (self.C - np.outer(gain, phi @ self.C)) / RLS_FORGETTING
                 trace = np.trace(self.C)
@@ -706,9 +843,20 @@ class ForecasterReference:
     def step(self, x, t):
         self.n += 1
         x = [float(v) for v in x]
+        new_segment = self.clock.observe(t)
+        xg, shift = self.gate.apply(self.n, x, self.net.encoder, new_segment)
+        if new_segment:
+            self.segment_start = self.n
+            self.segments.append(self.n)
+        if shift:
+            self.level_shifts.append(self.n)
+        restart = (new_segment or shift) and self.n > 0
+        if restart:
+            self.restart_at = self.n
+        self.learned.append(xg)
         anomaly, drift = self.score(x)
-        made = self.forecast(x, t)
-        self.learn(x)
+        made = self.forecast(xg, t, restart)
+        self.learn(xg)
         return made, anomaly, drift
 
 
@@ -727,7 +875,7 @@ def run_forecaster(sc, seed):
 
     ref = ForecasterReference(sc, params)
     columns = {k: [] for k in ("forecast", "experts", "half_width", "anomaly", "counters")}
-    drifts, weights = [], {}
+    drifts, weights, gated = [], {}, {}
     for n, (x, t) in enumerate(zip(samples, times)):
         made, anomaly, drift = ref.step(x, t)
         columns["forecast"].append(made["forecast"])
@@ -737,6 +885,8 @@ def run_forecaster(sc, seed):
         columns["counters"].append([ref.counters[k] for k in ("scored", "banded", "covered", "drifts")])
         if drift:
             drifts.append(n)
+        if ref.learned[-1] != x:
+            gated[str(n)] = ref.learned[-1]
         if n % sc["weights_every"] == 0 or n == len(samples) - 1:
             weights[str(n)] = [list(w) for w in ref.weights]
 
@@ -748,6 +898,9 @@ def run_forecaster(sc, seed):
     record.update(columns)
     record["drifts"] = drifts
     record["weights"] = weights
+    record["gated"] = gated
+    record["segments"] = ref.segments
+    record["level_shifts"] = ref.level_shifts
     record["torch_version"] = torch.__version__
     summary = {
         "drifts at": drifts,
@@ -759,6 +912,12 @@ def run_forecaster(sc, seed):
         "closest band edge (relative)": ref.min_margin,
         "rank ties (n, o, m, level)": ref.rank_ties,
         "network updates": ref.net.T + 1,
+        "gate events (n, channel, kind)": ref.gate.events,
+        "closest gate decision (relative to b)": ref.gate.margin,
+        "new segments": ref.segments,
+        "closest clock decision (relative)": ref.clock.margin,
+        "usual interval": ref.clock.interval,
+        "change units at the end": [ref.net.encoder.unit(i) for i in range(ref.I)],
     }
     return record, summary
 
@@ -986,6 +1145,22 @@ def two_channels_with_a_change(n, gen):
     return samples, times
 
 
+def with_faults(n, gen):
+    """`two_channels_with_a_change` with what the outlier gate and the clock are for: a wild
+    value of the first channel at sample 105 (about 1000 change units away: held back whole),
+    the second channel 15 higher for samples 125-128 (about 40 change units: the first held
+    back by Hampel's descending part, the second a new level, then a return at 129), a gap of
+    15 hours after sample 160 (a new segment at 161) and the clock set back 3 hours at sample
+    340 (a clock jump: a new segment at 340)."""
+    samples, times = two_channels_with_a_change(n, gen)
+    samples[105][0] = 1000.0
+    for k in range(125, 129):
+        samples[k][1] += 15.0
+    times = [t + (14 * 3600.0 if k > 160 else 0.0) - (3 * 3600.0 if k >= 340 else 0.0)
+             for k, t in enumerate(times)]
+    return samples, times
+
+
 def untimed_channel(n, gen):
     """One channel without times (calendar phases 0 for every sample): an AR(1) around a slow
     sine."""
@@ -1005,7 +1180,7 @@ def forecaster_scenarios():
              formulation="change", calendar=True,
              normalization={"kind": "running", "forgetting": None},
              ensemble=True, linear_lags=4, coverage=0.9, drift=True,
-             n_samples=400, weights_every=20, data=two_channels_with_a_change),
+             n_samples=400, weights_every=20, data=with_faults),
         dict(name="forecaster_lstm_i1_untimed", cell="lstm", activation="tanh", inputs=1,
              hidden=3, targets=[0], horizon=1, window=4, update_every=2,
              loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
@@ -1019,7 +1194,7 @@ def forecaster_scenarios():
 def rounded(v, digits):
     """Floats to `digits` significant digits (the samples and times are written as they are)."""
     if isinstance(v, dict) and "samples" in v:
-        return {k: (x if k in ("samples", "times") else rounded(x, digits)) for k, x in v.items()}
+        return {k: (x if k in ("samples", "times", "gated") else rounded(x, digits)) for k, x in v.items()}
     if isinstance(v, float):
         return float(f"{v:.{digits}g}") if math.isfinite(v) else None
     if isinstance(v, list):
