@@ -362,11 +362,28 @@ extension Forecaster {
         return UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + Int(n))])
     }
 
-    /// The counters of a saved forecaster state, without building anything.
-    public static func counters(in bytes: UnsafeRawBufferPointer) -> ForecasterCounters? {
+    /// The counters of a saved forecaster state of `configuration`, without building anything:
+    /// the outliers, level shifts and segments too when the state is of the current format
+    /// (0 for a state of record format 2, which did not count them).
+    public static func counters(in bytes: UnsafeRawBufferPointer, configuration c: ModelConfiguration) -> ForecasterCounters? {
         guard let trainer = trainerState(in: bytes), bytes.count >= 8 + trainer.count + 32 else { return nil }
-        var r = StateReader(base: bytes.baseAddress! + 8 + trainer.count)
-        return ForecasterCounters(reading: &r)
+        let own = 8 + trainer.count
+        var r = StateReader(base: bytes.baseAddress! + own)
+        var counters = ForecasterCounters(reading: &r)
+        let layout = ForecasterLayout(
+            inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
+            lags: LinearExpert.lags(c), features: LinearExpert.features(c))
+        let events = own + 32 + 8 * layout.events
+        if bytes.count >= events + 8 * 3 {
+            func count(_ k: Int) -> Int {
+                let v = bytes.loadUnaligned(fromByteOffset: events + 8 * k, as: Double.self)
+                return v >= 0 && v < 1e15 ? Int(v) : 0
+            }
+            counters.outliers = count(outlierEvents)
+            counters.levelShifts = count(shiftEvents)
+            counters.segments = count(segmentEvents)
+        }
+        return counters
     }
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {

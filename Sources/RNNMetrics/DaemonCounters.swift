@@ -15,6 +15,11 @@ public final class DaemonCounters: Sendable {
     public let skippedUpdates = Atomic<Int>(0)
     /// Error regime changes detected (the drift policy applied), over every stream.
     public let drifts = Atomic<Int>(0)
+    /// Samples with an input the outlier gate held back, level shifts it adopted, and new segments
+    /// (gaps, clocks set back) started, over every stream (docs/numerics.md).
+    public let outliers = Atomic<Int>(0)
+    public let levelShifts = Atomic<Int>(0)
+    public let segments = Atomic<Int>(0)
     /// Missing values of accepted samples, carried forward from their channel's previous value
     /// (RNNWire's `ChannelWatch`), over every stream and channel.
     public let missingValues = Atomic<Int>(0)

@@ -52,6 +52,7 @@ package final class MetricsExporter: Sendable {
 
     private let received, learned, otherShard, forecasts, updates, skippedUpdates: Counter
     private let drifts, clockResets, valuesScored, valuesBanded, valuesInBand: Counter
+    private let outliers, levelShifts, segments: Counter
     private let missingValues, stuckEpisodes: Counter
     private let stuckChannels: Gauge
     /// Per stream with a slot (``StreamBoard``) and name: its rolling forecast MSE, persistence MSE
@@ -106,6 +107,9 @@ package final class MetricsExporter: Sendable {
         updates = counter("rnnd_weight_updates_total", "TBPTT weight updates.")
         skippedUpdates = counter("rnnd_weight_updates_skipped_total", "Weight updates skipped for a non-finite loss or gradient.")
         drifts = counter("rnnd_drifts_total", "Lasting changes of a stream's error regime detected (the drift policy applied), over every stream.")
+        outliers = counter("rnnd_outliers_total", "Samples with a value far outside what its stream has shown, held back by the outlier gate (learned from as the latest good value), over every stream.")
+        levelShifts = counter("rnnd_level_shifts_total", "Level shifts the outlier gate adopted (a new level, or a return to the one before), over every stream.")
+        segments = counter("rnnd_segments_total", "New segments of a stream: a gap of more than 10 usual intervals, or its time set back; forecasts made before it are not scored, over every stream.")
         missingValues = counter(
             "rnnd_missing_values_total", "Missing values (null channels) of accepted samples, carried forward from their channel's previous value, over every stream.")
         stuckChannels = gauge("rnnd_stuck_channels", "Channels whose value has stayed exactly the same far longer than usual for them, now, over the streams in memory.")
@@ -202,6 +206,9 @@ package final class MetricsExporter: Sendable {
         unloadedForRoom.load(c.unloadedForRoom.load(ordering: .relaxed))
         reloaded.load(c.reloaded.load(ordering: .relaxed))
         drifts.load(c.drifts.load(ordering: .relaxed))
+        outliers.load(c.outliers.load(ordering: .relaxed))
+        levelShifts.load(c.levelShifts.load(ordering: .relaxed))
+        segments.load(c.segments.load(ordering: .relaxed))
         missingValues.load(c.missingValues.load(ordering: .relaxed))
         stuckChannels.set(to: Double(c.stuckChannels.load(ordering: .relaxed)))
         stuckEpisodes.load(c.stuckEpisodes.load(ordering: .relaxed))

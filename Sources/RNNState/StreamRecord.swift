@@ -65,9 +65,10 @@ public struct StreamRecord: Sendable, Equatable {
         }
     }
 
-    /// The forecaster's own counters (drifts, band coverage), read the same way.
+    /// The forecaster's own counters (drifts, band coverage, outliers, level shifts, segments),
+    /// read the same way.
     public var forecasterCounters: ForecasterCounters? {
-        state.withUnsafeBytes { Forecaster.counters(in: $0) }
+        state.withUnsafeBytes { Forecaster.counters(in: $0, configuration: model) }
     }
 
     /// The XXH64 checksum an encoded record ends with (unchecked); nil when too short.

@@ -12,7 +12,8 @@ struct ForecasterFixture: Decodable {
     var times: [Double?]
     /// The published forecast of every output.
     var forecast: [[Double]]
-    /// Per output: the smoothing, linear and network experts' forecasts (persistence is the sample).
+    /// Per output: the smoothing, linear and network experts' forecasts (persistence is the
+    /// sample, or the gate's output where `gated` has one).
     var experts: [[[Double]]]
     /// Per output: the band's half-width, null where there is no band.
     var half_width: [[Double?]]
@@ -23,6 +24,11 @@ struct ForecasterFixture: Decodable {
     var drifts: [Int]
     /// Combination weights per output (persistence, smoothing, linear, network) at some samples.
     var weights: [String: [[Double]]]
+    /// The outlier gate's output `x̃` where it differs from the sample (what persistence forecasts).
+    var gated: [String: [Double]]
+    /// Samples that started a new segment (a gap, a clock set back) or adopted a level.
+    var segments: [Int]
+    var level_shifts: [Int]
 }
 
 /// Differences from the reference per quantity: the worst one, and the first that exceeds the
@@ -88,6 +94,9 @@ struct ForecasterFixtureTests {
             d.check("drift", forecaster.driftDetected == f.drifts.contains(n),
                     "drift \(forecaster.driftDetected), reference \(f.drifts.contains(n))", at: n)
             let c = forecaster.counters, rc = f.counters[n]
+            d.check("segments", c.segments == f.segments.count { $0 <= n }, "segments \(c.segments), reference \(f.segments.count { $0 <= n })", at: n)
+            d.check("level shifts", c.levelShifts == f.level_shifts.count { $0 <= n },
+                    "level shifts \(c.levelShifts), reference \(f.level_shifts.count { $0 <= n })", at: n)
             d.check("counters", [c.scored, c.banded, c.covered, c.drifts] == rc,
                     "scored/banded/covered/drifts \([c.scored, c.banded, c.covered, c.drifts]) vs \(rc)", at: n)
             switch (forecaster.anomaly, f.anomaly[n]) {
@@ -98,7 +107,8 @@ struct ForecasterFixtureTests {
             for o in 0..<outputs {
                 let published = Double(forecaster.forecast[o])
                 d.check("forecast", published, f.forecast[n][o], tolerance: Self.tolerance, at: n)
-                d.check("persistence", forecaster.expertForecast(.persistence, output: o), sample[targets[o % targets.count]],
+                let channel = targets[o % targets.count]
+                d.check("persistence", forecaster.expertForecast(.persistence, output: o), f.gated[String(n)]?[channel] ?? sample[channel],
                         tolerance: 1e-12, at: n)
                 for (e, expert) in [Expert.smoothing, .linear, .network].enumerated() {
                     d.check(expert.name, forecaster.expertForecast(expert, output: o), f.experts[n][o][e],

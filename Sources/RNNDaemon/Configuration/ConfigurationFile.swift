@@ -128,7 +128,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// loss = "squared"         # squared, huber
 /// huber_delta = 1.0        # read when loss = "huber"
 /// elman_activation = "tanh"
-/// normalization_forgetting = 1.0   # (0, 1]; 1 is no forgetting
+/// normalization_forgetting = 0.9999   # (0, 1]; 1 is no forgetting
 /// formulation = "change"   # change, level
 /// calendar = true          # time of day and of week as inputs (samples with a time)
 /// ensemble = true          # combine with persistence and the linear model

@@ -271,6 +271,8 @@ public final class Daemon: Sendable {
             + "updates=\(counters.updates.load(ordering: .relaxed)) "
             + "skipped_updates=\(counters.skippedUpdates.load(ordering: .relaxed)) "
             + "drifts=\(counters.drifts.load(ordering: .relaxed)) "
+            + "outliers=\(counters.outliers.load(ordering: .relaxed)) level_shifts=\(counters.levelShifts.load(ordering: .relaxed)) "
+            + "segments=\(counters.segments.load(ordering: .relaxed)) "
             + "missing_values=\(counters.missingValues.load(ordering: .relaxed)) "
             + "stuck_episodes=\(counters.stuckEpisodes.load(ordering: .relaxed)) "
             + "clock_resets=\(counters.clockResets.load(ordering: .relaxed)) "

@@ -266,6 +266,10 @@ extension Daemon {
             quality?.observe(forecaster, since: before, worker: index, slot: learner.metricsSlot)
             learner.seq += 1
             counters.accepted.add(1, ordering: .relaxed)
+            let after = forecaster.counters
+            if after.outliers > before.outliers { counters.outliers.add(after.outliers - before.outliers, ordering: .relaxed) }
+            if after.levelShifts > before.levelShifts { counters.levelShifts.add(after.levelShifts - before.levelShifts, ordering: .relaxed) }
+            if after.segments > before.segments { counters.segments.add(after.segments - before.segments, ordering: .relaxed) }
             if forecaster.driftDetected {
                 counters.drifts.add(1, ordering: .relaxed)
                 log.notice(

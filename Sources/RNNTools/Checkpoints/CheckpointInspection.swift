@@ -394,6 +394,7 @@ public struct RecordDescription {
             add("scored", "\(f.scored) forecast values", indent: 4)
             add("in their band", f.banded > 0 ? "\(f.covered) of \(f.banded) (\(format(100 * Double(f.covered) / Double(f.banded), 1))%)" : "no band yet", indent: 4)
             add("drifts", "\(f.drifts)", indent: 4)
+            add("outliers", "\(f.outliers) samples held back, \(f.levelShifts) level shifts, \(f.segments) new segments (gaps, clock jumps)", indent: 4)
         }
         return lines.joined(separator: "\n") + "\n"
     }

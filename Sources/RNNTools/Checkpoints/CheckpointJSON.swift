@@ -255,6 +255,13 @@ struct RecordJSON: Encodable {
         var banded: Int
         var covered: Int
         var drifts: Int
+        var outliers: Int
+        var levelShifts: Int
+        var segments: Int
+
+        enum CodingKeys: String, CodingKey {
+            case scored, banded, covered, drifts, outliers, levelShifts = "level_shifts", segments
+        }
     }
 
     init(_ d: RecordDescription) {
@@ -289,7 +296,9 @@ struct RecordJSON: Encodable {
                 std: s.variance.map { JSONNumber($0.squareRoot()) }, changeRMS: s.changeMeanSquare.map { JSONNumber($0.squareRoot()) })
         }
         if let f = record.forecasterCounters {
-            forecaster = Forecaster(scored: f.scored, banded: f.banded, covered: f.covered, drifts: f.drifts)
+            forecaster = Forecaster(
+                scored: f.scored, banded: f.banded, covered: f.covered, drifts: f.drifts,
+                outliers: f.outliers, levelShifts: f.levelShifts, segments: f.segments)
         }
     }
 }

@@ -166,6 +166,11 @@ public struct ReplayReport: Sendable {
     /// Samples whose anomaly score was reported, and drifts detected, during this replay.
     public var anomalyScores: Int
     public var drifts: Int
+    /// Samples with an input held back by the outlier gate, level shifts adopted, and new
+    /// segments (gaps, clock jumps) during this replay (docs/numerics.md).
+    public var outliers: Int
+    public var levelShifts: Int
+    public var segments: Int
     /// Predict-and-learn steps taken, warm-up passes included.
     public var steps: Int
     /// Wall time of the steps (and the scoring and writing between them).
@@ -474,6 +479,9 @@ public final class Replayer {
             warmupRows: warmup, warmupEpochs: settings.warmupEpochs,
             firstScoredRow: firstScored, cells: cells, experts: experts, seasonalLag: lag,
             anomalyScores: anomalies, drifts: forecaster.counters.drifts - beforeForecaster.drifts,
+            outliers: forecaster.counters.outliers - beforeForecaster.outliers,
+            levelShifts: forecaster.counters.levelShifts - beforeForecaster.levelShifts,
+            segments: forecaster.counters.segments - beforeForecaster.segments,
             steps: steps, seconds: seconds,
             updates: trainer.counters.updates - before.updates,
             skippedUpdates: trainer.counters.skippedUpdates - before.skippedUpdates,

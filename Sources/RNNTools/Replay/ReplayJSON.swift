@@ -44,6 +44,9 @@ struct ReplayJSON: Encodable {
     @ExplicitNull var seasonalLag: Int?
     var anomalyScores: Int
     var drifts: Int
+    var outliers: Int
+    var levelShifts: Int
+    var segments: Int
     /// Each expert alone, by its name.
     var experts: [String: Errors]
     var overall: Comparison
@@ -58,6 +61,7 @@ struct ReplayJSON: Encodable {
         case warmupRows = "warmup_rows", warmupEpochs = "warmup_epochs", firstScoredRow = "first_scored_row"
         case steps, seconds, samplesPerSecond = "samples_per_second", updates, skippedUpdates = "skipped_updates"
         case seasonalLag = "seasonal_lag", anomalyScores = "anomaly_scores", drifts, experts
+        case outliers, levelShifts = "level_shifts", segments
         case overall, perTarget = "per_target", perHorizon = "per_horizon", finalState = "final_state"
     }
 
@@ -242,6 +246,9 @@ struct ReplayJSON: Encodable {
         seasonalLag = r.seasonalLag
         anomalyScores = r.anomalyScores
         drifts = r.drifts
+        outliers = r.outliers
+        levelShifts = r.levelShifts
+        segments = r.segments
         experts = Dictionary(uniqueKeysWithValues: Expert.allCases.map { ($0.name, Errors(r.experts[$0.rawValue])) })
         overall = Comparison(r.overall)
         perTarget = r.targets.indices.map { Comparison(r.target($0), target: r.targets[$0]) }
