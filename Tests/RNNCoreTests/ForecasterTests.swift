@@ -285,3 +285,95 @@ struct ForecasterRobustnessTests {
         }
     }
 }
+
+/// What one bad value, a new level and a gap do to a stream, against the same stream without them
+/// (docs/numerics.md, "Outliers and level shifts", "Gaps and clock jumps"; bench/faults.sh measures
+/// the same on real series): not only finite, but recovered.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ForecasterRecoveryTests {
+    /// A noisy daily sine around 20, sampled every 5 minutes (issue 13's example).
+    static func series(count: Int = 5200) -> [Double] {
+        var noise = ForecasterTests.Noise(seed: 11)
+        return (0..<count).map { i in 20 + 5 * Double.sin(2 * Double.pi * Double(i) / 288) + 0.2 * noise.next() }
+    }
+
+    static let glitch = 3000
+
+    /// Runs `values` (5-minute times from `times`) through a new forecaster: the forecast made for
+    /// each sample, its band's width, the sample's anomaly score, and the forecaster.
+    static func replay(_ values: [Double], times: [Double]? = nil)
+        -> (forecast: [Double], width: [Double], anomaly: [Double?], forecaster: Forecaster)
+    {
+        let f = Forecaster(configuration: ForecasterTests.configuration())
+        var forecast = [Double.nan], width = [Double.nan], anomaly: [Double?] = []
+        for (i, v) in values.enumerated() {
+            let t = times?[i] ?? 1_700_000_000 + 300 * Double(i)
+            #expect(f.predict([Float(v)], time: t))
+            anomaly.append(f.anomaly)
+            forecast.append(Double(f.forecast[0]))
+            width.append(Double(f.upper[0] - f.lower[0]))
+            f.learn()
+        }
+        return (forecast, width, anomaly, f)
+    }
+
+    /// 1 − MSE / MSE of persistence over `rows`, against `actual`.
+    static func skill(_ forecast: [Double], _ actual: [Double], _ rows: Range<Int>) -> Double {
+        var model = 0.0, persistence = 0.0
+        for i in rows {
+            model += (forecast[i] - actual[i]) * (forecast[i] - actual[i])
+            persistence += (actual[i - 1] - actual[i]) * (actual[i - 1] - actual[i])
+        }
+        return 1 - model / persistence
+    }
+
+    static func meanWidth(_ width: [Double], _ rows: Range<Int>) -> Double {
+        rows.map { width[$0] }.reduce(0, +) / Double(rows.count)
+    }
+
+    @Test(arguments: [-9999.0, 0, 65535, 1000 * 20, -20] as [Double])
+    func aSentinelIsHeldBackAndLeavesNoTrace(sentinel: Double) {
+        let clean = Self.series()
+        var faulty = clean
+        faulty[Self.glitch] = sentinel == 1000 * 20 ? 1000 * clean[Self.glitch] : sentinel == -20 ? -clean[Self.glitch] : sentinel
+        let a = Self.replay(clean), b = Self.replay(faulty)
+        let after = (Self.glitch + 1)..<(Self.glitch + 2001)
+        let cleanSkill = Self.skill(a.forecast, clean, after), faultySkill = Self.skill(b.forecast, clean, after)
+        #expect(abs(faultySkill - cleanSkill) <= 0.02, "skill over 2,000 samples: \(faultySkill), clean \(cleanSkill)")
+        #expect((b.anomaly[Self.glitch] ?? 0) >= 0.9, "the glitch scored \(b.anomaly[Self.glitch] ?? -1)")
+        #expect(b.forecaster.counters.outliers == 1 && b.forecaster.counters.levelShifts == 0)
+        let widths = (Self.glitch + 1)..<(Self.glitch + 201)
+        #expect(Self.meanWidth(b.width, widths) <= 1.2 * Self.meanWidth(a.width, widths),
+                "band width over 200 samples: \(Self.meanWidth(b.width, widths)), clean \(Self.meanWidth(a.width, widths))")
+        // The scales at the end (2,200 samples later) as the clean run's, within 5%.
+        let n = a.forecaster.trainer.normalizer, m = b.forecaster.trainer.normalizer
+        #expect(abs(m.scale(0) / n.scale(0) - 1) < 0.05 && abs(m.mean[0] - n.mean[0]) < 0.05 * n.scale(0))
+        #expect(abs(b.forecaster.trainer.changeUnits[0] / a.forecaster.trainer.changeUnits[0] - 1) < 0.05)
+        #expect(abs(b.forecaster.bandScales[0] / a.forecaster.bandScales[0] - 1) < 0.05 && abs(b.forecaster.driftErrorScales[0] / a.forecaster.driftErrorScales[0] - 1) < 0.05)
+    }
+
+    @Test func aNewLevelIsFollowedFromItsSecondSample() {
+        let base = Self.series()
+        let shifted = base.enumerated().map { $0.offset >= Self.glitch ? $0.element + 10 : $0.element }
+        let reference = base.map { $0 + 10 }
+        let b = Self.replay(shifted), r = Self.replay(reference)
+        #expect(b.forecaster.counters.levelShifts == 1 && b.forecaster.counters.outliers == 1)
+        // From the second sample at the new level on, the forecast is at the new level.
+        #expect(abs(b.forecast[Self.glitch + 2] - shifted[Self.glitch + 2]) < 2, "\(b.forecast[Self.glitch + 2]) for \(shifted[Self.glitch + 2])")
+        let later = (Self.glitch + 500)..<(Self.glitch + 2000)
+        let skill = Self.skill(b.forecast, shifted, later), referenceSkill = Self.skill(r.forecast, reference, later)
+        #expect(abs(skill - referenceSkill) <= 0.05, "skill from 500 samples after the shift: \(skill), shifted from the start \(referenceSkill)")
+    }
+
+    @Test func aGapOfADayStartsANewSegmentAndRaisesNoDrift() {
+        let values = Self.series()
+        let times = values.indices.map { 1_700_000_000 + 300 * Double($0) + ($0 >= Self.glitch ? 86_400 : 0) }
+        let a = Self.replay(values), b = Self.replay(values, times: times)
+        #expect(b.forecaster.counters.segments == 1 && a.forecaster.counters.segments == 0)
+        #expect(b.forecaster.samplingInterval == 300)
+        #expect(b.anomaly[Self.glitch] == nil, "the forecast across the gap is not scored")
+        #expect(b.forecaster.counters.drifts == a.forecaster.counters.drifts)
+        let later = (Self.glitch + 500)..<(Self.glitch + 2000)
+        #expect(abs(Self.skill(b.forecast, values, later) - Self.skill(a.forecast, values, later)) <= 0.05)
+    }
+}

@@ -47,7 +47,7 @@ struct ConfigurationTests {
         #expect(c.subscriberHighWaterMark == 10_000)
         #expect(c.stateDirectory == nil)
         #expect(c.model == ModelConfiguration())
-        #expect(c.normalizationForgetting == nil)
+        #expect(c.normalizationForgetting == 0.9999)
         #expect(c.workers == DaemonConfiguration.onlineProcessors)
         #expect((1...DaemonConfiguration.maxWorkers).contains(c.workers))
         #expect(c.maxStreams == 10_000)
@@ -189,7 +189,7 @@ struct ConfigurationTests {
         }
         let defaults = ConfigurationFile.render(DaemonConfiguration(), environment: ["HOME": "/home/op"])
         #expect(defaults.contains("# state_directory is not set; it resolves to \"/home/op/.local/state/rnnd\""))
-        #expect(defaults.contains("normalization_forgetting = 1.0"))
+        #expect(defaults.contains("normalization_forgetting = 0.9999"))
     }
 
     /// SIGHUP's report compares the two configurations setting by setting: every setting that
@@ -220,7 +220,7 @@ struct ConfigurationTests {
         #expect(needRestart.contains(#"daemon.state_directory: unset → "/var/lib/rnnd""#))
         #expect(needRestart.contains(#"model.optimizer: "adam" → "momentum""#))
         #expect(needRestart.contains("model.huber_delta: 1.0 → 0.5") && needRestart.contains(#"model.loss: "squared" → "huber""#))
-        #expect(needRestart.contains("model.normalization_forgetting: 1.0 → 0.999"))
+        #expect(needRestart.contains("model.normalization_forgetting: 0.9999 → 0.999"))
 
         // A setting removed from the file is a change too (the text diff this replaced missed it).
         let (_, unset) = changed.reloadChanges(to: DaemonConfiguration())

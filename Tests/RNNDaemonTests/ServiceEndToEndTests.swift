@@ -239,11 +239,11 @@ struct ServiceEndToEndTests {
         defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
         _ = try Self.exchange(first, Self.series(streams: streams, count: 10), expected: Dictionary(uniqueKeysWithValues: streams.map { ($0, 10) }))
         #expect(first.stop() == 0)
-        // Stream c's record as a newer rnnd would write it (format 3): usable by that rnnd.
+        // Stream c's record as a newer rnnd would write it (the next format): usable by that rnnd.
         do {
             let store = try CheckpointStore(directory: directory, create: false)
             var newer = Array(try #require(try store.record(id: Array("c".utf8))).dropLast(8))
-            newer[8] = 3
+            newer[8] = UInt8(StreamRecord.formatVersion) + 1
             newer += withUnsafeBytes(of: newer.withUnsafeBytes { xxh64($0) }) { Array($0) }
             try store.put(id: Array("c".utf8), record: newer, savedAt: 0)
         }
@@ -255,7 +255,7 @@ struct ServiceEndToEndTests {
         let refused = try RunningDaemon(Self.model + ["--hidden", "9", "--state-dir", directory])
         defer { if refused.process.isRunning { kill(refused.process.processIdentifier, SIGKILL) } }
         #expect(Self.exitStatus(refused) == 78, "\(refused.text)")
-        for part in ["hidden 8 → 9 (3 streams)", "record format 3, written by a newer rnnd (1 stream)", "model.hidden (--hidden)",
+        for part in ["hidden 8 → 9 (3 streams)", "record format \(StreamRecord.formatVersion + 1), written by a newer rnnd (1 stream)", "model.hidden (--hidden)",
                      "on_model_change = \"keep\"", "\"fresh\"", "Nothing was started"] {
             #expect(refused.text.contains(part), "\(part):\n\(refused.text)")
         }

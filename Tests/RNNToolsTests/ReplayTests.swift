@@ -152,7 +152,8 @@ struct ReplayTests {
         // Recomputed from the file and the predictions alone: the normaliser's mean and standard
         // deviation and the change unit (no forgetting by default), the bands' scale (the running
         // mean absolute error of the published forecast, forgetting 0.99, per output) and the
-        // drift detector's (0.999, step 1 only).
+        // drift detector's (0.999, step 1 only), each error counting up to 5 scales (docs/numerics.md,
+        // "Outliers and level shifts").
         let rows = 300
         let table = Self.csv(["a", "b"], rows: rows) { r, j in
             Double(r % 17) * 0.61 + Double((r * 7) % 5) * Double(j + 1) + (r == 150 ? 40 : 0)
@@ -184,8 +185,8 @@ struct ReplayTests {
             for j in 0..<2 {
                 let error = abs(Double(Float(line.values[j])!) - columns[j][line.row])
                 let o = (line.horizon - 1) * 2 + j
-                band[o] = band[o] == 0 ? error : 0.99 * band[o] + 0.01 * error
-                if line.horizon == 1 { drift[j] = drift[j] == 0 ? error : 0.999 * drift[j] + 0.001 * error }
+                band[o] = band[o] == 0 ? error : 0.99 * band[o] + 0.01 * min(error, 5 * band[o])
+                if line.horizon == 1 { drift[j] = drift[j] == 0 ? error : 0.999 * drift[j] + 0.001 * min(error, 5 * drift[j]) }
             }
         }
         for o in 0..<4 { #expect(abs(state.bandScales[o] - band[o]) <= 1e-4 * band[o], "output \(o)") }
