@@ -67,7 +67,8 @@ extension ReplayReport {
             lines.append("  bands (\(format(100 * model.coverage, 0))% asked): \(format(100 * coverage, 1))% of \(bands.count) values inside, "
                 + "mean width \(formatG(width, 6)); anomaly scores for \(anomalyScores) samples; \(drifts) drift\(drifts == 1 ? "" : "s")")
         }
-        lines.append("  outliers held back: \(outliers) samples; level shifts adopted: \(levelShifts); new segments (gaps, clock jumps): \(segments)")
+        lines.append("  outliers held back: \(outliers) sample\(outliers == 1 ? "" : "s"); level shifts adopted: \(levelShifts); "
+            + "new segments (gaps, clock jumps): \(segments)")
         return lines.joined(separator: "\n") + "\n"
     }
 
