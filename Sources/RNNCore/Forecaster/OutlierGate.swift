@@ -49,10 +49,10 @@ struct OutlierGate {
     static func count(inputs: Int) -> Int { 4 * inputs }
 
     /// How far from the reference an outlier `distance` away counts (both ≥ `bound`): `bound`
-    /// up to `holdTo` bounds, then down in a straight line to 0 at `redescend` bounds, 0 beyond
+    /// up to `holdTo` (1.5) bounds, then down in a straight line to 0 at `redescend` (4) bounds, 0 beyond
     /// (Hampel's three-part redescending influence). A value not far past the bound may be a real
     /// jump and pulls the stream part of the way; a sentinel far away does not pull it at all.
-    static let holdTo = 2.0, redescend = 6.0
+    static let holdTo = 1.5, redescend = 4.0
     static func influence(_ distance: Double, bound: Double) -> Double {
         let hold = Self.holdTo * bound, end = Self.redescend * bound
         if distance <= hold { return bound }

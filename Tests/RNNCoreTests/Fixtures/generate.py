@@ -531,11 +531,11 @@ class BoundedScale:
 
 
 def hampel(a, b):
-    """Hampel's three-part redescending influence: b up to 2b, down to 0 at 6b."""
-    if a <= 2.0 * b:
+    """Hampel's three-part redescending influence: b up to 1.5b, down to 0 at 4b."""
+    if a <= 1.5 * b:
         return b
-    if a < 6.0 * b:
-        return b * (6.0 * b - a) / (4.0 * b)
+    if a < 4.0 * b:
+        return b * (4.0 * b - a) / (2.5 * b)
     return 0.0
 
 
