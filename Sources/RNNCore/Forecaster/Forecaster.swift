@@ -44,7 +44,7 @@ public struct ForecasterCounters: Sendable, Equatable {
     /// Of those, the ones published with a band, and the ones their band held.
     public var banded = 0
     public var covered = 0
-    /// Samples with an input the outlier gate pulled back, level shifts it adopted, and new
+    /// Samples with an input the outlier gate held back, level shifts it adopted, and new
     /// segments (a gap, or time going back) started.
     public var outliers = 0
     public var levelShifts = 0
@@ -213,9 +213,6 @@ public final class Forecaster {
     /// `p` steps ahead is for about `p` intervals after the latest sample.
     public var samplingInterval: Double? { clock.interval }
 
-    /// Whether the gate pulled back an input of the latest sample as an outlier.
-    public private(set) var latestOutlier = false
-
     /// The forecast of `expert` made at the latest sample for output `o`.
     public func expertForecast(_ expert: Expert, output o: Int) -> Double {
         let n = trainer.counters.samples - 1
@@ -254,7 +251,6 @@ public final class Forecaster {
                 trainer.normalizer.adoptLevel(i, Double(x[i]))
             }
         }
-        latestOutlier = verdict.outlier
         if verdict.outlier { counters.outliers += 1 }
         if verdict.shift { counters.levelShifts += 1 }
         let restart = newSegment || verdict.shift
@@ -277,8 +273,8 @@ public final class Forecaster {
         for out in 0..<o {
             let j = out % k, channel = targets[j]
             // Every expert forecasts from the value as learned from: after an outlier, from the
-            // value pulled back (the next sample is far more often back at the old level than
-            // at the outlier's).
+            // value the gate held back to (the next sample is far more often back at the old
+            // level than at the outlier's).
             let last = learned[j], smoothed = smoothing.forecast(target: j)
             var linearForecast = last
             if linear.isOn { linearForecast += linear.change(output: out, sample: n) * trainer.changeUnit(channel) }
