@@ -2,9 +2,11 @@
 // sends one sentinel (-9999, 65535, a unit slip) must not move what the stream has learned, and a
 // sensor whose level really moved must be followed within a sample or two. The gate compares each
 // input with the latest value it took as it came (its reference): a value more than `bound` (12)
-// change units away from it is an outlier, and the stream goes on from the reference instead, as
-// from a missing value carried forward: what it learns from (its normaliser, change unit, network,
-// linear model and smoothing level) and what its experts forecast from. The published forecast
+// change units away from it is an outlier, and the stream goes on from the reference moved towards
+// it by Hampel's redescending influence (by the bound for a value up to 1.5 bounds away, less
+// beyond, not at all from 4 bounds: a sentinel far away is like a missing value carried forward):
+// that is what it learns from (its normaliser, change unit, network, linear model and smoothing
+// level) and what its experts forecast from. The published forecast
 // is made for the sample all the same, and the sample is scored (its anomaly score) and counted.
 // When `shiftAfter` (2) consecutive values are outliers on the same side, the stream has a new
 // level: the value is taken as it came, becomes the reference, and the forecaster restarts what
@@ -35,8 +37,8 @@ struct OutlierGate {
     let inputs: Int
     /// How far from its reference, in change units, an input is an outlier. Sentinels, unit slips
     /// and sign flips land hundreds to thousands of units away; real sensor series change by more
-    /// than 12 units now and then (a load switched, a machine failing), and those are followed,
-    /// not held back (docs/tuning.md#outliers has the measurements).
+    /// than 12 units now and then (a load switched, a machine failing), and a bound much lower held
+    /// those back too often (docs/tuning.md#outliers has the measurements).
     static let bound = 12.0
     /// Consecutive outliers on one side that make a new level.
     static let shiftAfter = 2
