@@ -121,6 +121,20 @@ public struct StreamPolicy: Sendable, Equatable {
         return verdict
     }
 
+    /// The whole per-sample order of the daemon's workers, `rnnd replay` and the demo: ``check``
+    /// the width and the time, then let `channels` judge (and fill) the sample's `values` (its
+    /// width, already in the caller's buffer), and ``admit(width:time:now:)`` only a sample both
+    /// accept, so that a sample refused for its channels moves neither the latest time nor a
+    /// clock-reset run. A sample refused for its time still counts towards a reset.
+    public mutating func admit(
+        width: Int, time: Double?, now: Double?, values: UnsafeMutablePointer<Float>, channels: inout ChannelWatch
+    ) -> Verdict {
+        if check(width: width, time: time, now: now).refusal == nil, let reason = channels.admit(values) {
+            return .refused(reason)
+        }
+        return admit(width: width, time: time, now: now)
+    }
+
     /// The value check for samples that did not come through the decoder (files): a value that is
     /// infinite once rounded to float32, as the decoder refuses it. NaN is a missing value, which
     /// ``ChannelWatch`` deals with, as the decoder passes a JSON `null` of a vector on.

@@ -132,4 +132,21 @@ struct StreamPolicyTests {
         #expect(StreamPolicy.valueProblem([.infinity]) == .nonFiniteValue)
         #expect(StreamPolicy.valueProblem([1e39]) == .nonFiniteValue, "beyond float32: infinite once rounded, as the decoder refuses it")
     }
+
+    @Test func aSampleItsChannelsRefuseMovesNothing() {
+        var policy = StreamPolicy(width: 2)
+        var channels = ChannelWatch(width: 2)
+        var values: [Float] = [.nan, .nan]
+        let all = values.withUnsafeMutableBufferPointer { policy.admit(width: 2, time: 10, now: 10, values: $0.baseAddress!, channels: &channels) }
+        #expect(all == .refused(.allChannelsMissing) && policy.latestTime == nil)
+        values = [1, 2]
+        let first = values.withUnsafeMutableBufferPointer { policy.admit(width: 2, time: 10, now: 10, values: $0.baseAddress!, channels: &channels) }
+        #expect(first == .accepted && policy.latestTime == 10, "the same time again: not a duplicate, the refused sample moved nothing")
+        values = [.nan, 3]
+        let carried = values.withUnsafeMutableBufferPointer { policy.admit(width: 2, time: 11, now: 11, values: $0.baseAddress!, channels: &channels) }
+        #expect(carried == .accepted && values == [1, 3] && policy.latestTime == 11)
+        values = [.nan, 4]
+        let late = values.withUnsafeMutableBufferPointer { policy.admit(width: 2, time: 5, now: 11, values: $0.baseAddress!, channels: &channels) }
+        #expect(late == .refused(.outOfOrder) && values[0].isNaN, "refused for its time: the channels are not judged")
+    }
 }

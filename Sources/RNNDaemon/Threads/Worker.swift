@@ -219,14 +219,7 @@ extension Daemon {
             // host's, docs/protocol.md, "Clock faults"), then its channels (missing values); the
             // policy takes the sample in only when both accept it.
             let now = sample.timestamp == nil ? nil : wallClockSeconds()
-            var verdict = learner.policy.check(width: sample.count, time: sample.timestamp, now: now)
-            if verdict.refusal == nil, let reason = learner.channels.admit(values) {
-                counters.refuse(reason.rawValue)
-                log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): \(reason == .allChannelsMissing ? "every value is null" : "a null value of a channel with no value yet to carry forward")", stream: sample.id)
-                return true
-            }
-            verdict = learner.policy.admit(width: sample.count, time: sample.timestamp, now: now)
-            switch verdict {
+            switch learner.policy.admit(width: sample.count, time: sample.timestamp, now: now, values: values, channels: &learner.channels) {
             case .accepted: break
             case .clockReset:
                 counters.clockResets.add(1, ordering: .relaxed)
@@ -240,6 +233,8 @@ extension Daemon {
                 let detail = switch reason {
                 case .futureTime: "t \(sample.timestamp ?? 0) is more than \(c.maxClockSkew) s ahead of this host's clock"
                 case .outOfOrder, .duplicateTimestamp: "t \(sample.timestamp ?? 0), the stream's latest \(learner.policy.latestTime ?? 0)"
+                case .allChannelsMissing: "every value is null"
+                case .nothingToCarry: "a null value of a channel with no value yet to carry forward"
                 default: "width \(sample.count), stream width \(learner.forecaster.configuration.inputs)"
                 }
                 log.warning(reason: reason.rawValue, message: "sample refused (\(reason.rawValue)): \(detail)", stream: sample.id)

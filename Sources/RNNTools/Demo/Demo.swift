@@ -144,17 +144,15 @@ struct DemoStream: Sendable {
             }
             // The daemon's reference clock is its host's: the demo's files lie in the past.
             let now = Date().timeIntervalSince1970
-            if let refusal = policy.check(width: row.count, time: samples.timestamp(i), now: now).refusal {
-                _ = policy.admit(width: row.count, time: samples.timestamp(i), now: now)
-                refused[refusal.rawValue, default: 0] += 1
-                continue
-            }
             for (j, x) in row.enumerated() { sample[j] = Float(x) }
-            if let refusal = sample.withUnsafeMutableBufferPointer({ channels.admit($0.baseAddress!) }) {
+            let time = samples.timestamp(i), width = row.count
+            let verdict = sample.withUnsafeMutableBufferPointer {
+                policy.admit(width: width, time: time, now: now, values: $0.baseAddress!, channels: &channels)
+            }
+            if let refusal = verdict.refusal {
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
-            _ = policy.admit(width: row.count, time: samples.timestamp(i), now: now)
             // A missing value is scored as the value carried forward, as replay scores it.
             for j in 0..<samples.width where row[row.startIndex + j].isNaN {
                 values[i * samples.width + j] = values[accepted.last! * samples.width + j]

@@ -312,17 +312,15 @@ public final class Replayer {
             }
             // The reference clock is the file's own, where the daemon's is its host's.
             let now = time.map { StreamPolicy.fileClock(previous: i > 0 ? picked.timestamp(i - 1) : nil, time: $0, next: i + 1 < picked.count ? picked.timestamp(i + 1) : nil) }
-            if let refusal = policy.check(width: values.count, time: time, now: now).refusal {
-                _ = policy.admit(width: values.count, time: time, now: now)
-                refused[refusal.rawValue, default: 0] += 1
-                continue
-            }
             for (j, x) in values.enumerated() { sample[j] = Float(x) }
-            if let refusal = sample.withUnsafeMutableBufferPointer({ watch.admit($0.baseAddress!) }) {
+            let verdict = sample.withUnsafeMutableBufferPointer {
+                policy.admit(width: values.count, time: time, now: now, values: $0.baseAddress!, channels: &watch)
+            }
+            if let refusal = verdict.refusal {
                 refused[refusal.rawValue, default: 0] += 1
                 continue
             }
-            if policy.admit(width: values.count, time: time, now: now) == .clockReset { clockResets += 1 }
+            if verdict == .clockReset { clockResets += 1 }
             for (j, x) in values.enumerated() where !x.isNaN { latest[j] = x }
             for j in watch.stuck { stuckRows[Int(j)] += 1 }
             if let time { kept.time.append(time) }
