@@ -370,9 +370,7 @@ extension Forecaster {
         let own = 8 + trainer.count
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
-        let layout = ForecasterLayout(
-            inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
-            lags: LinearExpert.lags(c), features: LinearExpert.features(c))
+        let layout = ForecasterLayout(c)
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
             func count(_ k: Int) -> Int {

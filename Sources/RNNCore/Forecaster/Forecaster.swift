@@ -137,8 +137,7 @@ public final class Forecaster {
         lags = LinearExpert.lags(c)
         features = LinearExpert.features(c)
         let d = features, o = outputs
-        layout = ForecasterLayout(
-            inputs: inputs, targets: targets.count, outputs: o, rows: rows, lags: lags, features: d)
+        layout = ForecasterLayout(c)
         state = allocateZeroed(layout.count)
         bandWindows = allocateZeroed(ConformalBands.windowsCount(outputs: o))
         published = allocateZeroed(3 * o)
@@ -473,6 +472,13 @@ struct ForecasterLayout {
     let count: Int
     /// Numbers in a state saved in record format 2, which ended before `clock`.
     var formatTwoCount: Int { clock }
+
+    /// The layout of a forecaster of `c`.
+    init(_ c: ModelConfiguration) {
+        self.init(
+            inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
+            lags: LinearExpert.lags(c), features: LinearExpert.features(c))
+    }
 
     init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int) {
         var next = 0
