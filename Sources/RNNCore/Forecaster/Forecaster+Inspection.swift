@@ -8,18 +8,18 @@
 extension Forecaster {
     /// Per output (O): the bands' scale, the running mean absolute error of the published forecast.
     public var bandScales: [Double] {
-        (0..<outputs).map { state[layout.bandScales + $0] }
+        (0..<outputs).map { bands.scale(output: $0) }
     }
 
     /// Per output (O): the combination's error scale, the experts' running mean squared error
     /// (squared units).
     public var combinationErrorScales: [Double] {
-        (0..<outputs).map { state[layout.combinationScales + $0] }
+        (0..<outputs).map { combination.errorScales[$0] }
     }
 
     /// Per target (K): the drift detector's slow mean absolute step-1 error.
     public var driftErrorScales: [Double] {
-        (0..<targets.count).map { state[layout.driftScales + $0] }
+        (0..<targets.count).map { drift.errorScales[$0] }
     }
 }
 
