@@ -385,9 +385,13 @@ extension Forecaster {
     }
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
-        // Record format 2 ended the numbers before the clock (ForecasterLayout.formatTwoCount).
+        // Record format 2 ended the numbers before the clock (ForecasterLayout.formatTwoCount),
+        // format 3 before the anomaly score's history (formatThreeCount).
         let formatTwo = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatTwoCount)
-        guard bytes.count == ownStateByteCount || formatTwo else { throw .wrongSize(expected: ownStateByteCount, found: bytes.count) }
+        let formatThree = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatThreeCount)
+        guard bytes.count == ownStateByteCount || formatTwo || formatThree else {
+            throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
+        }
         var r = StateReader(base: bytes.baseAddress!)
         var c = ForecasterCounters(reading: &r)
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
@@ -397,6 +401,10 @@ extension Forecaster {
         if formatTwo {
             r.copy(into: numbers, layout.formatTwoCount)
             newFormatThreeRegions(in: numbers)
+            newFormatFourRegions(in: numbers)
+        } else if formatThree {
+            r.copy(into: numbers, layout.formatThreeCount)
+            newFormatFourRegions(in: numbers)
         } else {
             r.copy(into: numbers, stateCount)
         }
@@ -405,6 +413,7 @@ extension Forecaster {
             Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs),
             SamplingClock.isPlausible(numbers + layout.clock),
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
+            AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
         else { throw .impossibleValue }
         c.outliers = Int(events[Self.outlierEvents])
@@ -435,6 +444,13 @@ extension Forecaster {
             let x = trainer.valueRow(max(m, n - trainer.ringRows))
             for j in 0..<k { numbers[layout.cleanHistory + (m % rows) * k + j] = Double(x[targets[j]]) }
         }
+    }
+
+    /// The region record format 4 added, for a state of format 2 or 3: the anomaly score's
+    /// statistics start over (the stream scores again once each target has folded in
+    /// `AnomalyScore.targetWarmup` errors), with no quiet period.
+    func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>) {
+        AnomalyScore(latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory, targets: targets.count).start()
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster

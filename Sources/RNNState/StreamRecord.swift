@@ -8,7 +8,7 @@ import RNNWire
 /// order), every field unaligned:
 ///
 ///     magic "RNNDSTRM"                        8 bytes
-///     format version                          UInt16 (3)
+///     format version                          UInt16 (4)
 ///     byte-order mark 0x0102                  UInt16
 ///     scalar bytes (4: Float32)               UInt8, then 3 reserved bytes (0)
 ///     stream id                               UInt16 length, bytes
@@ -18,11 +18,12 @@ import RNNWire
 ///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    /// 3: the forecaster's state (the network's, then the ensemble's, bands', drift's, and its
-    /// clock and outlier gate); 2 had no clock or gate, and is read as it is (the forecaster
-    /// fills them in: `Forecaster.newFormatThreeRegions`); 1 held the network's alone, and is
-    /// migrated as it is read (``decode(_:template:)``).
-    public static let formatVersion: UInt16 = 3
+    /// 4: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
+    /// clock and outlier gate, and the anomaly score's statistics); 3 had no anomaly statistics
+    /// and 2 no clock or gate either, and both are read as they are (the forecaster fills them
+    /// in: `Forecaster.newFormatThreeRegions`, `newFormatFourRegions`); 1 held the network's
+    /// alone, and is migrated as it is read (``decode(_:template:)``).
+    public static let formatVersion: UInt16 = 4
     package static let magic = Array("RNNDSTRM".utf8)
     package static let byteOrderMark: UInt16 = 0x0102
 
@@ -173,7 +174,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || version == 2 || version == 1 else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || (1...3).contains(version) else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }
@@ -328,7 +329,7 @@ public enum RecordProblem: Error, Equatable, CustomStringConvertible {
         case .notARecord: "not an rnnd stream record (wrong magic bytes)"
         case .otherByteOrder: "written on a machine of the other byte order"
         case .checksumMismatch: "checksum mismatch: the record is corrupt"
-        case .unsupportedVersion(let v): "format version \(v); this rnnd reads versions 1 and \(StreamRecord.formatVersion)"
+        case .unsupportedVersion(let v): "format version \(v); this rnnd reads versions 1 to \(StreamRecord.formatVersion)"
         case .unsupportedScalar(let s): "\(s)-byte scalars; this rnnd stores 4-byte floats"
         case .unreadableConfiguration(let why): "its model configuration cannot be used: \(why)"
         case .trailingBytes: "bytes follow the forecaster state"

@@ -252,24 +252,79 @@ struct ForecasterPartsTests {
         #expect(smoothing.forecast(target: 0) == 0, "targets apart")
     }
 
-    @Test func theAnomalyScoreIsTheShareOfTheErrorBeyondTheBand() {
-        let latest: UnsafeMutablePointer<Double> = Self.zeroed(AnomalyScore.count)
-        defer { latest.deallocate() }
-        let anomaly = AnomalyScore(latest: latest)
-        anomaly.clear()
+    /// An anomaly score over `targets` targets, on buffers of its own.
+    static func anomalyScore(targets: Int) -> AnomalyScore {
+        AnomalyScore(latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)), targets: targets)
+    }
+
+    @Test func theAnomalyScoreJudgesAnErrorAgainstTheStreamsOwnHistory() {
+        let anomaly = Self.anomalyScore(targets: 2)
+        defer { anomaly.latest.deallocate(); anomaly.base.deallocate() }
+        anomaly.start()
         #expect(anomaly.value == nil)
-        var tally = AnomalyScore.Tally(known: true)
-        tally.add(error: 0.5, halfWidth: 1)  // inside: 0
-        tally.add(error: 4, halfWidth: 1)    // 1 − 1/4
-        tally.add(error: 2, halfWidth: 1)    // 1 − 1/2, not the largest
-        anomaly.publish(tally)
-        #expect(anomaly.value == 0.75)
-        anomaly.clear()
-        var missing = AnomalyScore.Tally(known: true)
-        missing.add(error: 4, halfWidth: 1)
-        missing.add(error: 1, halfWidth: .nan)  // a target without a band: no score
-        anomaly.publish(missing)
-        #expect(anomaly.value == nil)
+        // A noisy history: target 0 misses its band by up to 3 times now and then.
+        var noise = ForecasterTests.Noise(seed: 5)
+        for n in 0..<400 {
+            let e0 = abs(noise.next()) * (n % 7 == 0 ? 3 : 1), e1 = 0.5
+            let s0 = anomaly.observe(target: 0, error: e0, halfWidth: 1, spread: 1)
+            let s1 = anomaly.observe(target: 1, error: e1, halfWidth: 1, spread: 1)
+            if n < AnomalyScore.targetWarmup { #expect(s0 == 0 && s1 == 0, "no score before the target's warm-up") }
+            anomaly.publish(largest: max(s0!, s1!), known: true)
+        }
+        let usual = anomaly.value!
+        #expect(usual < AnomalyScore.alertLevel, "a usual miss: \(usual)")
+        // Target 1 never missed: its first miss, however small, is a departure.
+        _ = anomaly.observe(target: 0, error: 0.5, halfWidth: 1, spread: 1)
+        #expect(anomaly.observe(target: 1, error: 1.2, halfWidth: 1, spread: 1) == 1)
+        // The error's scale is at least 5% of the spread: errors below it are not misses even
+        // when the band has no width (a series predicted almost exactly).
+        let exact = Self.anomalyScore(targets: 1)
+        defer { exact.latest.deallocate(); exact.base.deallocate() }
+        exact.start()
+        for _ in 0..<150 { #expect(exact.observe(target: 0, error: 0.01, halfWidth: 0, spread: 1) == 0) }
+        #expect(exact.observe(target: 0, error: 0.04, halfWidth: 0, spread: 1) == 0)
+        #expect(exact.observe(target: 0, error: 0.5, halfWidth: 0, spread: 1) == 1)
+        // Without a band, no score.
+        #expect(anomaly.observe(target: 0, error: 1, halfWidth: .nan, spread: 1) == nil)
+    }
+
+    @Test func aLargerMissScoresHigherAndOneIncidentAlertsOnce() {
+        func history() -> AnomalyScore {
+            let a = Self.anomalyScore(targets: 1)
+            a.start()
+            var noise = ForecasterTests.Noise(seed: 6)
+            for n in 0..<500 {
+                let s = a.observe(target: 0, error: abs(noise.next()) * (n % 5 == 0 ? 2.5 : 1), halfWidth: 1.6, spread: 1)
+                a.publish(largest: s, known: true)
+            }
+            return a
+        }
+        var scores: [Double] = []
+        for error in [2.0, 4.0, 8.0, 1000.0] {
+            let a = history()
+            defer { a.latest.deallocate(); a.base.deallocate() }
+            scores.append(a.observe(target: 0, error: error, halfWidth: 1.6, spread: 1)!)
+        }
+        #expect(zip(scores, scores.dropFirst()).allSatisfy { $0 <= $1 }, "\(scores)")
+        #expect(scores.last == 1)
+        // An alert, then the quiet period: the next quietSamples samples score 0, then it re-arms.
+        let a = history()
+        defer { a.latest.deallocate(); a.base.deallocate() }
+        a.publish(largest: a.observe(target: 0, error: 1000, halfWidth: 1.6, spread: 1), known: true)
+        #expect(a.value == 1)
+        for _ in 0..<AnomalyScore.quietSamples {
+            a.publish(largest: a.observe(target: 0, error: 1000, halfWidth: 1.6, spread: 1), known: true)
+            #expect(a.value == 0 && a.value(target: 0) == 0)
+        }
+        a.publish(largest: a.observe(target: 0, error: 1e6, halfWidth: 1.6, spread: 1), known: true)
+        #expect(a.value! > 0, "re-armed after the quiet period")
+        // An unknown sample is not published and does not use up the quiet period.
+        a.clear()
+        a.publish(largest: nil, known: true)
+        #expect(a.value == nil)
+        #expect(AnomalyScore.isPlausible(a.base, targets: 1))
+        a.base[0] = -1
+        #expect(!AnomalyScore.isPlausible(a.base, targets: 1))
     }
 
     @Test func theRollingFiguresTrackAKnownSequence() {

@@ -206,8 +206,9 @@ struct ForecasterTests {
         #expect(out[..<Forecaster.anomalyWarmup].allSatisfy { $0.anomaly == nil }, "not reported in the warm-up")
         #expect(out[Forecaster.anomalyWarmup...].allSatisfy { $0.anomaly != nil })
         #expect((out[3000].anomaly ?? 0) > 0.8, "the spike: \(out[3000].anomaly ?? -1)")
-        let normal = out[500..<3000].filter { ($0.anomaly ?? 0) > 0.5 }.count
-        #expect(normal < 50, "\(normal) of 2500 ordinary samples scored above 0.5")
+        let normal = out[500..<3000].filter { ($0.anomaly ?? 0) >= Forecaster.anomalyAlertLevel }.count
+        #expect(normal <= 10, "\(normal) of 2500 ordinary samples scored at the alert level")
+        #expect(out[3001...(3000 + Forecaster.anomalyQuietSamples)].allSatisfy { $0.anomaly == 0 }, "one spike, one alert")
         #expect(out[500..<3000].allSatisfy { ($0.anomaly ?? -1) >= 0 && ($0.anomaly ?? 2) <= 1 })
     }
 

@@ -153,7 +153,7 @@ public final class Forecaster {
             levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
             windows: bandWindows, outputs: o, coverage: coverage)
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
-        anomalyScore = AnomalyScore(latest: state + layout.anomaly)
+        anomalyScore = AnomalyScore(latest: state + layout.anomaly, base: state + layout.anomalyHistory, targets: targets.count)
         rolling = RollingFigures(figures: state + layout.rolling)
         clock = SamplingClock(base: state + layout.clock)
         gate = OutlierGate(base: state + layout.gate, inputs: inputs)
@@ -162,7 +162,7 @@ public final class Forecaster {
         linear.resetCovariance()
         combination.start(linear: linear.isOn)
         bands.start()
-        anomalyScore.clear()
+        anomalyScore.start()
         for i in 0..<(3 * o) { published[i] = .nan }
     }
 
@@ -187,10 +187,19 @@ public final class Forecaster {
     /// Whether any output of the latest forecast has a band.
     public var hasBand: Bool { (0..<outputs).contains { !published[outputs + $0].isNaN } }
 
-    /// The latest sample's anomaly score, 0 (inside the band) to 1 (far outside): the share of
-    /// the horizon-1 error that lies beyond the band's half-width, the largest over the
-    /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
+    /// The latest sample's anomaly score, 0 (usual) to 1 (a departure): how unusual its
+    /// horizon-1 error beyond the band is against the stream's own history of such errors, the
+    /// largest over the targets; 0 for the `anomalyQuietSamples` samples after a score of
+    /// `anomalyAlertLevel` or more. nil before `anomalyWarmup` samples, without a band, or with
+    /// bands off. docs/numerics.md, "Anomaly score".
     public var anomaly: Double? { anomalyScore.value }
+
+    /// The latest sample's anomaly score of target `targets[j]` alone; nil when `anomaly` is.
+    public func anomaly(target j: Int) -> Double? { anomalyScore.value(target: j) }
+
+    /// A score at or above this starts a quiet period of `anomalyQuietSamples` samples.
+    public static let anomalyAlertLevel = AnomalyScore.alertLevel
+    public static let anomalyQuietSamples = AnomalyScore.quietSamples
 
     /// The mean squared error of the published step-1 forecast over about the latest
     /// `rollingMemory` samples (every target, the stream's units), and persistence's: what a
@@ -306,7 +315,8 @@ public final class Forecaster {
         driftDetected = false
         anomalyScore.clear()
         let k = targets.count
-        var anomaly = AnomalyScore.Tally(known: n >= Self.anomalyWarmup && coverage > 0)
+        var anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
+        var anomalyLargest = 0.0
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
         let first = Int(events[Self.scoredFrom])
@@ -334,7 +344,14 @@ public final class Forecaster {
                         banded += 1
                         if inside { held += 1 }
                     }
-                    anomaly.add(error: error, halfWidth: half)
+                    if coverage > 0 {
+                        let spread = trainer.normalizer.enabled ? trainer.normalizer.scale(targets[j]) : 0
+                        if let score = anomalyScore.observe(target: j, error: error, halfWidth: half, spread: spread) {
+                            anomalyLargest = max(anomalyLargest, score)
+                        } else {
+                            anomalyKnown = false
+                        }
+                    }
                     if let u = drift.observe(error: error, target: j) {
                         signal += u
                         signals += 1
@@ -343,7 +360,7 @@ public final class Forecaster {
             }
         }
         if n >= first + 1 {
-            anomalyScore.publish(anomaly)
+            anomalyScore.publish(largest: anomalyLargest, known: anomalyKnown)
             rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded)
         }
         if configuration.drift, signals > 0, n >= Self.driftWarmup, drift.watch(signal / Double(signals)) {
@@ -468,10 +485,17 @@ struct ForecasterLayout {
     let cleanHistory: Int       // R × K: per sample, each target's value as learned from (bounded)
     let events: Int             // 4: outliers, level shifts adopted, segments started (gaps, clock
                                 // jumps), the first sample whose forecasts are scored
+    // Added in record format 4 (a format-3 state ends here: ``formatThreeCount``).
+    // AnomalyScore
+    let anomalyHistory: Int     // 1 + (4 + 3) × K: the quiet samples left after an alert; per target
+                                // its latest score, its latest 3 raw scores, their mean's long-term
+                                // mean and variance, and how many were folded in
     /// Numbers in the buffer.
     let count: Int
     /// Numbers in a state saved in record format 2, which ended before `clock`.
     var formatTwoCount: Int { clock }
+    /// Numbers in a state saved in record format 3, which ended before `anomalyHistory`.
+    var formatThreeCount: Int { anomalyHistory }
 
     /// The layout of a forecaster of `c`.
     init(_ c: ModelConfiguration) {
@@ -505,6 +529,7 @@ struct ForecasterLayout {
         gate = region(OutlierGate.count(inputs: inputs))
         cleanHistory = region(rows * k)
         events = region(4)
+        anomalyHistory = region(AnomalyScore.historyCount(targets: k))
         count = next
     }
 }

@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -496,6 +497,41 @@ RLS_FORGETTING = 0.999
 EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
 BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
 ANOMALY_WARMUP = 100
+ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the target's std
+ANOMALY_RUN = 3               # raw scores averaged
+ANOMALY_MEMORY = 2000.0       # the long-term statistics' memory
+ANOMALY_TARGET_WARMUP = 100   # means folded in before a target scores
+ANOMALY_DECADES = 12.0        # -log10 of the tail probability that scores 1
+ANOMALY_ALERT = 0.5           # a combined score this high starts a quiet period ...
+ANOMALY_QUIET = 100           # ... of this many samples that score 0
+
+
+class AnomalyStatistics:
+    """One target's anomaly likelihood (docs/numerics.md, "Anomaly score"): the raw score
+    r = ln(max(|e| / max(w, 0.05 std), 1)), the mean m of the latest 3, scored by the Gaussian
+    upper tail of m against the long-term mean and variance of m (weight max(1/n, 1/2000)),
+    -log10(tail) / 12 capped at 1, once 100 means are in; then m is folded in."""
+
+    def __init__(self):
+        self.recent, self.mean, self.var, self.n = [], 0.0, 0.0, 0
+
+    def observe(self, error, half, spread):
+        if not math.isfinite(error):
+            return None
+        scale = max(half, ANOMALY_SPREAD_FLOOR * spread, sys.float_info.min)
+        self.recent = (self.recent + [math.log(max(error / scale, 1.0))])[-ANOMALY_RUN:]
+        m = sum(self.recent) / len(self.recent)
+        score = 0.0
+        if self.n >= ANOMALY_TARGET_WARMUP and m > self.mean:
+            t = (m - self.mean) / math.sqrt(self.var) if self.var > 0 else math.inf
+            tail = 0.5 * math.erfc(t / math.sqrt(2.0))
+            score = min(1.0, -math.log10(tail) / ANOMALY_DECADES) if tail > 0 else 1.0
+        a = max(1.0 / (self.n + 1), 1.0 / ANOMALY_MEMORY)
+        d = m - self.mean
+        self.mean += a * d
+        self.var = (1 - a) * (self.var + a * d * d)
+        self.n += 1
+        return score
 DRIFT_WARMUP, DRIFT_ERROR_FORGETTING, DRIFT_SIGNAL_MEMORY = 200, 0.999, 200
 DRIFT_BOUND, DRIFT_DELTA, DRIFT_THRESHOLD = 10.0, 0.1, 100.0
 DRIFT_BOOST, DRIFT_BOOST_SAMPLES = 3.0, 500
@@ -655,6 +691,8 @@ class ForecasterReference:
                            for _ in range(self.K)]  # ē
         self.restart_detector()
         self.drift_at = None
+        self.anomaly_stats = [AnomalyStatistics() for _ in range(self.K)]
+        self.anomaly_quiet = 0
         self.counters = {"scored": 0, "banded": 0, "covered": 0, "drifts": 0}
         self.trace_rescales = 0
         self.min_margin = math.inf    # closest value to a band edge, relative to max(1, |y|)
@@ -722,12 +760,19 @@ class ForecasterReference:
                 self.abs_error[o].update(abs(error))
                 if p == 1:
                     step1_errors[j] = error
-                    anomaly_parts.append(None if band is None else
-                                         (0.0 if abs(error) <= band[2] else 1.0 - band[2] / abs(error)))
+                    if self.coverage > 0:
+                        spread = self.net.encoder.scale(c) if self.net.encoder.enabled else 0.0
+                        anomaly_parts.append(None if band is None else
+                                             self.anomaly_stats[j].observe(abs(error), band[2], spread))
 
         anomaly = None
         if self.coverage > 0 and n >= ANOMALY_WARMUP and anomaly_parts and None not in anomaly_parts:
             anomaly = max(anomaly_parts)
+            if self.anomaly_quiet > 0:
+                self.anomaly_quiet -= 1
+                anomaly = 0.0
+            elif anomaly >= ANOMALY_ALERT:
+                self.anomaly_quiet = ANOMALY_QUIET
 
         drift = self.watch_drift(step1_errors)
         if drift:
