@@ -20,7 +20,9 @@ public struct ForecastEncoder: Sendable {
     /// `upper` when there is a band (a value without one, NaN, is written as null). Then, only
     /// when not empty, `"missing": [channels]`, the sample's channels carried forward, and
     /// `"stuck": [channels]`, the stream's channels stuck now (``ChannelWatch``): additions that
-    /// v1 consumers, which ignore keys they do not know, never see otherwise.
+    /// v1 consumers, which ignore keys they do not know, never see otherwise. `"anomalies": [...]`,
+    /// each target's anomaly score in the order of a forecast row, follows `anomaly` when
+    /// `targetAnomalies` (Float32 each, any alignment) is not empty: a stream of several targets.
     ///
     /// `at`, the instants the rows are for, is written only with a `timestamp` t and the stream's
     /// sampling `interval` Δ (seconds, positive): `[t + 1·Δ, ..., t + P·Δ]`, each rounded to the
@@ -28,7 +30,8 @@ public struct ForecastEncoder: Sendable {
     public mutating func encode(
         stream: UnsafeRawBufferPointer, seq: Int, timestamp: Double?, interval: Double? = nil, horizon: Int,
         forecast: UnsafeBufferPointer<Float>, lower: UnsafeBufferPointer<Float>? = nil,
-        upper: UnsafeBufferPointer<Float>? = nil, anomaly: Double? = nil, updates: Int,
+        upper: UnsafeBufferPointer<Float>? = nil, anomaly: Double? = nil,
+        targetAnomalies: UnsafeRawBufferPointer = .init(start: nil, count: 0), updates: Int,
         missing: UnsafeBufferPointer<UInt16> = .init(start: nil, count: 0),
         stuck: UnsafeBufferPointer<UInt16> = .init(start: nil, count: 0)
     ) {
@@ -63,6 +66,14 @@ public struct ForecastEncoder: Sendable {
         if let upper, upper.count == forecast.count { appendRows(upper, horizon: horizon) } else { append("null") }
         append(",\"anomaly\":")
         if let anomaly { appendShortest(anomaly, isFloat: true) } else { append("null") }
+        if !targetAnomalies.isEmpty {
+            append(",\"anomalies\":[")
+            for j in 0..<(targetAnomalies.count / 4) {
+                if j > 0 { payload.append(UInt8(ascii: ",")) }
+                appendShortest(Double(targetAnomalies.loadUnaligned(fromByteOffset: 4 * j, as: Float.self)), isFloat: true)
+            }
+            payload.append(UInt8(ascii: "]"))
+        }
         append(",\"updates\":")
         appendInteger(updates)
         if !missing.isEmpty {

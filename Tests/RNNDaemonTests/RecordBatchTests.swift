@@ -88,7 +88,7 @@ struct RecordBatchTests {
         }
         step(0)
         roundTrip { f in
-            #expect(f.lower.isEmpty && f.upper.isEmpty && f.anomaly == nil, "no band, no score yet")
+            #expect(f.lower.isEmpty && f.upper.isEmpty && f.anomaly == nil && f.targetAnomalies.isEmpty, "no band, no score yet")
             #expect(f.interval == nil, "no sampling interval from one sample")
         }
         for i in 1..<150 { step(i) }
@@ -100,6 +100,10 @@ struct RecordBatchTests {
                 #expect(f.upper.loadUnaligned(fromByteOffset: 4 * k, as: Float.self).bitPattern == forecaster.upper[k].bitPattern)
             }
             #expect(f.anomaly != nil && f.anomaly == forecaster.anomaly)
+            // Two targets: each one's score, the largest of which is the sample's.
+            let scores = (0..<(f.targetAnomalies.count / 4)).map { f.targetAnomalies.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+            #expect(scores == [0, 1].map { Float(forecaster.anomaly(target: $0)!) })
+            #expect(scores.max() == Float(forecaster.anomaly!))
         }
     }
 

@@ -250,6 +250,16 @@ struct WireProtocolTests {
         #expect(text == #"{"stream":"s","seq":7,"t":null,"horizon":2,"forecast":[[20.0,1.0],[21.0,1.5]],"lower":[[19.5,0.75],[null,null]],"upper":[[20.5,1.25],[null,null]],"anomaly":0.25,"updates":6}"#)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(encoder.payload)) as? [String: Any])
         #expect(object["anomaly"] as? Double == 0.25)
+        // A stream of two targets: each one's score follows.
+        let scores: [Float] = [0.25, 0.125]
+        forecast.withUnsafeBufferPointer { f in
+            scores.withUnsafeBytes { a in
+                Array("s".utf8).withUnsafeBytes { id in
+                    encoder.encode(stream: id, seq: 7, timestamp: nil, horizon: 2, forecast: f, anomaly: 0.25, targetAnomalies: a, updates: 6)
+                }
+            }
+        }
+        #expect(String(decoding: encoder.payload, as: UTF8.self).contains(#""anomaly":0.25,"anomalies":[0.25,0.125],"updates":6}"#))
     }
 
     @Test func shortestDecimalsRoundTrip() {

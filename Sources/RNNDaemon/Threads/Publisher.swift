@@ -58,10 +58,10 @@ extension Daemon {
         let channels = UnsafeMutableBufferPointer<UInt16>.allocate(capacity: 2 * c.maxInputs)
         // The encoded frames, copied out of the encoder's arrays so the socket is used outside
         // any closure; room for the longest forecast (a float takes at most 15 characters, an
-        // escaped byte of the stream id 6; three numbers a value with the band; a channel index
-        // 6, in `missing` and in `stuck`; an instant of `at` at most 22, sign, 16 digits, point,
-        // 3 decimals and comma).
-        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 3 * 16 * maxValues
+        // escaped byte of the stream id 6; three numbers a value with the band, a fourth for a
+        // target's anomaly score; a channel index 6, in `missing` and in `stuck`; an instant of
+        // `at` at most 22, sign, 16 digits, point, 3 decimals and comma).
+        let frameCapacity = c.forecastTopicPrefix.utf8.count + 7 * WireLimits.maxTopicBytes + 4 * 16 * maxValues
             + 2 * 6 * c.maxInputs + 24 * c.model.horizon + 256
         let frames = UnsafeMutableRawPointer.allocate(byteCount: frameCapacity, alignment: 8)
         defer {
@@ -93,7 +93,7 @@ extension Daemon {
                 forecast: UnsafeBufferPointer(rebasing: values[0..<n]),
                 lower: band ? UnsafeBufferPointer(rebasing: values[n..<(2 * n)]) : nil,
                 upper: band ? UnsafeBufferPointer(rebasing: values[(2 * n)..<(3 * n)]) : nil,
-                anomaly: f.anomaly, updates: f.updates,
+                anomaly: f.anomaly, targetAnomalies: f.targetAnomalies, updates: f.updates,
                 missing: UnsafeBufferPointer(rebasing: channels[0..<missing]),
                 stuck: UnsafeBufferPointer(rebasing: channels[missing..<(missing + stuck)]))
             let topicCount = encoder.topic.count, payloadCount = encoder.payload.count

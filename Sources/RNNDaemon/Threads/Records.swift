@@ -13,6 +13,7 @@ import RNNCore
 // Forecast (worker → publisher): [id length: UInt8][id][received: UInt64][seq: Int64][has t: UInt8][t: Float64]
 //                                [horizon: UInt16][width: UInt16][updates: Int64][horizon·width × Float32]
 //                                [has band: UInt8][anomaly: Float64, NaN for none]
+//                                [target scores: UInt16][that many × Float32: each target's anomaly score]
 //                                [with a band: lower, then upper, horizon·width × Float32 each]
 //                                [missing: UInt16][stuck: UInt16][missing + stuck channel indices × UInt16]
 // `received` is when ingest took the sample off the SUB socket, CLOCK_MONOTONIC in nanoseconds
@@ -121,7 +122,7 @@ enum ForecastRecord {
     /// The largest record of a forecast of `values` values (with its band) of a stream of
     /// `channels` inputs (each of which may be both missing and stuck).
     static func size(idLength: Int, values: Int, channels: Int) -> Int {
-        1 + idLength + 8 + 8 + 1 + 8 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 8 * values + 4 + 4 * channels
+        1 + idLength + 8 + 8 + 1 + 8 + 8 + 2 + 2 + 8 + 4 * values + 1 + 8 + 2 + 4 * values + 8 * values + 4 + 4 * channels
     }
 
     /// Writes the record of `forecaster`'s latest forecast, with the sample's `missing` channels
@@ -137,6 +138,12 @@ enum ForecastRecord {
         let band = forecaster.hasBand
         out.storeBytes(of: band ? 1 : 0, toByteOffset: o, as: UInt8.self); o += 1
         out.storeBytes(of: forecaster.anomaly ?? .nan, toByteOffset: o, as: Double.self); o += 8
+        // Each target's score, for a stream of several targets that has a score.
+        let targets = forecaster.anomaly == nil || forecaster.targets.count < 2 ? 0 : forecaster.targets.count
+        out.storeBytes(of: UInt16(targets), toByteOffset: o, as: UInt16.self); o += 2
+        for j in 0..<targets {
+            out.storeBytes(of: Float(forecaster.anomaly(target: j) ?? .nan), toByteOffset: o, as: Float.self); o += 4
+        }
         if band {
             let bytes = 4 * forecast.count
             out.advanced(by: o).copyMemory(from: forecaster.lower.baseAddress!, byteCount: bytes)
@@ -184,6 +191,9 @@ enum ForecastRecord {
         var lower: UnsafeRawBufferPointer
         var upper: UnsafeRawBufferPointer
         var anomaly: Double?
+        /// Each target's anomaly score (Float32 each, possibly unaligned): empty for a stream of
+        /// one target, and when there is no score.
+        var targetAnomalies: UnsafeRawBufferPointer
         /// The channels carried forward in the sample, and those stuck: UInt16 each, possibly unaligned.
         var missing: UnsafeRawBufferPointer
         var stuck: UnsafeRawBufferPointer
@@ -205,6 +215,8 @@ enum ForecastRecord {
         let values = UnsafeRawBufferPointer(rebasing: frame[o..<(o + n)]); o += n
         let band = frame[o] == 1; o += 1
         let anomaly = frame.loadUnaligned(fromByteOffset: o, as: Double.self); o += 8
+        let targets = Int(frame.loadUnaligned(fromByteOffset: o, as: UInt16.self)); o += 2
+        let targetAnomalies = UnsafeRawBufferPointer(rebasing: frame[o..<(o + 4 * targets)]); o += 4 * targets
         let lower = UnsafeRawBufferPointer(rebasing: frame[o..<(o + (band ? n : 0))])
         let upper = UnsafeRawBufferPointer(rebasing: frame[(o + lower.count)..<(o + 2 * lower.count)])
         o += 2 * lower.count
@@ -215,6 +227,7 @@ enum ForecastRecord {
         return View(
             id: id, received: received, seq: seq, timestamp: hasTime ? t : nil, interval: interval.isNaN ? nil : interval,
             horizon: horizon, updates: updates,
-            values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly, missing: missing, stuck: stuck)
+            values: values, lower: lower, upper: upper, anomaly: anomaly.isNaN ? nil : anomaly,
+            targetAnomalies: targetAnomalies, missing: missing, stuck: stuck)
     }
 }
