@@ -101,6 +101,8 @@ let package = Package(
             swiftSettings: strict + codegen),
         // The end-to-end load generator of bench/.
         .executableTarget(name: "rnnd-e2e", dependencies: ["ZeroMQ", argumentParser], swiftSettings: strict + codegen),
+        // The Numenta Anomaly Benchmark: the scorer, and rnnd replay as a detector.
+        .executableTarget(name: "rnnd-nab", dependencies: ["RNNTools", argumentParser], swiftSettings: strict + codegen),
         .target(name: "TestSupport", dependencies: ["RNNCore", numerics], swiftSettings: strict + codegen),
         .testTarget(
             name: "RNNCoreTests",

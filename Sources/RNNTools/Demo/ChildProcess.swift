@@ -103,6 +103,17 @@ final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits for the child to exit, looking every 20 ms; if `shouldStop()` turns true first, stops
+    /// it as ``stop(seconds:)`` does. Returns the wait status. (A child of its own process group
+    /// does not see the terminal's Ctrl-C: the parent passes it on this way.)
+    func wait(stoppingWhen shouldStop: () -> Bool, seconds: Double = 5) -> Int32 {
+        while true {
+            if let status = exited() { return finish(status) }
+            if shouldStop() { return stop(seconds: seconds) }
+            usleep(20_000)
+        }
+    }
+
     private func finish(_ status: Int32) -> Int32 {
         _ = readerDone.wait(timeout: .now() + 2)  // the last lines of the log
         return status
