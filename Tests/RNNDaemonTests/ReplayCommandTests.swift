@@ -225,8 +225,8 @@ struct ReplayCommandTests {
         #expect(target.status == 64 && target.stderr.contains("'speed'"), "\(target.stderr)")
 
         let plot = dir.appendingPathComponent("p.svg").path
-        for bad in ["1.5", "-0.1", "nan"] {
-            let threshold = try Self.run(["replay", Self.taxi, "--plot", plot, "--plot-threshold", bad])
+        for bad in ["1.5", "-0.1", "nan"] {  // (a negative number after `=`, else it reads as a flag)
+            let threshold = try Self.run(["replay", Self.taxi, "--plot", plot, "--plot-threshold=\(bad)"])
             #expect(threshold.status == 64 && threshold.stderr.contains("--plot-threshold takes an anomaly score from 0 to 1"),
                 "\(bad): \(threshold.stderr)")
         }
