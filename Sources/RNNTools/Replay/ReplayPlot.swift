@@ -25,6 +25,7 @@ extension Replayer {
     public func plot(target j: Int, range: Range<Int>, threshold: Double = Replayer.defaultAnomalyThreshold) -> String {
         precondition(targets.indices.contains(j) && !range.isEmpty && range.upperBound <= scoredRows.count, "plot: no such samples")
         precondition(Self.isAnomalyThreshold(threshold), "plot: a threshold outside 0...1")
+        precondition(trace.anomaly.count == scoredRows.count, "plot: before run()")
         let k = targets.count, first = settings.warmupRows, width = samples.width, column = targets[j]
         let indexes = (first + range.lowerBound)..<(first + range.upperBound)
         let timeIncreases = samples.hasTime && zip(indexes.dropFirst(), indexes).allSatisfy { samples.time[$0] > samples.time[$1] }
