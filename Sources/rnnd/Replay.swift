@@ -55,7 +55,7 @@ struct Replay: ParsableCommand {
     @Option(help: ArgumentHelp("Write the figures as JSON.", valueName: "out.json"))
     var metrics: String?
 
-    @Option(help: ArgumentHelp("Draw actual against one-step forecast as SVG.", valueName: "out.svg"))
+    @Option(help: ArgumentHelp("Draw actual against the one-step forecast, its band and the anomalies as SVG.", valueName: "out.svg"))
     var plot: String?
 
     @Option(name: .customLong("plot-target"), help: ArgumentHelp("The target to plot (default: the first).", valueName: "name"))
@@ -64,6 +64,11 @@ struct Replay: ParsableCommand {
     @Option(name: .customLong("plot-rows"), help: ArgumentHelp(
         "Data rows A up to B (excluded) to plot (default: the last 500 scored).", valueName: "A:B"))
     var plotRows: String?
+
+    @Option(name: .customLong("plot-threshold"), help: ArgumentHelp(
+        "The anomaly score from which a sample is marked as an anomaly on the plot, 0 to 1 (default: \(Replayer.defaultAnomalyThreshold)).",
+        valueName: "X"))
+    var plotThreshold: Double?
 
     var columnList: [String]? { columns.map(Self.names) }
     var targetList: [String]? { targets.map(Self.names) }
@@ -93,8 +98,11 @@ struct Replay: ParsableCommand {
         if let plotRows, Self.rowRange(plotRows) == nil {
             throw ValidationError("--plot-rows takes A:B (data rows A up to B, B > A), A: or :B, not '\(plotRows)'")
         }
-        if plot == nil, plotTarget != nil || plotRows != nil {
-            throw ValidationError("--plot-target and --plot-rows go with --plot")
+        if let plotThreshold, !Replayer.isAnomalyThreshold(plotThreshold) {
+            throw ValidationError("--plot-threshold takes an anomaly score from 0 to 1, not \(plotThreshold)")
+        }
+        if plot == nil, plotTarget != nil || plotRows != nil || plotThreshold != nil {
+            throw ValidationError("--plot-target, --plot-rows and --plot-threshold go with --plot")
         }
         if let list = columnList, list.contains(where: \.isEmpty) { throw ValidationError("--columns has an empty name") }
         if let list = targetList, list.contains(where: \.isEmpty) { throw ValidationError("--targets has an empty name") }
@@ -191,7 +199,8 @@ struct Replay: ParsableCommand {
             try OutputFile.write(report.json(firstTime: span?.first, lastTime: span?.last), to: metrics, command: "replay")
         }
         if let plot {
-            let svg = replayer.plot(target: plotTargetIndex, range: plotRange)
+            let svg = replayer.plot(
+                target: plotTargetIndex, range: plotRange, threshold: plotThreshold ?? Replayer.defaultAnomalyThreshold)
             try OutputFile.write(svg, to: plot, command: "replay")
         }
         var written: [String] = []

@@ -205,6 +205,7 @@ struct ReplayCommandTests {
         let text = String(decoding: svg, as: UTF8.self)
         #expect(text.contains("data rows 9820 to 10319"), "the last 500 rows by default")
         #expect(text.contains("forecast (h=1)") && text.contains("actual"))
+        #expect(text.contains("<polygon class=\"band\"") && text.contains("time (UTC)") && text.contains("class=\"threshold\""))
     }
 
     @Test func badInputsAreRefusedWithTheFileAndLine() throws {
@@ -222,6 +223,15 @@ struct ReplayCommandTests {
 
         let target = try Self.run(["replay", Self.taxi, "--targets", "speed"])
         #expect(target.status == 64 && target.stderr.contains("'speed'"), "\(target.stderr)")
+
+        let plot = dir.appendingPathComponent("p.svg").path
+        for bad in ["1.5", "-0.1", "nan"] {  // (a negative number after `=`, else it reads as a flag)
+            let threshold = try Self.run(["replay", Self.taxi, "--plot", plot, "--plot-threshold=\(bad)"])
+            #expect(threshold.status == 64 && threshold.stderr.contains("--plot-threshold takes an anomaly score from 0 to 1"),
+                "\(bad): \(threshold.stderr)")
+        }
+        let alone = try Self.run(["replay", Self.taxi, "--plot-threshold", "0.7"])
+        #expect(alone.status == 64 && alone.stderr.contains("--plot-target, --plot-rows and --plot-threshold go with --plot"), "\(alone.stderr)")
 
         let missing = try Self.run(["replay", dir.appendingPathComponent("none.csv").path])
         #expect(missing.status == 66 && missing.stderr.contains("No such file"), "\(missing.stderr)")

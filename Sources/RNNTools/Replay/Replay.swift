@@ -127,6 +127,25 @@ public struct ReplayPrediction {
     public var anomaly: Double?
 }
 
+/// The forecast at horizon step 1 of each scored sample, with its band, and the sample's
+/// anomaly score: what the plot draws, kept by ``Replayer/run(from:prediction:progress:)``.
+/// Sample `warmupRows + p`'s values of target `j` are at `[p * targets + j]`, its score at `[p]`;
+/// NaN where there is none (no forecast before the first sample, no band during the bands' warm-up
+/// or with bands off, no score during the score's).
+public struct StepOneTrace: Sendable {
+    public var forecast: [Float]
+    public var lower: [Float]
+    public var upper: [Float]
+    public var anomaly: [Double]
+
+    init(samples: Int, targets: Int) {
+        forecast = [Float](repeating: .nan, count: samples * targets)
+        lower = forecast
+        upper = forecast
+        anomaly = [Double](repeating: .nan, count: samples)
+    }
+}
+
 /// What a replay found.
 public struct ReplayReport: Sendable {
     public var file: String
@@ -367,9 +386,9 @@ public final class Replayer {
 
     public var targetNames: [String] { targets.map { samples.columns[$0] } }
 
-    /// The forecasts at horizon step 1 of every scored sample, kept for the plot:
-    /// `firstHorizon[(i - warmupRows) * targets.count + j]` for sample `i`, NaN before the first forecast.
-    public private(set) var firstHorizon: [Float] = []
+    /// What the plot shows of the latest run, per scored sample: the forecast at horizon step 1
+    /// and its band, and the sample's anomaly score.
+    public private(set) var trace = StepOneTrace(samples: 0, targets: 0)
 
     /// Streams the samples. `prediction` receives every scored forecast in order of the sample
     /// it is for, then of horizon step; `progress(done, total)` is called every 256 steps.
@@ -395,7 +414,7 @@ public final class Replayer {
         // i % (horizon + 1): the forecast, its lower and upper bounds, then each expert's.
         let rows = horizon + 1, per = (3 + expertCount) * outputs
         var made = [Float](repeating: .nan, count: rows * per)
-        var firstHorizon = [Float](repeating: .nan, count: (n - warmup) * k)
+        var trace = StepOneTrace(samples: n - warmup, targets: k)
         let total = epochs * warmup + (n - warmup)
         let lag = seasonalLag
         var steps = 0, anomalies = 0
@@ -430,7 +449,10 @@ public final class Replayer {
                 for i in warmup..<n {
                     predict(i)
                     let anomaly = forecaster.anomaly
-                    if anomaly != nil { anomalies += 1 }
+                    if let anomaly {
+                        anomalies += 1
+                        trace.anomaly[i - warmup] = anomaly
+                    }
                     // Score the forecasts made for sample i, then learn from it.
                     for h in 1...horizon where i - h >= 0 {
                         let slot = ((i - h) % rows) * per + (h - 1) * k
@@ -448,7 +470,12 @@ public final class Replayer {
                             for e in 0..<expertCount { experts[e].add(Double(made[slot + (3 + e) * outputs + j]) - actual) }
                         }
                         if h == 1 {
-                            for j in 0..<k { firstHorizon[(i - warmup) * k + j] = made[slot + j] }
+                            for j in 0..<k {
+                                let at = (i - warmup) * k + j
+                                trace.forecast[at] = made[slot + j]
+                                trace.lower[at] = made[slot + outputs + j]
+                                trace.upper[at] = made[slot + 2 * outputs + j]
+                            }
                         }
                         if let prediction {
                             func values(_ part: Int) -> UnsafeBufferPointer<Float> {
@@ -465,7 +492,7 @@ public final class Replayer {
         }
         let seconds = Self.seconds(clock.now - started)
         progress?(steps, total)
-        self.firstHorizon = firstHorizon
+        self.trace = trace
 
         let firstScoredIndex = max(warmup, 1)
         let firstScored = firstScoredIndex < n ? samples.rows[firstScoredIndex] : nil

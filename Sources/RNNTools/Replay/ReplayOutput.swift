@@ -1,5 +1,5 @@
-// What `rnnd replay` writes (docs/replay.md): the table on stdout, the predictions CSV lines and
-// the SVG plot. The metrics JSON is ReplayJSON.swift.
+// What `rnnd replay` writes (docs/replay.md): the table on stdout and the predictions CSV lines.
+// The metrics JSON is ReplayJSON.swift, the SVG plot ReplayPlot.swift.
 
 #if canImport(Glibc)
 import Glibc
@@ -164,44 +164,6 @@ extension Replayer {
 
     /// The data rows of the scored samples, in order.
     public var scoredRows: ArraySlice<Int> { samples.rows[settings.warmupRows...] }
-
-    /// An SVG chart of target `target` (an index into the targets): the actual values and the
-    /// forecasts at horizon step 1, over the scored samples at positions `range` (0 = the first
-    /// scored sample).
-    public func plot(target j: Int, range: Range<Int>) -> String {
-        let k = targets.count, first = settings.warmupRows, width = samples.width
-        var actual: [(Double, Double)] = []
-        var forecast: [(Double, Double)?] = []
-        var modelErrors = ErrorFigures(), persistence = ErrorFigures()
-        for p in range {
-            let i = first + p
-            let x = Double(samples.rows[i]), y = samples.values[i * width + targets[j]]
-            actual.append((x, y))
-            let f = firstHorizon[p * k + j]
-            if f.isNaN {
-                forecast.append(nil)
-            } else {
-                forecast.append((x, Double(f)))
-                modelErrors.add(Double(f) - y)
-                persistence.add(samples.values[(i - 1) * width + targets[j]] - y)
-            }
-        }
-        let name = targetNames[j]
-        var subtitle = "data rows \(samples.rows[first + range.lowerBound]) to \(samples.rows[first + range.upperBound - 1])"
-        if let mae = modelErrors.mae, let pmae = persistence.mae {
-            subtitle += " · MAE model \(formatG(mae, 4)), persistence \(formatG(pmae, 4))"
-        }
-        let fileName = samples.file.split(separator: "/").last.map(String.init) ?? samples.file
-        return SVGChart(
-            title: "\(fileName): \(name), actual and forecast 1 step ahead",
-            subtitle: subtitle + "\n" + ReplayReport.describe(model),
-            xLabel: "data row", yLabel: name,
-            series: [
-                .init(name: "actual", color: "#1f77b4", points: actual.map { Optional($0) }, width: 1.4),
-                .init(name: "forecast (h=1)", color: "#e4572e", points: forecast, width: 1.4),
-            ]
-        ).render()
-    }
 }
 
 /// A field of a CSV line, quoted when it holds a comma, a quote or a line break.
