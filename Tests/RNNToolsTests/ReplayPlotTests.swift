@@ -54,9 +54,9 @@ struct ReplayPlotTests {
         all.filter { $0.name == name && $0.attributes["class"] == className }
     }
 
-    /// A wave with three spikes after the anomaly score's warm-up: at rows 150, 175 and 200.
-    static let spikes = [150, 175, 200]
-    static func spiky(rows: Int = 240) -> CSVTable {
+    /// A wave with three spikes after the anomaly score's warm-ups (the stream's and each target's): at rows 350, 375 and 400.
+    static let spikes = [350, 375, 400]
+    static func spiky(rows: Int = 440) -> CSVTable {
         ReplayTests.csv(["level"], rows: rows) { r, _ in
             10 + 3 * sin(2 * Double.pi * Double(r) / 24) + (spikes.contains(r) ? 40 : 0)
         }
@@ -124,10 +124,11 @@ struct ReplayPlotTests {
     @Test(.timeLimit(.minutes(1))) func markersAreExactlyTheSamplesAtOrAboveTheThreshold() throws {
         let (replayer, scores) = try Self.replay(Self.spiky())
         let range = 0..<replayer.scoredRows.count
-        for row in Self.spikes { #expect((scores[row] ?? 0) > 0.5, "row \(row): \(scores[row] ?? -1)") }
+        // One alert per incident: a spike alerts unless it falls in the quiet period of another.
+        #expect(Self.spikes.contains { (scores[$0] ?? 0) >= 0.5 }, "\(Self.spikes.map { scores[$0] ?? -1 })")
         // A threshold equal to a score that occurs marks that sample ("at or above").
         let positive = Set(scores.values.filter { $0 > 0 }).sorted()
-        try #require(positive.count >= 3)
+        try #require(positive.count >= 1)
         let middle = positive[positive.count / 2]
         for threshold in [middle, 0.5, 1, 0, Replayer.defaultAnomalyThreshold] {
             let svg = replayer.plot(target: 0, range: range, threshold: threshold)
@@ -142,8 +143,8 @@ struct ReplayPlotTests {
         }
         // Markers sit on the actual line: at the actual value of their sample, which their note tells.
         let all = try Self.parse(replayer.plot(target: 0, range: range, threshold: 0.5))
-        let note = try #require(Self.markerNotes(all).first { $0.contains("data row 150:") })
-        #expect(note.hasPrefix("2016-07-07T06:00:00Z, data row 150: level 53, anomaly score "), "\(note)")  // 10 + 3 + 40
+        let note = try #require(Self.markerNotes(all).first { $0.contains("data row 350:") })
+        #expect(note.hasPrefix("2016-07-15T14:00:00Z, data row 350: level 48.5, anomaly score "), "\(note)")  // 10 + 3 sin(2π·350/24) + 40
         #expect(Self.elements(all, "polyline", class: "score").count >= 1)
     }
 
