@@ -5,8 +5,8 @@ import RNNCore
 
 extension Replayer {
     /// The anomaly score from which the plot marks a sample as an anomaly when `--plot-threshold`
-    /// does not say.
-    public static let defaultAnomalyThreshold = 0.5
+    /// does not say: the forecaster's alert level, the score that starts its quiet period.
+    public static let defaultAnomalyThreshold = Forecaster.anomalyAlertLevel
 
     /// Whether `threshold` can be a plot's threshold: a score from 0 to 1.
     public static func isAnomalyThreshold(_ threshold: Double) -> Bool { (0...1).contains(threshold) }
