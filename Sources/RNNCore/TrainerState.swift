@@ -386,10 +386,12 @@ extension Forecaster {
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
         // Record format 2 ended the numbers before the clock (ForecasterLayout.formatTwoCount),
-        // format 3 before the anomaly score's history (formatThreeCount).
+        // format 3 before the anomaly score's history (formatThreeCount), format 4 before the
+        // novelty's (formatFourCount).
         let formatTwo = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatTwoCount)
         let formatThree = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatThreeCount)
-        guard bytes.count == ownStateByteCount || formatTwo || formatThree else {
+        let formatFour = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatFourCount)
+        guard bytes.count == ownStateByteCount || formatTwo || formatThree || formatFour else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
         var r = StateReader(base: bytes.baseAddress!)
@@ -402,9 +404,14 @@ extension Forecaster {
             r.copy(into: numbers, layout.formatTwoCount)
             newFormatThreeRegions(in: numbers)
             newFormatFourRegions(in: numbers)
+            newFormatFiveRegions(in: numbers)
         } else if formatThree {
             r.copy(into: numbers, layout.formatThreeCount)
             newFormatFourRegions(in: numbers)
+            newFormatFiveRegions(in: numbers)
+        } else if formatFour {
+            r.copy(into: numbers, layout.formatFourCount)
+            newFormatFiveRegions(in: numbers)
         } else {
             r.copy(into: numbers, stateCount)
         }
@@ -414,6 +421,7 @@ extension Forecaster {
             SamplingClock.isPlausible(numbers + layout.clock),
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
+            AnomalyScore.isPlausible(novelty: numbers + layout.noveltyHistory, targets: targets.count),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
         else { throw .impossibleValue }
         c.outliers = Int(events[Self.outlierEvents])
@@ -450,7 +458,15 @@ extension Forecaster {
     /// statistics start over (the stream scores again once each target has folded in
     /// `AnomalyScore.targetWarmup` errors), with no quiet period.
     func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>) {
-        AnomalyScore(latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory, targets: targets.count).start()
+        numbers[layout.anomaly] = .nan
+        (numbers + layout.anomalyHistory).update(repeating: 0, count: AnomalyScore.historyCount(targets: targets.count))
+    }
+
+    /// The region record format 5 added, for a state of format 2 to 4: the novelty starts over
+    /// (it scores again once each target has folded in `NoveltyScore.warmup` values), with no
+    /// quiet period.
+    func newFormatFiveRegions(in numbers: UnsafeMutablePointer<Double>) {
+        NoveltyScore(base: numbers + layout.noveltyHistory, targets: targets.count).start()
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster

@@ -18,12 +18,13 @@ import RNNWire
 ///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    /// 4: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
-    /// clock and outlier gate, and the anomaly score's statistics); 3 had no anomaly statistics
-    /// and 2 no clock or gate either, and both are read as they are (the forecaster fills them
-    /// in: `Forecaster.newFormatThreeRegions`, `newFormatFourRegions`); 1 held the network's
-    /// alone, and is migrated as it is read (``decode(_:template:)``).
-    public static let formatVersion: UInt16 = 4
+    /// 5: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
+    /// clock and outlier gate, and the anomaly score's statistics: the surprise's and the
+    /// novelty's); 4 had no novelty, 3 no anomaly statistics at all and 2 no clock or gate
+    /// either, and they are read as they are (the forecaster fills them in:
+    /// `Forecaster.newFormatThreeRegions`, `newFormatFourRegions`, `newFormatFiveRegions`); 1
+    /// held the network's alone, and is migrated as it is read (``decode(_:template:)``).
+    public static let formatVersion: UInt16 = 5
     package static let magic = Array("RNNDSTRM".utf8)
     package static let byteOrderMark: UInt16 = 0x0102
 
@@ -174,7 +175,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || (1...3).contains(version) else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || (1...4).contains(version) else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }

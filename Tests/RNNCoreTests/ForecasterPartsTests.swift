@@ -1,4 +1,5 @@
 @testable import RNNCore
+import RealModule
 import Testing
 
 /// Each part of the forecaster alone, on buffers the test allocates: what its algorithm
@@ -254,12 +255,20 @@ struct ForecasterPartsTests {
 
     /// An anomaly score over `targets` targets, on buffers of its own.
     static func anomalyScore(targets: Int) -> AnomalyScore {
-        AnomalyScore(latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)), targets: targets)
+        AnomalyScore(
+            latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)),
+            novelty: zeroed(NoveltyScore.count(targets: targets)), targets: targets)
+    }
+
+    static func free(_ a: AnomalyScore) {
+        a.latest.deallocate()
+        a.base.deallocate()
+        a.novelty.base.deallocate()
     }
 
     @Test func theAnomalyScoreJudgesAnErrorAgainstTheStreamsOwnHistory() {
         let anomaly = Self.anomalyScore(targets: 2)
-        defer { anomaly.latest.deallocate(); anomaly.base.deallocate() }
+        defer { Self.free(anomaly) }
         anomaly.start()
         #expect(anomaly.value == nil)
         // A noisy history: target 0 misses its band by up to 3 times now and then.
@@ -269,17 +278,17 @@ struct ForecasterPartsTests {
             let s0 = anomaly.observe(target: 0, error: e0, halfWidth: 1, spread: 1)
             let s1 = anomaly.observe(target: 1, error: e1, halfWidth: 1, spread: 1)
             if n < AnomalyScore.targetWarmup { #expect(s0 == 0 && s1 == 0, "no score before the target's warm-up") }
-            anomaly.publish(largest: max(s0!, s1!), known: true)
+            anomaly.publish(known: true)
         }
         let usual = anomaly.value!
-        #expect(usual < AnomalyScore.alertLevel, "a usual miss: \(usual)")
+        #expect(usual < AnomalyScore.surpriseAlertLevel, "a usual miss: \(usual)")
         // Target 1 never missed: its first miss, however small, is a departure.
         _ = anomaly.observe(target: 0, error: 0.5, halfWidth: 1, spread: 1)
         #expect(anomaly.observe(target: 1, error: 1.2, halfWidth: 1, spread: 1) == 1)
         // The error's scale is at least 5% of the spread: errors below it are not misses even
         // when the band has no width (a series predicted almost exactly).
         let exact = Self.anomalyScore(targets: 1)
-        defer { exact.latest.deallocate(); exact.base.deallocate() }
+        defer { Self.free(exact) }
         exact.start()
         for _ in 0..<150 { #expect(exact.observe(target: 0, error: 0.01, halfWidth: 0, spread: 1) == 0) }
         #expect(exact.observe(target: 0, error: 0.04, halfWidth: 0, spread: 1) == 0)
@@ -294,37 +303,156 @@ struct ForecasterPartsTests {
             a.start()
             var noise = ForecasterTests.Noise(seed: 6)
             for n in 0..<500 {
-                let s = a.observe(target: 0, error: abs(noise.next()) * (n % 5 == 0 ? 2.5 : 1), halfWidth: 1.6, spread: 1)
-                a.publish(largest: s, known: true)
+                a.observe(target: 0, error: abs(noise.next()) * (n % 5 == 0 ? 2.5 : 1), halfWidth: 1.6, spread: 1)
+                a.publish(known: true)
             }
             return a
         }
         var scores: [Double] = []
         for error in [2.0, 4.0, 8.0, 1000.0] {
             let a = history()
-            defer { a.latest.deallocate(); a.base.deallocate() }
+            defer { Self.free(a) }
             scores.append(a.observe(target: 0, error: error, halfWidth: 1.6, spread: 1)!)
         }
         #expect(zip(scores, scores.dropFirst()).allSatisfy { $0 <= $1 }, "\(scores)")
         #expect(scores.last == 1)
         // An alert, then the quiet period: the next quietSamples samples score 0, then it re-arms.
         let a = history()
-        defer { a.latest.deallocate(); a.base.deallocate() }
-        a.publish(largest: a.observe(target: 0, error: 1000, halfWidth: 1.6, spread: 1), known: true)
+        defer { Self.free(a) }
+        a.observe(target: 0, error: 1000, halfWidth: 1.6, spread: 1)
+        a.publish(known: true)
         #expect(a.value == 1)
         for _ in 0..<AnomalyScore.quietSamples {
-            a.publish(largest: a.observe(target: 0, error: 1000, halfWidth: 1.6, spread: 1), known: true)
+            a.observe(target: 0, error: 1000, halfWidth: 1.6, spread: 1)
+            a.publish(known: true)
             #expect(a.value == 0 && a.value(target: 0) == 0)
         }
-        a.publish(largest: a.observe(target: 0, error: 1e6, halfWidth: 1.6, spread: 1), known: true)
+        a.observe(target: 0, error: 1e6, halfWidth: 1.6, spread: 1)
+        a.publish(known: true)
         #expect(a.value! > 0, "re-armed after the quiet period")
         // An unknown sample is not published and does not use up the quiet period.
         a.clear()
-        a.publish(largest: nil, known: true)
+        a.publish(known: false)
         #expect(a.value == nil)
         #expect(AnomalyScore.isPlausible(a.base, targets: 1))
         a.base[0] = -1
         #expect(!AnomalyScore.isPlausible(a.base, targets: 1))
+    }
+
+    @Test func theSurpriseMapsTailProbabilitiesOntoOneScale() {
+        // 0.9 L / 24 below 24 decades, then from the novelty's floor to 1 at 48 decades.
+        #expect(AnomalyScore.surprise(decades: 0) == 0)
+        #expect(abs(AnomalyScore.surprise(decades: 12) - AnomalyScore.surpriseAlertLevel) < 1e-12)
+        #expect(AnomalyScore.surprise(decades: 23.9) < 0.9)
+        #expect(AnomalyScore.surprise(decades: 24) == NoveltyScore.floor)
+        #expect(AnomalyScore.surprise(decades: 48) == 1 && AnomalyScore.surprise(decades: 1000) == 1)
+    }
+
+    /// A novelty score over one target, on a buffer of its own, after `values`.
+    static func novelty(after values: [Double]) -> NoveltyScore {
+        let v = NoveltyScore(base: zeroed(NoveltyScore.count(targets: 1)), targets: 1)
+        v.start()
+        for x in values {
+            v.observe(target: 0, value: x)
+            v.quieten()
+        }
+        return v
+    }
+
+    /// 400 values of a sine between -1 and 1.
+    static let sine = (0..<400).map { Double.sin(Double($0) * 0.3) }
+
+    @Test func aValueBeyondEveryValueSeenIsNovel() {
+        // Not before the warm-up, however far.
+        let early = Self.novelty(after: Array(Self.sine[..<Int(NoveltyScore.warmup - 1)]))
+        defer { early.base.deallocate() }
+        early.observe(target: 0, value: 1e6)
+        #expect(early.value(target: 0) == 0)
+        // Within the range or the margin: not novel; past it: from the floor, 1 a width past.
+        func score(_ x: Double) -> Double {
+            let v = Self.novelty(after: Self.sine)
+            defer { v.base.deallocate() }
+            v.observe(target: 0, value: x)
+            return v.value(target: 0)
+        }
+        #expect(score(0.5) == 0 && score(-0.5) == 0)
+        #expect(score(1.02) == 0, "within the margin (2% of the width 2 is 0.04)")
+        let past = score(1.1)
+        #expect(past > NoveltyScore.floor && past < 1, "\(past)")
+        #expect(score(-1.1) > NoveltyScore.floor, "either side")
+        #expect(score(3.5) == 1 && score(-1e9) == 1)
+        // A slow departure no single value shows: the smoothed spans see it.
+        var flagged = false
+        let slow = Self.novelty(after: Self.sine)
+        defer { slow.base.deallocate() }
+        for i in 0..<60 {
+            // Hovering at the top of the range, never above it: the mean of 20 or 60 samples has
+            // never been this high.
+            slow.observe(target: 0, value: i % 2 == 0 ? 0.99 : 0.8)
+            flagged = flagged || slow.value(target: 0) > 0
+        }
+        #expect(flagged, "the smoothed values went past their range")
+    }
+
+    @Test func aNoveltyAlertsOnceAndASentinelDoesNotBlindTheScore() {
+        let v = Self.novelty(after: Self.sine)
+        defer { v.base.deallocate() }
+        // A sentinel: novel; then the quiet period, then re-armed.
+        v.observe(target: 0, value: -9999)
+        v.quieten()
+        #expect(v.value(target: 0) == 1)
+        for _ in 0..<NoveltyScore.quietSamples {
+            v.observe(target: 0, value: 50)
+            v.quieten()
+            #expect(v.value(target: 0) == 0)
+        }
+        // The sentinel widened the value's range by at most its width (2), and the smoothed
+        // values took it bounded to a width beyond that range: nothing learned went near it,
+        // and the range's upper side is watched as before.
+        let w = NoveltyScore(base: Self.zeroed(NoveltyScore.count(targets: 1)), targets: 1)
+        defer { w.base.deallocate() }
+        w.start()
+        for x in Self.sine + [-9999] + Self.sine { w.observe(target: 0, value: x) }
+        #expect((0..<NoveltyScore.count(targets: 1)).allSatisfy { w.base[$0] > -5 }, "the sentinel's trace is bounded")
+        #expect(w.base[4] - w.base[3] < 4.1, "the value's range: \(w.base[3]) ... \(w.base[4])")
+        w.observe(target: 0, value: 1.2)
+        #expect(w.value(target: 0) > 0, "the upper side after a sentinel below")
+        #expect(NoveltyScore.isPlausible(w.base, targets: 1))
+        w.base[3] = .nan
+        #expect(!NoveltyScore.isPlausible(w.base, targets: 1))
+        // A target that has held one value has no range to judge by: its first change is the
+        // surprise's to judge, and widens the range.
+        let flat = Self.novelty(after: [Double](repeating: 20, count: 400))
+        defer { flat.base.deallocate() }
+        flat.observe(target: 0, value: 21)
+        #expect(flat.value(target: 0) == 0)
+        flat.observe(target: 0, value: 30)
+        #expect(flat.value(target: 0) == 1, "past the range [20, 21]")
+    }
+
+    @Test func aFormatFourStateIsReadAndItsNoveltyStartsOver() throws {
+        let c = ForecasterTests.configuration()
+        var noise = ForecasterTests.Noise(seed: 9)
+        let series = (0..<900).map { Double.sin(Double($0) * 0.3) * 5 + noise.next() }
+        let original = Forecaster(configuration: c)
+        ForecasterTests.run(original, Array(series[..<600]))
+        // Record format 4's state: format 5's without the novelty's numbers.
+        var bytes = ForecasterTests.state(original)
+        let start = 8 + original.trainer.stateByteCount + 32 + 8 * original.layout.noveltyHistory
+        bytes.removeSubrange(start..<(start + 8 * NoveltyScore.count(targets: 1)))
+        let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        #expect(restored.counters == original.counters)
+        let a = ForecasterTests.run(original, Array(series[600...]), from: 600)
+        let b = ForecasterTests.run(restored, Array(series[600...]), from: 600)
+        for i in a.indices {
+            #expect(a[i].forecast.bitPattern == b[i].forecast.bitPattern && a[i].upper.bitPattern == b[i].upper.bitPattern, "sample \(600 + i)")
+        }
+        // The novelty folded in the values since the restore only; the original, all of them.
+        #expect(restored.anomalyScore.novelty.base[2] == 300 && original.anomalyScore.novelty.base[2] == 900)
+        // One number short of either format is refused.
+        #expect(throws: TrainerStateError.self) {
+            try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        }
     }
 
     @Test func theRollingFiguresTrackAKnownSequence() {

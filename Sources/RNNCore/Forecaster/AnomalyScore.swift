@@ -1,22 +1,34 @@
-// The anomaly score: how unusual a sample's step-1 error is against the stream's own history of
-// errors, 0 (usual) to 1 (a departure), per target and the largest over the targets. It reads
-// the conformal band (ConformalBands.swift, Gibbs and Candès 2021) for the error's scale, and
-// follows the idea of HTM's anomaly likelihood (Ahmad, Lavin, Purdy, Agha, "Unsupervised
-// real-time anomaly detection for streaming data", Neurocomputing 262, 2017, section 4.3): a
-// short-term mean of a raw score judged against the long-term distribution of that mean, so
-// that a noisy stream's usual misses do not alarm and a quiet stream's first real departure
-// does. The constants were chosen on the NAB corpus (docs/anomalies.md, bench/nab.sh);
+// The anomaly score: how unusual a sample is against the stream's own history, 0 (usual) to 1
+// (a departure), per target and the largest over the targets. Two halves, the larger counts:
+// - the surprise: how unusual the sample's step-1 error is against the target's history of
+//   errors. It reads the conformal band (ConformalBands.swift, Gibbs and Candès 2021) for the
+//   error's scale, and follows the idea of HTM's anomaly likelihood (Ahmad, Lavin, Purdy, Agha,
+//   "Unsupervised real-time anomaly detection for streaming data", Neurocomputing 262, 2017,
+//   section 4.3): a short-term mean of a raw score judged against the long-term distribution of
+//   that mean, so that a noisy stream's usual misses do not alarm and a quiet stream's first
+//   real departure does;
+// - the novelty (NoveltyScore.swift): the value outside every value the target has taken.
+// The constants were chosen on the NAB corpus (docs/anomalies.md, bench/nab.sh);
 // docs/numerics.md, "Anomaly score", is the contract.
 
 import RealModule
 
 /// The anomaly score's state: a view over its regions of the forecaster's state buffer.
 /// `latest` is the latest sample's combined score (NaN: none); `base` holds the samples left
-/// in the quiet period after an alert, then per target its latest score and its statistics.
+/// in the surprise's quiet period, then per target its latest score and the surprise's
+/// statistics; `novelty` is the other half.
 struct AnomalyScore {
     let latest: UnsafeMutablePointer<Double>
     let base: UnsafeMutablePointer<Double>
+    let novelty: NoveltyScore
     let targets: Int
+
+    init(latest: UnsafeMutablePointer<Double>, base: UnsafeMutablePointer<Double>, novelty: UnsafeMutablePointer<Double>, targets: Int) {
+        self.latest = latest
+        self.base = base
+        self.novelty = NoveltyScore(base: novelty, targets: targets)
+        self.targets = targets
+    }
 
     static let count = 1
     /// Numbers of the region `base` points at.
@@ -37,13 +49,23 @@ struct AnomalyScore {
     static let memory = 2000.0
     /// Short-term means folded into a target's statistics before it scores.
     static let targetWarmup = 100
-    /// The tail probability `p` that scores 1: the score is `-log10(p) / 12`.
-    static let decades = 12.0
-    /// A combined score at or above this is an alert; the next `quietSamples` samples score 0,
-    /// so that one incident is one alert. The recommended alert threshold (docs/anomalies.md) is
-    /// at or above it.
-    static let alertLevel = 0.5
+    /// The surprise of a tail probability `p`, with `L = -log10(p)`: `0.9 L / decades` below
+    /// `decades`, then from `NoveltyScore.floor` (ranked with the novelties: as certain a
+    /// departure) to 1 at twice `decades`.
+    static let decades = 24.0
+    /// A surprise at or above this (p ≤ 10⁻¹²) starts a quiet period: the next `quietSamples`
+    /// samples' surprises score 0, so that one incident is one alert (the novelty has its own).
+    static let surpriseAlertLevel = 0.45
     static let quietSamples = 100
+    /// The alert level of the documented alert rule and of what `rnnd replay --plot` marks: a
+    /// novelty, or a surprise with p ≤ 10⁻¹³·³. NAB's threshold optimisation picks 0.66, 0.92
+    /// and 0.62 for its three profiles (docs/anomalies.md).
+    static let alertLevel = 0.5
+
+    /// The surprise for a tail probability of `10^-l` (docs/numerics.md).
+    static func surprise(decades l: Double) -> Double {
+        l < decades ? 0.9 * l / decades : NoveltyScore.floor + (1 - NoveltyScore.floor) * min(1, (l - decades) / decades)
+    }
 
     private var quiet: UnsafeMutablePointer<Double> { base }
     private func target(_ j: Int) -> UnsafeMutablePointer<Double> { base + 1 + Self.perTarget * j }
@@ -61,14 +83,21 @@ struct AnomalyScore {
     func start() {
         latest.pointee = .nan
         base.update(repeating: 0, count: Self.historyCount(targets: targets))
+        novelty.start()
     }
 
     /// No score for the sample being scored (yet).
     func clear() { latest.pointee = .nan }
 
-    /// Folds target `j`'s step-1 `error` (absolute) into its statistics and returns its score:
-    /// nil without a band (`halfWidth` NaN). `spread` is the target's standard deviation (0 when
-    /// unknown).
+    /// Target `j`'s novelty, from every sample's value (as it came).
+    func observe(target j: Int, value: Double) {
+        novelty.observe(target: j, value: value)
+    }
+
+    /// Folds target `j`'s step-1 `error` (absolute) into its statistics and returns its
+    /// surprise: nil without a band (`halfWidth` NaN). `spread` is the target's standard
+    /// deviation (0 when unknown).
+    @discardableResult
     func observe(target j: Int, error: Double, halfWidth: Double, spread: Double) -> Double? {
         guard !halfWidth.isNaN, error.isFinite else { return nil }
         let s = target(j)
@@ -86,7 +115,7 @@ struct AnomalyScore {
         if folded >= Double(Self.targetWarmup), m > mean {
             let t = (m - mean) / variance.squareRoot()   // +inf when the variance is 0
             let tail = 0.5 * Double.erfc(t / 2.0.squareRoot())
-            score = tail > 0 ? min(1, -Double.log10(tail) / Self.decades) : 1
+            score = tail > 0 ? Self.surprise(decades: -Double.log10(tail)) : 1
         }
         let a = max(1 / (folded + 1), 1 / Self.memory), d = m - mean
         s[1 + Self.shortRun] = mean + a * d
@@ -96,18 +125,25 @@ struct AnomalyScore {
         return score
     }
 
-    /// Publishes the combined score of the sample being scored: the largest of the targets'
-    /// `scores` (nil: unknown, not reported while `known` is false), 0 during the quiet period
-    /// after an alert, which the sample starts when it reaches `alertLevel`.
-    func publish(largest: Double?, known: Bool) {
-        guard known, let largest else { return }
-        var score = largest
+    /// Publishes the score of the sample being scored (not while `known` is false: then it has
+    /// none): per target the larger of its surprise and its novelty, each 0 during its own
+    /// quiet period, and the largest over the targets.
+    func publish(known: Bool) {
+        guard known else { return }
+        novelty.quieten()
+        var surprise = 0.0
+        for j in 0..<targets { surprise = max(surprise, target(j)[0]) }
         if quiet.pointee > 0 {
             quiet.pointee -= 1
-            score = 0
             for j in 0..<targets { target(j)[0] = 0 }
-        } else if score >= Self.alertLevel {
+        } else if surprise >= Self.surpriseAlertLevel {
             quiet.pointee = Double(Self.quietSamples)
+        }
+        var score = 0.0
+        for j in 0..<targets {
+            let s = target(j)
+            s[0] = max(s[0], novelty.value(target: j))
+            score = max(score, s[0])
         }
         latest.pointee = score
     }
@@ -120,5 +156,10 @@ struct AnomalyScore {
             guard (0...1).contains(s[0]), s[2 + shortRun] >= 0, s[3 + shortRun] >= 0, s[1 + shortRun].isFinite else { return false }
         }
         return true
+    }
+
+    /// Whether a saved state's numbers can be the novelty's (record format 5).
+    static func isPlausible(novelty base: UnsafePointer<Double>, targets k: Int) -> Bool {
+        NoveltyScore.isPlausible(base, targets: k)
     }
 }

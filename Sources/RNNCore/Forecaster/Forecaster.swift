@@ -153,7 +153,9 @@ public final class Forecaster {
             levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
             windows: bandWindows, outputs: o, coverage: coverage)
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
-        anomalyScore = AnomalyScore(latest: state + layout.anomaly, base: state + layout.anomalyHistory, targets: targets.count)
+        anomalyScore = AnomalyScore(
+            latest: state + layout.anomaly, base: state + layout.anomalyHistory, novelty: state + layout.noveltyHistory,
+            targets: targets.count)
         rolling = RollingFigures(figures: state + layout.rolling)
         clock = SamplingClock(base: state + layout.clock)
         gate = OutlierGate(base: state + layout.gate, inputs: inputs)
@@ -187,17 +189,18 @@ public final class Forecaster {
     /// Whether any output of the latest forecast has a band.
     public var hasBand: Bool { (0..<outputs).contains { !published[outputs + $0].isNaN } }
 
-    /// The latest sample's anomaly score, 0 (usual) to 1 (a departure): how unusual its
-    /// horizon-1 error beyond the band is against the stream's own history of such errors, the
-    /// largest over the targets; 0 for the `anomalyQuietSamples` samples after a score of
-    /// `anomalyAlertLevel` or more. nil before `anomalyWarmup` samples, without a band, or with
-    /// bands off. docs/numerics.md, "Anomaly score".
+    /// The latest sample's anomaly score, 0 (usual) to 1 (a departure): per target the larger
+    /// of the surprise (how unusual its horizon-1 error beyond the band is against the stream's
+    /// own history of such errors) and the novelty (the value outside every value it has
+    /// taken), each 0 for `anomalyQuietSamples` samples after it fired; the largest over the
+    /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
+    /// docs/numerics.md, "Anomaly score".
     public var anomaly: Double? { anomalyScore.value }
 
     /// The latest sample's anomaly score of target `targets[j]` alone; nil when `anomaly` is.
     public func anomaly(target j: Int) -> Double? { anomalyScore.value(target: j) }
 
-    /// A score at or above this starts a quiet period of `anomalyQuietSamples` samples.
+    /// The alert level of the documented alert rule (docs/anomalies.md).
     public static let anomalyAlertLevel = AnomalyScore.alertLevel
     public static let anomalyQuietSamples = AnomalyScore.quietSamples
 
@@ -316,7 +319,9 @@ public final class Forecaster {
         anomalyScore.clear()
         let k = targets.count
         var anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
-        var anomalyLargest = 0.0
+        for j in 0..<k where coverage > 0 {
+            anomalyScore.observe(target: j, value: Double(x[targets[j]]))
+        }
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
         let first = Int(events[Self.scoredFrom])
@@ -346,9 +351,7 @@ public final class Forecaster {
                     }
                     if coverage > 0 {
                         let spread = trainer.normalizer.enabled ? trainer.normalizer.scale(targets[j]) : 0
-                        if let score = anomalyScore.observe(target: j, error: error, halfWidth: half, spread: spread) {
-                            anomalyLargest = max(anomalyLargest, score)
-                        } else {
+                        if anomalyScore.observe(target: j, error: error, halfWidth: half, spread: spread) == nil {
                             anomalyKnown = false
                         }
                     }
@@ -360,7 +363,7 @@ public final class Forecaster {
             }
         }
         if n >= first + 1 {
-            anomalyScore.publish(largest: anomalyLargest, known: anomalyKnown)
+            anomalyScore.publish(known: anomalyKnown)
             rolling.roll(squares / Double(k), persistenceSquares / Double(k), held: held, of: banded)
         }
         if configuration.drift, signals > 0, n >= Self.driftWarmup, drift.watch(signal / Double(signals)) {
@@ -490,12 +493,18 @@ struct ForecasterLayout {
     let anomalyHistory: Int     // 1 + (4 + 3) × K: the quiet samples left after an alert; per target
                                 // its latest score, its latest 3 raw scores, their mean's long-term
                                 // mean and variance, and how many were folded in
+    // Added in record format 5 (a format-4 state ends here: ``formatFourCount``).
+    let noveltyHistory: Int     // 1 + (2 + 3 × 4) × K: the samples left in the novelty's quiet period;
+                                // per target its latest novelty, the values folded in, and per span the
+                                // smoothed value and the remembered range (lowest, highest)
     /// Numbers in the buffer.
     let count: Int
     /// Numbers in a state saved in record format 2, which ended before `clock`.
     var formatTwoCount: Int { clock }
     /// Numbers in a state saved in record format 3, which ended before `anomalyHistory`.
     var formatThreeCount: Int { anomalyHistory }
+    /// Numbers in a state saved in record format 4, which ended before `noveltyHistory`.
+    var formatFourCount: Int { noveltyHistory }
 
     /// The layout of a forecaster of `c`.
     init(_ c: ModelConfiguration) {
@@ -530,6 +539,7 @@ struct ForecasterLayout {
         cleanHistory = region(rows * k)
         events = region(4)
         anomalyHistory = region(AnomalyScore.historyCount(targets: k))
+        noveltyHistory = region(NoveltyScore.count(targets: k))
         count = next
     }
 }

@@ -501,16 +501,29 @@ ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the ta
 ANOMALY_RUN = 3               # raw scores averaged
 ANOMALY_MEMORY = 2000.0       # the long-term statistics' memory
 ANOMALY_TARGET_WARMUP = 100   # means folded in before a target scores
-ANOMALY_DECADES = 12.0        # -log10 of the tail probability that scores 1
-ANOMALY_ALERT = 0.5           # a combined score this high starts a quiet period ...
-ANOMALY_QUIET = 100           # ... of this many samples that score 0
+ANOMALY_DECADES = 24.0        # L = -log10(tail): 0.9 L / 24 below 24, then NOVELTY_FLOOR .. 1 at 48
+ANOMALY_ALERT = 0.45          # a surprise this high starts a quiet period ...
+ANOMALY_QUIET = 100           # ... of this many samples whose surprises score 0
+NOVELTY_SPANS = (1, 5, 20, 60)  # exponential smoothing spans (weight 2 / (span + 1))
+NOVELTY_WARMUP = 300          # values folded in before a target's novelty scores
+NOVELTY_MARGIN = 0.02         # beyond the range by more than this share of its width
+NOVELTY_FORGETTING = 1e-4     # the range's ends move this share towards its middle per sample
+NOVELTY_FLOOR = 0.92          # a novelty scores NOVELTY_FLOOR .. 1
+NOVELTY_QUIET = 100           # samples whose novelties score 0 after one
+
+
+def surprise(decades):
+    """The surprise of a tail probability 10^-decades."""
+    if decades < ANOMALY_DECADES:
+        return 0.9 * decades / ANOMALY_DECADES
+    return NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * min(1.0, (decades - ANOMALY_DECADES) / ANOMALY_DECADES)
 
 
 class AnomalyStatistics:
-    """One target's anomaly likelihood (docs/numerics.md, "Anomaly score"): the raw score
+    """One target's surprise (docs/numerics.md, "Anomaly score"): the raw score
     r = ln(max(|e| / max(w, 0.05 std), 1)), the mean m of the latest 3, scored by the Gaussian
     upper tail of m against the long-term mean and variance of m (weight max(1/n, 1/2000)),
-    -log10(tail) / 12 capped at 1, once 100 means are in; then m is folded in."""
+    surprise(-log10(tail)), once 100 means are in; then m is folded in."""
 
     def __init__(self):
         self.recent, self.mean, self.var, self.n = [], 0.0, 0.0, 0
@@ -525,13 +538,53 @@ class AnomalyStatistics:
         if self.n >= ANOMALY_TARGET_WARMUP and m > self.mean:
             t = (m - self.mean) / math.sqrt(self.var) if self.var > 0 else math.inf
             tail = 0.5 * math.erfc(t / math.sqrt(2.0))
-            score = min(1.0, -math.log10(tail) / ANOMALY_DECADES) if tail > 0 else 1.0
+            score = surprise(-math.log10(tail)) if tail > 0 else 1.0
         a = max(1.0 / (self.n + 1), 1.0 / ANOMALY_MEMORY)
         d = m - self.mean
         self.mean += a * d
         self.var = (1 - a) * (self.var + a * d * d)
         self.n += 1
         return score
+
+
+class Novelty:
+    """One target's novelty (docs/numerics.md, "Anomaly score"): per span, the exponentially
+    smoothed value against the remembered range of the smoothed values; novel when beyond it by
+    more than NOVELTY_MARGIN of its width (once NOVELTY_WARMUP values are in)."""
+
+    def __init__(self):
+        self.n = 0
+        self.smoothed, self.low, self.high = [0.0] * 4, [0.0] * 4, [0.0] * 4
+
+    def observe(self, value):
+        excess = 0.0
+        # the smoothed spans take the value bounded to a width beyond the value's own range
+        value_width = self.high[0] - self.low[0]
+        bounded = value
+        if self.n >= NOVELTY_WARMUP and value_width > 0:
+            bounded = min(max(value, self.low[0] - value_width), self.high[0] + value_width)
+        for i, span in enumerate(NOVELTY_SPANS):
+            x = value if i == 0 else bounded
+            if self.n == 0:
+                self.smoothed[i] = self.low[i] = self.high[i] = x
+                continue
+            v = self.smoothed[i] + 2.0 / (span + 1) * (x - self.smoothed[i])
+            lo, hi = self.low[i], self.high[i]
+            width = hi - lo
+            if self.n >= NOVELTY_WARMUP and width > 0:
+                excess = max(excess, (v - hi) / width, (lo - v) / width)
+            reach = width if self.n >= NOVELTY_WARMUP and width > 0 else math.inf
+            lo, hi = min(lo, max(v, lo - reach)), max(hi, min(v, hi + reach))
+            middle = 0.5 * (lo + hi)
+            self.low[i] = lo + NOVELTY_FORGETTING * (middle - lo)
+            self.high[i] = hi + NOVELTY_FORGETTING * (middle - hi)
+            self.smoothed[i] = v
+        self.n += 1
+        if excess <= NOVELTY_MARGIN:
+            return 0.0
+        return NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * min(1.0, excess - NOVELTY_MARGIN)
+
+
 DRIFT_WARMUP, DRIFT_ERROR_FORGETTING, DRIFT_SIGNAL_MEMORY = 200, 0.999, 200
 DRIFT_BOUND, DRIFT_DELTA, DRIFT_THRESHOLD = 10.0, 0.1, 100.0
 DRIFT_BOOST, DRIFT_BOOST_SAMPLES = 3.0, 500
@@ -692,7 +745,8 @@ class ForecasterReference:
         self.restart_detector()
         self.drift_at = None
         self.anomaly_stats = [AnomalyStatistics() for _ in range(self.K)]
-        self.anomaly_quiet = 0
+        self.novelty = [Novelty() for _ in range(self.K)]
+        self.anomaly_quiet, self.novelty_quiet = 0, 0
         self.counters = {"scored": 0, "banded": 0, "covered": 0, "drifts": 0}
         self.trace_rescales = 0
         self.min_margin = math.inf    # closest value to a band edge, relative to max(1, |y|)
@@ -719,6 +773,7 @@ class ForecasterReference:
         n, K = self.n, self.K
         step1_errors = [None] * K
         anomaly_parts = []
+        novelties = [self.novelty[j].observe(x[c]) if self.coverage > 0 else 0.0 for j, c in enumerate(self.targets)]
         for p in range(1, self.P + 1):
             if n - p < self.segment_start:
                 continue
@@ -767,12 +822,17 @@ class ForecasterReference:
 
         anomaly = None
         if self.coverage > 0 and n >= ANOMALY_WARMUP and anomaly_parts and None not in anomaly_parts:
-            anomaly = max(anomaly_parts)
+            if self.novelty_quiet > 0:
+                self.novelty_quiet -= 1
+                novelties = [0.0] * K
+            elif max(novelties) > 0:
+                self.novelty_quiet = NOVELTY_QUIET
             if self.anomaly_quiet > 0:
                 self.anomaly_quiet -= 1
-                anomaly = 0.0
-            elif anomaly >= ANOMALY_ALERT:
+                anomaly_parts = [0.0] * K
+            elif max(anomaly_parts) >= ANOMALY_ALERT:
                 self.anomaly_quiet = ANOMALY_QUIET
+            anomaly = max(max(anomaly_parts), max(novelties))
 
         drift = self.watch_drift(step1_errors)
         if drift:

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# rnnd's anomaly score on the Numenta Anomaly Benchmark (../shared/nab-corpus, or CORPUS=DIR):
+#   1. every one of the 58 files replayed through rnnd's per-stream forecaster as the daemon
+#      learns a new stream (one stream per file, from its first sample, default settings), its
+#      `anomaly` column written as a NAB results file (`rnnd-nab detect`);
+#   2. scored by `rnnd-nab score` (threshold optimised per profile, as NAB does), per profile
+#      and per category;
+#   3. the scorer's reproduction of the two published detectors the corpus holds.
+# Writes bench/results/nab.md (and prints it).
+#
+# Usage: bench/nab.sh [--no-build] [--jobs N] [-- EXTRA REPLAY FLAGS]
+# Outputs under bench/out/nab/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/lib/build-env.sh"   # the CPU the kernels are compiled for
+cd "$ROOT"
+RNND="$ROOT/.build/release/rnnd"
+NAB="$ROOT/.build/release/rnnd-nab"
+CORPUS="${CORPUS:-$ROOT/../shared/nab-corpus}"
+OUT="$ROOT/bench/out/nab"
+RESULTS="$ROOT/bench/results/nab.md"
+BUILD=1
+JOBS="$(nproc)"
+EXTRA=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-build) BUILD=0; shift ;;
+        --jobs) JOBS="$2"; shift 2 ;;
+        --) shift; EXTRA=("$@"); break ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "nab.sh: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+[ -d "$CORPUS/data" ] || { echo "nab.sh: no NAB corpus at $CORPUS (set CORPUS=DIR)" >&2; exit 2; }
+if [ "$BUILD" = 1 ]; then swift build -c release --product rnnd >&2 && swift build -c release --product rnnd-nab >&2; fi
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+detect=("$NAB" detect --corpus "$CORPUS" --out "$OUT/rnnd" --rnnd "$RNND" --jobs "$JOBS")
+[ ${#EXTRA[@]} -gt 0 ] && detect+=(-- "${EXTRA[@]}")
+"${detect[@]}" >&2
+"$NAB" score --corpus "$CORPUS" --results "$OUT/rnnd" --json "$OUT/rnnd.json" > "$OUT/rnnd.txt"
+for d in numenta windowedGaussian; do
+    "$NAB" score --corpus "$CORPUS" --results "$CORPUS/results/$d" --detector "$d" > "$OUT/$d.txt"
+done
+
+{
+    echo "# rnnd on the Numenta Anomaly Benchmark"
+    echo
+    echo "Produced by \`bench/nab.sh${EXTRA:+ -- ${EXTRA[*]}}\` on $(date -u +%Y-%m-%d), rnnd $(git -C "$ROOT" rev-parse --short HEAD)."
+    echo "Every file replayed with \`rnnd replay FILE\` (default settings, one new stream per file), its"
+    echo "\`anomaly\` column taken as the detector's score (null: 0), scored by \`rnnd-nab score\`"
+    echo "(bench/results/nab-scorer.md checks it against NAB's published scores). What the figures"
+    echo "mean and the published scoreboard: docs/anomalies.md."
+    echo
+    echo "## rnnd"
+    echo
+    sed 's/^/    /' "$OUT/rnnd.txt"
+    for d in numenta windowedGaussian; do
+        echo
+        echo "## $d (published results, rescored here)"
+        echo
+        sed 's/^/    /' "$OUT/$d.txt"
+    done
+} > "$RESULTS"
+cat "$RESULTS"
