@@ -120,6 +120,8 @@ struct ReplayCommandTests {
         var values: [String]
         var bounds: [String]
         var anomaly: String
+        /// Each target's score, with several targets (empty fields where there is none).
+        var anomalies: [String] = []
     }
 
     /// A predictions file: header, then its lines.
@@ -128,13 +130,15 @@ struct ReplayCommandTests {
         #expect(text.hasSuffix("\n"))
         var lines = text.split(separator: "\n").map(String.init)
         let header = lines.removeFirst()
+        let perTarget = header.split(separator: ",").filter { $0.hasSuffix("_anomaly") }.count
         return (header, try lines.map { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            let k = (fields.count - 3) / 3
-            try #require(fields.count == 3 * k + 3, "row, horizon, k values, 2k bounds, anomaly: \(line)")
+            let k = (fields.count - 3 - perTarget) / 3
+            try #require(fields.count == 3 * k + 3 + perTarget, "row, horizon, k values, 2k bounds, anomaly, k scores with k > 1: \(line)")
             return PredictionLine(
                 row: try #require(Int(fields[0])), horizon: try #require(Int(fields[1])),
-                values: Array(fields[2..<(2 + k)]), bounds: Array(fields[(2 + k)..<(2 + 3 * k)]), anomaly: fields[2 + 3 * k])
+                values: Array(fields[2..<(2 + k)]), bounds: Array(fields[(2 + k)..<(2 + 3 * k)]), anomaly: fields[2 + 3 * k],
+                anomalies: Array(fields[(3 + 3 * k)...]))
         })
     }
 
@@ -344,6 +348,14 @@ struct ReplayCommandTests {
         return value == "null" ? "" : value
     }
 
+    /// The texts of a forecast's `anomalies` array, as published; nil when it has none.
+    static func anomaliesTexts(_ payload: [UInt8]) throws -> [String]? {
+        let text = String(decoding: payload, as: UTF8.self)
+        guard let start = text.range(of: "\"anomalies\":[")?.upperBound else { return nil }
+        let end = try #require(text[start...].firstIndex(of: "]"))
+        return text[start..<end].split(separator: ",").map(String.init)
+    }
+
     @Test func replayForecastsEqualTheDaemonsForTheSameRows() throws {
         // A file with missing cells (carried forward by both, from the rows each accepted), a
         // missing cell with nothing to carry (row 0) and a row with every cell missing (row 100),
@@ -405,7 +417,7 @@ struct ReplayCommandTests {
         #expect(json["stuck_rows"] as? [String: Int] == ["temp": 20, "load": 0])
         #expect(json["carried"] as? [String: Int] == ["temp": 2, "load": 4])
         let (header, lines) = try Self.predictions(predictions)
-        #expect(header == "row,horizon,temp,load,temp_lower,temp_upper,load_lower,load_upper,anomaly")
+        #expect(header == "row,horizon,temp,load,temp_lower,temp_upper,load_lower,load_upper,anomaly,temp_anomaly,load_anomaly")
         var replayed: [String: PredictionLine] = [:]
         for line in lines { replayed["\(line.row)/\(line.horizon)"] = line }
         #expect(replayed.count == (accepted.count - 1) + (accepted.count - 2))
@@ -414,7 +426,7 @@ struct ReplayCommandTests {
         for topic in ["sensor-json", "sensor-binary"] {
             let published = client.messages[topic, default: []]
             #expect(published.count == accepted.count, "\(topic): a forecast per accepted row")
-            var compared = 0
+            var compared = 0, scoredTargets = 0
             for (m, payload) in published.enumerated() {
                 let steps = try Self.forecastTexts(payload)
                 let lower = try Self.rowTexts(payload, key: "lower"), upper = try Self.rowTexts(payload, key: "upper")
@@ -432,6 +444,12 @@ struct ReplayCommandTests {
                 // The score of the sample itself is on replay's horizon-1 line for its row.
                 if m >= 1 {
                     #expect(replayed["\(accepted[m])/1"]?.anomaly == (try Self.anomalyText(payload)), "\(topic) seq \(m + 1): anomaly")
+                    // And each target's, the daemon's `anomalies` (absent with no score).
+                    let object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+                    let texts = try Self.anomaliesTexts(payload)
+                    #expect(replayed["\(accepted[m])/1"]?.anomalies == (texts ?? ["", ""]), "\(topic) seq \(m + 1): anomalies")
+                    #expect((object["anomalies"] == nil) == (object["anomaly"] is NSNull))
+                    if texts != nil { scoredTargets += 1 }
                 }
                 // Its carried and stuck channels, as the file has them.
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
@@ -439,6 +457,7 @@ struct ReplayCommandTests {
                 #expect(object["stuck"] as? [Int] == stuck(accepted[m]), "\(topic) row \(accepted[m]): stuck")
             }
             #expect(compared == replayed.count)
+            #expect(scoredTargets >= 250, "\(topic): per-target scores compared on \(scoredTargets) samples")
         }
     }
 }

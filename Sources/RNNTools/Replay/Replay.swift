@@ -125,6 +125,9 @@ public struct ReplayPrediction {
     public var lower: UnsafeBufferPointer<Float>
     public var upper: UnsafeBufferPointer<Float>
     public var anomaly: Double?
+    /// For a stream of several targets, each target's own score when `anomaly` is not nil (the
+    /// daemon's `anomalies`), in the order of `values`; empty otherwise.
+    public var targetAnomalies: [Float] = []
 }
 
 /// The forecast at horizon step 1 of each scored sample, with its band, and the sample's
@@ -481,9 +484,13 @@ public final class Replayer {
                             func values(_ part: Int) -> UnsafeBufferPointer<Float> {
                                 UnsafeBufferPointer(rebasing: made[(slot + part * outputs)..<(slot + part * outputs + k)])
                             }
-                            prediction(ReplayPrediction(
+                            var line = ReplayPrediction(
                                 row: samples.rows[i], horizon: h, values: values(0), lower: values(1), upper: values(2),
-                                anomaly: h == 1 ? anomaly : nil))
+                                anomaly: h == 1 ? anomaly : nil)
+                            if h == 1, anomaly != nil, k > 1 {
+                                line.targetAnomalies = (0..<k).map { Float(forecaster.anomaly(target: $0) ?? .nan) }
+                            }
+                            prediction(line)
                         }
                     }
                     learn()

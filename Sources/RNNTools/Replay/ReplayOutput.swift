@@ -129,16 +129,19 @@ extension ReplayReport {
 
 extension Replayer {
     /// The header of the predictions file: `row,horizon,<target columns>`, then
-    /// `<target>_lower` and `<target>_upper` for each target, then `anomaly`; quoted as CSV needs.
+    /// `<target>_lower` and `<target>_upper` for each target, then `anomaly`, then with several
+    /// targets `<target>_anomaly` for each; quoted as CSV needs.
     public var predictionsHeader: String {
         let names = targetNames
-        return (["row", "horizon"] + names + names.flatMap { [$0 + "_lower", $0 + "_upper"] } + ["anomaly"])
+        let perTarget = names.count > 1 ? names.map { $0 + "_anomaly" } : []
+        return (["row", "horizon"] + names + names.flatMap { [$0 + "_lower", $0 + "_upper"] } + ["anomaly"] + perTarget)
             .map(csvField).joined(separator: ",") + "\n"
     }
 
     /// One line of the predictions file; values are `Float.description`, the shortest text that
     /// reads back as the same float32, as in the daemon's forecasts. A bound without a band, and
-    /// the anomaly score when there is none (every horizon but 1, and during the warm-up), are empty.
+    /// the anomaly scores when there are none (every horizon but 1, and during the warm-up), are
+    /// empty.
     public static func predictionLine(_ p: ReplayPrediction) -> String {
         var line = "\(p.row),\(p.horizon)"
         for v in p.values {
@@ -153,6 +156,12 @@ extension Replayer {
         }
         line += ","
         if let a = p.anomaly { line += Float(a).description }
+        if p.values.count > 1 {
+            for j in p.values.indices {
+                line += ","
+                if j < p.targetAnomalies.count { line += p.targetAnomalies[j].description }
+            }
+        }
         return line + "\n"
     }
 
