@@ -364,7 +364,7 @@ struct ReplayTests {
     @Test func outputsAreWellFormed() throws {
         let table = Self.csv(["a", "b,c"], rows: 40) { r, j in Double(r * (j + 1)) }
         let (replayer, report, _) = try replay(table, Self.configuration(horizon: 2))
-        #expect(replayer.predictionsHeader == "row,horizon,a,\"b,c\",a_lower,a_upper,\"b,c_lower\",\"b,c_upper\",anomaly\n")
+        #expect(replayer.predictionsHeader == "row,horizon,a,\"b,c\",a_lower,a_upper,\"b,c_lower\",\"b,c_upper\",anomaly,a_anomaly,\"b,c_anomaly\"\n")
         let json = report.json(firstTime: replayer.timeSpan?.first, lastTime: replayer.timeSpan?.last)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["horizon"] as? Int == 2)
