@@ -421,7 +421,7 @@ extension Forecaster {
             SamplingClock.isPlausible(numbers + layout.clock),
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
-            AnomalyScore.isPlausible(novelty: numbers + layout.noveltyHistory, targets: targets.count),
+            NoveltyScore.isPlausible(numbers + layout.noveltyHistory, targets: targets.count),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
         else { throw .impossibleValue }
         c.outliers = Int(events[Self.outlierEvents])
@@ -458,8 +458,10 @@ extension Forecaster {
     /// statistics start over (the stream scores again once each target has folded in
     /// `AnomalyScore.targetWarmup` errors), with no quiet period.
     func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>) {
-        numbers[layout.anomaly] = .nan
-        (numbers + layout.anomalyHistory).update(repeating: 0, count: AnomalyScore.historyCount(targets: targets.count))
+        AnomalyScore(
+            latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory, novelty: numbers + layout.noveltyHistory,
+            targets: targets.count
+        ).startSurprise()
     }
 
     /// The region record format 5 added, for a state of format 2 to 4: the novelty starts over

@@ -81,9 +81,14 @@ struct AnomalyScore {
 
     /// A new stream's: no score, nothing learned.
     func start() {
+        startSurprise()
+        novelty.start()
+    }
+
+    /// No score, and the surprise's statistics as a new stream's (the novelty as it is).
+    func startSurprise() {
         latest.pointee = .nan
         base.update(repeating: 0, count: Self.historyCount(targets: targets))
-        novelty.start()
     }
 
     /// No score for the sample being scored (yet).
@@ -156,10 +161,5 @@ struct AnomalyScore {
             guard (0...1).contains(s[0]), s[2 + shortRun] >= 0, s[3 + shortRun] >= 0, s[1 + shortRun].isFinite else { return false }
         }
         return true
-    }
-
-    /// Whether a saved state's numbers can be the novelty's (record format 5).
-    static func isPlausible(novelty base: UnsafePointer<Double>, targets k: Int) -> Bool {
-        NoveltyScore.isPlausible(base, targets: k)
     }
 }
