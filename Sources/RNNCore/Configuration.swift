@@ -30,8 +30,13 @@ public enum OptimizerKind: Sendable, Codable, Equatable {
     case sgd
     case momentum(Double)
     case adam(beta1: Double, beta2: Double, epsilon: Double)
+    /// Adam with a quarter of its memory: the first moment kept in bfloat16 and the second
+    /// moment of every weight matrix factored into row and column means, as Adafactor does
+    /// (Shazeer and Stern, 2018); docs/numerics.md, "Optimizers".
+    case adafactor(beta1: Double, beta2: Double, epsilon: Double)
 
     public static let defaultAdam = OptimizerKind.adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+    public static let defaultAdafactor = OptimizerKind.adafactor(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
 }
 
 /// How gradients are bounded before the optimizer step (docs/numerics.md, "Clipping").
@@ -152,10 +157,13 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         if case .momentum(let mu) = optimizer, !(mu >= 0 && mu < 1) {
             found.append("momentum must be in [0, 1) (got \(mu))")
         }
-        if case .adam(let b1, let b2, let eps) = optimizer,
-            !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1 && eps > 0)
-        {
-            found.append("Adam needs 0 ≤ beta1, beta2 < 1 and epsilon > 0")
+        switch optimizer {
+        case .adam(let b1, let b2, let eps), .adafactor(let b1, let b2, let eps):
+            if !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1 && eps > 0) {
+                found.append("Adam and Adafactor need 0 ≤ beta1, beta2 < 1 and epsilon > 0")
+            }
+        case .sgd, .momentum:
+            break
         }
         if case .running(let f?) = normalization, !(f > 0 && f < 1) {
             found.append("normalisation forgetting factor must be in (0, 1) (got \(f))")

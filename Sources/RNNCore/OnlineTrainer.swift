@@ -78,7 +78,7 @@ public final class OnlineTrainer<S: RNNScalar> {
     init(configuration: ModelConfiguration, workspace: TrainingWorkspace<S>?, initialize: Bool) {
         self.configuration = configuration
         network = RecurrentNetwork(configuration, workspace: workspace, initialize: initialize)
-        optimizer = Optimizer(kind: configuration.optimizer, count: network.layout.count)
+        optimizer = Optimizer(kind: configuration.optimizer, layout: network.layout)
         normalizer = RunningNormalizer(channels: configuration.inputs, normalization: configuration.normalization)
         changeScale = ChangeScale(channels: configuration.inputs, normalization: configuration.normalization)
         learningRate = configuration.learningRate
@@ -349,7 +349,7 @@ public final class OnlineTrainer<S: RNNScalar> {
     /// optimizer moments, the window of samples and the recurrent states.
     public var bytes: Int {
         let c = configuration, net = network
-        return MemoryLayout<S>.stride * (3 * net.layout.count + ringRows * (features + c.inputs) + 3 * net.stateSize
+        return optimizer.stateBytes + MemoryLayout<S>.stride * (net.layout.count + ringRows * (features + c.inputs) + 3 * net.stateSize
             + net.gateRows + c.hidden + 2 * outputs) + MemoryLayout<Double>.stride * 3 * c.inputs
     }
 

@@ -1,9 +1,10 @@
 /// The optimizer names of the configuration file and the flags, with the settings each stands for.
 public enum OptimizerName: String, CaseIterable, Sendable {
-    case adam, sgd, momentum
+    case adafactor, adam, sgd, momentum
 
     public var kind: OptimizerKind {
         switch self {
+        case .adafactor: .defaultAdafactor
         case .adam: .defaultAdam
         case .sgd: .sgd
         case .momentum: .momentum(0.9)
@@ -12,6 +13,7 @@ public enum OptimizerName: String, CaseIterable, Sendable {
 
     public init(_ kind: OptimizerKind) {
         switch kind {
+        case .adafactor: self = .adafactor
         case .adam: self = .adam
         case .sgd: self = .sgd
         case .momentum: self = .momentum

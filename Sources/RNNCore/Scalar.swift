@@ -13,6 +13,11 @@ public protocol RNNScalar: BinaryFloatingPoint, SIMDScalar, Real, Sendable, Coda
     init(_ value: Double)
     /// The value as a Double, likewise.
     var double: Double { get }
+    /// Eight lanes rounded to bfloat16 (the upper 16 bits of a Float, rounded to nearest even):
+    /// the storage of Adafactor's first moment.
+    static func bfloat16Bits8(_ v: SIMD8<Self>) -> SIMD8<UInt16>
+    /// Eight bfloat16 values, exactly.
+    static func fromBFloat16Bits8(_ b: SIMD8<UInt16>) -> SIMD8<Self>
 }
 
 /// Eight lanes, the width of an AVX register of Float.
@@ -59,6 +64,21 @@ extension Float: RNNScalar {
 
     @inlinable @inline(__always)
     public var double: Double { Double(self) }
+
+    @inlinable @inline(__always)
+    public static func bfloat16Bits8(_ v: SIMD8<Float>) -> SIMD8<UInt16> {
+        // The upper halves of the rounded words are the odd 16-bit lanes (little endian); the
+        // generic integer SIMD conversions are not inlined, these shuffles are.
+        let bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
+        return unsafeBitCast(bits &+ 0x7FFF &+ ((bits &>> 16) & 1), to: SIMD16<UInt16>.self).oddHalf
+    }
+
+    @inlinable @inline(__always)
+    public static func fromBFloat16Bits8(_ b: SIMD8<UInt16>) -> SIMD8<Float> {
+        var words = SIMD16<UInt16>()
+        words.oddHalf = b
+        return unsafeBitCast(words, to: SIMD8<Float>.self)
+    }
 }
 
 extension Double: RNNScalar {
@@ -79,6 +99,22 @@ extension Double: RNNScalar {
 
     @inlinable @inline(__always)
     public var double: Double { self }
+
+    /// Through Float: the bfloat16 of a Double is that of the Double rounded to Float first.
+    @inlinable
+    public static func bfloat16Bits8(_ v: SIMD8<Double>) -> SIMD8<UInt16> {
+        var f = SIMD8<Float>()
+        for i in 0..<8 { f[i] = Float(v[i]) }
+        return Float.bfloat16Bits8(f)
+    }
+
+    @inlinable
+    public static func fromBFloat16Bits8(_ b: SIMD8<UInt16>) -> SIMD8<Double> {
+        let f = Float.fromBFloat16Bits8(b)
+        var out = SIMD8<Double>()
+        for i in 0..<8 { out[i] = Double(f[i]) }
+        return out
+    }
 }
 
 /// `count` scalars (at least one), zeroed with one memset: `initialize(repeating:)` from another

@@ -10,7 +10,9 @@
 ///     samples since the last update, optimizer steps                         2 × Int64
 ///     normaliser: count, then mean and variance per input                    Int64, 2·I × Float64
 ///     change scale: count, then mean square per input                        Int64, I × Float64
-///     parameters; optimizer moments (Adam 2, momentum 1, SGD 0)              (1 + m)·P × S
+///     parameters                                                            P × S
+///     optimizer moments: Adam 2·P × S, momentum P × S, SGD none,
+///       Adafactor P bfloat16 (UInt16) then its factored second moment        (Optimizer.write)
 ///     the window ring: R rows of network inputs, then R samples as they came R·(F + I) × S
 ///     live state, carried state (where the next window starts)               2·N × S
 ///     latest forecast (original units), latest output (normalised)           2·O × S
@@ -22,33 +24,23 @@
 /// reads them without building a trainer.
 extension OnlineTrainer {
     /// A trainer of `configuration` continuing from `state` (what `writeState` wrote for a
-    /// trainer of the same configuration); its weights are never randomly initialised.
+    /// trainer of the same configuration, or of one whose optimizer was `savedOptimizer`, which
+    /// this one's takes over: ``Optimizer/adopt(_:)``); its weights are never randomly initialised.
     public convenience init(
-        configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil, state: UnsafeRawBufferPointer
+        configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil, state: UnsafeRawBufferPointer,
+        savedOptimizer: OptimizerKind? = nil
     ) throws(TrainerStateError) {
         self.init(configuration: configuration, workspace: workspace, initialize: false)
-        try readState(from: state)
-    }
-
-    /// Optimizer moment buffers the state holds.
-    var storedMoments: Int {
-        switch optimizer.kind {
-        case .sgd: 0
-        case .momentum: 1
-        case .adam: 2
-        }
+        try readState(from: state, savedOptimizer: savedOptimizer)
     }
 
     /// Bytes `writeState(into:)` writes.
     public var stateByteCount: Int {
         let c = configuration, s = MemoryLayout<S>.size
         return TrainerStateSummary.byteCount(inputs: c.inputs)
-            + s * ((1 + storedMoments) * network.layout.count + ringRows * (features + c.inputs) + 2 * network.stateSize + 2 * outputs)
-            + 8
+            + s * (network.layout.count + ringRows * (features + c.inputs) + 2 * network.stateSize + 2 * outputs)
+            + optimizer.stateBytes + 8
     }
-
-    /// Bytes the same state took in record format 2 (without the segment's start).
-    var formatTwoStateByteCount: Int { stateByteCount - 8 }
 
     /// Writes the state into `out` (`stateByteCount` bytes, any alignment). Call between samples.
     public func writeState(into out: UnsafeMutableRawBufferPointer) {
@@ -67,8 +59,7 @@ extension OnlineTrainer {
         for v in changeScale._meanSquare { w.put(v) }
         let p = network.layout.count
         w.copy(network.parameters, p)
-        if storedMoments >= 1 { w.copy(optimizer.moment1, p) }
-        if storedMoments >= 2 { w.copy(optimizer.moment2, p) }
+        optimizer.write(&w)
         w.copy(ring, ringRows * features)
         w.copy(values, ringRows * configuration.inputs)
         w.copy(liveState, network.stateSize)
@@ -79,16 +70,21 @@ extension OnlineTrainer {
     }
 
     /// Replaces the state with one `writeState` wrote for a trainer of the same configuration
-    /// (the caller checks that). Throws when the size is wrong or a value is impossible, and
-    /// then leaves the trainer as it was.
-    public func readState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
-        let formatTwo = bytes.count == formatTwoStateByteCount
-        guard bytes.count == stateByteCount || formatTwo else {
-            throw .wrongSize(expected: stateByteCount, found: bytes.count)
+    /// (the caller checks that), or of one whose optimizer was `savedOptimizer` (Adam for
+    /// Adafactor or the other way: ``Optimizer/converts(from:to:)``). Throws when the size is
+    /// wrong or a value is impossible, and then leaves the trainer as it was.
+    public func readState(from bytes: UnsafeRawBufferPointer, savedOptimizer: OptimizerKind? = nil) throws(TrainerStateError) {
+        let saved = savedOptimizer.flatMap {
+            Optimizer<S>.converts(from: $0, to: optimizer.kind) ? Optimizer<S>(kind: $0, layout: network.layout) : nil
+        }
+        let expected = stateByteCount - optimizer.stateBytes + (saved ?? optimizer).stateBytes
+        let formatTwo = bytes.count == expected - 8
+        guard bytes.count == expected || formatTwo else {
+            throw .wrongSize(expected: expected, found: bytes.count)
         }
         let inputs = configuration.inputs
         guard let head = TrainerStateSummary(state: bytes, inputs: inputs) else {
-            throw .wrongSize(expected: stateByteCount, found: bytes.count)
+            throw .wrongSize(expected: expected, found: bytes.count)
         }
         let k = head.counters
         let counts = [k.samples, k.rejectedSamples, k.updates, k.clippedUpdates, k.skippedUpdates, k.stateResets,
@@ -110,8 +106,13 @@ extension OnlineTrainer {
         var r = StateReader(base: bytes.baseAddress! + TrainerStateSummary.byteCount(inputs: inputs))
         let p = network.layout.count
         r.copy(into: network.parameters, p)
-        if storedMoments >= 1 { r.copy(into: optimizer.moment1, p) }
-        if storedMoments >= 2 { r.copy(into: optimizer.moment2, p) }
+        if let saved {
+            saved.read(&r)
+            saved.steps = head.optimizerSteps
+            optimizer.adopt(saved)
+        } else {
+            optimizer.read(&r)
+        }
         r.copy(into: ring, ringRows * features)
         r.copy(into: values, ringRows * inputs)
         r.copy(into: liveState, network.stateSize)
@@ -152,7 +153,7 @@ extension OnlineTrainer {
     var formatOneStateByteCount: Int {
         let c = configuration, s = MemoryLayout<S>.size
         return 8 * (11 + 2 * c.inputs)
-            + s * ((1 + storedMoments) * network.layout.count + ringRows * c.inputs + 2 * network.stateSize + 2 * outputs)
+            + s * (network.layout.count + ringRows * c.inputs + 2 * network.stateSize + 2 * outputs) + optimizer.stateBytes
     }
 
     private func readFormatOneState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
@@ -177,8 +178,7 @@ extension OnlineTrainer {
         normalizer._variance = variance
         let p = network.layout.count
         r.copy(into: network.parameters, p)
-        if storedMoments >= 1 { r.copy(into: optimizer.moment1, p) }
-        if storedMoments >= 2 { r.copy(into: optimizer.moment2, p) }
+        optimizer.read(&r)
         r.copy(into: ring, ringRows * inputs)  // `features` is `inputs` for .level without calendar
         r.copy(into: liveState, network.stateSize)
         r.copy(into: carriedState, network.stateSize)
@@ -318,16 +318,18 @@ struct StateReader {
 /// Like the trainer's, the configuration is not in it.
 extension Forecaster {
     /// A forecaster of `configuration` continuing from `state` (what `writeState` wrote for a
-    /// forecaster of the same configuration).
+    /// forecaster of the same configuration, or of one whose optimizer was `savedOptimizer`:
+    /// ``OnlineTrainer/readState(from:savedOptimizer:)``).
     public convenience init(
-        configuration: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil, state bytes: UnsafeRawBufferPointer
+        configuration: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil, state bytes: UnsafeRawBufferPointer,
+        savedOptimizer: OptimizerKind? = nil
     ) throws(TrainerStateError) {
         guard bytes.count >= 8 else { throw .wrongSize(expected: 8, found: bytes.count) }
         let trainerBytes = Int(clamping: bytes.loadUnaligned(as: UInt64.self))
         guard trainerBytes <= bytes.count - 8 else { throw .wrongSize(expected: trainerBytes + 8, found: bytes.count) }
         let trainer = try OnlineTrainer<Float>(
             configuration: configuration, workspace: workspace,
-            state: UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + trainerBytes)]))
+            state: UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + trainerBytes)]), savedOptimizer: savedOptimizer)
         self.init(trainer: trainer)
         try readOwnState(from: UnsafeRawBufferPointer(rebasing: bytes[(8 + trainerBytes)...]))
     }

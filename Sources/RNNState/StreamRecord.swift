@@ -252,7 +252,8 @@ public struct StreamRecord: Sendable, Equatable {
         if !current.problems().isEmpty { throw .unreadableConfiguration(current.problems().joined(separator: "; ")) }
         let result: Result<Forecaster, TrainerStateError> = state.withUnsafeBytes { b in
             do throws(TrainerStateError) {
-                return .success(try Forecaster(configuration: current, workspace: workspace, state: b))
+                return .success(try Forecaster(
+                    configuration: current, workspace: workspace, state: b, savedOptimizer: model.optimizer))
             } catch { return .failure(error) }
         }
         switch result {
@@ -286,9 +287,13 @@ public struct StreamRecord: Sendable, Equatable {
             case .sgd: "sgd"
             case .momentum: "momentum"
             case .adam: "adam"
+            case .adafactor: "adafactor"
             }
         }
-        check("optimizer", kind(saved.optimizer), kind(current.optimizer))
+        // Adam's moments become Adafactor's and back (Optimizer.adopt): not a change of shape.
+        if !Optimizer<Float>.converts(from: saved.optimizer, to: current.optimizer) {
+            check("optimizer", kind(saved.optimizer), kind(current.optimizer))
+        }
         func normalised(_ n: Normalization) -> Bool { if case .none = n { false } else { true } }
         check("normalisation", normalised(saved.normalization), normalised(current.normalization))
         return changes

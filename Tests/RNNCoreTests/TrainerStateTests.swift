@@ -9,6 +9,7 @@ struct TrainerStateTests {
         var all: [ModelConfiguration] = []
         for (cell, optimizer, k1, horizon) in [
             (CellKind.lstm, OptimizerKind.defaultAdam, 1, 1), (.gru, .momentum(0.9), 4, 2), (.elman, .sgd, 3, 3),
+            (.lstm, .defaultAdafactor, 2, 2),
         ] {
             var c = ModelConfiguration()
             c.cell = cell
@@ -64,5 +65,66 @@ struct TrainerStateTests {
         negative.withUnsafeMutableBytes { $0.storeBytes(of: Int64(-1), toByteOffset: 0, as: Int64.self) }
         #expect(throws: TrainerStateError.impossibleValue) { try negative.withUnsafeBytes { try fresh.readState(from: $0) } }
         #expect(fresh.counters.samples == 0, "a refused state leaves the trainer as it was")
+    }
+
+    /// A stream saved with Adam goes on with Adafactor (the default since issue 17) where it
+    /// stood, and back: the moments are converted as docs/numerics.md says, nothing else changes.
+    @Test func adamMomentsBecomeAdafactorsAndBack() throws {
+        var adam = Self.configurations[0]
+        adam.updateEvery = 2
+        var adafactor = adam
+        adafactor.optimizer = .defaultAdafactor
+        let series = noisySines(count: 90, channels: adam.inputs, noise: 0.1, seed: 4).map { $0.map(Float.init) }
+        let original = OnlineTrainer<Float>(configuration: adam)
+        for x in series[..<60] { original.step(x) }
+        var bytes = [UInt8](repeating: 0, count: original.stateByteCount)
+        bytes.withUnsafeMutableBytes { original.writeState(into: $0) }
+
+        #expect(throws: TrainerStateError.self) {
+            try bytes.withUnsafeBytes { _ = try OnlineTrainer<Float>(configuration: adafactor, state: $0) }
+        }
+        let converted = try bytes.withUnsafeBytes {
+            try OnlineTrainer<Float>(configuration: adafactor, state: $0, savedOptimizer: adam.optimizer)
+        }
+        let layout = original.network.layout, from = original.optimizer, to = converted.optimizer
+        #expect(to.steps == from.steps)
+        #expect(Array(UnsafeBufferPointer(start: converted.network.parameters, count: layout.count))
+            == Array(UnsafeBufferPointer(start: original.network.parameters, count: layout.count)))
+        // The first moment, rounded to bfloat16: within half a bfloat16 step of Adam's.
+        for i in 0..<layout.count {
+            let m = Float(bitPattern: UInt32(to.compactMoment1[i]) << 16)
+            #expect(abs(m - from.moment1[i]) <= abs(from.moment1[i]) / 256 + 1e-30)
+        }
+        // Wh (stored H × 4H): its row and column means of Adam's v.
+        let wh = layout["Wh"]!, rows = wh.cols, cols = wh.rows
+        var statistics = 0
+        for slot in layout.tensors where slot.offset < wh.offset {
+            let r = slot.transposed ? slot.cols : slot.rows, c = slot.transposed ? slot.rows : slot.cols
+            statistics += !slot.isBias && r >= 2 && c >= 2 ? r + c : r * c
+        }
+        for i in 0..<rows {
+            let mean = (0..<cols).map { Double(from.moment2[wh.offset + i * cols + $0]) }.reduce(0, +) / Double(cols)
+            #expect(abs(Double(to.moment2[statistics + i]) - mean) <= 1e-6 * mean + 1e-30)
+        }
+        for j in 0..<cols {
+            let mean = (0..<rows).map { Double(from.moment2[wh.offset + $0 * cols + j]) }.reduce(0, +) / Double(rows)
+            #expect(abs(Double(to.moment2[statistics + rows + j]) - mean) <= 1e-6 * mean + 1e-30)
+        }
+        // It learns on from there, and the record of a stream written with Adafactor reads back as
+        // Adam, with v = r c / mean(r).
+        for x in series[60...] { #expect(converted.step(x) != .skippedNonFinite) }
+        var again = [UInt8](repeating: 0, count: converted.stateByteCount)
+        again.withUnsafeMutableBytes { converted.writeState(into: $0) }
+        #expect(again.count < bytes.count)
+        let back = try again.withUnsafeBytes {
+            try OnlineTrainer<Float>(configuration: adam, state: $0, savedOptimizer: adafactor.optimizer)
+        }
+        #expect(back.counters == converted.counters)
+        let r = (0..<rows).map { Double(converted.optimizer.moment2[statistics + $0]) }
+        let meanRow = r.reduce(0, +) / Double(rows)
+        for (i, j) in [(0, 0), (3, 17), (rows - 1, cols - 1)] {
+            let v = r[i] * Double(converted.optimizer.moment2[statistics + rows + j]) / meanRow
+            #expect(abs(Double(back.optimizer.moment2[wh.offset + i * cols + j]) - v) <= 1e-6 * v + 1e-30)
+        }
     }
 }

@@ -404,6 +404,7 @@ public struct RecordDescription {
         case .sgd: "sgd"
         case .momentum(let mu): "momentum \(mu)"
         case .adam(let b1, let b2, let eps): "adam (beta1 \(b1), beta2 \(b2), epsilon \(eps))"
+        case .adafactor(let b1, let b2, let eps): "adafactor (beta1 \(b1), beta2 \(b2), epsilon \(eps))"
         }
     }
 

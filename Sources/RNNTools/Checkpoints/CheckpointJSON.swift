@@ -187,7 +187,7 @@ struct RecordJSON: Encodable {
             switch m.optimizer {
             case .sgd: break
             case .momentum(let mu): momentum = JSONNumber(mu)
-            case .adam(let b1, let b2, let eps): (beta1, beta2, epsilon) = (JSONNumber(b1), JSONNumber(b2), JSONNumber(eps))
+            case .adam(let b1, let b2, let eps), .adafactor(let b1, let b2, let eps): (beta1, beta2, epsilon) = (JSONNumber(b1), JSONNumber(b2), JSONNumber(eps))
             }
             lr = JSONNumber(m.learningRate)
             clipMode = m.clipMode.rawValue
