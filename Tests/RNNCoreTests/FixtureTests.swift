@@ -44,6 +44,7 @@ struct FixtureModel: Decodable {
         switch optimizer.kind {
         case "sgd": c.optimizer = .sgd
         case "momentum": c.optimizer = .momentum(optimizer.momentum!)
+        case "adafactor": c.optimizer = .adafactor(beta1: optimizer.beta1!, beta2: optimizer.beta2!, epsilon: optimizer.eps!)
         default: c.optimizer = .adam(beta1: optimizer.beta1!, beta2: optimizer.beta2!, epsilon: optimizer.eps!)
         }
         c.learningRate = optimizer.lr
@@ -116,6 +117,7 @@ struct Fixture: Decodable {
         "elman_change_k1_adam_norm", "lstm_change_k1_adam_norm", "gru_change_k1_adam_norm",
         "gru_change_calendar_k2of6_p3_momentum_step", "lstm_change_calendar_running_k1_adam_norm",
         "elman_change_forgetting_chunk_sgd_value", "gru_level_running_k1_adam_norm",
+        "lstm_k1of2_adafactor_norm", "gru_change_calendar_running_k1_adafactor_norm",
     ]
 
 }

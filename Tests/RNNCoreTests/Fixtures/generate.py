@@ -6,7 +6,8 @@ written from that document alone (not from the Swift code). Cells and heads are
 written by hand with torch ops over leaf tensors named like the parameter buffer
 (Wx, Wh, b, bhn for the GRU, Wy, by); all differentiation is done by torch autograd,
 clipping by torch.nn.utils (norm/value) or by gradient hooks on the per-step state
-(step), and the optimizer steps by torch.optim. Everything is float64.
+(step), and the optimizer steps by torch.optim (Adafactor, which it lacks, by the class
+`Adafactor` below). Everything is float64.
 
 For every network scenario it simulates the online predict-then-learn TBPTT(k1, k2)
 schedule (inputs normalised and formulated online, live prediction on every sample, an
@@ -273,7 +274,84 @@ class InputEncoder:
 # ----------------------------------------------------------------------------------------
 # The online schedule
 
-def make_optimizer(plist, opt_cfg):
+def memory_shape(name, shape):
+    """A tensor as it lies in the flat buffer (docs/numerics.md, "Parameters"): Wx and Wh are
+    stored transposed ([F, GH] and [H, GH]), Wy as it is; the biases are vectors (rows × 1)."""
+    if name in ("Wx", "Wh"):
+        return shape[1], shape[0]
+    return (shape[0], 1) if len(shape) == 1 else shape
+
+
+def bfloat16(t):
+    """t rounded to bfloat16 through float32 (the upper 16 bits of the float, rounded to nearest
+    even), back in float64."""
+    return t.to(torch.float32).to(torch.bfloat16).to(torch.float64)
+
+
+class Adafactor:
+    """docs/numerics.md's `adafactor`, which torch.optim does not have: Adam with the first
+    moment stored in bfloat16, and the second moment of every weight matrix that has at least two
+    rows and two columns *as it lies in the buffer* factored into row and column statistics.
+    Works on the memory orientation (`memory_shape`), so Wx's and Wh's rows are their columns
+    here. The interface is the part of torch.optim's that OnlineNetwork uses."""
+
+    def __init__(self, named_params, lr, beta1, beta2, eps):
+        self.param_groups = [{"lr": lr}]
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.n = 0
+        # The closest any stored m came to a bfloat16 tie, in float32 ulps of its float (0: a
+        # tie, which an implementation that rounds differently would break the other way).
+        self.closest_tie = math.inf
+        self.slots = []
+        for name, p in named_params:
+            rows, cols = memory_shape(name, tuple(p.shape))
+            factored = name not in ("b", "bhn", "by") and rows >= 2 and cols >= 2
+            self.slots.append({
+                "param": p, "transposed": name in ("Wx", "Wh"), "shape": (rows, cols),
+                "factored": factored, "m": torch.zeros(rows, cols),
+                "r": torch.zeros(rows) if factored else None,
+                "c": torch.zeros(cols) if factored else None,
+                "v": None if factored else torch.zeros(rows, cols)})
+
+    def zero_grad(self, set_to_none=True):
+        for slot in self.slots:
+            slot["param"].grad = None
+
+    @torch.no_grad()
+    def step(self):
+        self.n += 1
+        b1, b2, n = self.beta1, self.beta2, self.n
+        step_size = self.param_groups[0]["lr"] / (1.0 - b1 ** n)
+        root_correction2 = math.sqrt(1.0 - b2 ** n)
+        for slot in self.slots:
+            p = slot["param"]
+            g = p.grad.T if slot["transposed"] else p.grad
+            g = g.reshape(slot["shape"])
+            if slot["factored"]:
+                r, c = slot["r"], slot["c"]
+                r.mul_(b2).add_((1.0 - b2) * (g * g).mean(dim=1))
+                c.mul_(b2).add_((1.0 - b2) * (g * g).mean(dim=0))
+                mean_r = r.mean()
+                v = torch.outer(r, c) / mean_r if mean_r > 0 else torch.zeros_like(g)
+            else:
+                v = slot["v"]
+                v.mul_(b2).add_((1.0 - b2) * g * g)
+            m = b1 * slot["m"] + (1.0 - b1) * g
+            # The step takes m unrounded; only what is kept for the next step is bfloat16.
+            update = step_size * m / (torch.sqrt(v) / root_correction2 + self.eps)
+            p.sub_((update.T if slot["transposed"] else update).reshape(p.shape))
+            slot["m"] = bfloat16(m)
+            low = m.to(torch.float32).numpy().view(np.uint32) & 0xFFFF
+            nonzero = m != 0
+            if bool(nonzero.any()):
+                ties = np.abs(low.astype(np.int64) - 0x8000)[nonzero.numpy()]
+                self.closest_tie = min(self.closest_tie, int(ties.min()))
+
+
+def make_optimizer(names, plist, opt_cfg):
+    if opt_cfg["kind"] == "adafactor":
+        return Adafactor(list(zip(names, plist)), lr=opt_cfg["lr"], beta1=opt_cfg["beta1"],
+                         beta2=opt_cfg["beta2"], eps=opt_cfg["eps"])
     if opt_cfg["kind"] == "sgd":
         return torch.optim.SGD(plist, lr=opt_cfg["lr"], foreach=False)
     if opt_cfg["kind"] == "momentum":
@@ -300,7 +378,7 @@ class OnlineNetwork:
         self.names = [n for n, _ in param_shapes(self.cell, self.encoder.features, self.H,
                                                  self.P * self.K)]
         self.plist = [params[n] for n in self.names]
-        self.opt = make_optimizer(self.plist, sc["optimizer"])
+        self.opt = make_optimizer(self.names, self.plist, sc["optimizer"])
         self.base_lr = sc["optimizer"]["lr"]
         self.clip_mode, self.c = sc["clip"]["mode"], sc["clip"]["threshold"]
         self.loss_cfg = sc["loss"]
@@ -484,6 +562,8 @@ def run_scenario(sc, seed):
     record["forecasts"] = forecasts
     record["updates"] = updates
     record["torch_version"] = torch.__version__
+    if isinstance(net.opt, Adafactor):
+        record["_closest_tie"] = net.opt.closest_tie
     return record, net.clipped_count
 
 
@@ -1024,6 +1104,8 @@ def run_forecaster(sc, seed):
         "usual interval": ref.clock.interval,
         "change units at the end": [ref.net.encoder.unit(i) for i in range(ref.I)],
     }
+    if isinstance(ref.net.opt, Adafactor):
+        summary["closest bfloat16 tie (float ulps)"] = ref.net.opt.closest_tie
     return record, summary
 
 
@@ -1118,6 +1200,32 @@ def self_check():
     scores = [float(k) for k in range(20, 0, -1)]
     assert band_quantile(scores, 0.1)[0] == 19.0
     assert band_quantile(scores, -0.5)[0] == 20.0 and band_quantile(scores, 1.0)[0] == 0.0
+    # bfloat16: torch's conversion vs the document's definition on the float's bits (add
+    # 0x7FFF plus the lowest kept bit, keep the upper 16), ties and near-ties included.
+    f = (torch.randn(4000, generator=gen) * 10.0 ** torch.randint(-6, 3, (4000,), generator=gen))
+    f = torch.cat([f, torch.tensor([1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8), 1 + 2 ** -8 + 2 ** -23])])
+    bits = f.to(torch.float32).numpy().view(np.uint32).astype(np.uint64)
+    kept = (((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16).astype(np.uint32)
+    assert np.array_equal(bfloat16(f).numpy(), kept.view(np.float32).astype(np.float64))
+    assert bfloat16(torch.tensor([1 + 2 ** -8, 1 + 3 * 2 ** -8])).tolist() == [1.0, 1 + 2 ** -6]
+    # Adafactor's first step vs torch.optim.Adam: the stored m starts at 0, and a factored
+    # tensor whose g² has rank one (g_ij = a_i b_j) has v̂ = r_i c_j / mean(r) = (1 − β2) g_ij²,
+    # Adam's v. The statistics follow the memory orientation: Wh [GH, H] keeps H row values.
+    a, b_ = torch.randn(12, generator=gen), torch.randn(3, generator=gen)
+    grads = {"Wx": torch.outer(a, torch.randn(5, generator=gen)), "Wh": torch.outer(a, b_),
+             "b": torch.randn(12, generator=gen), "Wy": torch.randn(1, 3, generator=gen)}
+    mine = {n: torch.randn(g.shape, generator=gen).requires_grad_(True) for n, g in grads.items()}
+    theirs = {n: t.detach().clone().requires_grad_(True) for n, t in mine.items()}
+    ours = Adafactor(list(mine.items()), lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
+    adam = torch.optim.Adam(list(theirs.values()), lr=0.01, betas=(0.9, 0.999), eps=1e-8, foreach=False)
+    for n in grads:
+        mine[n].grad, theirs[n].grad = grads[n].clone(), grads[n].clone()
+    ours.step()
+    adam.step()
+    for n in grads:
+        assert torch.allclose(mine[n], theirs[n], atol=1e-15, rtol=0), n
+    assert [(s_["factored"], s_["shape"]) for s_ in ours.slots] == [
+        (True, (5, 12)), (True, (3, 12)), (False, (12, 1)), (False, (1, 3))]
     print("self-checks passed")
 
 
@@ -1147,6 +1255,7 @@ def scenarios():
                         optimizer={"kind": "sgd", "lr": 0.05},
                         clip={"mode": "none", "threshold": 0.0}, n_samples=10))
     out += input_scenarios()
+    out += adafactor_scenarios()
     return out
 
 
@@ -1228,6 +1337,32 @@ def input_scenarios():
     return out
 
 
+# Adafactor (appended: the seeds of the scenarios above are their indices). Factored in
+# every weight matrix (Wy too: four outputs), lr and clipping like the Adam runs, and enough
+# updates that the bfloat16 first moment is rounded and read back many times.
+
+ADAFACTOR = {"kind": "adafactor", "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+
+
+def adafactor_scenarios():
+    return [
+        # Level formulation, the layout of the first runs: Wx 3 × 16, Wh 4 × 16, Wy 4 × 4 in
+        # memory; 12 updates (k1 = 2).
+        dict(name="lstm_k1of2_adafactor_norm", cell="lstm", activation="tanh",
+             window=6, update_every=2, horizon=2, loss={"kind": "squared"}, optimizer=ADAFACTOR,
+             clip={"mode": "norm", "threshold": 0.5}, n_samples=24),
+        # Change formulation with calendar inputs (irregular times, one sample without: a
+        # zero input row of Wx, so r_i takes no new mean there) and running normalisation:
+        # Wx 8 × 9, Wh 3 × 9, Wy 4 × 3 in memory; 19 updates.
+        dict(name="gru_change_calendar_running_k1_adafactor_norm", cell="gru",
+             activation="tanh", inputs=2, hidden=3, targets=[0, 1], window=5, update_every=1,
+             horizon=2, loss={"kind": "squared"}, optimizer=ADAFACTOR,
+             clip={"mode": "norm", "threshold": 0.5}, n_samples=20,
+             formulation="change", calendar=True,
+             normalization={"kind": "running", "forgetting": None}, data=irregular_times),
+    ]
+
+
 # The forecaster runs. `data(n, gen)` makes the samples (rounded to float32 afterwards) and
 # their Unix times.
 
@@ -1277,6 +1412,12 @@ def untimed_channel(n, gen):
     return samples, [None] * n
 
 
+def hourly_channel(n, gen):
+    """`untimed_channel` with hourly times: the calendar phases move."""
+    samples, _ = untimed_channel(n, gen)
+    return samples, [T0 + 3600.0 * k for k in range(n)]
+
+
 def forecaster_scenarios():
     return [
         dict(name="forecaster_gru_i2_p2_drift", cell="gru", activation="tanh", inputs=2,
@@ -1293,6 +1434,15 @@ def forecaster_scenarios():
              normalization={"kind": "running", "forgetting": 0.99},
              ensemble=True, linear_lags=1, coverage=0.8, drift=False,
              n_samples=600, weights_every=20, data=untimed_channel),
+        # Adafactor every second sample, two steps ahead: Wx 6 × 12, Wh 3 × 12 and Wy 2 × 3
+        # factored in memory.
+        dict(name="forecaster_lstm_i1_p2_adafactor", cell="lstm", activation="tanh", inputs=1,
+             hidden=3, targets=[0], horizon=2, window=4, update_every=2,
+             loss={"kind": "squared"}, optimizer=ADAFACTOR, clip={"mode": "norm", "threshold": 1.0},
+             formulation="change", calendar=True,
+             normalization={"kind": "running", "forgetting": 0.99},
+             ensemble=True, linear_lags=2, coverage=0.8, drift=False,
+             n_samples=400, weights_every=20, data=hourly_channel),
     ]
 
 
@@ -1348,6 +1498,8 @@ def main():
             # significant digits, no spaces.
             for u in record["updates"]:
                 del u["grads"]
+        if "_closest_tie" in record:
+            detail += f" closest bfloat16 tie {record.pop('_closest_tie')} float ulps"
         path = write(sc["name"], record, compact="formulation" in sc)
         print(f"{sc['name']}: {len(ats)} updates at {ats}, clipped {clipped}{detail}, "
               f"{os.path.getsize(path)} bytes")
