@@ -10,8 +10,11 @@ public final class Optimizer<S: RNNScalar> {
     /// Second moment: Adam's `count` values; Adafactor's `factoredCount` (a row and a column
     /// mean per weight matrix, the whole moment of every other tensor); one unused value otherwise.
     public let moment2: UnsafeMutablePointer<S>
-    /// Adafactor's first moment, `count` bfloat16 values; one unused value otherwise.
+    /// Adafactor's first moment when β1 > 0, `count` bfloat16 values; one unused value otherwise
+    /// (the default β1 = 0 keeps none).
     public let compactMoment1: UnsafeMutablePointer<UInt16>
+    /// Whether Adafactor keeps a first moment (β1 > 0).
+    public let keepsFirstMoment: Bool
     /// Updates taken, the `n` of Adam's bias correction.
     public var steps: Int = 0
     /// Adafactor's blocks: every tensor of the layout as it lies in memory.
@@ -41,6 +44,7 @@ public final class Optimizer<S: RNNScalar> {
         }
         self.blocks = blocks
         factoredCount = next
+        if case .adafactor(let beta1, _, _) = kind { keepsFirstMoment = beta1 > 0 } else { keepsFirstMoment = false }
         switch kind {
         case .sgd:
             moment1 = allocateZeroed(1); moment2 = allocateZeroed(1); compactMoment1 = Self.compact(1)
@@ -49,7 +53,8 @@ public final class Optimizer<S: RNNScalar> {
         case .adam:
             moment1 = allocateZeroed(count); moment2 = allocateZeroed(count); compactMoment1 = Self.compact(1)
         case .adafactor:
-            moment1 = allocateZeroed(1); moment2 = allocateZeroed(factoredCount); compactMoment1 = Self.compact(count)
+            moment1 = allocateZeroed(1); moment2 = allocateZeroed(factoredCount)
+            compactMoment1 = Self.compact(keepsFirstMoment ? count : 1)
         }
     }
 
@@ -71,7 +76,7 @@ public final class Optimizer<S: RNNScalar> {
         case .sgd: 0
         case .momentum: count * MemoryLayout<S>.stride
         case .adam: 2 * count * MemoryLayout<S>.stride
-        case .adafactor: count * 2 + factoredCount * MemoryLayout<S>.stride
+        case .adafactor: (keepsFirstMoment ? count * 2 : 0) + factoredCount * MemoryLayout<S>.stride
         }
     }
 
@@ -185,6 +190,19 @@ public final class Optimizer<S: RNNScalar> {
     ) {
         let m = compactMoment1 + offset, pp = p + offset, gg = g + offset
         var j = 0
+        if !keepsFirstMoment {
+            // β1 = 0: the step is the gradient itself over the root of its second moment.
+            while j + 8 <= n {
+                let denominator = S.squareRoot8(share * load8(v + j)) / rootCorrection2 + eps
+                store8(load8(UnsafePointer(pp + j)) - stepSize * load8(gg + j) / denominator, pp + j)
+                j += 8
+            }
+            while j < n {
+                pp[j] -= stepSize * gg[j] / ((share * v[j]).squareRoot() / rootCorrection2 + eps)
+                j += 1
+            }
+            return
+        }
         while j + 8 <= n {
             let stored = UnsafeRawPointer(m + j).loadUnaligned(as: SIMD8<UInt16>.self)
             let mj = b1 * S.fromBFloat16Bits8(stored) + (1 - b1) * load8(gg + j)
@@ -209,7 +227,9 @@ public final class Optimizer<S: RNNScalar> {
         case .sgd: break
         case .momentum: w.copy(moment1, count)
         case .adam: w.copy(moment1, count); w.copy(moment2, count)
-        case .adafactor: w.copy(compactMoment1, count); w.copy(moment2, factoredCount)
+        case .adafactor:
+            if keepsFirstMoment { w.copy(compactMoment1, count) }
+            w.copy(moment2, factoredCount)
         }
     }
 
@@ -219,7 +239,9 @@ public final class Optimizer<S: RNNScalar> {
         case .sgd: break
         case .momentum: r.copy(into: moment1, count)
         case .adam: r.copy(into: moment1, count); r.copy(into: moment2, count)
-        case .adafactor: r.copy(into: compactMoment1, count); r.copy(into: moment2, factoredCount)
+        case .adafactor:
+            if keepsFirstMoment { r.copy(into: compactMoment1, count) }
+            r.copy(into: moment2, factoredCount)
         }
     }
 
@@ -233,8 +255,9 @@ public final class Optimizer<S: RNNScalar> {
 
     /// Takes over the moments and step count of `other`, an Adam or Adafactor optimizer of the
     /// same layout (`converts`): Adam's second moment becomes its row and column means, its first
-    /// moment is rounded to bfloat16; the other way, `v = r_i c_j / mean(r)` and the first moment
-    /// exactly. So a stream trained with Adam goes on with Adafactor where it stood.
+    /// moment is rounded to bfloat16 (or dropped, with β1 = 0); the other way, `v = r_i c_j / mean(r)`
+    /// and the first moment exactly (zero without one). So a stream trained with Adam goes on with
+    /// Adafactor where it stood.
     public func adopt(_ other: Optimizer<S>) {
         precondition(other.count == count && Self.converts(from: other.kind, to: kind))
         steps = other.steps
@@ -242,7 +265,7 @@ public final class Optimizer<S: RNNScalar> {
             let rows = block.rows, cols = block.cols, n = rows * cols
             switch kind {
             case .adafactor:
-                for k in stride(from: 0, to: n, by: 1) {
+                for k in stride(from: 0, to: keepsFirstMoment ? n : 0, by: 1) {
                     compactMoment1[block.offset + k] = S.bfloat16Bits8(SIMD8(repeating: other.moment1[block.offset + k]))[0]
                 }
                 let v = other.moment2 + block.offset, out = moment2 + block.statistics
@@ -253,7 +276,7 @@ public final class Optimizer<S: RNNScalar> {
                     out.update(from: v, count: n)
                 }
             default:
-                for k in 0..<n {
+                for k in 0..<(other.keepsFirstMoment ? n : 0) {
                     moment1[block.offset + k] = S.fromBFloat16Bits8(SIMD8(repeating: other.compactMoment1[block.offset + k]))[0]
                 }
                 let v = other.moment2 + block.statistics, out = moment2 + block.offset

@@ -24,14 +24,15 @@
 /// reads them without building a trainer.
 extension OnlineTrainer {
     /// A trainer of `configuration` continuing from `state` (what `writeState` wrote for a
-    /// trainer of the same configuration, or of one whose optimizer was `savedOptimizer`, which
-    /// this one's takes over: ``Optimizer/adopt(_:)``); its weights are never randomly initialised.
+    /// trainer of the same configuration, or of `saved`, which may differ from it in its
+    /// optimizer and its window: ``readState(from:saved:)``); its weights are never randomly
+    /// initialised.
     public convenience init(
         configuration: ModelConfiguration, workspace: TrainingWorkspace<S>? = nil, state: UnsafeRawBufferPointer,
-        savedOptimizer: OptimizerKind? = nil
+        saved: ModelConfiguration? = nil
     ) throws(TrainerStateError) {
         self.init(configuration: configuration, workspace: workspace, initialize: false)
-        try readState(from: state, savedOptimizer: savedOptimizer)
+        try readState(from: state, saved: saved)
     }
 
     /// Bytes `writeState(into:)` writes.
@@ -70,14 +71,19 @@ extension OnlineTrainer {
     }
 
     /// Replaces the state with one `writeState` wrote for a trainer of the same configuration
-    /// (the caller checks that), or of one whose optimizer was `savedOptimizer` (Adam for
-    /// Adafactor or the other way: ``Optimizer/converts(from:to:)``). Throws when the size is
-    /// wrong or a value is impossible, and then leaves the trainer as it was.
-    public func readState(from bytes: UnsafeRawBufferPointer, savedOptimizer: OptimizerKind? = nil) throws(TrainerStateError) {
-        let saved = savedOptimizer.flatMap {
-            Optimizer<S>.converts(from: $0, to: optimizer.kind) ? Optimizer<S>(kind: $0, layout: network.layout) : nil
+    /// (the caller checks that), or of `saved`, which may differ in two ways:
+    /// - its optimizer: Adam's moments become Adafactor's and back (``Optimizer/adopt(_:)``);
+    /// - its window (k2): the latest samples are kept, as many as both windows hold, and the
+    ///   next window starts at the latest sample from the live state, as after a restart
+    ///   (docs/checkpoints.md, "Restoring").
+    /// Throws when the size is wrong or a value is impossible, and then leaves the trainer as it was.
+    public func readState(from bytes: UnsafeRawBufferPointer, saved model: ModelConfiguration? = nil) throws(TrainerStateError) {
+        let saved = model.flatMap {
+            Optimizer<S>.converts(from: $0.optimizer, to: optimizer.kind) ? Optimizer<S>(kind: $0.optimizer, layout: network.layout) : nil
         }
+        let savedRows = (model?.window ?? configuration.window) + 1
         let expected = stateByteCount - optimizer.stateBytes + (saved ?? optimizer).stateBytes
+            + MemoryLayout<S>.size * (savedRows - ringRows) * (features + configuration.inputs)
         let formatTwo = bytes.count == expected - 8
         guard bytes.count == expected || formatTwo else {
             throw .wrongSize(expected: expected, found: bytes.count)
@@ -113,13 +119,33 @@ extension OnlineTrainer {
         } else {
             optimizer.read(&r)
         }
-        r.copy(into: ring, ringRows * features)
-        r.copy(into: values, ringRows * inputs)
+        if savedRows == ringRows {
+            r.copy(into: ring, ringRows * features)
+            r.copy(into: values, ringRows * inputs)
+        } else {
+            // Sample m sat in row m % savedRows; it goes to row m % ringRows.
+            let n = counters.samples, kept = max(0, n - min(savedRows, ringRows))
+            let rings = r.offset, valueRows = rings + savedRows * features * MemoryLayout<S>.size
+            for m in kept..<n {
+                r.offset = rings + (m % savedRows) * features * MemoryLayout<S>.size
+                r.copy(into: ringRow(m), features)
+                r.offset = valueRows + (m % savedRows) * inputs * MemoryLayout<S>.size
+                r.copy(into: valueRow(m), inputs)
+            }
+            r.offset = valueRows + savedRows * inputs * MemoryLayout<S>.size
+        }
         r.copy(into: liveState, network.stateSize)
         r.copy(into: carriedState, network.stateSize)
         r.copy(into: forecastBuffer, outputs)
         r.copy(into: liveOutput, outputs)
         _segmentStart = formatTwo ? 0 : min(max(0, Int(r.get(Int64.self))), counters.samples)
+        if savedRows != ringRows, counters.samples > 0 {
+            // The carried state belongs to the old window's start: the next window starts at the
+            // latest sample instead, from the live state (one step later than exact: the state
+            // before that sample is not kept), so its change is still taken.
+            _segmentStart = max(_segmentStart, counters.samples - 1)
+            carriedState.update(from: liveState, count: network.stateSize)
+        }
     }
 }
 
@@ -318,18 +344,18 @@ struct StateReader {
 /// Like the trainer's, the configuration is not in it.
 extension Forecaster {
     /// A forecaster of `configuration` continuing from `state` (what `writeState` wrote for a
-    /// forecaster of the same configuration, or of one whose optimizer was `savedOptimizer`:
-    /// ``OnlineTrainer/readState(from:savedOptimizer:)``).
+    /// forecaster of the same configuration, or of `saved`, whose optimizer and window may
+    /// differ: ``OnlineTrainer/readState(from:saved:)``).
     public convenience init(
         configuration: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil, state bytes: UnsafeRawBufferPointer,
-        savedOptimizer: OptimizerKind? = nil
+        saved: ModelConfiguration? = nil
     ) throws(TrainerStateError) {
         guard bytes.count >= 8 else { throw .wrongSize(expected: 8, found: bytes.count) }
         let trainerBytes = Int(clamping: bytes.loadUnaligned(as: UInt64.self))
         guard trainerBytes <= bytes.count - 8 else { throw .wrongSize(expected: trainerBytes + 8, found: bytes.count) }
         let trainer = try OnlineTrainer<Float>(
             configuration: configuration, workspace: workspace,
-            state: UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + trainerBytes)]), savedOptimizer: savedOptimizer)
+            state: UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + trainerBytes)]), saved: saved)
         self.init(trainer: trainer)
         try readOwnState(from: UnsafeRawBufferPointer(rebasing: bytes[(8 + trainerBytes)...]))
     }

@@ -253,7 +253,7 @@ public struct StreamRecord: Sendable, Equatable {
         let result: Result<Forecaster, TrainerStateError> = state.withUnsafeBytes { b in
             do throws(TrainerStateError) {
                 return .success(try Forecaster(
-                    configuration: current, workspace: workspace, state: b, savedOptimizer: model.optimizer))
+                    configuration: current, workspace: workspace, state: b, saved: model))
             } catch { return .failure(error) }
         }
         switch result {
@@ -278,7 +278,7 @@ public struct StreamRecord: Sendable, Equatable {
         check("inputs", saved.inputs, current.inputs)
         check("targets", saved.targetChannels, current.targetChannels)
         check("horizon", saved.horizon, current.horizon)
-        check("window", saved.window, current.window)
+        // A window of another length keeps the latest samples (OnlineTrainer.readState(from:saved:)).
         check("formulation", saved.formulation, current.formulation)
         check("calendar", saved.calendar, current.calendar)
         check("linear_lags", saved.linearLags, current.linearLags)

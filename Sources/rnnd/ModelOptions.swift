@@ -11,17 +11,17 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Hidden units.")
     var hidden: Int = 64
 
-    @Option(help: "Steps back-propagated through (k2).")
-    var window: Int = 32
+    @Option(help: "Steps back-propagated through (k2); at least horizon + update-every - 1 when not given.")
+    var window: Int = ModelConfiguration.defaultWindow
 
     @Option(name: .customLong("update-every"), help: "Samples between weight updates (k1, 1 ... window).")
-    var updateEvery: Int = 1
+    var updateEvery: Int = 2
 
-    @Option(help: "Optimizer: adam, sgd or momentum.")
-    var optimizer: OptimizerName = .adam
+    @Option(help: "Optimizer: adafactor, adam, sgd or momentum.")
+    var optimizer: OptimizerName = .adafactor
 
     @Option(help: "Learning rate.")
-    var lr: Double = 1e-3
+    var lr: Double = 2e-3
 
     @Option(help: "Clipping threshold.")
     var clip: Double = 1.0
@@ -62,6 +62,7 @@ struct ModelOptions: ParsableArguments {
         c.elmanActivation = elmanActivation
         c.loss = loss == .huber ? .huber(delta: huberDelta) : .squared
         c.optimizer = optimizer.kind
+        c.fitWindowToHorizon()
         return c
     }
 
@@ -81,16 +82,16 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(help: "Hidden units, 1 ... 4096 (default: 64).")
     var hidden: Int?
 
-    @Option(help: "Steps back-propagated through, k2, 1 ... 10000 (default: 32).")
+    @Option(help: "Steps back-propagated through, k2, 1 ... 10000 (default: 20, or horizon + update-every - 1 when longer).")
     var window: Int?
 
-    @Option(name: .customLong("update-every"), help: "Samples between weight updates, k1, 1 ... window (default: 1).")
+    @Option(name: .customLong("update-every"), help: "Samples between weight updates, k1, 1 ... window (default: 2).")
     var updateEvery: Int?
 
-    @Option(help: "Optimizer: adam, sgd or momentum (default: adam).")
+    @Option(help: "Optimizer: adafactor, adam, sgd or momentum (default: adafactor).")
     var optimizer: OptimizerName?
 
-    @Option(help: "Learning rate (default: 0.001).")
+    @Option(help: "Learning rate (default: 0.002).")
     var lr: Double?
 
     @Option(help: "Clipping threshold (default: 1.0).")

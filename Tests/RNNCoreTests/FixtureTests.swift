@@ -118,6 +118,7 @@ struct Fixture: Decodable {
         "gru_change_calendar_k2of6_p3_momentum_step", "lstm_change_calendar_running_k1_adam_norm",
         "elman_change_forgetting_chunk_sgd_value", "gru_level_running_k1_adam_norm",
         "lstm_k1of2_adafactor_norm", "gru_change_calendar_running_k1_adafactor_norm",
+        "lstm_k1of2_adafactor_no_momentum_norm",
     ]
 
 }

@@ -81,6 +81,7 @@ struct TrainerTests {
         var c = ModelConfiguration()
         c.hidden = 8
         c.window = 4
+        c.updateEvery = 1  // every sample an update, so that the absurd one is learned at once
         c.normalization = .none
         c.clipMode = .value
         // The level formulation: the change formulation divides the jump by its running RMS, so

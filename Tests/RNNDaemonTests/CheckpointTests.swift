@@ -87,14 +87,23 @@ struct CheckpointTests {
         #expect(throws: RecordProblem.modelChanged(["hidden 6 → 7"])) { try record.forecaster(current: Self.model(hidden: 7)) }
         var other = Self.model()
         other.cell = .lstm
-        other.window = 8
-        #expect(throws: RecordProblem.modelChanged(["cell gru → lstm", "window 4 → 8"])) { try record.forecaster(current: other) }
+        other.horizon = 2
+        #expect(throws: RecordProblem.modelChanged(["cell gru → lstm", "horizon 1 → 2"])) { try record.forecaster(current: other) }
         var tuned = Self.model()
         tuned.learningRate = 0.01
         tuned.clipThreshold = 5
         tuned.updateEvery = 2
         let forecaster = try record.forecaster(current: tuned)
         #expect(forecaster.learningRate == 0.01 && forecaster.trainer.clipThreshold == 5)
+        // A longer or shorter window keeps the latest samples and goes on (docs/checkpoints.md).
+        for window in [2, 9] {
+            var resized = Self.model()
+            resized.window = window
+            let restored = try record.forecaster(current: resized)
+            #expect(restored.trainer.counters == forecaster.trainer.counters)
+            let x: [Float] = Array(repeating: 0.5, count: resized.inputs)
+            for _ in 0..<12 { #expect(restored.step(x) != .skippedNonFinite) }
+        }
     }
 
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format1")

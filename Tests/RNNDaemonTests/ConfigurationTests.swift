@@ -213,12 +213,12 @@ struct ConfigurationTests {
         let (applied, needRestart) = DaemonConfiguration().reloadChanges(to: changed)
         #expect(applied == [
             #"daemon.log_level: "info" → "debug""#, #"input.topics: [""] → ["plant-7/", "plant-9/"]"#,
-            "model.clip: 1.0 → 5.0", "model.lr: 0.001 → 1e-05",
+            "model.clip: 1.0 → 5.0", "model.lr: 0.002 → 1e-05",
         ])
         let restartKeys = ConfigurationFile.Schema.keyedSettings.map(\.key).filter { !DaemonConfiguration.reloadableKeys.contains($0) }
         #expect(needRestart.map { String($0.prefix { $0 != ":" }) } == restartKeys.sorted())
         #expect(needRestart.contains(#"daemon.state_directory: unset → "/var/lib/rnnd""#))
-        #expect(needRestart.contains(#"model.optimizer: "adam" → "momentum""#))
+        #expect(needRestart.contains(#"model.optimizer: "adafactor" → "momentum""#))
         #expect(needRestart.contains("model.huber_delta: 1.0 → 0.5") && needRestart.contains(#"model.loss: "squared" → "huber""#))
         #expect(needRestart.contains("model.normalization_forgetting: 0.9999 → 0.999"))
 
@@ -352,6 +352,20 @@ struct ConfigurationTests {
         #expect(problems.first?.contains(reason) == true, "\(problems)")
     }
 
+    /// A window left at its default grows to what the horizon needs (docs/configuration.md);
+    /// one that was set stays, and is refused when too short.
+    @Test func theDefaultWindowFollowsTheHorizon() throws {
+        let plain = try DaemonConfiguration.resolve(file: nil) { _ in }
+        #expect(plain.model.window == 20 && plain.model.updateEvery == 2)
+        let far = try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 48 }
+        #expect(far.model.window == 49)
+        let set = try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 48; $0.model.window = 64 }
+        #expect(set.model.window == 64)
+        #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 48; $0.model.window = 30 }
+        }
+    }
+
     @Test func otherProblemsAreFound() {
         var c = DaemonConfiguration()
         c.subscribe = []
@@ -402,7 +416,7 @@ struct ConfigurationTests {
         ])
         big = DaemonConfiguration()
         big.model.horizon = 1000
-        big.model.window = 1000
+        big.model.window = 1001
         big.maxInputs = 1049
         #expect(big.problems() == [
             "model.horizon (--horizon): times input.max_inputs (--max-inputs) must be at most 1048576 values a forecast, got 1000 × 1049 = 1049000",

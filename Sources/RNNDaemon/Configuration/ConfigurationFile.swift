@@ -117,11 +117,11 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// [model]
 /// cell = "lstm"            # lstm, gru, elman
 /// hidden = 64
-/// window = 32              # k2
-/// update_every = 1         # k1
+/// window = 20              # k2; at least horizon + update_every - 1 when not set
+/// update_every = 2         # k1
 /// horizon = 1
-/// optimizer = "adam"       # adam, sgd, momentum
-/// lr = 0.001
+/// optimizer = "adafactor"  # adafactor, adam, sgd, momentum
+/// lr = 0.002
 /// clip = 1.0
 /// clip_mode = "norm"       # norm, value, step, none
 /// seed = 0
@@ -616,6 +616,7 @@ extension DaemonConfiguration {
             fileIssues = configuration.issues()
         }
         flags(&configuration)
+        configuration.model.fitWindowToHorizon()
         let issues = configuration.issues()
         if issues.isEmpty { return configuration }
         if let file, issues.contains(where: fileIssues.contains) {

@@ -105,7 +105,7 @@ extension ReplayReport {
         return lines
     }
 
-    /// `lstm, hidden 64, window 32, update every 1, horizon 1, adam lr 0.001, clip norm 1.0, squared loss, seed 0`.
+    /// `lstm, hidden 64, window 20, update every 2, horizon 1, adafactor lr 0.002, clip norm 1.0, squared loss, seed 0`.
     public static func describe(_ m: ModelConfiguration) -> String {
         let loss = if case .huber(let delta) = m.loss { "huber loss (delta \(delta))" } else { "squared loss" }
         var text = "\(m.cell.rawValue)"

@@ -1342,6 +1342,8 @@ def input_scenarios():
 # updates that the bfloat16 first moment is rounded and read back many times.
 
 ADAFACTOR = {"kind": "adafactor", "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+# rnnd's default: no first moment (Adafactor's own default, β1 = 0).
+ADAFACTOR_NO_MOMENTUM = dict(ADAFACTOR, beta1=0.0)
 
 
 def adafactor_scenarios():
@@ -1360,6 +1362,10 @@ def adafactor_scenarios():
              clip={"mode": "norm", "threshold": 0.5}, n_samples=20,
              formulation="change", calendar=True,
              normalization={"kind": "running", "forgetting": None}, data=irregular_times),
+        # The default's form, β1 = 0 (no first moment), on the first run's layout.
+        dict(name="lstm_k1of2_adafactor_no_momentum_norm", cell="lstm", activation="tanh",
+             window=6, update_every=2, horizon=2, loss={"kind": "squared"},
+             optimizer=ADAFACTOR_NO_MOMENTUM, clip={"mode": "norm", "threshold": 0.5}, n_samples=24),
     ]
 
 
