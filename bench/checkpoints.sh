@@ -3,7 +3,7 @@
 # the store is. Real processes on 127.0.0.1, the release build.
 #
 #   For each of --rounds rounds, with a fresh state directory:
-#   1. start `rnnd run` (LSTM, --hidden, 1 input, otherwise the defaults: k2 = 32, k1 = 1, Adam),
+#   1. start `rnnd run` (LSTM, --hidden, 1 input, otherwise the defaults: k2 = 20, k1 = 2, Adafactor),
 #      give each of --streams streams one sample (`rnnd-e2e publish`), stop it with SIGTERM: the
 #      stop writes every stream (the `checkpoint: N streams (K kB) in S s` line);
 #   2. start it again on the same directory: the restore (`restored N streams ... in S s`),
@@ -122,7 +122,7 @@ done
     echo "$(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);"
     echo "state directory on $(df -T "$OUT" | awk 'NR == 2 { print $2 }'). Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
-    echo "Model: LSTM, $HIDDEN hidden units$([ "$HIDDEN" = 64 ] && echo " (the default model)"), 1 input, window k2 = 32, k1 = 1, Adam; 2 workers."
+    echo "Model: LSTM, $HIDDEN hidden units$([ "$HIDDEN" = 64 ] && echo " (the default model)"), 1 input, window k2 = 20, k1 = 2, Adafactor (the default learner); 2 workers."
     echo "Each stream learned one sample; the stop writes every stream (each worker's streams in a transaction of"
     echo "their own), the restart reads and rebuilds all of them before READY. Load average at the start: $LOAD_START."
     echo

@@ -4,11 +4,15 @@
 For every model x hidden x inputs x update-every of the matrix (window 32 by default) this runs,
 strictly one process at a time:
 
-  1. .build/release/rnnd bench --json ...         (the Swift core, one thread)
+  1. .build/release/rnnd bench --json --optimizer adam --lr 0.001 ...
+                                                    (the Swift core, one thread, the peers' Adam)
   2. python3 torch_peer.py ... --threads 1          (the natural PyTorch learner)
   3. python3 jax_peer.py ...                        (LSTM only, when `import jax` works)
 
-with the same settings and the same --seconds, parses the one JSON line each prints, and writes
+with the same settings and the same --seconds, parses the one JSON line each prints. Then it times
+rnnd's default learner (`rnnd bench` with no model flags: LSTM H=64, k1 = 2, k2 = 20, Adafactor)
+against the peers' LSTM H=64 D=1 k1=1 window 32 (issue 17's goal: at least 14x the JAX peer,
+which learns every sample with Adam), running those peers when the matrix did not. It writes
 bench/results/peers.json (everything, including the exact commands and the raw JSON of every
 run) and bench/results/peers.md (a Markdown table, also printed to stdout).
 
@@ -41,6 +45,9 @@ UPDATE_EVERY = [1, 32]
 
 # The project's goals (rows they concern: LSTM, H=64, D=1, window 32).
 LEARN_GOALS = {1: 20.0, 32: 100.0}      # k1 -> minimum rnnd/torch learning-throughput ratio
+DEFAULT_GOAL_JAX = 14.0                 # rnnd's default learner / the JAX peer at k1 = 1 (issue 17)
+# The matrix compares the same learner: Adam at the peers' learning rate.
+SAME_OPTIMIZER = ["--optimizer", "adam", "--lr", "0.001"]
 INFERENCE_GOAL_US = 5.0                 # rnnd forward step must be below this
 
 
@@ -324,7 +331,8 @@ def main():
         row = {"model": m, "hidden": h, "inputs": d, "window": a.window, "update_every": k1}
 
         log(f"[{n}/{len(settings)}] {m} H={h} D={d} k1={k1}: rnnd")
-        r = run_one([a.rnnd, "bench", "--model", m] + common + ["--json"], timeout, dict(expect, model=m))
+        r = run_one([a.rnnd, "bench", "--model", m] + common + SAME_OPTIMIZER + ["--json"], timeout,
+                    dict(expect, model=m, optimizer="adam"))
         row["rnnd"] = r
         if r["status"] != "ok":
             log(f"    rnnd {r['status']}: {r['error']}")
@@ -367,6 +375,31 @@ def main():
             row[f"inference_speedup_{name}"] = ratio(row[f"{name}_inference_us"], row["rnnd_inference_us"])
         row["goals"] = goal_for(row, a.window)
         rows.append(row)
+    # rnnd's default learner against the peers learning every sample (LSTM H=64 D=1, window 32).
+    peer_row = next((row for row in rows if (row["model"], row["hidden"], row["inputs"], row["update_every"])
+                     == ("lstm", 64, 1, 1) and a.window == 32), None)
+    peer_common = ["--hidden", "64", "--inputs", "1", "--window", "32", "--update-every", "1", "--seconds", secs]
+    peer_expect = {"hidden": 64, "inputs": 1, "window": 32, "update_every": 1, "model": "lstm"}
+    log("default learner: rnnd")
+    default = {"rnnd": run_one([a.rnnd, "bench", "--seconds", secs, "--json"], timeout, {"model": "lstm", "hidden": 64})}
+    for name, run, argv in (("torch", run_torch, [a.python, torch_peer, "--model", "lstm"] + peer_common
+                             + ["--threads", str(a.threads)]),
+                            ("jax", run_jax, [a.python, jax_peer] + peer_common)):
+        if peer_row is not None:
+            default[name] = peer_row[name]
+        elif run:
+            log(f"default learner: {name} (LSTM H=64 D=1 k1=1)")
+            default[name] = run_one(argv, timeout, peer_expect)
+        else:
+            default[name] = None
+
+    def ok(rec, key):
+        return rec["json"][key] if rec is not None and rec["status"] == "ok" else None
+
+    default["rnnd_samples_per_second"] = ok(default["rnnd"], "samples_per_second")
+    for name in ("torch", "jax"):
+        default[f"{name}_samples_per_second"] = ok(default[name], "samples_per_second")
+        default[f"learn_ratio_{name}"] = ratio(default["rnnd_samples_per_second"], default[f"{name}_samples_per_second"])
     meta["total_wall_seconds"] = round(time.monotonic() - started, 1)
     meta["loadavg_at_end"] = loadavg()
     peak = None
@@ -376,10 +409,10 @@ def main():
             break
     meta["rnnd_peak_gflops_assumed"] = None if peak is None else round(peak, 3)
 
-    md = markdown(meta, rows, run_torch, run_jax)
+    md = markdown(meta, rows, run_torch, run_jax, default)
     os.makedirs(a.out_dir, exist_ok=True)
     with open(os.path.join(a.out_dir, "peers.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+        json.dump({"meta": meta, "rows": rows, "default_learner": default}, f, indent=2)
         f.write("\n")
     with open(os.path.join(a.out_dir, "peers.md"), "w") as f:
         f.write(md)
@@ -388,10 +421,10 @@ def main():
         f"in {meta['total_wall_seconds']:g} s")
     failed = [(row, name) for row in rows for name in ("rnnd", "torch", "jax")
               if row[name] is not None and row[name]["status"] != "ok"]
-    return 1 if any(name == "rnnd" for _, name in failed) else 0
+    return 1 if any(name == "rnnd" for _, name in failed) or default["rnnd"]["status"] != "ok" else 0
 
 
-def markdown(meta, rows, run_torch, run_jax):
+def markdown(meta, rows, run_torch, run_jax, default):
     L = []
     L.append("# rnnd vs. the PyTorch and JAX peers")
     L.append("")
@@ -405,7 +438,8 @@ def markdown(meta, rows, run_torch, run_jax):
              + f", Python {meta['python']}."
              + (f" **Warning: the rnnd binary is older than {meta['rnnd_binary_older_than']}.**"
                 if meta["rnnd_binary_older_than"] else ""))
-    L.append(f"Each program learned the same synthetic stream for {meta['seconds']:g} s per setting "
+    L.append("In the matrix rnnd runs the peers' learner, Adam at 0.001 (`--optimizer adam --lr 0.001`). "
+             f"Each program learned the same synthetic stream for {meta['seconds']:g} s per setting "
              f"(median of three rounds), window k2 = {meta['window']}, one process at a time; "
              f"rnnd on one thread, torch with --threads {meta['torch_threads']}, jax as the peer sets it up. "
              f"Load average at start {fmt_load(meta['loadavg_at_start'])}, at end {fmt_load(meta['loadavg_at_end'])}; "
@@ -443,6 +477,21 @@ def markdown(meta, rows, run_torch, run_jax):
                       fmt_ratio(row["learn_ratio_jax"]), fmt_ratio(row["inference_speedup_jax"])]
         cells += [goal_text(row["goals"])]
         L.append("| " + " | ".join(cells) + " |")
+    L.append("")
+    d = default["rnnd"]
+    config = "" if d["status"] != "ok" else (
+        f"{d['json']['model'].upper()} H={d['json']['hidden']} D={d['json']['inputs']} k2={d['json']['window']} "
+        f"k1={d['json']['update_every']} {d['json'].get('optimizer', '?')}")
+    L.append(f"The default learner (`rnnd bench` with no model flags: {config or 'run failed'}) against the peers "
+             "learning every sample (LSTM H=64 D=1 k1=1 window 32, Adam):")
+    L.append("")
+    L.append("| rnnd default samples/s | torch k1=1 samples/s | jax k1=1 samples/s | × torch | × jax | goal |")
+    L.append("|---:|---:|---:|---:|---:|---|")
+    jx = default["learn_ratio_jax"]
+    state = "not measured" if jx is None else "met" if jx >= DEFAULT_GOAL_JAX else "**not met**"
+    L.append(f"| {cell(d, fmt_rate(default['rnnd_samples_per_second']))} | {fmt_rate(default['torch_samples_per_second'])} | "
+             f"{fmt_rate(default['jax_samples_per_second'])} | {fmt_ratio(default['learn_ratio_torch'])} | "
+             f"{fmt_ratio(jx)} | ≥{DEFAULT_GOAL_JAX:g}× jax: {state} |")
     L.append("")
 
     goal_rows = [(row, g) for row in rows for g in row["goals"]]

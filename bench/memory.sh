@@ -3,7 +3,7 @@
 # memory, and what its checkpoint record weighs. Real processes on 127.0.0.1, the release build.
 #
 #   For each model:hidden (default: lstm:64, the default model, first):
-#   1. start `rnnd run --model M --hidden H --workers 2` (k2 = 32, k1 = 1, Adam: the defaults)
+#   1. start `rnnd run --model M --hidden H --workers 2` (the other settings the defaults)
 #      on a fresh state directory, with a subscriber connected; read VmRSS;
 #   2. send 2 samples to each of --streams streams (`rnnd-e2e publish --count`), wait until the
 #      forecasts stop; read VmRSS again: (after - before) / streams is the memory per stream;
@@ -110,9 +110,10 @@ done
     echo "Produced by \`bench/memory.sh --streams $STREAMS --configs \"$CONFIGS\"\` on $DATE, rnnd commit \`$COMMIT\`;"
     echo "$CPU_MODEL, $NPROC CPUs. Load average at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
-    echo "Every model with 1 input (6 network inputs per step), window k2 = 32, k1 = 1, Adam (the defaults but for the"
-    echo "model and hidden size), 2 workers. Each of the $(num "$STREAMS") streams got 2 samples. *per stream* = (VmRSS once the"
-    echo "forecasts stopped − VmRSS before the first sample) ÷ streams: the model, its Adam moments, its window and"
+    echo "Every model with 1 input (6 network inputs per step) and the default learner: window k2 = 20, an update every"
+    echo "k1 = 2 samples, Adafactor without a first moment (the defaults but for the model and hidden size), 2 workers."
+    echo "Each of the $(num "$STREAMS") streams got 2 samples. *per stream* = (VmRSS once the"
+    echo "forecasts stopped − VmRSS before the first sample) ÷ streams: the model, its optimizer state, its window and"
     echo "the forecaster, and the stream table's share; the workers' shared training workspaces are in it once."
     echo "*record* = the final checkpoint's bytes ÷ streams written (the log's \`checkpoint: N streams (K kB)\`)."
     echo

@@ -2,7 +2,7 @@
 # Soak: rnnd fed twice the rate it can learn, for several minutes, with bad input mixed in.
 #
 #   1. the sustainable rate: 1,000 streams flooding for 20 s (2 workers; --model default: LSTM H=64,
-#      k2 = 32, k1 = 1, rnnd's default; --model small: LSTM H=16, k2 = k1 = 16), learned samples
+#      k2 = 20, k1 = 2, Adafactor, rnnd's default; --model small: LSTM H=16, k2 = k1 = 16), learned samples
 #      per second as rnnd's metrics count them;
 #   2. the soak: the same daemon setup, fed at twice that rate for --minutes, one message in 50 a
 #      bad one (each refusal reason in turn: rnnd-e2e publish --bad-every 50), a subscriber reading
@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
 done
 require_whole_number --minutes "$MINUTES"
 case "$SIZE" in
-    default) MODEL_FLAGS=(--model lstm --hidden 64); MODEL_NAME="LSTM H=64, k2 = 32, k1 = 1 (the default model)" ;;
+    default) MODEL_FLAGS=(--model lstm --hidden 64); MODEL_NAME="LSTM H=64, k2 = 20, k1 = 2, Adafactor (the default model)" ;;
     small) MODEL_FLAGS=(--model lstm --hidden 16 --window 16 --update-every 16); MODEL_NAME="LSTM H=16, k2 = k1 = 16" ;;
     *) echo "soak.sh: --model takes default or small" >&2; exit 2 ;;
 esac

@@ -52,7 +52,8 @@ struct Bench: ParsableCommand {
         } else {
             let r = result
             print("""
-                rnnd bench: \(r.model) H=\(r.hidden) D=\(r.inputs) k2=\(r.window) k1=\(r.updateEvery), one thread
+                rnnd bench: \(r.model) H=\(r.hidden) D=\(r.inputs) k2=\(r.window) k1=\(r.updateEvery) \(r.optimizer), one thread
+                  state        \(r.stateBytes) bytes per stream (its checkpoint record's state)
                   learning     \(format(r.samplesPerSecond, 0)) samples/s  (\(r.samples) samples, \(r.updates) updates in \(format(r.seconds, 2)) s)
                   inference    \(format(r.inferenceMicroseconds, 3)) µs per forward step
                   arithmetic   \(format(r.flopsPerSample / 1e6, 3)) MFLOP per sample, \(format(r.gflops, 2)) GFLOP/s = \(format(100 * r.peakShare, 1))% of \(format(peakGFLOPs, 0)) GFLOP/s peak

@@ -14,6 +14,11 @@ public struct Benchmark: Sendable {
         public var inputs: Int
         public var window: Int
         public var updateEvery: Int
+        /// The optimizer's name (`adafactor`, `adam`, ...).
+        public var optimizer: String
+        /// What a checkpoint writes for this stream: its forecaster's state (network, optimizer,
+        /// window and forecaster), the record's bulk.
+        public var stateBytes: Int
         public var samples: Int
         public var seconds: Double
         /// Learning throughput: the forecaster's predict + learn, samples per second (median of
@@ -121,7 +126,8 @@ public struct Benchmark: Sendable {
             let gflops = rate * flops / 1e9
             return Result(
                 model: c.cell.rawValue, hidden: c.hidden, inputs: c.inputs, window: c.window,
-                updateEvery: c.updateEvery, samples: learned, seconds: elapsed,
+                updateEvery: c.updateEvery, optimizer: OptimizerName(c.optimizer).rawValue,
+                stateBytes: forecaster.stateByteCount, samples: learned, seconds: elapsed,
                 samplesPerSecond: rate, inferenceMicroseconds: inference, flopsPerSample: flops,
                 gflops: gflops, peakShare: gflops / peakGFLOPs, updates: trainer.counters.updates - updatesBefore)
         }
