@@ -42,6 +42,7 @@ if [ "$BUILD" = 1 ]; then swift build -c release >&2; fi
 rm -rf "$OUT"
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
 TOOLS="$ROOT/bench/accuracy_tools.py"
+source "$ROOT/bench/lib/protocol.sh"   # PROTOCOL_FILES, protocol_csv, protocol_replay
 
 # A number for a table: 4 significant digits, or 3 decimals for small ones.
 g='def g: if . == null then "—" elif (. | fabs) >= 1000 then (. | round | tostring) elif (. | fabs) >= 1 then (. * 1000 | round / 1000 | tostring) else (. * 10000 | round / 10000 | tostring) end;'
@@ -65,11 +66,11 @@ done
 
 # 2. The online-forecasting protocol on ETTh2 and ETTm1.
 protocol=()
-for name in ETTh2 ETTm1; do
+for name in "${PROTOCOL_FILES[@]}"; do
     [ -f "$DATA/ett/$name.csv" ] || continue
-    python3 "$TOOLS" zscore "$DATA/ett/$name.csv" "$OUT/$name.protocol.csv" --stats-rows 2880 --rows 14400
-    "$RNND" replay "$OUT/$name.protocol.csv" --warmup-rows 3600 --metrics "$OUT/$name.protocol.json" \
-        ${EXTRA[@]+"${EXTRA[@]}"} > "$OUT/$name.protocol.txt"
+    protocol_csv "$name" "$OUT/$name.protocol.csv"
+    protocol_replay "$OUT/$name.protocol.csv" "$OUT/$name.protocol.json" ${EXTRA[@]+"${EXTRA[@]}"} \
+        > "$OUT/$name.protocol.txt"
     published=$([ "$name" = ETTh2 ] && echo '0.404 | 0.365' || echo '0.091 | 0.081')
     protocol+=("$(jq -r --arg name "$name" --arg published "$published" "$g"'
         .overall as $o |

@@ -18,6 +18,7 @@ RNND="$ROOT/.build/release/rnnd"
 DATA="${DATA:-$ROOT/../shared/data}"
 OUT="$ROOT/bench/out/schedule"
 RESULTS="$ROOT/bench/results/schedule.md"
+source "$ROOT/bench/lib/protocol.sh"   # PROTOCOL_FILES, protocol_csv, protocol_replay
 BUILD=1
 SEEDS=(0 1 2)
 while [ $# -gt 0 ]; do
@@ -33,9 +34,7 @@ command -v jq >/dev/null || { echo "schedule.sh: jq not found" >&2; exit 2; }
 if [ "$BUILD" = 1 ]; then swift build -c release >&2; fi
 rm -rf "$OUT"
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
-for name in ETTh2 ETTm1; do
-    python3 "$ROOT/bench/accuracy_tools.py" zscore "$DATA/ett/$name.csv" "$OUT/$name.protocol.csv" --stats-rows 2880 --rows 14400
-done
+for name in "${PROTOCOL_FILES[@]}"; do protocol_csv "$name" "$OUT/$name.protocol.csv"; done
 
 FILES=(ETTh1 ETTh2 ETTm1 cpu_utilization_asg_misconfiguration machine_temperature_system_failure nyc_taxi rogue_agent_key_hold)
 path() { case "$1" in ETT*) echo "$DATA/ett/$1.csv" ;; *) echo "$DATA/nab/$1.csv" ;; esac; }
@@ -64,9 +63,8 @@ measure() {
         pids+=($!)
         if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done
-    for name in ETTh2 ETTm1; do
-        "$RNND" replay "$OUT/$name.protocol.csv" --warmup-rows 3600 --metrics "$dir/$name.protocol.json" "$@" \
-            > "$dir/$name.protocol.txt" &
+    for name in "${PROTOCOL_FILES[@]}"; do
+        protocol_replay "$OUT/$name.protocol.csv" "$dir/$name.protocol.json" "$@" > "$dir/$name.protocol.txt" &
         pids+=($!)
         if [ ${#pids[@]} -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done
