@@ -102,6 +102,12 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Past changes of every channel that the linear model regresses on (0: no linear model).
     /// Wide streams use fewer (``Forecaster``).
     public var linearLags = 4
+    /// The look-back of the direct expert, in samples (0: none); nil: `DirectExpert.defaultLookback`
+    /// beyond horizon 1, none at horizon 1 (docs/numerics.md, "Experts and their combination").
+    public var directLookback: Int? = nil
+    /// The experts the published forecast may combine; nil: every one that is on. An expert left
+    /// out keeps weight 0 (and still learns: its forecast is in `rnnd replay`'s figures).
+    public var experts: [Expert]? = nil
     /// Coverage of the prediction bands, in (0, 1); 0 publishes no bands and no anomaly score.
     public var coverage = 0.9
     /// Whether a change in a stream's error regime is detected and acted on.
@@ -132,6 +138,34 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public mutating func fitWindowToHorizon() {
         if window == Self.defaultWindow, horizon >= 1, updateEvery >= 1 {
             window = max(window, horizon + updateEvery - 1)
+        }
+    }
+
+    /// The direct expert's look-back as a stream of this configuration has it: ``directLookback``
+    /// when set, else `DirectExpert.defaultLookback` beyond horizon 1 and 0 at horizon 1.
+    public var effectiveDirectLookback: Int { DirectExpert.lookback(self) }
+
+    /// Whether the combination may weigh expert `e` (``experts``).
+    public func includes(_ e: Expert) -> Bool { experts?.contains(e) ?? true }
+
+    /// The look-back limit of the direct expert.
+    public static let maxDirectLookback = 4096
+
+    /// The learner beyond horizon 1 when the optimizer and learning rate are left at their
+    /// defaults: Adam at 0.001. Far ahead the first moment pays (docs/tuning.md, "Long
+    /// horizons"); one step ahead Adafactor without one is as accurate and lighter.
+    public static let longHorizonOptimizer = OptimizerKind.defaultAdam
+    public static let longHorizonLearningRate = 1e-3
+
+    /// The defaults that depend on the horizon, for those left at their defaults: the window
+    /// (``fitWindowToHorizon()``), and beyond horizon 1 the optimizer and its learning rate
+    /// (``longHorizonOptimizer``). Like the window's, the rule reads a setting equal to its
+    /// default as not set.
+    public mutating func fitToHorizon() {
+        fitWindowToHorizon()
+        if horizon > 1, optimizer == .defaultAdafactor, learningRate == Self().learningRate {
+            optimizer = Self.longHorizonOptimizer
+            learningRate = Self.longHorizonLearningRate
         }
     }
 
@@ -182,6 +216,16 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
             found.append("normalisation forgetting factor must be in (0, 1) (got \(f))")
         }
         if linearLags < 0 || linearLags > 64 { found.append("linear lags must be in 0 ... 64 (got \(linearLags))") }
+        if let l = directLookback, l < 0 || l > Self.maxDirectLookback {
+            found.append("the direct expert's look-back must be in 0 ... \(Self.maxDirectLookback) (got \(l))")
+        }
+        if let e = experts {
+            if e.isEmpty { found.append("experts: name at least one") }
+            if Set(e).count != e.count { found.append("experts repeat: \(e.map(\.name).joined(separator: ","))") }
+            if ensemble == false, e != [.network] {
+                found.append("experts other than the network need the ensemble (ensemble = off publishes the network alone)")
+            }
+        }
         if !(coverage == 0 || (coverage > 0 && coverage < 1)) {
             found.append("band coverage must be in (0, 1), or 0 for no bands (got \(coverage))")
         }

@@ -398,7 +398,11 @@ extension Forecaster {
         let own = 8 + trainer.count
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
-        let layout = ForecasterLayout(c)
+        // The events region sits where the state's format puts it (before format 6, the history
+        // had four experts' columns).
+        let current = ForecasterLayout(c), old = ForecasterLayout.formatFive(c)
+        let tail = 4 * (ConformalBands.windowsCount(outputs: c.outputs) + 3 * c.outputs)
+        let layout = bytes.count - own - 32 == 8 * current.count + tail ? current : old
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
             func count(_ k: Int) -> Int {
@@ -413,13 +417,15 @@ extension Forecaster {
     }
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
-        // Record format 2 ended the numbers before the clock (ForecasterLayout.formatTwoCount),
-        // format 3 before the anomaly score's history (formatThreeCount), format 4 before the
-        // novelty's (formatFourCount).
-        let formatTwo = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatTwoCount)
-        let formatThree = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatThreeCount)
-        let formatFour = bytes.count == ownStateByteCount - 8 * (stateCount - layout.formatFourCount)
-        guard bytes.count == ownStateByteCount || formatTwo || formatThree || formatFour else {
+        // Record formats 2 to 5 had four experts and no direct expert (ForecasterLayout.formatFive);
+        // format 2 ended the numbers before the clock (formatTwoCount), format 3 before the anomaly
+        // score's history (formatThreeCount), format 4 before the novelty's (formatFourCount).
+        let old = ForecasterLayout.formatFive(configuration)
+        func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
+        let formatTwo = saved(old.formatTwoCount), formatThree = saved(old.formatThreeCount)
+        let formatFour = saved(old.formatFourCount), formatFive = saved(old.count)
+        let current = bytes.count == ownStateByteCount
+        guard current || formatTwo || formatThree || formatFour || formatFive else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
         var r = StateReader(base: bytes.baseAddress!)
@@ -428,20 +434,27 @@ extension Forecaster {
         // Read into a copy first: a refused state leaves the forecaster as it was.
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
-        if formatTwo {
-            r.copy(into: numbers, layout.formatTwoCount)
-            newFormatThreeRegions(in: numbers)
-            newFormatFourRegions(in: numbers)
-            newFormatFiveRegions(in: numbers)
-        } else if formatThree {
-            r.copy(into: numbers, layout.formatThreeCount)
-            newFormatFourRegions(in: numbers)
-            newFormatFiveRegions(in: numbers)
-        } else if formatFour {
-            r.copy(into: numbers, layout.formatFourCount)
-            newFormatFiveRegions(in: numbers)
-        } else {
+        if current {
             r.copy(into: numbers, stateCount)
+        } else {
+            let earlier = UnsafeMutablePointer<Double>.allocate(capacity: old.count)
+            defer { earlier.deallocate() }
+            if formatTwo {
+                r.copy(into: earlier, old.formatTwoCount)
+                newFormatThreeRegions(in: earlier, layout: old)
+                newFormatFourRegions(in: earlier, layout: old)
+                newFormatFiveRegions(in: earlier, layout: old)
+            } else if formatThree {
+                r.copy(into: earlier, old.formatThreeCount)
+                newFormatFourRegions(in: earlier, layout: old)
+                newFormatFiveRegions(in: earlier, layout: old)
+            } else if formatFour {
+                r.copy(into: earlier, old.formatFourCount)
+                newFormatFiveRegions(in: earlier, layout: old)
+            } else {
+                r.copy(into: earlier, old.count)
+            }
+            formatSixRegions(from: earlier, layout: old, into: numbers)
         }
         let events = numbers + layout.events
         guard ConformalBands.isPlausible(levels: numbers + layout.bandLevels, inserted: numbers + layout.bandInserted, outputs: outputs),
@@ -450,6 +463,7 @@ extension Forecaster {
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
             NoveltyScore.isPlausible(numbers + layout.noveltyHistory, targets: targets.count),
+            DirectExpert.isPlausible(numbers + layout.directStatus, lookback: direct.lookback, horizon: horizon),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
         else { throw .impossibleValue }
         c.outliers = Int(events[Self.outlierEvents])
@@ -457,6 +471,7 @@ extension Forecaster {
         c.segments = Int(events[Self.segmentEvents])
         counters = c
         state.update(from: numbers, count: stateCount)
+        combination.readmit(on: combines)
         r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
         r.copy(into: published, 3 * outputs)
     }
@@ -467,7 +482,7 @@ extension Forecaster {
     /// buffer): the clock as new (its first time comes with the next sample), the gate's
     /// references at the latest sample's values with no run, the values learned from as the
     /// latest samples' own, no events, and forecasts scored from the start.
-    func newFormatThreeRegions(in numbers: UnsafeMutablePointer<Double>) {
+    func newFormatThreeRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
         SamplingClock(base: numbers + layout.clock).start()
         let n = trainer.counters.samples, k = targets.count
         (numbers + layout.events).update(repeating: 0, count: 4)
@@ -485,7 +500,7 @@ extension Forecaster {
     /// The region record format 4 added, for a state of format 2 or 3: the anomaly score's
     /// statistics start over (the stream scores again once each target has folded in
     /// `AnomalyScore.targetWarmup` errors), with no quiet period.
-    func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>) {
+    func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
         AnomalyScore(
             latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory, novelty: numbers + layout.noveltyHistory,
             targets: targets.count
@@ -495,8 +510,43 @@ extension Forecaster {
     /// The region record format 5 added, for a state of format 2 to 4: the novelty starts over
     /// (it scores again once each target has folded in `NoveltyScore.warmup` values), with no
     /// quiet period.
-    func newFormatFiveRegions(in numbers: UnsafeMutablePointer<Double>) {
+    func newFormatFiveRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
         NoveltyScore(base: numbers + layout.noveltyHistory, targets: targets.count).start()
+    }
+
+    /// A format-5 state (`earlier`, in `old`'s layout) in this format's layout (`numbers`): the
+    /// regions before the combination as they are; the direct expert's column added to the
+    /// combination's weights at the floor (it earns its weight, `Combination.weightFloor`) when
+    /// it is on, and 0 when off, and to every row of the history as persistence's forecast;
+    /// the regions after the history as they are; the direct expert new (it learns from the
+    /// next samples on).
+    func formatSixRegions(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
+        let o = outputs, e0 = old.experts, e = layout.experts
+        numbers.update(from: earlier, count: old.combinationWeights)
+        for out in 0..<o {
+            let from = earlier + old.combinationWeights + out * e0, to = numbers + layout.combinationWeights + out * e
+            for x in 0..<e0 { to[x] = from[x] }
+            to[Expert.direct.rawValue] = combines(.direct) ? Combination.weightFloor : 0
+            var total = 0.0
+            for x in 0..<e { total += to[x] }
+            if total > 0 { for x in 0..<e { to[x] /= total } }
+        }
+        (numbers + layout.smoothingLevels).update(from: earlier + old.smoothingLevels, count: layout.history - layout.smoothingLevels)
+        for row in 0..<rows {
+            let from = earlier + old.history + row * (e0 + 3) * o, to = numbers + layout.history + row * (e + 3) * o
+            for column in 0..<(e + 3) {
+                let source = column < e0 ? column : column == Expert.direct.rawValue ? Expert.persistence.rawValue : column - 1
+                (to + column * o).update(from: from + source * o, count: o)
+            }
+        }
+        (numbers + layout.bandLevels).update(from: earlier + old.bandLevels, count: old.count - old.bandLevels)
+        let directStart = layout.directGram
+        (numbers + directStart).update(repeating: 0, count: stateCount - directStart)
+        DirectExpert(
+            gram: numbers + layout.directGram, cross: numbers + layout.directCross, weights: numbers + layout.directWeights,
+            ring: numbers + layout.directRing, status: numbers + layout.directStatus, scratch: directScratch,
+            targets: targets.count, horizon: horizon, lookback: direct.lookback
+        ).start()
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster
@@ -529,7 +579,7 @@ extension Forecaster {
             for m in max(0, n - lags - 1)..<n { linear.remember(trainer.valueRow(max(m, oldest)), sample: m) }
         }
         for out in 0..<outputs { published[out] = trainer.forecast[out] }
-        newFormatThreeRegions(in: state)
+        newFormatThreeRegions(in: state, layout: layout)
     }
 }
 

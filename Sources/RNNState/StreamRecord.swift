@@ -8,7 +8,7 @@ import RNNWire
 /// order), every field unaligned:
 ///
 ///     magic "RNNDSTRM"                        8 bytes
-///     format version                          UInt16 (4)
+///     format version                          UInt16 (6)
 ///     byte-order mark 0x0102                  UInt16
 ///     scalar bytes (4: Float32)               UInt8, then 3 reserved bytes (0)
 ///     stream id                               UInt16 length, bytes
@@ -18,13 +18,15 @@ import RNNWire
 ///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    /// 5: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
-    /// clock and outlier gate, and the anomaly score's statistics: the surprise's and the
-    /// novelty's); 4 had no novelty, 3 no anomaly statistics at all and 2 no clock or gate
-    /// either, and they are read as they are (the forecaster fills them in:
-    /// `Forecaster.newFormatThreeRegions`, `newFormatFourRegions`, `newFormatFiveRegions`); 1
-    /// held the network's alone, and is migrated as it is read (``decode(_:template:)``).
-    public static let formatVersion: UInt16 = 5
+    /// 6: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
+    /// clock and outlier gate, the anomaly score's statistics: the surprise's and the
+    /// novelty's, and the direct expert's). 6 added the direct expert (a fifth expert's column
+    /// in the combination and the forecast history, the direct expert's regions); 5 added the
+    /// novelty, 4 the anomaly statistics, 3 the clock and the gate. Formats 2 to 5 are read as
+    /// they are (the forecaster fills in what they lack: `Forecaster.newFormatThreeRegions`,
+    /// `newFormatFourRegions`, `newFormatFiveRegions`, `formatSixRegions`); 1 held the
+    /// network's alone, and is migrated as it is read (``decode(_:template:)``).
+    public static let formatVersion: UInt16 = 6
     package static let magic = Array("RNNDSTRM".utf8)
     package static let byteOrderMark: UInt16 = 0x0102
 
@@ -175,7 +177,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || (1...4).contains(version) else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || (1...5).contains(version) else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }
@@ -212,7 +214,8 @@ public struct StreamRecord: Sendable, Equatable {
     /// The model JSON of a format-1 record as format 2 writes it. Format 1 came before the
     /// formulations, the calendar inputs and the forecaster: its networks forecast the
     /// normalised level (`.level`) without calendar inputs, and the forecaster's settings (the
-    /// ensemble, the linear model's lags, the band coverage, drift) come from `template`.
+    /// ensemble, the linear model's lags, the direct expert's look-back, the experts combined, the
+    /// band coverage, drift) come from `template`.
     static func formatOneModelJSON(_ json: [UInt8], template: ModelConfiguration) throws -> Data {
         struct NotAnObject: Error, CustomStringConvertible { var description: String { "the model is not a JSON object" } }
         guard var object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else { throw NotAnObject() }
@@ -220,6 +223,8 @@ public struct StreamRecord: Sendable, Equatable {
         object["calendar"] = false
         object["ensemble"] = template.ensemble
         object["linearLags"] = template.linearLags
+        if let lookback = template.directLookback { object["directLookback"] = lookback }
+        if let experts = template.experts { object["experts"] = experts.map(\.name) }
         object["coverage"] = template.coverage
         object["drift"] = template.drift
         return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -247,7 +252,7 @@ public struct StreamRecord: Sendable, Equatable {
     /// A forecaster continuing this stream under `current` (the model the daemon would give the
     /// stream now), or why it cannot: the saved model must have the same shape.
     public func forecaster(current: ModelConfiguration, workspace: TrainingWorkspace<Float>? = nil) throws(RecordProblem) -> Forecaster {
-        let changes = Self.shapeChanges(from: model, to: current)
+        let changes = shapeChanges(to: current)
         guard changes.isEmpty else { throw .modelChanged(changes) }
         if !current.problems().isEmpty { throw .unreadableConfiguration(current.problems().joined(separator: "; ")) }
         let result: Result<Forecaster, TrainerStateError> = state.withUnsafeBytes { b in
@@ -262,10 +267,22 @@ public struct StreamRecord: Sendable, Equatable {
         }
     }
 
+    /// ``shapeChanges(from:to:)`` from this record's model. A record read in formats 2 to 5 had
+    /// no direct expert: it takes whatever look-back `current` gives it (the expert starts new),
+    /// so its look-back is not a change. (A format-1 record's model takes it from the template,
+    /// and its migrated state has it.)
+    public func shapeChanges(to current: ModelConfiguration) -> [String] {
+        var saved = model
+        if (2...5).contains(formatRead) { saved.directLookback = current.effectiveDirectLookback }
+        return Self.shapeChanges(from: saved, to: current)
+    }
+
     /// What differs between two models in ways a saved state cannot carry over: the cell, its
-    /// sizes, what it forecasts and how (formulation, calendar inputs, the linear model's lags),
-    /// the window and the optimizer's kind. The learning rate, clipping, loss, k1, the
-    /// optimizer's constants, the ensemble, the band coverage and drift handling may change freely.
+    /// sizes, what it forecasts and how (formulation, calendar inputs, the linear model's lags,
+    /// the direct expert's look-back as the horizon makes it), and the optimizer's kind but
+    /// between Adam and Adafactor. The window (the stream keeps its latest samples), the learning
+    /// rate, clipping, loss, k1, the optimizer's constants, the ensemble, the experts combined,
+    /// the band coverage and drift handling may change freely.
     public static func shapeChanges(from saved: ModelConfiguration, to current: ModelConfiguration) -> [String] {
         var changes: [String] = []
         func check<T: Equatable>(_ name: String, _ a: T, _ b: T) {
@@ -282,6 +299,11 @@ public struct StreamRecord: Sendable, Equatable {
         check("formulation", saved.formulation, current.formulation)
         check("calendar", saved.calendar, current.calendar)
         check("linear_lags", saved.linearLags, current.linearLags)
+        // The direct expert's regions of the state are sized by it. Not set, it follows the
+        // horizon: then a change of horizon alone is named as that.
+        if saved.horizon == current.horizon || saved.directLookback != nil || current.directLookback != nil {
+            check("direct_lookback", saved.effectiveDirectLookback, current.effectiveDirectLookback)
+        }
         func kind(_ o: OptimizerKind) -> String {
             switch o {
             case .sgd: "sgd"

@@ -97,7 +97,7 @@ func lockStateDirectory(_ directory: String, command: String) throws -> StateDir
 /// when it restores it.
 func restoreWarning(_ record: StreamRecord, configured: (file: String, configuration: DaemonConfiguration)) -> String? {
     let c = configured.configuration, m = record.model
-    let changes = StreamRecord.shapeChanges(from: m, to: c.modelConfiguration(inputs: m.inputs))
+    let changes = record.shapeChanges(to: c.modelConfiguration(inputs: m.inputs))
     if !changes.isEmpty {
         let then = switch c.onModelChange {
         case .refuse: "it refuses to start"

@@ -17,10 +17,10 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("update-every"), help: "Samples between weight updates (k1, 1 ... window).")
     var updateEvery: Int = 2
 
-    @Option(help: "Optimizer: adafactor, adam, sgd or momentum.")
+    @Option(help: "Optimizer: adafactor, adam, sgd or momentum (adam beyond horizon 1 when --optimizer and --lr are not given).")
     var optimizer: OptimizerName = .adafactor
 
-    @Option(help: "Learning rate.")
+    @Option(help: "Learning rate (0.001 beyond horizon 1 when --optimizer and --lr are not given).")
     var lr: Double = 2e-3
 
     @Option(help: "Clipping threshold.")
@@ -62,7 +62,7 @@ struct ModelOptions: ParsableArguments {
         c.elmanActivation = elmanActivation
         c.loss = loss == .huber ? .huber(delta: huberDelta) : .squared
         c.optimizer = optimizer.kind
-        c.fitWindowToHorizon()
+        c.fitToHorizon()
         return c
     }
 
@@ -88,10 +88,10 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(name: .customLong("update-every"), help: "Samples between weight updates, k1, 1 ... window (default: 2).")
     var updateEvery: Int?
 
-    @Option(help: "Optimizer: adafactor, adam, sgd or momentum (default: adafactor).")
+    @Option(help: "Optimizer: adafactor, adam, sgd or momentum (default: adafactor; adam beyond horizon 1).")
     var optimizer: OptimizerName?
 
-    @Option(help: "Learning rate (default: 0.002).")
+    @Option(help: "Learning rate (default: 0.002; 0.001 beyond horizon 1).")
     var lr: Double?
 
     @Option(help: "Clipping threshold (default: 1.0).")
@@ -127,6 +127,24 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(name: .customLong("linear-lags"), help: "Past changes the linear model regresses on, 0 ... 64; 0: no linear model (default: 4).")
     var linearLags: Int?
 
+    @Option(
+        name: .customLong("direct-lookback"),
+        help: "Past samples the direct expert (every step ahead from a long look-back) regresses on, 0 ... 4096; 0: none (default: 672 beyond horizon 1, none at horizon 1).")
+    var directLookback: Int?
+
+    @Option(
+        help: "Experts the forecast combines, comma-separated among persistence, smoothing, linear, network, direct (default: all that are on).",
+        transform: { text in
+            try text.split(separator: ",").map { name in
+                let name = name.trimmingCharacters(in: .whitespaces)
+                guard let e = Expert(name: name) else {
+                    throw ValidationError("no expert '\(name)': persistence, smoothing, linear, network or direct")
+                }
+                return e
+            }
+        })
+    var experts: [Expert]?
+
     @Option(help: "Coverage of the prediction bands, in (0, 1); 0: no bands and no anomaly score (default: 0.9).")
     var coverage: Double?
 
@@ -161,6 +179,8 @@ struct OptionalModelOptions: ParsableArguments {
         if let calendar { configuration.calendar = calendar == .on }
         if let ensemble { configuration.ensemble = ensemble == .on }
         if let linearLags { configuration.linearLags = linearLags }
+        if let directLookback { configuration.directLookback = directLookback }
+        if let experts { configuration.experts = experts }
         if let coverage { configuration.coverage = coverage }
         if let drift { configuration.drift = drift == .on }
         if let normalizationForgetting {

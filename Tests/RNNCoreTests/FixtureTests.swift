@@ -27,6 +27,7 @@ struct FixtureModel: Decodable {
     var normalization: Normalization?
     var ensemble: Bool?
     var linear_lags: Int?
+    var direct_lookback: Int?
     var coverage: Double?
     var drift: Bool?
 
@@ -55,6 +56,7 @@ struct FixtureModel: Decodable {
         c.calendar = calendar ?? false
         c.ensemble = ensemble ?? c.ensemble
         c.linearLags = linear_lags ?? c.linearLags
+        c.directLookback = direct_lookback ?? c.directLookback
         c.coverage = coverage ?? c.coverage
         c.drift = drift ?? c.drift
         return c

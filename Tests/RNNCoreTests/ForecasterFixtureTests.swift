@@ -12,8 +12,8 @@ struct ForecasterFixture: Decodable {
     var times: [Double?]
     /// The published forecast of every output.
     var forecast: [[Double]]
-    /// Per output: the smoothing, linear and network experts' forecasts (persistence is the
-    /// sample, or the gate's output where `gated` has one).
+    /// Per output: the smoothing, linear, network and direct experts' forecasts (persistence is
+    /// the sample, or the gate's output where `gated` has one).
     var experts: [[[Double]]]
     /// Per output: the band's half-width, null where there is no band.
     var half_width: [[Double?]]
@@ -22,7 +22,7 @@ struct ForecasterFixture: Decodable {
     var counters: [[Int]]
     /// Samples at which a drift was raised.
     var drifts: [Int]
-    /// Combination weights per output (persistence, smoothing, linear, network) at some samples.
+    /// Combination weights per output (persistence, smoothing, linear, network, direct) at some samples.
     var weights: [String: [[Double]]]
     /// The outlier gate's output `x̃` where it differs from the sample (what persistence forecasts).
     var gated: [String: [Double]]
@@ -110,7 +110,7 @@ struct ForecasterFixtureTests {
                 let channel = targets[o % targets.count]
                 d.check("persistence", forecaster.expertForecast(.persistence, output: o), f.gated[String(n)]?[channel] ?? sample[channel],
                         tolerance: 1e-12, at: n)
-                for (e, expert) in [Expert.smoothing, .linear, .network].enumerated() {
+                for (e, expert) in [Expert.smoothing, .linear, .network, .direct].enumerated() where e < f.experts[n][o].count {
                     d.check(expert.name, forecaster.expertForecast(expert, output: o), f.experts[n][o][e],
                             tolerance: expert == .smoothing ? 1e-7 : Self.tolerance, at: n)
                 }

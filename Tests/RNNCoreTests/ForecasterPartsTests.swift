@@ -194,8 +194,8 @@ struct ForecasterPartsTests {
         let state: UnsafeMutablePointer<Double> = Self.zeroed(Expert.count + 1)
         defer { state.deallocate() }
         let combination = Combination(weights: state, errorScales: state + Expert.count, outputs: 1)
-        combination.start(linear: true)
-        #expect((0..<Expert.count).allSatisfy { combination.weight($0, output: 0) == 0.25 })
+        combination.start { _ in true }
+        #expect((0..<Expert.count).allSatisfy { combination.weight($0, output: 0) == 1 / Double(Expert.count) })
         // The linear expert is exact; the others miss by unit noise.
         var rng = SplitMix64(seed: 5)
         var f = [Double](repeating: 0, count: Expert.count)
@@ -213,12 +213,13 @@ struct ForecasterPartsTests {
         #expect(w.allSatisfy { $0 >= Combination.weightFloor / 2 } && abs(w.reduce(0, +) - 1) < 1e-12)
     }
 
-    @Test func withoutTheLinearExpertItsWeightStaysZeroAndAWildForecastChangesNothing() {
+    @Test func anExpertLeftOutKeepsWeightZeroAndAWildForecastChangesNothing() {
         let state: UnsafeMutablePointer<Double> = Self.zeroed(Expert.count + 1)
         defer { state.deallocate() }
         let combination = Combination(weights: state, errorScales: state + Expert.count, outputs: 1)
-        combination.start(linear: false)
-        var f = [1.0, 2.0, 0.0, 3.0]
+        combination.start { $0 != .linear && $0 != .direct }
+        #expect(combination.weight(Expert.persistence.rawValue, output: 0) == 1.0 / 3)
+        var f = [1.0, 2.0, 0.0, 3.0, -7.0]
         f.withUnsafeBufferPointer { p in
             let forecasts = ExpertForecasts(base: p.baseAddress!, stride: 1)
             for _ in 0..<100 {
@@ -227,6 +228,7 @@ struct ForecasterPartsTests {
             }
         }
         #expect(combination.weight(Expert.linear.rawValue, output: 0) == 0)
+        #expect(combination.weight(Expert.direct.rawValue, output: 0) == 0)
         let before = (0..<Expert.count).map { combination.weight($0, output: 0) }
         f[Expert.network.rawValue] = .infinity
         f.withUnsafeBufferPointer { p in
@@ -430,6 +432,119 @@ struct ForecasterPartsTests {
         #expect(flat.value(target: 0) == 1, "past the range [20, 21]")
     }
 
+    /// `f`'s state as record format 5 wrote it: four experts' columns in the combination and the
+    /// history, no direct expert's regions. `f` must have the direct expert off (weight 0).
+    static func formatFiveState(_ f: Forecaster) -> [UInt8] {
+        let bytes = ForecasterTests.state(f)
+        let layout = f.layout, old = ForecasterLayout.formatFive(f.configuration)
+        let own = 8 + f.trainer.stateByteCount + 32
+        let numbers: [Double] = bytes.withUnsafeBytes { b in
+            (0..<layout.count).map { b.loadUnaligned(fromByteOffset: own + 8 * $0, as: Double.self) }
+        }
+        precondition((0..<f.outputs).allSatisfy { numbers[layout.combinationWeights + $0 * Expert.count + Expert.direct.rawValue] == 0 })
+        var earlier = Array(numbers[..<layout.combinationWeights])
+        for out in 0..<f.outputs {
+            let row = layout.combinationWeights + out * Expert.count
+            earlier += numbers[row..<(row + old.experts)]
+        }
+        earlier += numbers[layout.smoothingLevels..<layout.history]
+        let o = f.outputs
+        for r in 0..<(f.horizon + 1) {
+            let row = layout.history + r * (Expert.count + 3) * o
+            for column in 0..<(Expert.count + 3) where column != Expert.direct.rawValue {
+                earlier += numbers[(row + column * o)..<(row + (column + 1) * o)]
+            }
+        }
+        earlier += numbers[layout.bandLevels..<(layout.bandLevels + old.count - old.bandLevels)]
+        precondition(earlier.count == old.count)
+        var result = Array(bytes[..<own])
+        for v in earlier { withUnsafeBytes(of: v) { result += $0 } }
+        result += bytes[(own + 8 * layout.count)...]
+        return result
+    }
+
+    @Test func aFormatFiveStateOfOneStepCarriesOnExactly() throws {
+        let c = ForecasterTests.configuration()
+        var noise = ForecasterTests.Noise(seed: 12)
+        let series = (0..<900).map { Double.sin(Double($0) * 0.3) * 5 + noise.next() }
+        let original = Forecaster(configuration: c)
+        ForecasterTests.run(original, Array(series[..<600]))
+        let bytes = Self.formatFiveState(original)
+        #expect(bytes.count < original.stateByteCount)
+        let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        #expect(restored.counters == original.counters)
+        // One step ahead there is no direct expert: its weight stays 0 and nothing else moved.
+        let a = ForecasterTests.run(original, Array(series[600...]), from: 600)
+        let b = ForecasterTests.run(restored, Array(series[600...]), from: 600)
+        for i in a.indices {
+            #expect(a[i].forecast.bitPattern == b[i].forecast.bitPattern && a[i].upper.bitPattern == b[i].upper.bitPattern
+                    && a[i].anomaly == b[i].anomaly, "sample \(600 + i)")
+        }
+        #expect(restored.combinationWeights(output: 0)[Expert.direct.rawValue] == 0)
+    }
+
+    @Test func aFormatFiveStateFarAheadGainsADirectExpertThatEarnsItsWeight() throws {
+        // A stream of horizon 3 saved before the direct expert: restored under a configuration
+        // with one (look-back 48), the direct expert starts at the floor and learns from there.
+        var before = ForecasterTests.configuration(horizon: 3)
+        before.directLookback = 0
+        var after = before
+        after.directLookback = 48
+        // A cycle of 24 samples the direct expert can learn exactly and a linear model of 4 lags
+        // cannot (a sawtooth: a sine would be a linear recurrence of order 2), with a little noise.
+        var noise = ForecasterTests.Noise(seed: 13)
+        let series = (0..<3000).map { Double($0 % 24) / 2 + 0.1 * noise.next() }
+        let original = Forecaster(configuration: before)
+        ForecasterTests.run(original, Array(series[..<600]))
+        let restored = try Self.formatFiveState(original).withUnsafeBytes { try Forecaster(configuration: after, state: $0) }
+        #expect(restored.counters == original.counters && restored.trainer.counters == original.trainer.counters)
+        let w = restored.combinationWeights(output: 2)
+        #expect(abs(w[Expert.direct.rawValue] - Combination.weightFloor / (1 + Combination.weightFloor)) < 1e-12, "weights \(w)")
+        #expect(abs(w.reduce(0, +) - 1) < 1e-12)
+        ForecasterTests.run(restored, Array(series[600...]), from: 600)
+        #expect(restored.direct.solved)
+        let learned = restored.combinationWeights(output: 2)
+        #expect(learned[Expert.direct.rawValue] > 0.5, "weights \(learned)")
+        // One number short of either format is refused.
+        #expect(throws: TrainerStateError.self) {
+            try Self.formatFiveState(original).dropLast(8).withUnsafeBytes { try Forecaster(configuration: after, state: $0) }
+        }
+    }
+
+    @Test func aStateRestoredUnderOtherExpertsCombinesOnlyThoseNamed() throws {
+        // `experts` may change between runs: the restored combination drops an expert no longer
+        // named and takes one named again back at the floor, each output's weights summing to 1.
+        let all = ForecasterTests.configuration(horizon: 2)
+        var fewer = all
+        fewer.experts = [.persistence, .linear]
+        var noise = ForecasterTests.Noise(seed: 14)
+        let series = (0..<800).map { Double.sin(Double($0) * 0.3) * 5 + noise.next() }
+        let original = Forecaster(configuration: all)
+        ForecasterTests.run(original, Array(series[..<700]))
+        var bytes = [UInt8](repeating: 0, count: original.stateByteCount)
+        bytes.withUnsafeMutableBytes { original.writeState(into: $0) }
+        let narrowed = try bytes.withUnsafeBytes { try Forecaster(configuration: fewer, state: $0) }
+        let before = original.combinationWeights(output: 1), after = narrowed.combinationWeights(output: 1)
+        let kept = before[Expert.persistence.rawValue] + before[Expert.linear.rawValue]
+        for e in Expert.allCases {
+            let expected = fewer.includes(e) ? before[e.rawValue] / kept : 0
+            #expect(abs(after[e.rawValue] - expected) < 1e-12, "\(e): \(after)")
+        }
+        ForecasterTests.run(narrowed, Array(series[600...]), from: 700)
+        #expect(narrowed.combinationWeights(output: 1)[Expert.network.rawValue] == 0)
+        bytes = [UInt8](repeating: 0, count: narrowed.stateByteCount)
+        bytes.withUnsafeMutableBytes { narrowed.writeState(into: $0) }
+        let widened = try bytes.withUnsafeBytes { try Forecaster(configuration: all, state: $0) }
+        let back = widened.combinationWeights(output: 1)
+        #expect(abs(back.reduce(0, +) - 1) < 1e-12)
+        for e in Expert.allCases where !fewer.includes(e) {
+            #expect(abs(back[e.rawValue] - Combination.weightFloor / (1 + 3 * Combination.weightFloor)) < 1e-12, "\(e): \(back)")
+        }
+        // The same experts both times: the weights come back bit for bit.
+        let same = try bytes.withUnsafeBytes { try Forecaster(configuration: fewer, state: $0) }
+        #expect(same.combinationWeights(output: 1) == narrowed.combinationWeights(output: 1))
+    }
+
     @Test func aFormatFourStateIsReadAndItsNoveltyStartsOver() throws {
         let c = ForecasterTests.configuration()
         var noise = ForecasterTests.Noise(seed: 9)
@@ -437,8 +552,9 @@ struct ForecasterPartsTests {
         let original = Forecaster(configuration: c)
         ForecasterTests.run(original, Array(series[..<600]))
         // Record format 4's state: format 5's without the novelty's numbers.
-        var bytes = ForecasterTests.state(original)
-        let start = 8 + original.trainer.stateByteCount + 32 + 8 * original.layout.noveltyHistory
+        var bytes = Self.formatFiveState(original)
+        let old = ForecasterLayout.formatFive(c)
+        let start = 8 + original.trainer.stateByteCount + 32 + 8 * old.noveltyHistory
         bytes.removeSubrange(start..<(start + 8 * NoveltyScore.count(targets: 1)))
         let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
         #expect(restored.counters == original.counters)
@@ -453,6 +569,34 @@ struct ForecasterPartsTests {
         #expect(throws: TrainerStateError.self) {
             try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
         }
+    }
+
+    // MARK: - DirectExpert
+
+    @Test func theDirectExpertLearnsACycleFromDelayedTargetsOnly() {
+        // A cycle of 24 samples: after enough origins, the direct expert forecasts every step
+        // of it. It learns origin n − P at sample n: its features read samples up to n − P only.
+        var c = ForecasterTests.configuration(horizon: 6)
+        c.directLookback = 30
+        let f = Forecaster(configuration: c)
+        let cycle = (0..<2000).map { Double.sin(Double($0) * 2 * .pi / 24) * 3 + 10 }
+        ForecasterTests.run(f, Array(cycle[..<1990]))
+        #expect(f.direct.solved && f.direct.features == 31)
+        for p in 1...6 {
+            let expected = cycle[1989 + p]
+            #expect(abs(f.expertForecast(.direct, output: p - 1) - expected) < 1e-3, "step \(p)")
+        }
+        // Two streams that differ in their newest sample only, 499: their Gram matrices, which
+        // hold the features of origins up to 493, are the same (in the units of the values: the
+        // spread would take sample 499 in).
+        c.normalization = .none
+        let g = Forecaster(configuration: c), h = Forecaster(configuration: c)
+        ForecasterTests.run(g, Array(cycle[..<500]))
+        var changed = Array(cycle[..<500])
+        changed[499] += 1
+        ForecasterTests.run(h, changed)
+        let d = DirectExpert.packed(g.direct.features)
+        #expect((0..<d).allSatisfy { g.direct.gram[$0] == h.direct.gram[$0] })
     }
 
     @Test func theRollingFiguresTrackAKnownSequence() {

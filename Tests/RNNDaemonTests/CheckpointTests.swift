@@ -106,6 +106,79 @@ struct CheckpointTests {
         }
     }
 
+    /// The direct expert's look-back sizes its regions of the state: a record of another one is
+    /// not restored, and the setting is named; the experts combined may change. `checkpoint show`
+    /// names both, as text and JSON.
+    @Test func theDirectLookbackIsPartOfTheShapeAndTheExpertsAreNot() throws {
+        var far = Self.model()
+        far.horizon = 2
+        let forecaster = Forecaster(configuration: far)
+        for i in 0..<9 { forecaster.step([Float(i), Float(i * i % 5)], time: 1_700_000_000 + Double(i)) }
+        let bytes = StreamRecord(id: Array("plant/far".utf8), forecaster: forecaster, seq: 9, lastTimestamp: 1_700_000_008, savedAt: 1_800_000_000).encoded()
+        let record = try StreamRecord.decode(bytes)
+        #expect(record.model.directLookback == nil && record.model.effectiveDirectLookback == 672)
+
+        var shorter = far
+        shorter.directLookback = 96
+        #expect(throws: RecordProblem.modelChanged(["direct_lookback 672 → 96"])) { try record.forecaster(current: shorter) }
+        #expect(RestoreProblems.settings["direct_lookback"] == "model.direct_lookback (--direct-lookback)")
+        var same = far
+        same.directLookback = 672
+        #expect(record.shapeChanges(to: same) == [], "the derived look-back, set")
+        var fewer = far
+        fewer.experts = [.persistence, .network]
+        #expect(try record.forecaster(current: fewer).counters == forecaster.counters)
+
+        // A record of format 5 had no direct expert: any look-back takes it on.
+        var older = record
+        older.formatRead = 5
+        #expect(older.shapeChanges(to: shorter) == [])
+        // A look-back that only follows the horizon is not named beside it; one that was set is.
+        var near = far
+        near.horizon = 1
+        #expect(record.shapeChanges(to: near) == ["horizon 2 → 1"])
+        near.directLookback = 672
+        #expect(record.shapeChanges(to: near) == ["horizon 2 → 1"])
+        near.directLookback = 96
+        #expect(record.shapeChanges(to: near) == ["horizon 2 → 1", "direct_lookback 672 → 96"])
+
+        let shown = RecordDescription(source: "far.rnndckpt", bytes: bytes)
+        let text = shown.text()
+        #expect(text.contains("forecast            ensemble (persistence, smoothing, linear 4 lags, network, direct 672 samples)"), "\(text)")
+        #expect(text.contains("--linear-lags 4 --direct-lookback 672 --coverage") && !text.contains("--experts"), "\(text)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.json().utf8)) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["direct_lookback"] as? Int == 672)
+        #expect(model["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct"])
+        #expect(object["format_version"] as? Int == 6)
+
+        // Under a configuration of fewer experts, and of none but the network.
+        let narrowed = RecordDescription(source: "far.rnndckpt", bytes: bytes, configured: ("narrow.toml", fewer))
+        #expect(narrowed.configurationChanges == [])
+        fewer.linearLags = 0
+        fewer.experts = [.persistence, .linear, .direct]
+        let flags = modelFlags(fewer)
+        #expect(flags.contains("--direct-lookback 672 --experts persistence,linear,direct"), "\(flags)")
+        #expect(combinedExperts(fewer) == [.persistence, .direct], "the linear model is off")
+        fewer.ensemble = false
+        #expect(combinedExperts(fewer) == [.network])
+        #expect(combinedExperts(Self.model()) == [.persistence, .smoothing, .linear, .network], "no direct expert at horizon 1")
+    }
+
+    /// A record written before format 6 has no `directLookback` or `experts` in its model's JSON:
+    /// they read as not set. A model that sets neither writes neither.
+    @Test func aModelWithoutTheNewKeysReadsThemAsNotSet() throws {
+        var bytes = Self.record()
+        let json = String(decoding: StreamRecord.modelJSON(Self.model()), as: UTF8.self)
+        #expect(!json.contains("directLookback") && !json.contains("experts"), "\(json)")
+        bytes[8] = 5
+        bytes = Array(bytes.dropLast(8))
+        bytes += withUnsafeBytes(of: bytes.withUnsafeBytes { xxh64($0) }) { Array($0) }
+        let record = try StreamRecord.decode(bytes)
+        #expect(record.formatRead == 5 && record.model.directLookback == nil && record.model.experts == nil)
+        #expect(record.model == Self.model())
+    }
+
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format1")
 
     /// The rows of a fixture CSV after its header, split at commas.

@@ -96,6 +96,8 @@ struct ConfigurationTests {
         loss = "huber"
         elman_activation = "relu"
         normalization_forgetting = 0.999
+        direct_lookback = 96
+        experts = ["persistence", "linear", "direct"]
 
         [daemon]
         state_directory = "/var/lib/rnnd"
@@ -140,6 +142,8 @@ struct ConfigurationTests {
         c.model.loss = .huber(delta: 0.5)
         c.model.elmanActivation = .relu
         c.normalizationForgetting = 0.999
+        c.model.directLookback = 96
+        c.model.experts = [.persistence, .linear, .direct]
         c.stateDirectory = "/var/lib/rnnd"
         c.workers = 3
         c.maxStreams = 500
@@ -546,6 +550,64 @@ struct ConfigurationTests {
         let none = try ConfigurationFile.parse("[model]\nnormalization_forgetting = 1\n", file: "f.toml")
         #expect(none.normalizationForgetting == nil)
         #expect(none.model.normalization == .running(forgetting: nil))
+    }
+
+    /// The direct expert's look-back and the experts combined: read from the file, refused with
+    /// their key when wrong (a name that is no expert when the file is read, a value out of range
+    /// once the flags are applied), and written back by `--print-config`.
+    @Test func directLookbackAndExpertsKeys() throws {
+        let set = try ConfigurationFile.parse(
+            "[model]\nhorizon = 4\ndirect_lookback = 96\nexperts = [\"persistence\", \"linear\", \"direct\"]\n", file: "f.toml")
+        #expect(set.model.directLookback == 96 && set.model.effectiveDirectLookback == 96)
+        #expect(set.model.experts == [.persistence, .linear, .direct])
+        #expect(set.problems() == [])
+        let unset = try ConfigurationFile.parse("[model]\nhorizon = 4\n", file: "f.toml")
+        #expect(unset.model.directLookback == nil && unset.model.experts == nil && unset.model.effectiveDirectLookback == 672)
+        #expect(try ConfigurationFile.parse("[model]\ndirect_lookback = 0\n", file: "f.toml").model.directLookback == 0)
+
+        let bogus = try refusal("[model]\nexperts = [\"persistence\", \"bogus\"]\n")
+        #expect(bogus.exitCode == 78 && bogus.issues.map(\.kind) == [.invalidValue])
+        #expect(bogus.description == #"rnnd.toml: model.experts: expected names among "persistence", "smoothing", "linear", "network", "direct", found "bogus" at index 1"#)
+        let notAnArray = try refusal("[model]\nexperts = \"linear\"\n")
+        #expect(notAnArray.issues.map(\.kind) == [.wrongType] && notAnArray.issues.first?.key == "model.experts")
+        let notAnInteger = try refusal("[model]\ndirect_lookback = \"672\"\n")
+        #expect(notAnInteger.issues.map(\.kind) == [.wrongType] && notAnInteger.issues.first?.key == "model.direct_lookback")
+
+        // Out of range: the file's fault (78) when the file set it, the flags' (64) when they did.
+        let far = try #require(try resolveError(file: "[model]\ndirect_lookback = 5000\n"))
+        #expect(far.exitCode == 78)
+        #expect(far.issues.map(\.description) == [
+            "model.direct_lookback (--direct-lookback): the direct expert's look-back must be in 0 ... 4096 (got 5000)",
+        ])
+        let farFlag = try #require(try resolveError(file: nil) { $0.model.directLookback = -1 })
+        #expect(farFlag.exitCode == 64 && farFlag.issues.map(\.key) == ["model.direct_lookback"], "\(farFlag)")
+        let none = try #require(try resolveError(file: "[model]\nexperts = []\n"))
+        #expect(none.exitCode == 78 && none.issues.map(\.key) == ["model.experts"], "\(none)")
+        let alone = try #require(try resolveError(file: "[model]\nensemble = false\nexperts = [\"linear\"]\n"))
+        #expect(alone.issues.map(\.key) == ["model.experts"], "\(alone)")
+
+        let rendered = ConfigurationFile.render(unset, environment: [:])
+        #expect(rendered.contains("# direct_lookback is not set: at horizon 4, a look-back of 672 samples"), "\(rendered)")
+        #expect(rendered.contains("# experts is not set: the forecast combines every expert that is on"))
+        #expect(ConfigurationFile.render(DaemonConfiguration(), environment: [:]).contains("# direct_lookback is not set: at horizon 1, no direct expert"))
+        #expect(ConfigurationFile.render(set, environment: [:]).contains(#"experts = ["persistence", "linear", "direct"]"#))
+    }
+
+    /// Beyond horizon 1 the settings left at their defaults follow the horizon
+    /// (docs/configuration.md): the window, the optimizer and its learning rate (Adam at 0.001),
+    /// and the direct expert's look-back (672). A setting equal to its default counts as not set.
+    @Test func theDefaultsBeyondHorizonOne() throws {
+        let near = try DaemonConfiguration.resolve(file: nil) { _ in }
+        #expect(near.model.optimizer == .defaultAdafactor && near.model.learningRate == 0.002 && near.model.effectiveDirectLookback == 0)
+        let far = try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 4 }
+        #expect(far.model.window == 20 && far.model.optimizer == .defaultAdam && far.model.learningRate == 0.001)
+        #expect(far.model.effectiveDirectLookback == 672)
+        let chosen = try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 4; $0.model.learningRate = 0.003 }
+        #expect(chosen.model.optimizer == .defaultAdafactor && chosen.model.learningRate == 0.003)
+        let sentinel = try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 4; $0.model.learningRate = 0.002 }
+        #expect(sentinel.model.optimizer == .defaultAdam && sentinel.model.learningRate == 0.001, "0.002 is the default: not set")
+        let adam = try DaemonConfiguration.resolve(file: nil) { $0.model.horizon = 24; $0.model.optimizer = .defaultAdam; $0.model.window = 20 }
+        #expect(adam.model.optimizer == .defaultAdam && adam.model.learningRate == 0.002 && adam.model.window == 25)
     }
 
     @Test func stateDirectoryResolution() {

@@ -243,6 +243,11 @@ struct ReplayCommandTests {
         let alone = try Self.run(["replay", Self.taxi, "--plot-threshold", "0.7"])
         #expect(alone.status == 64 && alone.stderr.contains("--plot-target, --plot-rows and --plot-threshold go with --plot"), "\(alone.stderr)")
 
+        let experts = try Self.run(["replay", Self.taxi, "--experts", "persistence,bogus"])
+        #expect(experts.status == 64 && experts.stderr.contains("no expert 'bogus'") && experts.stderr.contains("direct"), "\(experts.stderr)")
+        let lookback = try Self.run(["replay", Self.taxi, "--direct-lookback", "5000"])
+        #expect(lookback.status == 64 && lookback.stderr.contains("model.direct_lookback (--direct-lookback)"), "\(lookback.stderr)")
+
         let missing = try Self.run(["replay", dir.appendingPathComponent("none.csv").path])
         #expect(missing.status == 66 && missing.stderr.contains("No such file"), "\(missing.stderr)")
 

@@ -361,6 +361,30 @@ struct ReplayTests {
         #expect(json.contains(#""stuck_episodes":{"#) && json.contains(#""stuck_rows":{"#), "\(json)")
     }
 
+    /// The model's experts as the replay's JSON and its text name them: those on, and of those
+    /// only the ones `experts` includes.
+    @Test func theExpertsCombinedAreNamed() throws {
+        var c = Self.configuration(horizon: 3)
+        c.directLookback = 8
+        c.experts = [.persistence, .network, .direct]
+        let table = Self.csv(["a"], rows: 30) { r, _ in Double(r % 7) }
+        let (_, report, _) = try replay(table, c)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        let model = try #require(object["model"] as? [String: Any])
+        #expect(model["direct_lookback"] as? Int == 8 && model["experts"] as? [String] == ["persistence", "network", "direct"])
+        #expect(ReplayReport.describe(c).contains(", ensemble (persistence, network, direct 8 samples), "), "\(ReplayReport.describe(c))")
+        c.experts = nil
+        c.linearLags = 0
+        c.directLookback = 0
+        #expect(ReplayReport.describe(c).contains(", ensemble (persistence, smoothing, network), "), "\(ReplayReport.describe(c))")
+        let one = try replay(table, Self.configuration()).1
+        let oneModel = try #require((try JSONSerialization.jsonObject(with: Data(one.json().utf8)) as? [String: Any])?["model"] as? [String: Any])
+        #expect(oneModel["direct_lookback"] as? Int == 0 && oneModel["experts"] as? [String] == ["persistence", "smoothing", "linear", "network"])
+        // Each expert alone: the direct expert only when there is one (its column is persistence's without).
+        #expect(report.table().contains(", direct "), "\(report.table())")
+        #expect(!one.table().contains("direct"), "\(one.table())")
+    }
+
     @Test func outputsAreWellFormed() throws {
         let table = Self.csv(["a", "b,c"], rows: 40) { r, j in Double(r * (j + 1)) }
         let (replayer, report, _) = try replay(table, Self.configuration(horizon: 2))
@@ -374,6 +398,10 @@ struct ReplayTests {
         let persistence = try #require(overall["persistence"] as? [String: Any])
         #expect(persistence["mse"] as? Double == report.overall.persistence.mse)
         #expect(object["first_time"] as? Double == 1_467_331_200)
+        // Beyond horizon 1 the direct expert is on, with its derived look-back.
+        let settings = try #require(object["model"] as? [String: Any])
+        #expect(settings["direct_lookback"] as? Int == 672)
+        #expect(settings["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct"])
         // JSON has no NaN or infinity: such a figure is null, and a missing one too; the keys stay.
         var odd = report
         odd.seconds = .nan

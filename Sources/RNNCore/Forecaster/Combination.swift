@@ -22,13 +22,33 @@ struct Combination {
     static let weightFloor = 1e-3
     static let scaleForgetting = 0.99
 
-    /// Even weights for every output, but none for the linear expert when there is none (its
-    /// weight then stays 0).
-    func start(linear: Bool) {
+    /// Even weights for every output over the experts `on` names, none for the others (an
+    /// expert that is off, or left out by `experts`: its weight then stays 0, and it is not
+    /// heard).
+    func start(on: (Expert) -> Bool) {
+        let active = Double(Expert.allCases.filter(on).count)
         for o in 0..<outputs {
             let w = weights + o * experts
-            let active = Double(experts - (linear ? 0 : 1))
-            for e in Expert.allCases { w[e.rawValue] = e == .linear && !linear ? 0 : 1 / active }
+            for e in Expert.allCases { w[e.rawValue] = on(e) ? 1 / active : 0 }
+        }
+    }
+
+    /// The weights of a restored state under the experts `on` names now (the configuration's
+    /// `experts` may change between runs): an expert no longer named loses its weight, one named
+    /// again comes back at the floor, every output's weights are scaled to sum to 1. Weights of
+    /// the experts named both times keep their ratios; with the same experts nothing changes.
+    func readmit(on: (Expert) -> Bool) {
+        for o in 0..<outputs {
+            let w = weights + o * experts
+            var total = 0.0, changed = false
+            for e in Expert.allCases {
+                let now = on(e) ? (w[e.rawValue] > 0 ? w[e.rawValue] : Self.weightFloor) : 0
+                changed = changed || now != w[e.rawValue]
+                w[e.rawValue] = now
+                total += now
+            }
+            guard changed, total > 0 else { continue }
+            for e in 0..<experts { w[e] /= total }
         }
     }
 
@@ -48,14 +68,16 @@ struct Combination {
     /// step, `w_e ← max(w_e exp(−η · 2 (combined − y)(f_e − combined) / s), floor)` normalised,
     /// with `s` the error scale before this resolution's errors are folded into it (no step on
     /// the output's first resolution, which starts `s`).
-    func learn(output o: Int, forecasts f: ExpertForecasts, combined: Double, actual y: Double) {
+    func learn(output o: Int, forecasts f: ExpertForecasts, combined: Double, actual y: Double, step p: Int = 1) {
         let w = weights + o * experts, scale = errorScales + o
-        var meanSquare = 0.0
-        for e in 0..<experts {
+        // The scale is the mean square over the experts heard (weight above 0).
+        var meanSquare = 0.0, heard = 0
+        for e in 0..<experts where w[e] > 0 {
             let error = f[e] - y
             meanSquare += error * error
+            heard += 1
         }
-        meanSquare /= Double(experts)
+        meanSquare /= Double(max(heard, 1))
         // A step only when every gradient is finite (an expert's forecast can overflow on a wild
         // sample): the weights stay a combination whatever comes in.
         // Bounded influence: the combination's error counts up to `Robustness.bound` times the
@@ -74,7 +96,7 @@ struct Combination {
                 guard finite else { return }
                 var total = 0.0
                 for e in 0..<experts where w[e] > 0 {
-                    w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.rate * gradient[e]))), Self.weightFloor)
+                    w[e] = max(w[e] * Double.exp(max(-50, min(50, -Self.rate / Double(p) * gradient[e]))), Self.weightFloor)
                     total += w[e]
                 }
                 for e in 0..<experts where w[e] > 0 { w[e] /= total }

@@ -1,7 +1,8 @@
 // The forecaster of one stream (docs/numerics.md, "The forecaster: ensemble, bands, anomaly,
-// drift"): four experts (persistence, SmoothingExpert, LinearExpert, and the network,
-// `OnlineTrainer`) combined per output by exponentiated gradient (Combination); prediction bands
-// by adaptive conformal inference (ConformalBands); an anomaly score from the band
+// drift"): five experts (persistence, SmoothingExpert, LinearExpert, the network,
+// `OnlineTrainer`, and DirectExpert beyond horizon 1) combined per output by exponentiated
+// gradient (Combination); prediction bands by adaptive conformal inference (ConformalBands); an
+// anomaly score from the band
 // (AnomalyScore); Page–Hinkley drift detection on the errors (DriftDetector); rolling figures for
 // monitoring (RollingFigures). Each part is a typed view over its regions of one state buffer
 // (ForecasterLayout), so that a checkpoint copies one buffer; this file only composes them, in
@@ -21,6 +22,9 @@ public enum Expert: Int, CaseIterable, Sendable {
     case linear
     /// The recurrent network.
     case network
+    /// Ridge regression of every step ahead on a long look-back of the target's own past (on
+    /// beyond horizon 1).
+    case direct
 
     /// How many there are: the columns of a forecast's row in ``ForecastHistory``.
     static let count = allCases.count
@@ -31,7 +35,29 @@ public enum Expert: Int, CaseIterable, Sendable {
         case .smoothing: "smoothing"
         case .linear: "linear"
         case .network: "network"
+        case .direct: "direct"
         }
+    }
+
+    /// The expert called `name`; nil when there is none.
+    public init?(name: String) {
+        guard let e = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = e
+    }
+}
+
+extension Expert: Codable {
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let e = Expert(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "no expert \(name)"))
+        }
+        self = e
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
     }
 }
 
@@ -99,6 +125,7 @@ public final class Forecaster {
     /// The parts, each a view over its regions of `state`.
     let history: ForecastHistory
     let linear: LinearExpert
+    let direct: DirectExpert
     let smoothing: SmoothingExpert
     let combination: Combination
     let bands: ConformalBands
@@ -113,8 +140,9 @@ public final class Forecaster {
     let bandWindows: UnsafeMutablePointer<Float>
     /// What `forecast`, `lower` and `upper` show.
     let published: UnsafeMutablePointer<Float>
-    /// Scratch: the linear model's gain.
+    /// Scratch: the linear model's gain, the direct model's factor and features.
     let gain: UnsafeMutablePointer<Double>
+    let directScratch: UnsafeMutablePointer<Double>
     var pendingLearn = false
 
     /// A forecaster for `configuration`, its network computing in `workspace` (shared with the
@@ -142,6 +170,12 @@ public final class Forecaster {
         bandWindows = allocateZeroed(ConformalBands.windowsCount(outputs: o))
         published = allocateZeroed(3 * o)
         gain = allocateZeroed(max(d, 1))
+        let lookback = DirectExpert.lookback(c)
+        directScratch = allocateZeroed(max(DirectExpert.scratchCount(lookback: lookback), 1))
+        direct = DirectExpert(
+            gram: state + layout.directGram, cross: state + layout.directCross, weights: state + layout.directWeights,
+            ring: state + layout.directRing, status: state + layout.directStatus, scratch: directScratch,
+            targets: targets.count, horizon: horizon, lookback: lookback)
         linear = LinearExpert(
             covariance: state + layout.covariance, weights: state + layout.linearWeights,
             featureRing: state + layout.featureRing, valueRing: state + layout.valueRing, gain: gain,
@@ -162,10 +196,21 @@ public final class Forecaster {
         clean = allocateZeroed(inputs)
         clock.start()
         linear.resetCovariance()
-        combination.start(linear: linear.isOn)
+        direct.start()
+        combination.start(on: combines)
         bands.start()
         anomalyScore.start()
         for i in 0..<(3 * o) { published[i] = .nan }
+    }
+
+    /// Whether the combination takes expert `e`: it is on (the linear and direct experts can be
+    /// off by their sizes) and the configuration's `experts` names it.
+    func combines(_ e: Expert) -> Bool {
+        switch e {
+        case .linear: linear.isOn && configuration.includes(e)
+        case .direct: direct.isOn && configuration.includes(e)
+        default: configuration.includes(e)
+        }
     }
 
     deinit {
@@ -173,6 +218,7 @@ public final class Forecaster {
         bandWindows.deallocate()
         published.deallocate()
         gain.deallocate()
+        directScratch.deallocate()
         clean.deallocate()
     }
 
@@ -281,6 +327,18 @@ public final class Forecaster {
             learned[j] = Double(clean[targets[j]])
             smoothing.observe(learned[j], target: j, first: n == 0 || restart)
         }
+        if direct.isOn {
+            // A level shift keeps the look-back (the model sees changes from the latest value);
+            // only a new segment (a gap, a clock set back) starts it over.
+            direct.remember(sample: n, restart: n == 0 || newSegment) { learned[$0] }
+            for j in 0..<k {
+                let spread = trainer.normalizer.scale(targets[j])
+                let phi = direct.prepare(origin: n, target: j, spread: spread)
+                for p in 1...horizon {
+                    made[.direct, output: (p - 1) * k + j] = learned[j] + direct.change(step: p, features: phi) * spread
+                }
+            }
+        }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
             // Every expert forecasts from the value as learned from: after an outlier, from the
@@ -293,6 +351,7 @@ public final class Forecaster {
             made[.smoothing, output: out] = smoothed
             made[.linear, output: out] = linearForecast
             made[.network, output: out] = Double(network[out])
+            if !direct.isOn { made[.direct, output: out] = last }
             var combined = Double(network[out])
             if configuration.ensemble {
                 combined = combination.combine(output: out, made.experts(output: out))
@@ -333,7 +392,7 @@ public final class Forecaster {
                 let combined = made[combined: out], half = made[halfWidth: out]
                 let error = abs(combined - y)
                 if configuration.ensemble {
-                    combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y)
+                    combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y, step: p)
                 }
                 counters.scored += 1
                 let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out])
@@ -403,6 +462,9 @@ public final class Forecaster {
         drift.easeBoost()
         let outcome = trainer.learn()
         if linear.isOn { learnLinear() }
+        if direct.isOn {
+            direct.learn(newest: trainer.counters.samples - 1) { trainer.normalizer.scale(targets[$0]) }
+        }
         return outcome
     }
 
@@ -444,7 +506,7 @@ public final class Forecaster {
 
     /// Bytes this stream's forecaster holds on its own (the network's included).
     public var bytes: Int {
-        trainer.bytes + MemoryLayout<Double>.stride * (stateCount + max(features, 1))
+        trainer.bytes + MemoryLayout<Double>.stride * (stateCount + max(features, 1) + max(DirectExpert.scratchCount(lookback: direct.lookback), 1))
             + MemoryLayout<Float>.stride * (2 * Self.bandWindow + 3) * outputs
     }
 }
@@ -497,6 +559,18 @@ struct ForecasterLayout {
     let noveltyHistory: Int     // 1 + (2 + 3 × 4) × K: the samples left in the novelty's quiet period;
                                 // per target its latest novelty, the values folded in, and per span the
                                 // smoothed value and the remembered range (lowest, highest)
+    // Record format 6 added the direct expert: a fifth column in the combination's weights and
+    // in every row of the history (``formatFive``: the layout before it), and these regions,
+    // empty when the expert is off.
+    // DirectExpert
+    let directGram: Int         // D(D + 1)/2, the forgotten sum of φφᵀ (lower triangle, packed by rows)
+    let directCross: Int        // P × D, per step the forgotten sum of its change times φ
+    let directWeights: Int      // P × D
+    let directRing: Int         // (L + P + 1) × K, the latest values as learned from
+    let directStatus: Int       // 2: samples in the ring since the latest restart, samples since the
+                                // latest solve (-1: none yet)
+    /// The experts the combination and the history have columns for.
+    let experts: Int
     /// Numbers in the buffer.
     let count: Int
     /// Numbers in a state saved in record format 2, which ended before `clock`.
@@ -510,11 +584,21 @@ struct ForecasterLayout {
     init(_ c: ModelConfiguration) {
         self.init(
             inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
-            lags: LinearExpert.lags(c), features: LinearExpert.features(c))
+            lags: LinearExpert.lags(c), features: LinearExpert.features(c), lookback: DirectExpert.lookback(c))
     }
 
-    init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int) {
+    /// The layout of a forecaster of `c` as record formats 2 to 5 had it: four experts, no direct
+    /// one. Its `count` is format 5's, its `formatTwoCount`, `formatThreeCount` and
+    /// `formatFourCount` the earlier formats'.
+    static func formatFive(_ c: ModelConfiguration) -> ForecasterLayout {
+        ForecasterLayout(
+            inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
+            lags: LinearExpert.lags(c), features: LinearExpert.features(c), lookback: 0, experts: Expert.count - 1)
+    }
+
+    init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, experts: Int = Expert.count) {
         var next = 0
+        self.experts = experts
         func region(_ count: Int) -> Int {
             defer { next += count }
             return next
@@ -523,10 +607,10 @@ struct ForecasterLayout {
         linearWeights = region(o * d)
         featureRing = region(rows * d)
         valueRing = region((lags + 1) * inputs)
-        combinationWeights = region(o * Expert.count)
+        combinationWeights = region(o * experts)
         smoothingLevels = region(k)
         combinationScales = region(o)
-        history = region(ForecastHistory.count(rows: rows, outputs: o))
+        history = region(rows * (experts + 3) * o)
         bandLevels = region(o)
         bandScales = region(o)
         bandInserted = region(o)
@@ -540,6 +624,12 @@ struct ForecasterLayout {
         events = region(4)
         anomalyHistory = region(AnomalyScore.historyCount(targets: k))
         noveltyHistory = region(NoveltyScore.count(targets: k))
+        let df = DirectExpert.features(lookback: lookback), horizon = rows - 1
+        directGram = region(DirectExpert.packed(df))
+        directCross = region(horizon * df)
+        directWeights = region(horizon * df)
+        directRing = region(DirectExpert.ringRows(lookback: lookback, horizon: horizon) * k)
+        directStatus = region(lookback > 0 ? DirectExpert.statusCount : 0)
         count = next
     }
 }

@@ -120,8 +120,8 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// window = 20              # k2; at least horizon + update_every - 1 when not set
 /// update_every = 2         # k1
 /// horizon = 1
-/// optimizer = "adafactor"  # adafactor, adam, sgd, momentum
-/// lr = 0.002
+/// optimizer = "adafactor"  # adafactor, adam, sgd, momentum; adam beyond horizon 1 when neither is set
+/// lr = 0.002               # 0.001 beyond horizon 1 when neither is set
 /// clip = 1.0
 /// clip_mode = "norm"       # norm, value, step, none
 /// seed = 0
@@ -131,8 +131,10 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// normalization_forgetting = 0.9999   # (0, 1]; 1 is no forgetting
 /// formulation = "change"   # change, level
 /// calendar = true          # time of day and of week as inputs (samples with a time)
-/// ensemble = true          # combine with persistence and the linear model
+/// ensemble = true          # combine the experts; false: the network alone
 /// linear_lags = 4          # 0: no linear model
+/// direct_lookback = 672    # the direct expert's look-back; unset: 672 beyond horizon 1, none at 1; 0: none
+/// experts = ["persistence", "smoothing", "linear", "network", "direct"]   # unset: every one that is on
 /// coverage = 0.9           # prediction bands; 0: none (and no anomaly score)
 /// drift = true             # detect error regime changes and re-adapt
 ///
@@ -420,6 +422,21 @@ public enum ConfigurationFile {
                 Setting("calendar", \.model.calendar),
                 Setting("ensemble", \.model.ensemble),
                 Setting("linear_lags", \.model.linearLags),
+                // Not set, the look-back follows the horizon (`ModelConfiguration.effectiveDirectLookback`).
+                Setting(
+                    key: "direct_lookback", value: { $0.model.directLookback.map(SettingValue.int) },
+                    unset: { c, _ in
+                        let lookback = c.model.effectiveDirectLookback
+                        return "# direct_lookback is not set: at horizon \(c.model.horizon), "
+                            + (lookback > 0 ? "a look-back of \(lookback) samples" : "no direct expert")
+                    }
+                ) { v, c throws(ConfigurationError.Issue) in c.model.directLookback = try v.int() },
+                Setting(
+                    key: "experts", value: { $0.model.experts.map { .strings($0.map(\.name)) } },
+                    unset: { _, _ in "# experts is not set: the forecast combines every expert that is on" }
+                ) { v, c throws(ConfigurationError.Issue) in
+                    c.model.experts = try v.choices(Expert.allCases.map { ($0.name, $0) })
+                },
                 Setting("coverage", \.model.coverage),
                 Setting("drift", \.model.drift),
             ]),
@@ -524,6 +541,19 @@ public enum ConfigurationFile {
             }
             return match.1
         }
+
+        /// An array of the named choices.
+        func choices<T>(_ choices: [(String, T)]) throws(ConfigurationError.Issue) -> [T] {
+            var found: [T] = []
+            for (index, name) in try strings().enumerated() {
+                guard let match = choices.first(where: { $0.0 == name }) else {
+                    let names = choices.map { "\"\($0.0)\"" }.joined(separator: ", ")
+                    throw invalid("expected names among \(names), found \"\(name)\" at index \(index)")
+                }
+                found.append(match.1)
+            }
+            return found
+        }
     }
 
     // MARK: - Helpers
@@ -616,7 +646,7 @@ extension DaemonConfiguration {
             fileIssues = configuration.issues()
         }
         flags(&configuration)
-        configuration.model.fitWindowToHorizon()
+        configuration.model.fitToHorizon()
         let issues = configuration.issues()
         if issues.isEmpty { return configuration }
         if let file, issues.contains(where: fileIssues.contains) {

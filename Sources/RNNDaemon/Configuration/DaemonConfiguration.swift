@@ -268,6 +268,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 "must be in (0, 1], 1 for no forgetting; got \(forgetting)")
             core.normalization = .running(forgetting: nil)
         }
+        // What only the direct expert's look-back, or only the experts, make wrong is named by
+        // its key: the core's problems that go when the setting is left out.
+        for (key, flag, unset) in [
+            ("model.direct_lookback", "--direct-lookback", { (m: inout ModelConfiguration) in m.directLookback = nil }),
+            ("model.experts", "--experts", { (m: inout ModelConfiguration) in m.experts = nil }),
+        ] {
+            var without = core
+            unset(&without)
+            let others = Set(without.problems())
+            for problem in core.problems() where !others.contains(problem) { add(key, flag, problem) }
+            core = without
+        }
         for problem in core.problems() {
             found.append(.init(kind: .invalidValue, key: "model", flag: nil, message: problem))
         }

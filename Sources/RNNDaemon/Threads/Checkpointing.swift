@@ -26,8 +26,8 @@ final class RestoredStreams: @unchecked Sendable {
     /// Records that could not be used, for the caller to report and act on (by the
     /// configuration's `onModelChange`, or set aside).
     var problems: [(id: [UInt8], problem: RecordProblem)] = []
-    /// Records of format 1, migrated as they were read.
-    var migrated = 0
+    /// Records of an older format, migrated as they were read: how many of each format.
+    var migrated: [UInt16: Int] = [:]
     /// Streams whose records are kept in the store, not loaded (`on_model_change = keep`): their
     /// samples are refused, so that no new model overwrites the stored one.
     var held: Set<[UInt8]> = []
@@ -43,10 +43,10 @@ final class RestoredStreams: @unchecked Sendable {
     /// Decodes `p` and rebuilds its stream under `configuration`, or notes why not.
     func rebuild(_ p: Pending, configuration c: DaemonConfiguration) {
         do throws(RecordProblem) {
-            let (learner, migrated) = try StreamLearner.restored(
+            let (learner, format) = try StreamLearner.restored(
                 id: p.id, hash: p.hash, record: p.raw, configuration: c, workspaces: &workspaces)
             // Written in the current format at the next checkpoint, whether it learns or not.
-            if migrated { self.migrated += 1 }
+            if let format { migrated[format, default: 0] += 1 }
             learners.append(learner)
         } catch {
             problems.append((p.id, error))
@@ -81,7 +81,8 @@ struct RestoreProblems {
         "cell": "model.cell (--model)", "elman_activation": "model.elman_activation (--elman-activation)",
         "hidden": "model.hidden (--hidden)", "horizon": "model.horizon (--horizon)", "window": "model.window (--window)",
         "formulation": "model.formulation (--formulation)", "calendar": "model.calendar (--calendar)",
-        "linear_lags": "model.linear_lags (--linear-lags)", "optimizer": "model.optimizer (--optimizer)",
+        "linear_lags": "model.linear_lags (--linear-lags)", "direct_lookback": "model.direct_lookback (--direct-lookback)",
+        "optimizer": "model.optimizer (--optimizer)",
     ]
 
     /// What differs, with how many streams each: `hidden 8 → 9 (4 streams)`, the commonest
@@ -292,9 +293,9 @@ extension Daemon {
     }
 
     /// Reads every stored stream and builds its learner for the worker that owns it. A record
-    /// of format 1 is migrated. A record that cannot be used is reported and set aside, and its
-    /// stream starts afresh; one that another configuration (or a newer rnnd) could use is dealt
-    /// with as `on_model_change` says: refused (throws ``RestoreRefusal`` and changes nothing),
+    /// of an older format is migrated. A record that cannot be used is reported and set aside,
+    /// and its stream starts afresh; one that another configuration (or a newer rnnd) could use
+    /// is dealt with as `on_model_change` says: refused (throws ``RestoreRefusal`` and changes nothing),
     /// kept in place unloaded, or set aside. A record of a stream that another shard owns is
     /// left in the store, unread: it is another instance's (or was, before a re-sharding), and
     /// restoring it here would learn the stream twice. Then the records set aside longer than
@@ -339,10 +340,10 @@ extension Daemon {
         rebuild()
 
         var problems = RestoreProblems()
-        var count = 0, migrated = 0
+        var count = 0, migrated: [UInt16: Int] = [:]
         for owner in restored {
             count += owner.learners.count
-            migrated += owner.migrated
+            migrated.merge(owner.migrated, uniquingKeysWith: +)
             for p in owner.problems { problems.add(p.id, p.problem) }
             owner.problems = []
         }
@@ -390,8 +391,10 @@ extension Daemon {
         }
         try store.setAside(setAside.map { ($0.id, $0.problem.reason, $0.problem.description) })
         startup.progress()
-        if migrated > 0 {
-            logger.notice("checkpoints: \(migrated) records of format 1 migrated to format \(StreamRecord.formatVersion) (the network as it was, a new forecaster around it); the next checkpoint writes them")
+        for (format, n) in migrated.sorted(by: { $0.key < $1.key }) {
+            // docs/checkpoints.md, "Format upgrades", says what each format's records become.
+            let what = format == 1 ? " (the network as it was, a new forecaster around it)" : ""
+            logger.notice("checkpoints: \(n) records of format \(format) migrated to format \(StreamRecord.formatVersion)\(what); the next checkpoint writes them")
         }
         if skipped > 0 {
             logger.warning("\(skipped) stored streams not restored: max_streams is \(c.maxStreams); their records are kept, and each is loaded on its stream's next sample")

@@ -40,12 +40,12 @@ extension StreamLearner {
     /// The stream that the stored record `raw` of stream `id` holds, rebuilt under `c`'s model
     /// (computing in the workspace of its width, made when missing): what the restore at
     /// start-up and a worker loading an unloaded stream back both do. A record of an older
-    /// format is migrated, and its stream then counts as not saved (`migrated`), so that the next
-    /// checkpoint writes it in the current format.
+    /// format is migrated (`migratedFrom` is that format; nil for the current one), and its
+    /// stream then counts as not saved, so that the next checkpoint writes it in the current format.
     static func restored(
         id: [UInt8], hash: UInt64, record raw: [UInt8], configuration c: DaemonConfiguration,
         workspaces: inout [Int: TrainingWorkspace<Float>]
-    ) throws(RecordProblem) -> (learner: StreamLearner, migrated: Bool) {
+    ) throws(RecordProblem) -> (learner: StreamLearner, migratedFrom: UInt16?) {
         let record = try StreamRecord.decode(raw, template: c.model)
         guard record.id == id else { throw RecordProblem.unreadableConfiguration("it names stream \(record.printableID)") }
         let current = c.modelConfiguration(inputs: record.model.inputs)
@@ -56,7 +56,7 @@ extension StreamLearner {
         learner.policy = StreamPolicy(width: record.model.inputs, latestTime: record.lastTimestamp, clock: c.clockPolicy)
         let migrated = record.formatRead != StreamRecord.formatVersion
         learner.savedSeq = migrated ? -1 : record.seq
-        return (learner, migrated)
+        return (learner, migrated ? record.formatRead : nil)
     }
 }
 

@@ -161,10 +161,36 @@ public func modelFlags(_ m: ModelConfiguration) -> String {
     if case .huber(let delta) = m.loss { flags += ["--loss", "huber", "--huber-delta", "\(delta)"] }
     if case .running(let f?) = m.normalization { flags += ["--normalization-forgetting", "\(f)"] }
     flags += ["--formulation", m.formulation.rawValue, "--calendar", m.calendar ? "on" : "off"]
-    flags += ["--ensemble", m.ensemble ? "on" : "off", "--linear-lags", "\(m.linearLags)"]
+    flags += ["--ensemble", m.ensemble ? "on" : "off", "--linear-lags", "\(m.linearLags)", "--direct-lookback", "\(m.effectiveDirectLookback)"]
+    if let experts = m.experts { flags += ["--experts", experts.map(\.name).joined(separator: ",")] }
     flags += ["--coverage", "\(m.coverage)", "--drift", m.drift ? "on" : "off"]
     flags += ["--seed", "\(m.seed)"]
     return flags.joined(separator: " ")
+}
+
+/// The experts whose forecasts the published one may combine, in their order: with the
+/// ensemble, those that are on (the linear model with lags, the direct expert with a look-back)
+/// and that `experts` includes; without it, the network alone.
+public func combinedExperts(_ m: ModelConfiguration) -> [Expert] {
+    guard m.ensemble else { return [.network] }
+    return Expert.allCases.filter { e in
+        switch e {
+        case .linear: m.linearLags > 0 && m.includes(e)
+        case .direct: m.effectiveDirectLookback > 0 && m.includes(e)
+        default: m.includes(e)
+        }
+    }
+}
+
+/// ``combinedExperts(_:)`` in words: `persistence, smoothing, linear 4 lags, network, direct 672 samples`.
+func describeExperts(_ m: ModelConfiguration) -> String {
+    combinedExperts(m).map { e in
+        switch e {
+        case .linear: "linear \(m.linearLags) lags"
+        case .direct: "direct \(m.effectiveDirectLookback) samples"
+        default: e.name
+        }
+    }.joined(separator: ", ")
 }
 
 // MARK: list
@@ -327,7 +353,7 @@ public struct RecordDescription {
     /// changes, or nil when none (or no file was given).
     public var configurationChanges: [String]? {
         guard let configured, case .success(let record) = decoded else { return nil }
-        return StreamRecord.shapeChanges(from: record.model, to: configured.model)
+        return record.shapeChanges(to: configured.model)
     }
 
     public func text() -> String {
@@ -365,7 +391,7 @@ public struct RecordDescription {
         add("elman activation", m.elmanActivation.rawValue + (m.cell == .elman ? "" : " (unused)"), indent: 4)
         add("normalisation", Self.describe(m.normalization), indent: 4)
         add("formulation", m.formulation.rawValue + (m.calendar ? ", with calendar inputs" : ""), indent: 4)
-        add("forecast", m.ensemble ? "ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : "the network alone", indent: 4)
+        add("forecast", m.ensemble ? "ensemble (\(describeExperts(m)))" : "the network alone", indent: 4)
         add("bands", m.coverage > 0 ? "\(m.coverage) coverage" : "none", indent: 4)
         add("drift", m.drift ? "detected and acted on" : "off", indent: 4)
         add("seed", "\(m.seed)", indent: 4)

@@ -163,6 +163,10 @@ struct RecordJSON: Encodable {
         var calendar: Bool
         var ensemble: Bool
         var linearLags: Int
+        /// The effective look-back (0: no direct expert).
+        var directLookback: Int
+        /// The experts the published forecast may combine (``combinedExperts(_:)``).
+        var experts: [String]
         var coverage: JSONNumber
         var drift: Bool
         var seed: Int
@@ -172,7 +176,8 @@ struct RecordJSON: Encodable {
             case optimizer, momentum, beta1, beta2, epsilon, lr, clipMode = "clip_mode", clip
             case loss, huberDelta = "huber_delta", headActivation = "head_activation", elmanActivation = "elman_activation"
             case normalization, normalizationForgetting = "normalization_forgetting"
-            case formulation, calendar, ensemble, linearLags = "linear_lags", coverage, drift, seed
+            case formulation, calendar, ensemble, linearLags = "linear_lags", directLookback = "direct_lookback", experts
+            case coverage, drift, seed
         }
 
         init(_ m: ModelConfiguration) {
@@ -206,6 +211,8 @@ struct RecordJSON: Encodable {
             calendar = m.calendar
             ensemble = m.ensemble
             linearLags = m.linearLags
+            directLookback = m.effectiveDirectLookback
+            experts = combinedExperts(m).map(\.name)
             coverage = JSONNumber(m.coverage)
             drift = m.drift
             seed = Int(clamping: m.seed)

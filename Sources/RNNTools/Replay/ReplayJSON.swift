@@ -131,6 +131,10 @@ struct ReplayJSON: Encodable {
         var calendar: Bool
         var ensemble: Bool
         var linearLags: Int
+        /// The effective look-back (0: no direct expert).
+        var directLookback: Int
+        /// The experts the published forecast may combine (``combinedExperts(_:)``).
+        var experts: [String]
         var coverage: JSONNumber
         var drift: Bool
         var seed: Int
@@ -139,7 +143,8 @@ struct ReplayJSON: Encodable {
             case cell, hidden, window, updateEvery = "update_every", optimizer, lr, clip, clipMode = "clip_mode"
             case loss, huberDelta = "huber_delta", elmanActivation = "elman_activation"
             case normalizationForgetting = "normalization_forgetting"
-            case formulation, calendar, ensemble, linearLags = "linear_lags", coverage, drift, seed
+            case formulation, calendar, ensemble, linearLags = "linear_lags", directLookback = "direct_lookback", experts
+            case coverage, drift, seed
         }
 
         init(_ m: ModelConfiguration) {
@@ -161,6 +166,8 @@ struct ReplayJSON: Encodable {
             calendar = m.calendar
             ensemble = m.ensemble
             linearLags = m.linearLags
+            directLookback = m.effectiveDirectLookback
+            experts = combinedExperts(m).map(\.name)
             coverage = JSONNumber(m.coverage)
             drift = m.drift
             seed = Int(clamping: m.seed)

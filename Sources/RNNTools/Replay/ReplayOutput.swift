@@ -59,7 +59,9 @@ extension ReplayReport {
             lines.append("  seasonal persistence forecasts the value one day (\(lag) samples) earlier, where the file has it.")
         }
         if model.ensemble {
-            let figures = Expert.allCases.map { e in "\(e.name) \(experts[e.rawValue].mse.map { formatG($0, 6) } ?? "-")" }
+            // Without a direct expert, its column holds the latest value: persistence again.
+            let shown = Expert.allCases.filter { $0 != .direct || model.effectiveDirectLookback > 0 }
+            let figures = shown.map { e in "\(e.name) \(experts[e.rawValue].mse.map { formatG($0, 6) } ?? "-")" }
             lines.append("  each expert alone, MSE: " + figures.joined(separator: ", ") + " (the model combines them)")
         }
         let bands = overall.bands
@@ -116,11 +118,7 @@ extension ReplayReport {
         text += ", \(loss), seed \(m.seed)"
         if case .running(let f?) = m.normalization { text += ", normalization forgetting \(f)" }
         text += ", \(m.formulation.rawValue)s\(m.calendar ? " + calendar" : "")"
-        if m.ensemble {
-            text += m.linearLags > 0 ? ", ensemble (persistence, smoothing, linear \(m.linearLags) lags, network)" : ", ensemble (persistence, smoothing, network)"
-        } else {
-            text += ", network alone"
-        }
+        text += m.ensemble ? ", ensemble (\(describeExperts(m)))" : ", network alone"
         text += m.coverage > 0 ? ", \(format(100 * m.coverage, 0))% bands" : ", no bands"
         if !m.drift { text += ", no drift handling" }
         return text

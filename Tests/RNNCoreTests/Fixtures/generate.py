@@ -571,10 +571,13 @@ def run_scenario(sc, seed):
 # The forecaster (docs/numerics.md, "The forecaster: ensemble, bands, anomaly, drift").
 # Everything around the network is plain float64 Python (numpy for the linear model).
 
-EXPERTS = ("persistence", "smoothing", "linear", "network")
+EXPERTS = ("persistence", "smoothing", "linear", "network", "direct")
 SMOOTHING = 0.1
 RLS_FORGETTING = 0.999
 EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
+# The direct expert (docs/numerics.md, "Experts and their combination"): single lags, block size,
+# forgetting, ridge relative to the Gram matrix's mean diagonal, samples between solves.
+DIRECT_RECENT, DIRECT_BLOCK, DIRECT_FORGETTING, DIRECT_RIDGE, DIRECT_SOLVE_EVERY = 96, 4, 0.9999, 1e-4, 16
 BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
 ANOMALY_WARMUP = 100
 ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the target's std
@@ -812,7 +815,16 @@ class ForecasterReference:
         self.W = np.zeros((self.O, self.D))
         self.features = {}                                            # n -> φ_n
         self.smoothed = None
-        self.active = [True, True, self.L > 0, True]
+        self.DL = sc["direct_lookback"]
+        if self.DL > 0:
+            single = min(self.DL, DIRECT_RECENT)
+            self.DD = single + (self.DL - single + DIRECT_BLOCK - 1) // DIRECT_BLOCK + 1
+            self.G = np.zeros((self.DD, self.DD))
+            self.Bx = np.zeros((self.P, self.DD))
+            self.DW = np.zeros((self.P, self.DD))
+        self.direct_solved, self.since_solve = False, 0
+        self.direct_start = 0         # the latest new segment (or 0): the look-back stops there
+        self.active = [True, True, self.L > 0, True, self.DL > 0]
         even = 1.0 / sum(self.active)
         self.weights = [[even if a else 0.0 for a in self.active] for _ in range(self.O)]
         self.sq_error = [BoundedScale(EG_FORGETTING, SCALE_BOUND ** 2) for _ in range(self.O)]  # s_o
@@ -865,8 +877,9 @@ class ForecasterReference:
                 error = published - y
                 self.counters["scored"] += 1
                 if self.ensemble:
-                    # v over all four (without a linear model its forecast is persistence's)
-                    mean_sq = sum((f - y) ** 2 for f in made["experts"][o]) / len(EXPERTS)
+                    # v over the experts heard (weight above 0)
+                    heard = [f for f, w in zip(made["experts"][o], self.weights[o]) if w > 0.0]
+                    mean_sq = sum((f - y) ** 2 for f in heard) / len(heard)
                     s = self.sq_error[o].value                  # before this resolution
                     if s > 0.0:
                         bounded = min(max(published - y, -SCALE_BOUND * math.sqrt(s)), SCALE_BOUND * math.sqrt(s))
@@ -875,7 +888,7 @@ class ForecasterReference:
                         if all(math.isfinite(g) for e, g in enumerate(gs) if w[e] > 0.0):
                             for e in range(len(EXPERTS)):
                                 if w[e] > 0.0:
-                                    w[e] = max(w[e] * math.exp(min(max(-EG_RATE * gs[e], -50.0), 50.0)), EG_FLOOR)
+                                    w[e] = max(w[e] * math.exp(min(max(-EG_RATE / p * gs[e], -50.0), 50.0)), EG_FLOOR)
                             total = sum(w)
                             self.weights[o] = [v / total for v in w]
                     if math.isfinite(mean_sq):
@@ -971,11 +984,19 @@ class ForecasterReference:
         self.features[n] = phi
         self.features.pop(n - self.P - 1, None)
         linear = self.W @ phi
+        direct = {}
+        if self.DL > 0:
+            for j, c in enumerate(self.targets):
+                s = enc.scale(c)
+                psi = self.direct_features(n, c, s)
+                for p in range(1, self.P + 1):
+                    change = float(self.DW[p - 1] @ psi) if self.direct_solved else 0.0
+                    direct[(p - 1) * self.K + j] = xg[c] + change * s
         made = {"experts": [], "forecast": [], "scale": [], "band": []}
         for o in range(self.O):
             c = self.targets[o % self.K]
             lin = xg[c] + float(linear[o]) * enc.unit(c) if self.L > 0 else xg[c]
-            experts = [xg[c], self.smoothed[c], lin, net.forecast[o]]
+            experts = [xg[c], self.smoothed[c], lin, net.forecast[o], direct.get(o, xg[c])]
             if self.ensemble:
                 published = sum(w * f for w, f in zip(self.weights[o], experts))
             else:
@@ -996,10 +1017,65 @@ class ForecasterReference:
         self.history.pop(n - self.P - 1, None)
         return made
 
-    # 3. Learn: the network's schedule, the linear model's step (on x̃).
+    def direct_value(self, m, c):
+        """Channel c's value as learned from at sample m; before the latest new segment (and
+        before the stream), the value it started with."""
+        return self.learned[max(m, self.direct_start)][c]
+
+    def direct_features(self, m, c, s):
+        """ψ of origin m for channel c: each lag's value less m's, over s; the lags beyond
+        DIRECT_RECENT as block means; then 1."""
+        latest = self.direct_value(m, c)
+        single = min(self.DL, DIRECT_RECENT)
+        psi = [(self.direct_value(m - lag, c) - latest) / s for lag in range(1, single + 1)]
+        for start in range(single, self.DL, DIRECT_BLOCK):
+            lags = range(start + 1, min(self.DL, start + DIRECT_BLOCK) + 1)
+            psi.append((sum(self.direct_value(m - lag, c) for lag in lags) / len(lags) - latest) / s)
+        psi.append(1.0)
+        assert len(psi) == self.DD
+        return np.array(psi)
+
+    def learn_direct(self):
+        """Ridge regression with forgetting: the origin n − P once its look-back and every step
+        since are in this segment; a solve every DIRECT_SOLVE_EVERY samples."""
+        n, enc = self.n, self.net.encoder
+        o = n - self.P
+        filled = n - self.direct_start + 1 >= self.DL + self.P + 1
+        if filled and o >= 0:
+            self.G *= DIRECT_FORGETTING
+            self.Bx *= DIRECT_FORGETTING
+            for c in self.targets:
+                s = enc.scale(c)
+                if not (s > 0 and math.isfinite(s)):
+                    continue
+                psi = self.direct_features(o, c, s)
+                if not np.all(np.isfinite(psi)):
+                    continue
+                self.G += np.outer(psi, psi)
+                for p in range(1, self.P + 1):
+                    y = (self.direct_value(o + p, c) - self.direct_value(o, c)) / s
+                    if math.isfinite(y):
+                        self.Bx[p - 1] += y * psi
+        if self.direct_solved:
+            self.since_solve += 1
+        if (not self.direct_solved and filled) or self.since_solve >= DIRECT_SOLVE_EVERY:
+            trace = np.trace(self.G)
+            if trace > 0 and math.isfinite(trace):
+                A = self.G + DIRECT_RIDGE * trace / self.DD * np.eye(self.DD)
+                try:
+                    factor = np.linalg.cholesky(A)
+                except np.linalg.LinAlgError:
+                    return
+                z = np.linalg.solve(factor, self.Bx.T)
+                self.DW = np.linalg.solve(factor.T, z).T
+                self.direct_solved, self.since_solve = True, 0
+
+    # 3. Learn: the network's schedule, the direct model's statistics, the linear model's step (on x̃).
     def learn(self, xg):
         n, enc = self.n, self.net.encoder
         update = self.net.learn(lr_scale=self.boost())
+        if self.DL > 0:
+            self.learn_direct()
         if self.L == 0:
             return update
         for p in range(1, self.P + 1):  # step 1 first: steps p > 1 use the C it updated
@@ -1032,6 +1108,7 @@ class ForecasterReference:
         xg, shift = self.gate.apply(self.n, x, self.net.encoder, new_segment)
         if new_segment:
             self.segment_start = self.n
+            self.direct_start = self.n
             self.segments.append(self.n)
         if shift:
             self.level_shifts.append(self.n)
@@ -1109,7 +1186,7 @@ def run_forecaster(sc, seed):
     return record, summary
 
 
-FORECASTER_KEYS = ("ensemble", "linear_lags", "coverage", "drift")
+FORECASTER_KEYS = ("ensemble", "linear_lags", "direct_lookback", "coverage", "drift")
 
 
 # ----------------------------------------------------------------------------------------
@@ -1431,14 +1508,14 @@ def forecaster_scenarios():
              loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
              formulation="change", calendar=True,
              normalization={"kind": "running", "forgetting": None},
-             ensemble=True, linear_lags=4, coverage=0.9, drift=True,
+             ensemble=True, linear_lags=4, direct_lookback=12, coverage=0.9, drift=True,
              n_samples=400, weights_every=20, data=with_faults),
         dict(name="forecaster_lstm_i1_untimed", cell="lstm", activation="tanh", inputs=1,
              hidden=3, targets=[0], horizon=1, window=4, update_every=2,
              loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
              formulation="change", calendar=True,
              normalization={"kind": "running", "forgetting": 0.99},
-             ensemble=True, linear_lags=1, coverage=0.8, drift=False,
+             ensemble=True, linear_lags=1, direct_lookback=0, coverage=0.8, drift=False,
              n_samples=600, weights_every=20, data=untimed_channel),
         # Adafactor every second sample, two steps ahead: Wx 6 × 12, Wh 3 × 12 and Wy 2 × 3
         # factored in memory.
@@ -1447,7 +1524,7 @@ def forecaster_scenarios():
              loss={"kind": "squared"}, optimizer=ADAFACTOR, clip={"mode": "norm", "threshold": 1.0},
              formulation="change", calendar=True,
              normalization={"kind": "running", "forgetting": 0.99},
-             ensemble=True, linear_lags=2, coverage=0.8, drift=False,
+             ensemble=True, linear_lags=2, direct_lookback=102, coverage=0.8, drift=False,
              n_samples=400, weights_every=20, data=hourly_channel),
     ]
 
