@@ -457,7 +457,9 @@ extension Forecaster {
             formatSixRegions(from: earlier, layout: old, into: numbers)
         }
         let events = numbers + layout.events
-        guard ConformalBands.isPlausible(levels: numbers + layout.bandLevels, inserted: numbers + layout.bandInserted, outputs: outputs),
+        guard ConformalBands.isPlausible(
+                levels: numbers + layout.bandLevels, inserted: numbers + layout.bandInserted, debts: numbers + layout.bandDebts,
+                outputs: outputs),
             Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs),
             SamplingClock.isPlausible(numbers + layout.clock),
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),

@@ -74,17 +74,18 @@ struct ForecasterPartsTests {
 
     // MARK: - ConformalBands
 
-    /// Runs `body` on the bands of one output at `coverage` and their window, over buffers of
-    /// their own.
-    static func withBands(coverage: Double, _ body: (ConformalBands) -> Void) {
-        let state: UnsafeMutablePointer<Double> = zeroed(3)
-        let windows: UnsafeMutablePointer<Float> = zeroed(ConformalBands.windowsCount(outputs: 1))
+    /// Runs `body` on the bands of `o` outputs (one unless given) at `coverage` and their
+    /// windows, over buffers of their own.
+    static func withBands(coverage: Double, outputs o: Int = 1, _ body: (ConformalBands) -> Void) {
+        let state: UnsafeMutablePointer<Double> = zeroed(4 * o)
+        let windows: UnsafeMutablePointer<Float> = zeroed(ConformalBands.windowsCount(outputs: o))
         defer {
             state.deallocate()
             windows.deallocate()
         }
         let bands = ConformalBands(
-            levels: state, scales: state + 1, inserted: state + 2, windows: windows, outputs: 1, coverage: coverage)
+            levels: state, scales: state + o, inserted: state + 2 * o, debts: state + 3 * o, windows: windows, outputs: o,
+            coverage: coverage)
         bands.start()
         body(bands)
     }
@@ -115,6 +116,31 @@ struct ForecasterPartsTests {
                 #expect(abs(bands.levels[0] - (before + ConformalBands.step * 0.1)) < 1e-15)
             }
             #expect(quantile() < missed)
+        }
+    }
+
+    @Test func beyondStepOneTheLevelStopsHalfAnAlphaBelowZeroAndOwesTheRest() {
+        Self.withBands(coverage: 0.9, outputs: 2) { bands in
+            // Two outputs, step 1 and step 2, missing together 40 times: γ(1 − α) = 0.0045 each
+            // time takes step 1's level from 0.1 to −0.08; step 2's stops at −α/2 = −0.05 and
+            // owes the other 0.03.
+            for _ in 0..<40 {
+                #expect(bands.resolve(output: 0, error: 1e3, halfWidth: 1, scale: 0, step: 1) == false)
+                #expect(bands.resolve(output: 1, error: 1e3, halfWidth: 1, scale: 0, step: 2) == false)
+            }
+            #expect(abs(bands.levels[0] - (0.1 - 40 * ConformalBands.step * 0.9)) < 1e-12)
+            #expect(abs(bands.levels[1] - -ConformalBands.windup * 0.1) < 1e-15)
+            #expect(abs(bands.debts[1] - 0.03) < 1e-12 && bands.debts[0] == 0)
+            // Hits (γα = 0.0005 each) raise both; step 2 pays 0.1% of its debt with each, so
+            // its level less its debt is step 1's level all along, and its band narrows sooner.
+            for i in 0..<300 {
+                #expect(bands.resolve(output: 0, error: 0, halfWidth: 1, scale: 0, step: 1) == true)
+                #expect(bands.resolve(output: 1, error: 0, halfWidth: 1, scale: 0, step: 2) == true)
+                #expect(abs(bands.levels[1] - bands.debts[1] - bands.levels[0]) < 1e-12, "hit \(i)")
+            }
+            #expect(abs(bands.levels[0] - 0.07) < 1e-12)
+            let paid = 0.03 * (1 - Double.pow(1 - ConformalBands.repay, 300))
+            #expect(abs(bands.debts[1] - (0.03 - paid)) < 1e-12 && bands.levels[1] > 0.09)
         }
     }
 

@@ -7,14 +7,16 @@
 // Legend: O = outputs, W = the window of scores.
 
 /// Per output: the level `α_t`, the scale `σ` (the running mean absolute error of the published
-/// forecast) and a window of the latest `W` scores `|error| / σ`. A view over three regions of
-/// the forecaster's state buffer (the levels, the scales and the scores inserted so far, O
-/// numbers each) and over the windows, `O × 2W` Floats beside it: per output the scores in
+/// forecast), the debt of its level beyond step 1, and a window of the latest `W` scores
+/// `|error| / σ`. A view over four regions of the forecaster's state buffer (the levels, the
+/// scales, the scores inserted so far and the debts, O numbers each) and over the windows, `O × 2W` Floats beside it: per output the scores in
 /// arrival order, then the same sorted.
 struct ConformalBands {
     let levels: UnsafeMutablePointer<Double>
     let scales: UnsafeMutablePointer<Double>
     let inserted: UnsafeMutablePointer<Double>
+    /// Beyond step 1, the part of each level's fall that the bound held back, still to pay back.
+    let debts: UnsafeMutablePointer<Double>
     let windows: UnsafeMutablePointer<Float>
     let outputs: Int
     /// The coverage asked, `1 − α`; 0: no bands.
@@ -26,13 +28,23 @@ struct ConformalBands {
     /// The step γ of the level (Gibbs and Candès use 0.005).
     static let step = 0.005
     static let scaleForgetting = 0.99
+    /// Beyond step 1, how far below 0 the level may go, in units of the asked `α`: below 0 the
+    /// band is already the window's largest score, so going further only winds the level up
+    /// (docs/numerics.md, "Bands"). What the bound holds back is owed, not forgotten:
+    static let windup = 0.5
+    /// the share of the debt paid back (taken off the level) at each resolution above the bound,
+    /// so that the misses count in the long run, spread over thousands of forecasts.
+    static let repay = 0.001
 
     /// Floats the windows of `outputs` outputs hold.
     static func windowsCount(outputs: Int) -> Int { 2 * window * outputs }
 
     /// Every level at the asked `α`.
     func start() {
-        for o in 0..<outputs { levels[o] = 1 - coverage }
+        for o in 0..<outputs {
+            levels[o] = 1 - coverage
+            debts[o] = 0
+        }
     }
 
     /// The scale of output `o`'s band now (0 before its first error).
@@ -62,11 +74,23 @@ struct ConformalBands {
     /// band had (NaN: none) and the scale it was published with. The level steps when there was
     /// a band, the score joins the window, the error joins the scale. Returns whether the value
     /// fell inside the band, nil when there was none.
-    func resolve(output o: Int, error: Double, halfWidth half: Double, scale: Double) -> Bool? {
+    func resolve(output o: Int, error: Double, halfWidth half: Double, scale: Double, step p: Int = 1) -> Bool? {
         var inside: Bool?
         if !half.isNaN {
             let held = error <= half
-            levels[o] += Self.step * ((1 - coverage) - (held ? 0 : 1))
+            var level = levels[o] + Self.step * ((1 - coverage) - (held ? 0 : 1))
+            if p > 1 {
+                let floor = -Self.windup * (1 - coverage)
+                if level < floor {
+                    debts[o] += floor - level
+                    level = floor
+                } else if debts[o] > 0 {
+                    let paid = min(debts[o] * Self.repay, level - floor)
+                    level -= paid
+                    debts[o] -= paid
+                }
+            }
+            levels[o] = level
             inside = held
         }
         if scale > 0 { insert(Float(error / scale), output: o) }
@@ -123,11 +147,15 @@ struct ConformalBands {
         return lo
     }
 
-    /// Whether `levels` and `inserted` (the regions of a saved state, `outputs` each) are values
-    /// the bands can continue from: finite levels and whole, non-negative counts.
-    static func isPlausible(levels: UnsafePointer<Double>, inserted: UnsafePointer<Double>, outputs: Int) -> Bool {
+    /// Whether `levels`, `inserted` and `debts` (the regions of a saved state, `outputs` each) are
+    /// values the bands can continue from: finite levels, whole non-negative counts, finite
+    /// non-negative debts.
+    static func isPlausible(
+        levels: UnsafePointer<Double>, inserted: UnsafePointer<Double>, debts: UnsafePointer<Double>, outputs: Int
+    ) -> Bool {
         (0..<outputs).allSatisfy { o in
             inserted[o] >= 0 && inserted[o] == inserted[o].rounded() && levels[o].isFinite
+                && debts[o] >= 0 && debts[o].isFinite
         }
     }
 }

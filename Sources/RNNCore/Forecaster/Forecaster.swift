@@ -185,7 +185,7 @@ public final class Forecaster {
         combination = Combination(weights: state + layout.combinationWeights, errorScales: state + layout.combinationScales, outputs: o)
         bands = ConformalBands(
             levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
-            windows: bandWindows, outputs: o, coverage: coverage)
+            debts: state + layout.bandDebts, windows: bandWindows, outputs: o, coverage: coverage)
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
         anomalyScore = AnomalyScore(
             latest: state + layout.anomaly, base: state + layout.anomalyHistory, novelty: state + layout.noveltyHistory,
@@ -395,7 +395,7 @@ public final class Forecaster {
                     combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y, step: p)
                 }
                 counters.scored += 1
-                let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out])
+                let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out], step: p)
                 if let inside {
                     counters.banded += 1
                     if inside { counters.covered += 1 }
@@ -560,8 +560,8 @@ struct ForecasterLayout {
                                 // per target its latest novelty, the values folded in, and per span the
                                 // smoothed value and the remembered range (lowest, highest)
     // Record format 6 added the direct expert: a fifth column in the combination's weights and
-    // in every row of the history (``formatFive``: the layout before it), and these regions,
-    // empty when the expert is off.
+    // in every row of the history (``formatFive``: the layout before it), and these regions
+    // (the direct expert's empty when it is off), the bands' debts last.
     // DirectExpert
     let directGram: Int         // D(D + 1)/2, the forgotten sum of φφᵀ (lower triangle, packed by rows)
     let directCross: Int        // P × D, per step the forgotten sum of its change times φ
@@ -569,6 +569,8 @@ struct ForecasterLayout {
     let directRing: Int         // (L + P + 1) × K, the latest values as learned from
     let directStatus: Int       // 2: samples in the ring since the latest restart, samples since the
                                 // latest solve (-1: none yet)
+    // ConformalBands
+    let bandDebts: Int          // O, beyond step 1 the fall of the level the bound held back
     /// The experts the combination and the history have columns for.
     let experts: Int
     /// Numbers in the buffer.
@@ -630,6 +632,7 @@ struct ForecasterLayout {
         directWeights = region(horizon * df)
         directRing = region(DirectExpert.ringRows(lookback: lookback, horizon: horizon) * k)
         directStatus = region(lookback > 0 ? DirectExpert.statusCount : 0)
+        bandDebts = region(experts == Expert.count ? o : 0)   // none in formatFive's layout
         count = next
     }
 }

@@ -579,6 +579,7 @@ EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
 # forgetting, ridge relative to the Gram matrix's mean diagonal, samples between solves.
 DIRECT_RECENT, DIRECT_BLOCK, DIRECT_FORGETTING, DIRECT_RIDGE, DIRECT_SOLVE_EVERY = 96, 4, 0.9999, 1e-4, 16
 BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
+ACI_WINDUP, ACI_REPAY = 0.5, 0.001  # beyond step 1 the level stops at -ACI_WINDUP * alpha and owes the rest
 ANOMALY_WARMUP = 100
 ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the target's std
 ANOMALY_RUN = 3               # raw scores averaged
@@ -831,6 +832,7 @@ class ForecasterReference:
         self.abs_error = [BoundedScale(BAND_FORGETTING, SCALE_BOUND) for _ in range(self.O)]    # σ_o
         self.scores = [[] for _ in range(self.O)]                            # arrival order
         self.level = [self.alpha] * self.O                                   # α_o
+        self.debt = [0.0] * self.O                                           # beyond step 1: what the bound held back
         self.history = {}                                                    # n -> published
         self.error_mean = [BoundedScale(DRIFT_ERROR_FORGETTING, SCALE_BOUND)
                            for _ in range(self.K)]  # ē
@@ -900,7 +902,17 @@ class ForecasterReference:
                     self.min_margin = min(self.min_margin, min(abs(y - lower), abs(y - upper)) / max(1.0, abs(y)))
                     self.counters["banded"] += 1
                     self.counters["covered"] += int(miss == 0.0)
-                    self.level[o] += ACI_GAMMA * (self.alpha - miss)
+                    level = self.level[o] + ACI_GAMMA * (self.alpha - miss)
+                    if p > 1:
+                        floor = -ACI_WINDUP * self.alpha
+                        if level < floor:
+                            self.debt[o] += floor - level
+                            level = floor
+                        elif self.debt[o] > 0.0:
+                            paid = min(self.debt[o] * ACI_REPAY, level - floor)
+                            level -= paid
+                            self.debt[o] -= paid
+                    self.level[o] = level
                 if made["scale"][o] is not None:
                     self.scores[o].append(abs(error) / made["scale"][o])
                     if len(self.scores[o]) > BAND_WINDOW:
