@@ -108,7 +108,7 @@ done
 {
     echo "# rnnd's accuracy on the shared sensor data"
     echo
-    invocation="bench/accuracy.sh$([ "$TORCH" = 1 ] && echo " --torch")${EXTRA[*]:+ -- ${EXTRA[*]}}"
+    invocation="bench/accuracy.sh$(if [ "$TORCH" = 1 ]; then echo " --torch"; fi)${EXTRA[*]:+ -- ${EXTRA[*]}}"
     echo "Produced by \`$invocation\` on $(date -u +%Y-%m-%dT%H:%M:%SZ), rnnd commit \`$(git rev-parse --short HEAD)\`."
     echo
     echo "## Every file, default settings, one pass"
