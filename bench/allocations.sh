@@ -53,10 +53,11 @@ else
     RUN="$RNND"
 fi
 
-# model update-every (the window and optimizer are the bench defaults: k2 = 20, Adafactor, and
-# k2 = 32 at k1 = 32); lstm 2 is the default learner
+# model update-every [horizon] (the window and optimizer are the bench defaults: k2 = 20, Adafactor, and
+# k2 = 32 at k1 = 32; beyond horizon 1 those the horizon gives, with the direct expert); lstm 2 is
+# the default learner
 CONFIGS=(
-    "lstm 1" "lstm 2" "lstm 32"
+    "lstm 1" "lstm 2" "lstm 32" "lstm 2 48"
     "gru 1" "gru 32"
     "elman 1" "elman 32"
 )
@@ -66,25 +67,26 @@ heap_allocs() {
     sed -n 's/.*total heap usage: \([0-9,]*\) allocs.*/\1/p' "$1" | tr -d , | tail -n 1
 }
 
-run_memcheck() { # model k1 n log [extra valgrind args...]
-    local model="$1" k1="$2" n="$3" log="$4"; shift 4
+run_memcheck() { # model k1 horizon n log [extra valgrind args...]
+    local model="$1" k1="$2" horizon="$3" n="$4" log="$5"; shift 5
     valgrind --tool=memcheck "$@" --log-file="$log" \
-        "$RUN" bench --model "$model" --update-every "$k1" --hidden "$HIDDEN" \
+        "$RUN" bench --model "$model" --update-every "$k1" --horizon "$horizon" --hidden "$HIDDEN" \
         --samples "$n" --seconds 1 >"$log.stdout" 2>&1
 }
 
 echo "rnnd: $RNND ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
-echo "command: valgrind --tool=memcheck $RNND bench --model M --update-every K1 --hidden $HIDDEN --samples N --seconds 1"
+echo "command: valgrind --tool=memcheck $RNND bench --model M --update-every K1 --horizon P --hidden $HIDDEN --samples N --seconds 1"
 echo
-printf '%-6s %4s %4s %12s %12s %12s %16s\n' model H k1 "allocs N=$N1" "allocs N=$N2" difference "per extra sample"
+printf '%-6s %4s %4s %7s %12s %12s %12s %16s\n' model H k1 horizon "allocs N=$N1" "allocs N=$N2" difference "per extra sample"
 status=0
 failing=()
 for cfg in "${CONFIGS[@]}"; do
-    read -r model k1 <<<"$cfg"
+    read -r model k1 horizon <<<"$cfg"
+    horizon="${horizon:-1}"
     a=() ; ok=1
     for n in "$N1" "$N2"; do
-        log="$OUT/memcheck-$model-k$k1-h$HIDDEN-n$n.log"
-        if ! run_memcheck "$model" "$k1" "$n" "$log"; then
+        log="$OUT/memcheck-$model-k$k1-h$HIDDEN-p$horizon-n$n.log"
+        if ! run_memcheck "$model" "$k1" "$horizon" "$n" "$log"; then
             echo "valgrind/rnnd failed for $model k1=$k1 N=$n; see $log and $log.stdout" >&2
             ok=0; break
         fi
@@ -100,7 +102,7 @@ for cfg in "${CONFIGS[@]}"; do
     per=$(awk -v d="$diff" -v n="$(( N2 - N1 ))" 'BEGIN { printf "%.4f", d / n }')
     flag=""
     if [ "$diff" -gt 0 ]; then flag="  <- allocates"; failing+=("$cfg"); [ "$status" = 0 ] && status=1; fi
-    printf '%-6s %4s %4s %12s %12s %12s %16s%s\n' "$model" "$HIDDEN" "$k1" "${a[0]}" "${a[1]}" "$diff" "$per" "$flag"
+    printf '%-6s %4s %4s %7s %12s %12s %12s %16s%s\n' "$model" "$HIDDEN" "$k1" "$horizon" "${a[0]}" "${a[1]}" "$diff" "$per" "$flag"
 done
 echo
 
@@ -121,12 +123,13 @@ W1=$(( N1 / 10 > 0 ? N1 / 10 : 1 ))
 W2=$(( N2 / 10 > W1 ? N2 / 10 : W1 + 1 ))
 command -v callgrind_annotate >/dev/null || { echo "callgrind_annotate not found; cannot locate" >&2; exit "$status"; }
 for cfg in "${failing[@]}"; do
-    read -r model k1 <<<"$cfg"
+    read -r model k1 horizon <<<"$cfg"
+    horizon="${horizon:-1}"
     echo
     echo "== where $model k1=$k1 allocates (functions whose inclusive allocation count grows from N=$W1 to N=$W2):"
     for n in "$W1" "$W2"; do
         xt="$OUT/xtree-$model-k$k1-h$HIDDEN-n$n.kcg"
-        run_memcheck "$model" "$k1" "$n" "$OUT/xtree-$model-k$k1-h$HIDDEN-n$n.log" \
+        run_memcheck "$model" "$k1" "$horizon" "$n" "$OUT/xtree-$model-k$k1-h$HIDDEN-p$horizon-n$n.log" \
             --xtree-memory=full --xtree-memory-file="$xt" || true
         callgrind_annotate --inclusive=yes --sort=totBk --threshold=100 "$xt" 2>/dev/null \
             >"$OUT/xtree-$model-k$k1-h$HIDDEN-n$n.txt" || true

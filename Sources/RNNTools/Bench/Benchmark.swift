@@ -75,7 +75,10 @@ public struct Benchmark: Sendable {
                 time += 60
                 forecaster.step(next(), time: time)
             }
-            for _ in 0..<(3 * c.window) { step() }
+            // Warm up past the window and, beyond horizon 1, until the direct expert has learned
+            // and solved: the rounds then time what a stream in its steady state costs.
+            let settled = c.effectiveDirectLookback > 0 ? c.effectiveDirectLookback + c.horizon + 1 + 32 : 0
+            for _ in 0..<max(3 * c.window, settled) { step() }
 
             var rates: [Double] = []
             var learned = 0
