@@ -225,6 +225,18 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
             if ensemble == false, e != [.network] {
                 found.append("experts other than the network need the ensemble (ensemble = off publishes the network alone)")
             }
+            // The linear and direct experts are off by their sizes: a list of only those would
+            // leave the combination nothing to weigh.
+            let on = e.filter { x in
+                switch x {
+                case .linear: linearLags > 0
+                case .direct: effectiveDirectLookback > 0
+                default: true
+                }
+            }
+            if !e.isEmpty, on.isEmpty {
+                found.append("experts: none of \(e.map(\.name).joined(separator: ",")) is on (linear needs linear_lags > 0; direct needs a horizon above 1 or direct_lookback > 0)")
+            }
         }
         if !(coverage == 0 || (coverage > 0 && coverage < 1)) {
             found.append("band coverage must be in (0, 1), or 0 for no bands (got \(coverage))")

@@ -585,6 +585,12 @@ struct ConfigurationTests {
         #expect(none.exitCode == 78 && none.issues.map(\.key) == ["model.experts"], "\(none)")
         let alone = try #require(try resolveError(file: "[model]\nensemble = false\nexperts = [\"linear\"]\n"))
         #expect(alone.issues.map(\.key) == ["model.experts"], "\(alone)")
+        // Experts that are all off (the direct one at horizon 1, the linear one without lags)
+        // would leave the combination nothing to weigh: refused, not a forecast of 0.
+        let off = try #require(try resolveError(file: "[model]\nlinear_lags = 0\nexperts = [\"linear\", \"direct\"]\n"))
+        #expect(off.exitCode == 78 && off.issues.map(\.key) == ["model.experts"], "\(off)")
+        #expect(off.issues.first?.description.contains("none of linear,direct is on") == true, "\(off)")
+        #expect(try resolveError(file: "[model]\nhorizon = 2\nexperts = [\"direct\"]\n") == nil)
 
         let rendered = ConfigurationFile.render(unset, environment: [:])
         #expect(rendered.contains("# direct_lookback is not set: at horizon 4, a look-back of 672 samples"), "\(rendered)")
