@@ -148,6 +148,19 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Whether the combination may weigh expert `e` (``experts``).
     public func includes(_ e: Expert) -> Bool { experts?.contains(e) ?? true }
 
+    /// Whether expert `e` is on by its size: the linear model with lags, the direct expert with
+    /// a look-back; the others always.
+    public func isOn(_ e: Expert) -> Bool {
+        switch e {
+        case .linear: linearLags > 0
+        case .direct: effectiveDirectLookback > 0
+        default: true
+        }
+    }
+
+    /// Whether the combination weighs expert `e`: it is on (``isOn(_:)``) and ``experts`` names it.
+    public func combines(_ e: Expert) -> Bool { isOn(e) && includes(e) }
+
     /// The look-back limit of the direct expert.
     public static let maxDirectLookback = 4096
 
@@ -227,14 +240,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
             }
             // The linear and direct experts are off by their sizes: a list of only those would
             // leave the combination nothing to weigh.
-            let on = e.filter { x in
-                switch x {
-                case .linear: linearLags > 0
-                case .direct: effectiveDirectLookback > 0
-                default: true
-                }
-            }
-            if !e.isEmpty, on.isEmpty {
+            if !e.isEmpty, !e.contains(where: isOn) {
                 found.append("experts: none of \(e.map(\.name).joined(separator: ",")) is on (linear needs linear_lags > 0; direct needs a horizon above 1 or direct_lookback > 0)")
             }
         }

@@ -473,7 +473,7 @@ extension Forecaster {
         c.segments = Int(events[Self.segmentEvents])
         counters = c
         state.update(from: numbers, count: stateCount)
-        combination.readmit(on: combines)
+        combination.readmit(on: configuration.combines)
         r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
         r.copy(into: published, 3 * outputs)
     }
@@ -518,8 +518,9 @@ extension Forecaster {
 
     /// A format-5 state (`earlier`, in `old`'s layout) in this format's layout (`numbers`): the
     /// regions before the combination as they are; the direct expert's column added to the
-    /// combination's weights at the floor (it earns its weight, `Combination.weightFloor`) when
-    /// it is on, and 0 when off, and to every row of the history as persistence's forecast;
+    /// combination's weights at 0 (`Combination.readmit`, once the state is read, takes it in at
+    /// the floor when it is on, and it earns its weight from there), and to every row of the
+    /// history as persistence's forecast;
     /// the regions after the history as they are; the direct expert new (it learns from the
     /// next samples on).
     func formatSixRegions(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
@@ -528,15 +529,13 @@ extension Forecaster {
         for out in 0..<o {
             let from = earlier + old.combinationWeights + out * e0, to = numbers + layout.combinationWeights + out * e
             for x in 0..<e0 { to[x] = from[x] }
-            to[Expert.direct.rawValue] = combines(.direct) ? Combination.weightFloor : 0
-            var total = 0.0
-            for x in 0..<e { total += to[x] }
-            if total > 0 { for x in 0..<e { to[x] /= total } }
+            to[Expert.direct.rawValue] = 0
         }
         (numbers + layout.smoothingLevels).update(from: earlier + old.smoothingLevels, count: layout.history - layout.smoothingLevels)
         for row in 0..<rows {
-            let from = earlier + old.history + row * (e0 + 3) * o, to = numbers + layout.history + row * (e + 3) * o
-            for column in 0..<(e + 3) {
+            let from = earlier + old.history + row * ForecastHistory.columns(experts: e0) * o
+            let to = numbers + layout.history + row * ForecastHistory.columns * o
+            for column in 0..<ForecastHistory.columns {
                 let source = column < e0 ? column : column == Expert.direct.rawValue ? Expert.persistence.rawValue : column - 1
                 (to + column * o).update(from: from + source * o, count: o)
             }

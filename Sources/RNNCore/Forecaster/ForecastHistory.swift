@@ -14,10 +14,13 @@ struct ForecastHistory {
     let outputs: Int
 
     /// Numbers a sample's row holds per output: the experts' forecasts, the combination, the
-    /// band's half-width and its scale.
-    static let columns = Expert.count + 3
+    /// band's half-width and its scale; `experts` of them (record formats before 6 had one fewer).
+    static func columns(experts: Int) -> Int { experts + 3 }
+    static let columns = columns(experts: Expert.count)
 
-    static func count(rows: Int, outputs: Int) -> Int { rows * columns * outputs }
+    static func count(rows: Int, outputs: Int, experts: Int = Expert.count) -> Int {
+        rows * columns(experts: experts) * outputs
+    }
 
     /// What was made at sample `n` (its row is reused by sample `n + R`).
     @inline(__always) func made(at n: Int) -> MadeForecasts {

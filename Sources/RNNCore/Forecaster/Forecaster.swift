@@ -197,20 +197,10 @@ public final class Forecaster {
         clock.start()
         linear.resetCovariance()
         direct.start()
-        combination.start(on: combines)
+        combination.start(on: configuration.combines)
         bands.start()
         anomalyScore.start()
         for i in 0..<(3 * o) { published[i] = .nan }
-    }
-
-    /// Whether the combination takes expert `e`: it is on (the linear and direct experts can be
-    /// off by their sizes) and the configuration's `experts` names it.
-    func combines(_ e: Expert) -> Bool {
-        switch e {
-        case .linear: linear.isOn && configuration.includes(e)
-        case .direct: direct.isOn && configuration.includes(e)
-        default: configuration.includes(e)
-        }
     }
 
     deinit {
@@ -595,12 +585,17 @@ struct ForecasterLayout {
     static func formatFive(_ c: ModelConfiguration) -> ForecasterLayout {
         ForecasterLayout(
             inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
-            lags: LinearExpert.lags(c), features: LinearExpert.features(c), lookback: 0, experts: Expert.count - 1)
+            lags: LinearExpert.lags(c), features: LinearExpert.features(c), lookback: 0, formatSix: false)
     }
 
-    init(inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, experts: Int = Expert.count) {
+    /// The layout of record format 6 (`formatSix`), or of formats 2 to 5 before it: one expert
+    /// fewer, no bands' debts (and no direct expert: `lookback` 0).
+    init(
+        inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int,
+        formatSix: Bool = true
+    ) {
         var next = 0
-        self.experts = experts
+        experts = formatSix ? Expert.count : Expert.count - 1
         func region(_ count: Int) -> Int {
             defer { next += count }
             return next
@@ -612,7 +607,7 @@ struct ForecasterLayout {
         combinationWeights = region(o * experts)
         smoothingLevels = region(k)
         combinationScales = region(o)
-        history = region(rows * (experts + 3) * o)
+        history = region(ForecastHistory.count(rows: rows, outputs: o, experts: experts))
         bandLevels = region(o)
         bandScales = region(o)
         bandInserted = region(o)
@@ -632,7 +627,7 @@ struct ForecasterLayout {
         directWeights = region(horizon * df)
         directRing = region(DirectExpert.ringRows(lookback: lookback, horizon: horizon) * k)
         directStatus = region(lookback > 0 ? DirectExpert.statusCount : 0)
-        bandDebts = region(experts == Expert.count ? o : 0)   // none in formatFive's layout
+        bandDebts = region(formatSix ? o : 0)
         count = next
     }
 }

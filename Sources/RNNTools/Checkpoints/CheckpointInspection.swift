@@ -173,13 +173,7 @@ public func modelFlags(_ m: ModelConfiguration) -> String {
 /// and that `experts` includes; without it, the network alone.
 public func combinedExperts(_ m: ModelConfiguration) -> [Expert] {
     guard m.ensemble else { return [.network] }
-    return Expert.allCases.filter { e in
-        switch e {
-        case .linear: m.linearLags > 0 && m.includes(e)
-        case .direct: m.effectiveDirectLookback > 0 && m.includes(e)
-        default: m.includes(e)
-        }
-    }
+    return Expert.allCases.filter(m.combines)
 }
 
 /// ``combinedExperts(_:)`` in words: `persistence, smoothing, linear 4 lags, network, direct 672 samples`.

@@ -60,7 +60,7 @@ extension ReplayReport {
         }
         if model.ensemble {
             // Without a direct expert, its column holds the latest value: persistence again.
-            let shown = Expert.allCases.filter { $0 != .direct || model.effectiveDirectLookback > 0 }
+            let shown = Expert.allCases.filter { $0 != .direct || model.isOn(.direct) }
             let figures = shown.map { e in "\(e.name) \(experts[e.rawValue].mse.map { formatG($0, 6) } ?? "-")" }
             lines.append("  each expert alone, MSE: " + figures.joined(separator: ", ") + " (the model combines them)")
         }
