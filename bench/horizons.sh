@@ -170,6 +170,10 @@ done
     echo "the test rows (o + 1 ≥ F, o + H ≤ the last row): MSE of the z-scored values over the 7 columns, the H steps"
     echo "and those origins (\`bench/accuracy_tools.py horizons\`)."
     echo
+    echo "Model: rnnd's default, an LSTM of 64 hidden units (k1 = 2; at H = 1 a window of 20 and Adafactor at 0.002; beyond,"
+    echo "as the horizon makes them, a window of max(20, H + 1), Adam at 0.001 and the direct expert), unless the replay"
+    echo "flags in Commands say otherwise."
+    echo
     echo "- H ≥ 24: ETTh2, the first 14,400 rows, statistics of rows 0 … 2,879, F = 3,600; ETTm1, the first 57,600"
     echo "  rows, statistics of rows 0 … 11,519, F = 14,400 (statistics from the first 20%, test from 25% on)."
     echo "- H = 1: docs/accuracy.md's protocol (bench/lib/protocol.sh) for both files: the first 14,400 rows,"
