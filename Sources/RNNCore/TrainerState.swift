@@ -475,6 +475,7 @@ extension Forecaster {
         state.update(from: numbers, count: stateCount)
         combination.readmit(on: configuration.combines)
         r.copy(into: bandWindows, ConformalBands.windowsCount(outputs: outputs))
+        bands.resortFarWindows()
         r.copy(into: published, 3 * outputs)
     }
 }

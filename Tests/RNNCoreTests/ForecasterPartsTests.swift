@@ -74,8 +74,8 @@ struct ForecasterPartsTests {
 
     // MARK: - ConformalBands
 
-    /// Runs `body` on the bands of `o` outputs (one unless given) at `coverage` and their
-    /// windows, over buffers of their own.
+    /// Runs `body` on the bands of `o` outputs (one unless given; the first at step 1, the others
+    /// beyond it) at `coverage` and their windows, over buffers of their own.
     static func withBands(coverage: Double, outputs o: Int = 1, _ body: (ConformalBands) -> Void) {
         let state: UnsafeMutablePointer<Double> = zeroed(4 * o)
         let windows: UnsafeMutablePointer<Float> = zeroed(ConformalBands.windowsCount(outputs: o))
@@ -85,7 +85,7 @@ struct ForecasterPartsTests {
         }
         let bands = ConformalBands(
             levels: state, scales: state + o, inserted: state + 2 * o, debts: state + 3 * o, windows: windows, outputs: o,
-            coverage: coverage)
+            targets: 1, coverage: coverage)
         bands.start()
         body(bands)
     }
@@ -125,8 +125,8 @@ struct ForecasterPartsTests {
             // time takes step 1's level from 0.1 to −0.08; step 2's stops at −α/2 = −0.05 and
             // owes the other 0.03.
             for _ in 0..<40 {
-                #expect(bands.resolve(output: 0, error: 1e3, halfWidth: 1, scale: 0, step: 1) == false)
-                #expect(bands.resolve(output: 1, error: 1e3, halfWidth: 1, scale: 0, step: 2) == false)
+                #expect(bands.resolve(output: 0, error: 1e3, halfWidth: 1, scale: 0) == false)
+                #expect(bands.resolve(output: 1, error: 1e3, halfWidth: 1, scale: 0) == false)
             }
             #expect(abs(bands.levels[0] - (0.1 - 40 * ConformalBands.step * 0.9)) < 1e-12)
             #expect(abs(bands.levels[1] - -ConformalBands.windup * 0.1) < 1e-15)
@@ -134,8 +134,8 @@ struct ForecasterPartsTests {
             // Hits (γα = 0.0005 each) raise both; step 2 pays 0.1% of its debt with each, so
             // its level less its debt is step 1's level all along, and its band narrows sooner.
             for i in 0..<300 {
-                #expect(bands.resolve(output: 0, error: 0, halfWidth: 1, scale: 0, step: 1) == true)
-                #expect(bands.resolve(output: 1, error: 0, halfWidth: 1, scale: 0, step: 2) == true)
+                #expect(bands.resolve(output: 0, error: 0, halfWidth: 1, scale: 0) == true)
+                #expect(bands.resolve(output: 1, error: 0, halfWidth: 1, scale: 0) == true)
                 #expect(abs(bands.levels[1] - bands.debts[1] - bands.levels[0]) < 1e-12, "hit \(i)")
             }
             #expect(abs(bands.levels[0] - 0.07) < 1e-12)
@@ -144,19 +144,38 @@ struct ForecasterPartsTests {
         }
     }
 
-    @Test func theWindowKeepsTheLatestScoresSorted() {
-        Self.withBands(coverage: 0.8) { bands in
-            let w = ConformalBands.window
+    @Test func theWindowKeepsTheLatestScoresSortedTheNewestFarAhead() {
+        Self.withBands(coverage: 0.8, outputs: 2) { bands in
+            let w = ConformalBands.window, far = ConformalBands.farWindow
             var rng = SplitMix64(seed: 7)
             var latest: [Float] = []
+            func sorted(_ o: Int, _ m: Int) -> [Float] { Array(UnsafeBufferPointer(start: bands.windows + (2 * o + 1) * w, count: m)) }
             for _ in 0..<(3 * w + 17) {
                 let score = Float(abs(rng.normal()))
                 _ = bands.resolve(output: 0, error: Double(score), halfWidth: .nan, scale: 1)
+                _ = bands.resolve(output: 1, error: Double(score), halfWidth: .nan, scale: 1)
                 latest.append(score)
             }
-            let sorted = Array(UnsafeBufferPointer(start: bands.windows + w, count: w))
-            #expect(sorted == latest.suffix(w).sorted())
-            #expect(bands.inserted[0] == Double(3 * w + 17))
+            #expect(sorted(0, w) == latest.suffix(w).sorted())
+            #expect(sorted(1, far) == latest.suffix(far).sorted(), "beyond step 1, the newest farWindow")
+            #expect(bands.inserted[0] == Double(3 * w + 17) && bands.inserted[1] == bands.inserted[0])
+            // Both rings hold the latest w in arrival order, so the far window can be sorted again
+            // from its ring: a no-op on a window kept this way, the newest farWindow of a full one.
+            bands.resortFarWindows()
+            #expect(sorted(1, far) == latest.suffix(far).sorted())
+            (bands.windows + 3 * w).update(from: bands.windows + w, count: w)  // as a window of w kept them
+            bands.resortFarWindows()
+            #expect(sorted(1, far) == latest.suffix(far).sorted())
+            #expect(sorted(0, w) == latest.suffix(w).sorted(), "step 1 is left as it is")
+        }
+    }
+
+    @Test func beyondStepOneTheScaleIsSteadier() {
+        Self.withBands(coverage: 0.9, outputs: 2) { bands in
+            for o in 0..<2 { _ = bands.resolve(output: o, error: 1, halfWidth: .nan, scale: 1) }
+            for o in 0..<2 { _ = bands.resolve(output: o, error: 3, halfWidth: .nan, scale: 1) }
+            #expect(abs(bands.scale(output: 0) - (1 + 2 * (1 - ConformalBands.scaleForgetting))) < 1e-15)
+            #expect(abs(bands.scale(output: 1) - (1 + 2 * (1 - ConformalBands.farScaleForgetting))) < 1e-15)
         }
     }
 

@@ -185,7 +185,7 @@ public final class Forecaster {
         combination = Combination(weights: state + layout.combinationWeights, errorScales: state + layout.combinationScales, outputs: o)
         bands = ConformalBands(
             levels: state + layout.bandLevels, scales: state + layout.bandScales, inserted: state + layout.bandInserted,
-            debts: state + layout.bandDebts, windows: bandWindows, outputs: o, coverage: coverage)
+            debts: state + layout.bandDebts, windows: bandWindows, outputs: o, targets: targets.count, coverage: coverage)
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
         anomalyScore = AnomalyScore(
             latest: state + layout.anomaly, base: state + layout.anomalyHistory, novelty: state + layout.noveltyHistory,
@@ -385,7 +385,7 @@ public final class Forecaster {
                     combination.learn(output: out, forecasts: made.experts(output: out), combined: combined, actual: y, step: p)
                 }
                 counters.scored += 1
-                let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out], step: p)
+                let inside = bands.resolve(output: out, error: error, halfWidth: half, scale: made[scale: out])
                 if let inside {
                     counters.banded += 1
                     if inside { counters.covered += 1 }

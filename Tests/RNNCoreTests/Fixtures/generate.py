@@ -580,6 +580,7 @@ EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
 DIRECT_RECENT, DIRECT_BLOCK, DIRECT_FORGETTING, DIRECT_RIDGE, DIRECT_SOLVE_EVERY = 96, 4, 0.9999, 1e-4, 16
 BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
 ACI_WINDUP, ACI_REPAY = 0.5, 0.001  # beyond step 1 the level stops at -ACI_WINDUP * alpha and owes the rest
+BAND_FAR_WINDOW, BAND_FAR_FORGETTING = 128, 0.998  # beyond step 1: the newest scores the quantile takes, σ_o's forgetting
 ANOMALY_WARMUP = 100
 ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the target's std
 ANOMALY_RUN = 3               # raw scores averaged
@@ -829,7 +830,8 @@ class ForecasterReference:
         even = 1.0 / sum(self.active)
         self.weights = [[even if a else 0.0 for a in self.active] for _ in range(self.O)]
         self.sq_error = [BoundedScale(EG_FORGETTING, SCALE_BOUND ** 2) for _ in range(self.O)]  # s_o
-        self.abs_error = [BoundedScale(BAND_FORGETTING, SCALE_BOUND) for _ in range(self.O)]    # σ_o
+        self.abs_error = [BoundedScale(BAND_FORGETTING if o < self.K else BAND_FAR_FORGETTING, SCALE_BOUND)
+                          for o in range(self.O)]                            # σ_o (o < K: step 1)
         self.scores = [[] for _ in range(self.O)]                            # arrival order
         self.level = [self.alpha] * self.O                                   # α_o
         self.debt = [0.0] * self.O                                           # beyond step 1: what the bound held back
@@ -1015,10 +1017,11 @@ class ForecasterReference:
                 published = net.forecast[o]
             scale = self.abs_error[o].value if self.abs_error[o].value > 0 else None
             band = None
-            if self.coverage > 0 and len(self.scores[o]) >= BAND_WARMUP:
-                q, tie = band_quantile(self.scores[o], self.level[o])
+            live = self.scores[o] if o < self.K else self.scores[o][-BAND_FAR_WINDOW:]
+            if self.coverage > 0 and len(live) >= BAND_WARMUP:
+                q, tie = band_quantile(live, self.level[o])
                 if tie < 1e-9:
-                    self.rank_ties.append((n, o, len(self.scores[o]), self.level[o]))
+                    self.rank_ties.append((n, o, len(live), self.level[o]))
                 half = scale * q
                 band = (published - half, published + half, half)
             made["experts"].append(experts)
