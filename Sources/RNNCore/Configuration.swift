@@ -148,12 +148,13 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Whether the combination may weigh expert `e` (``experts``).
     public func includes(_ e: Expert) -> Bool { experts?.contains(e) ?? true }
 
-    /// Whether expert `e` is on by its size: the linear model with lags, the direct expert with
-    /// a look-back; the others always.
+    /// Whether expert `e` is on: the linear model with lags, the direct expert with a look-back,
+    /// the seasonal expert beyond horizon 1; the others always.
     public func isOn(_ e: Expert) -> Bool {
         switch e {
         case .linear: linearLags > 0
         case .direct: effectiveDirectLookback > 0
+        case .seasonal: horizon > 1
         default: true
         }
     }

@@ -398,11 +398,11 @@ extension Forecaster {
         let own = 8 + trainer.count
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
-        // The events region sits where the state's format puts it (before format 6, the history
-        // had four experts' columns).
-        let current = ForecasterLayout(c), old = ForecasterLayout.formatFive(c)
+        // The events region sits where the state's format puts it (the history before it had
+        // four experts' columns before format 6, five before format 7).
         let tail = 4 * (ConformalBands.windowsCount(outputs: c.outputs) + 3 * c.outputs)
-        let layout = bytes.count - own - 32 == 8 * current.count + tail ? current : old
+        let layout = [7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
+            ?? ForecasterLayout(c, format: 5)
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
             func count(_ k: Int) -> Int {
@@ -417,15 +417,16 @@ extension Forecaster {
     }
 
     private func readOwnState(from bytes: UnsafeRawBufferPointer) throws(TrainerStateError) {
-        // Record formats 2 to 5 had four experts and no direct expert (ForecasterLayout.formatFive);
-        // format 2 ended the numbers before the clock (formatTwoCount), format 3 before the anomaly
-        // score's history (formatThreeCount), format 4 before the novelty's (formatFourCount).
-        let old = ForecasterLayout.formatFive(configuration)
+        // Record formats 2 to 5 had four experts and no direct expert (their layout is format 5's,
+        // cut short); format 2 ended the numbers before the clock (formatTwoCount), format 3 before
+        // the anomaly score's history (formatThreeCount), format 4 before the novelty's
+        // (formatFourCount); format 6 had five experts and no seasonal one.
+        let five = ForecasterLayout(configuration, format: 5), six = ForecasterLayout(configuration, format: 6)
         func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
-        let formatTwo = saved(old.formatTwoCount), formatThree = saved(old.formatThreeCount)
-        let formatFour = saved(old.formatFourCount), formatFive = saved(old.count)
+        let formatTwo = saved(five.formatTwoCount), formatThree = saved(five.formatThreeCount)
+        let formatFour = saved(five.formatFourCount), formatFive = saved(five.count), formatSix = saved(six.count)
         let current = bytes.count == ownStateByteCount
-        guard current || formatTwo || formatThree || formatFour || formatFive else {
+        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
         var r = StateReader(base: bytes.baseAddress!)
@@ -436,25 +437,30 @@ extension Forecaster {
         defer { numbers.deallocate() }
         if current {
             r.copy(into: numbers, stateCount)
+        } else if formatSix {
+            let earlier = UnsafeMutablePointer<Double>.allocate(capacity: six.count)
+            defer { earlier.deallocate() }
+            r.copy(into: earlier, six.count)
+            newExpertRegions(from: earlier, layout: six, into: numbers)
         } else {
-            let earlier = UnsafeMutablePointer<Double>.allocate(capacity: old.count)
+            let earlier = UnsafeMutablePointer<Double>.allocate(capacity: five.count)
             defer { earlier.deallocate() }
             if formatTwo {
-                r.copy(into: earlier, old.formatTwoCount)
-                newFormatThreeRegions(in: earlier, layout: old)
-                newFormatFourRegions(in: earlier, layout: old)
-                newFormatFiveRegions(in: earlier, layout: old)
+                r.copy(into: earlier, five.formatTwoCount)
+                newFormatThreeRegions(in: earlier, layout: five)
+                newFormatFourRegions(in: earlier, layout: five)
+                newFormatFiveRegions(in: earlier, layout: five)
             } else if formatThree {
-                r.copy(into: earlier, old.formatThreeCount)
-                newFormatFourRegions(in: earlier, layout: old)
-                newFormatFiveRegions(in: earlier, layout: old)
+                r.copy(into: earlier, five.formatThreeCount)
+                newFormatFourRegions(in: earlier, layout: five)
+                newFormatFiveRegions(in: earlier, layout: five)
             } else if formatFour {
-                r.copy(into: earlier, old.formatFourCount)
-                newFormatFiveRegions(in: earlier, layout: old)
+                r.copy(into: earlier, five.formatFourCount)
+                newFormatFiveRegions(in: earlier, layout: five)
             } else {
-                r.copy(into: earlier, old.count)
+                r.copy(into: earlier, five.count)
             }
-            formatSixRegions(from: earlier, layout: old, into: numbers)
+            newExpertRegions(from: earlier, layout: five, into: numbers)
         }
         let events = numbers + layout.events
         guard ConformalBands.isPlausible(
@@ -466,6 +472,7 @@ extension Forecaster {
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
             NoveltyScore.isPlausible(numbers + layout.noveltyHistory, targets: targets.count),
             DirectExpert.isPlausible(numbers + layout.directStatus, lookback: direct.lookback, horizon: horizon),
+            SeasonalExpert.isPlausible(numbers + layout.seasonal, targets: targets.count, on: seasonal.isOn),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
         else { throw .impossibleValue }
         c.outliers = Int(events[Self.outlierEvents])
@@ -517,38 +524,43 @@ extension Forecaster {
         NoveltyScore(base: numbers + layout.noveltyHistory, targets: targets.count).start()
     }
 
-    /// A format-5 state (`earlier`, in `old`'s layout) in this format's layout (`numbers`): the
-    /// regions before the combination as they are; the direct expert's column added to the
-    /// combination's weights at 0 (`Combination.readmit`, once the state is read, takes it in at
-    /// the floor when it is on, and it earns its weight from there), and to every row of the
-    /// history as persistence's forecast;
-    /// the regions after the history as they are; the direct expert new (it learns from the
-    /// next samples on).
-    func formatSixRegions(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
+    /// A state of format 5 or 6 (`earlier`, in `old`'s layout) in this format's layout
+    /// (`numbers`): the regions before the combination as they are; the columns of the experts
+    /// the old format did not have (the direct expert's before format 6, the seasonal expert's
+    /// before 7) added to the combination's weights at 0 (`Combination.readmit`, once the state is
+    /// read, takes each in at the floor when it is on, and it earns its weight from there), and to
+    /// every row of the history as persistence's forecast; the regions after the history as they
+    /// are; the new experts' regions new (they learn from the next samples on).
+    func newExpertRegions(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
         let o = outputs, e0 = old.experts, e = layout.experts
         numbers.update(from: earlier, count: old.combinationWeights)
         for out in 0..<o {
             let from = earlier + old.combinationWeights + out * e0, to = numbers + layout.combinationWeights + out * e
-            for x in 0..<e0 { to[x] = from[x] }
-            to[Expert.direct.rawValue] = 0
+            for x in 0..<e { to[x] = x < e0 ? from[x] : 0 }
         }
         (numbers + layout.smoothingLevels).update(from: earlier + old.smoothingLevels, count: layout.history - layout.smoothingLevels)
         for row in 0..<rows {
             let from = earlier + old.history + row * ForecastHistory.columns(experts: e0) * o
             let to = numbers + layout.history + row * ForecastHistory.columns * o
             for column in 0..<ForecastHistory.columns {
-                let source = column < e0 ? column : column == Expert.direct.rawValue ? Expert.persistence.rawValue : column - 1
+                let source = column < e0 ? column : column < e ? Expert.persistence.rawValue : column - (e - e0)
                 (to + column * o).update(from: from + source * o, count: o)
             }
         }
-        (numbers + layout.bandLevels).update(from: earlier + old.bandLevels, count: old.count - old.bandLevels)
-        let directStart = layout.directGram
-        (numbers + directStart).update(repeating: 0, count: stateCount - directStart)
-        DirectExpert(
-            gram: numbers + layout.directGram, cross: numbers + layout.directCross, weights: numbers + layout.directWeights,
-            ring: numbers + layout.directRing, status: numbers + layout.directStatus, scratch: directScratch,
-            targets: targets.count, horizon: horizon, lookback: direct.lookback
-        ).start()
+        // From the bands' levels on, the regions are the same size in both formats up to the old
+        // format's end; what follows is new.
+        let kept = old.count - old.bandLevels
+        (numbers + layout.bandLevels).update(from: earlier + old.bandLevels, count: kept)
+        let fresh = layout.bandLevels + kept
+        (numbers + fresh).update(repeating: 0, count: stateCount - fresh)
+        if old.format < 6 {
+            DirectExpert(
+                gram: numbers + layout.directGram, cross: numbers + layout.directCross, weights: numbers + layout.directWeights,
+                ring: numbers + layout.directRing, status: numbers + layout.directStatus, scratch: directScratch,
+                targets: targets.count, horizon: horizon, lookback: direct.lookback
+            ).start()
+        }
+        SeasonalExpert(base: numbers + layout.seasonal, targets: targets.count, isOn: seasonal.isOn).start()
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster

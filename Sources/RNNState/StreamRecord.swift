@@ -8,7 +8,7 @@ import RNNWire
 /// order), every field unaligned:
 ///
 ///     magic "RNNDSTRM"                        8 bytes
-///     format version                          UInt16 (6)
+///     format version                          UInt16 (7)
 ///     byte-order mark 0x0102                  UInt16
 ///     scalar bytes (4: Float32)               UInt8, then 3 reserved bytes (0)
 ///     stream id                               UInt16 length, bytes
@@ -18,15 +18,16 @@ import RNNWire
 ///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    /// 6: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
+    /// 7: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
     /// clock and outlier gate, the anomaly score's statistics: the surprise's and the
-    /// novelty's, and the direct expert's). 6 added the direct expert (a fifth expert's column
-    /// in the combination and the forecast history, the direct expert's regions); 5 added the
-    /// novelty, 4 the anomaly statistics, 3 the clock and the gate. Formats 2 to 5 are read as
-    /// they are (the forecaster fills in what they lack: `Forecaster.newFormatThreeRegions`,
-    /// `newFormatFourRegions`, `newFormatFiveRegions`, `formatSixRegions`); 1 held the
+    /// novelty's, the direct expert's and the seasonal expert's). 7 added the seasonal expert (a
+    /// sixth expert's column in the combination and the forecast history, its profiles); 6 the
+    /// direct expert (a fifth column, its regions, the bands' debts); 5 the novelty, 4 the
+    /// anomaly statistics, 3 the clock and the gate. Formats 2 to 6 are read as they are (the
+    /// forecaster fills in what they lack: `Forecaster.newFormatThreeRegions`,
+    /// `newFormatFourRegions`, `newFormatFiveRegions`, `newExpertRegions`); 1 held the
     /// network's alone, and is migrated as it is read (``decode(_:template:)``).
-    public static let formatVersion: UInt16 = 6
+    public static let formatVersion = UInt16(Forecaster.recordFormat)
     package static let magic = Array("RNNDSTRM".utf8)
     package static let byteOrderMark: UInt16 = 0x0102
 
@@ -177,7 +178,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || (1...5).contains(version) else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || (1...6).contains(version) else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }

@@ -262,9 +262,9 @@ struct ForecasterPartsTests {
         let state: UnsafeMutablePointer<Double> = Self.zeroed(Expert.count + 1)
         defer { state.deallocate() }
         let combination = Combination(weights: state, errorScales: state + Expert.count, outputs: 1)
-        combination.start { $0 != .linear && $0 != .direct }
+        combination.start { $0 != .linear && $0 != .direct && $0 != .seasonal }
         #expect(combination.weight(Expert.persistence.rawValue, output: 0) == 1.0 / 3)
-        var f = [1.0, 2.0, 0.0, 3.0, -7.0]
+        var f = [1.0, 2.0, 0.0, 3.0, -7.0, 9.0]
         f.withUnsafeBufferPointer { p in
             let forecasts = ExpertForecasts(base: p.baseAddress!, stride: 1)
             for _ in 0..<100 {
@@ -274,6 +274,7 @@ struct ForecasterPartsTests {
         }
         #expect(combination.weight(Expert.linear.rawValue, output: 0) == 0)
         #expect(combination.weight(Expert.direct.rawValue, output: 0) == 0)
+        #expect(combination.weight(Expert.seasonal.rawValue, output: 0) == 0)
         let before = (0..<Expert.count).map { combination.weight($0, output: 0) }
         f[Expert.network.rawValue] = .infinity
         f.withUnsafeBufferPointer { p in
@@ -477,16 +478,20 @@ struct ForecasterPartsTests {
         #expect(flat.value(target: 0) == 1, "past the range [20, 21]")
     }
 
-    /// `f`'s state as record format 5 wrote it: four experts' columns in the combination and the
-    /// history, no direct expert's regions. `f` must have the direct expert off (weight 0).
-    static func formatFiveState(_ f: Forecaster) -> [UInt8] {
+    /// `f`'s state as record format `format` (5 or 6) wrote it: the columns of the experts it did
+    /// not have (the direct and the seasonal expert's in format 5, the seasonal expert's in 6) taken
+    /// out of the combination and the history, the regions it did not have taken off the end. `f`
+    /// must give those experts weight 0.
+    static func olderState(_ f: Forecaster, format: Int) -> [UInt8] {
         let bytes = ForecasterTests.state(f)
-        let layout = f.layout, old = ForecasterLayout.formatFive(f.configuration)
+        let layout = f.layout, old = ForecasterLayout(f.configuration, format: format)
         let own = 8 + f.trainer.stateByteCount + 32
         let numbers: [Double] = bytes.withUnsafeBytes { b in
             (0..<layout.count).map { b.loadUnaligned(fromByteOffset: own + 8 * $0, as: Double.self) }
         }
-        precondition((0..<f.outputs).allSatisfy { numbers[layout.combinationWeights + $0 * Expert.count + Expert.direct.rawValue] == 0 })
+        precondition((0..<f.outputs).allSatisfy { out in
+            (old.experts..<Expert.count).allSatisfy { numbers[layout.combinationWeights + out * Expert.count + $0] == 0 }
+        })
         var earlier = Array(numbers[..<layout.combinationWeights])
         for out in 0..<f.outputs {
             let row = layout.combinationWeights + out * Expert.count
@@ -496,7 +501,7 @@ struct ForecasterPartsTests {
         let o = f.outputs
         for r in 0..<(f.horizon + 1) {
             let row = layout.history + r * (Expert.count + 3) * o
-            for column in 0..<(Expert.count + 3) where column != Expert.direct.rawValue {
+            for column in 0..<(Expert.count + 3) where !(old.experts..<Expert.count).contains(column) {
                 earlier += numbers[(row + column * o)..<(row + (column + 1) * o)]
             }
         }
@@ -507,6 +512,8 @@ struct ForecasterPartsTests {
         result += bytes[(own + 8 * layout.count)...]
         return result
     }
+
+    static func formatFiveState(_ f: Forecaster) -> [UInt8] { olderState(f, format: 5) }
 
     @Test func aFormatFiveStateOfOneStepCarriesOnExactly() throws {
         let c = ForecasterTests.configuration()
@@ -533,8 +540,10 @@ struct ForecasterPartsTests {
         // with one (look-back 48), the direct expert starts at the floor and learns from there.
         var before = ForecasterTests.configuration(horizon: 3)
         before.directLookback = 0
+        before.experts = [.persistence, .smoothing, .linear, .network]
         var after = before
         after.directLookback = 48
+        after.experts = [.persistence, .smoothing, .linear, .network, .direct]
         // A cycle of 24 samples the direct expert can learn exactly and a linear model of 4 lags
         // cannot (a sawtooth: a sine would be a linear recurrence of order 2), with a little noise.
         var noise = ForecasterTests.Noise(seed: 13)
@@ -582,8 +591,9 @@ struct ForecasterPartsTests {
         let widened = try bytes.withUnsafeBytes { try Forecaster(configuration: all, state: $0) }
         let back = widened.combinationWeights(output: 1)
         #expect(abs(back.reduce(0, +) - 1) < 1e-12)
+        let readmitted = Double(Expert.allCases.filter { !fewer.includes($0) }.count)
         for e in Expert.allCases where !fewer.includes(e) {
-            #expect(abs(back[e.rawValue] - Combination.weightFloor / (1 + 3 * Combination.weightFloor)) < 1e-12, "\(e): \(back)")
+            #expect(abs(back[e.rawValue] - Combination.weightFloor / (1 + readmitted * Combination.weightFloor)) < 1e-12, "\(e): \(back)")
         }
         // The same experts both times: the weights come back bit for bit.
         let same = try bytes.withUnsafeBytes { try Forecaster(configuration: fewer, state: $0) }
@@ -598,7 +608,7 @@ struct ForecasterPartsTests {
         ForecasterTests.run(original, Array(series[..<600]))
         // Record format 4's state: format 5's without the novelty's numbers.
         var bytes = Self.formatFiveState(original)
-        let old = ForecasterLayout.formatFive(c)
+        let old = ForecasterLayout(c, format: 5)
         let start = 8 + original.trainer.stateByteCount + 32 + 8 * old.noveltyHistory
         bytes.removeSubrange(start..<(start + 8 * NoveltyScore.count(targets: 1)))
         let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
@@ -614,6 +624,78 @@ struct ForecasterPartsTests {
         #expect(throws: TrainerStateError.self) {
             try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
         }
+    }
+
+    @Test func aFormatSixStateFarAheadGainsASeasonalExpertThatEarnsItsWeight() throws {
+        // A stream of horizon 3 saved before the seasonal expert (no direct expert either): restored,
+        // the seasonal expert starts at the floor with an empty profile and learns a daily cycle
+        // that the linear model of 4 lags cannot follow (a sawtooth).
+        var before = ForecasterTests.configuration(horizon: 3)
+        before.directLookback = 0
+        before.experts = [.persistence, .smoothing, .linear, .network]
+        var after = before
+        after.experts = nil
+        var noise = ForecasterTests.Noise(seed: 15)
+        let series = (0..<2400).map { Double($0 % 24) / 2 + 0.1 * noise.next() }
+        let original = Forecaster(configuration: before)
+        ForecasterTests.run(original, Array(series[..<600]))
+        let bytes = Self.olderState(original, format: 6)
+        let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: after, state: $0) }
+        #expect(restored.counters == original.counters && restored.trainer.counters == original.trainer.counters)
+        let w = restored.combinationWeights(output: 2)
+        #expect(abs(w[Expert.seasonal.rawValue] - Combination.weightFloor / (1 + Combination.weightFloor)) < 1e-12, "weights \(w)")
+        #expect(restored.seasonal.isOn && restored.layout.seasonal + SeasonalExpert.count(targets: 1, on: true) == restored.stateCount)
+        ForecasterTests.run(restored, Array(series[600...]), from: 600)
+        let learned = restored.combinationWeights(output: 2)
+        #expect(learned[Expert.seasonal.rawValue] > 0.5, "weights \(learned)")
+        // A format-6 state one number short is refused.
+        #expect(throws: TrainerStateError.self) {
+            try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: after, state: $0) }
+        }
+    }
+
+    // MARK: - SeasonalExpert
+
+    @Test func theSeasonalExpertForecastsTheCyclesChangeFromTheTimeAxis() {
+        // Two targets, 15-minute samples of a daily cycle (range 6) plus, on one weekday, a step of
+        // 5: after six weeks the forecast change across the day is the cycle's within 5% of its
+        // range, Monday's step is in the week's profile within 10%, and a bin never visited
+        // counts nothing.
+        let k = 2
+        let base: UnsafeMutablePointer<Double> = Self.zeroed(SeasonalExpert.count(targets: k, on: true))
+        defer { base.deallocate() }
+        let seasonal = SeasonalExpert(base: base, targets: k, isOn: true)
+        seasonal.start()
+        let monday = 1_700_438_400.0  // 2023-11-20 00:00 UTC, a Monday
+        func cycle(_ t: Double) -> Double { Double.sin(2 * .pi * t / 86_400) * 3 }
+        func step(_ t: Double) -> Double { (t - monday).truncatingRemainder(dividingBy: 7 * 86_400) < 86_400 ? 5 : 0 }
+        let quarter = 900.0
+        for i in 0..<(42 * 96) {
+            let t = monday + Double(i) * quarter
+            seasonal.observe(cycle(t) + 100, target: 0, time: t, interval: quarter, restart: i == 0)
+            seasonal.observe(cycle(t) + step(t), target: 1, time: t, interval: quarter, restart: i == 0)
+        }
+        let now = monday + 42 * 86_400 + 3 * 3600  // the seventh Monday, 03:00
+        for hours in [1.0, 6, 12] {
+            let ahead = now + hours * 3600
+            let change = seasonal.change(target: 0, from: now, to: ahead)
+            #expect(abs(change - (cycle(ahead) - cycle(now))) < 0.3, "\(hours) h: \(change)")
+        }
+        // Monday to Tuesday: the step goes away, whatever the time of day.
+        let tuesday = now + 86_400
+        let change = seasonal.change(target: 1, from: now, to: tuesday)
+        #expect(abs(change - -5) < 0.5, "\(change)")
+        // Samples at quarter hours only: a time between them lies in a 5-minute day bin never
+        // visited, which counts nothing; the week's 15-minute bins are all visited.
+        #expect(SeasonalExpert.dayBin(now + 300) != SeasonalExpert.dayBin(now))
+        let between = seasonal.change(target: 0, from: now, to: now + 6 * 3600 + 300)
+        let week = base + 1 + SeasonalExpert.dayBins
+        let weekly = week[SeasonalExpert.weekBin(now + 6 * 3600 + 300)] - week[SeasonalExpert.weekBin(now)]
+        #expect(abs(between - weekly) < 1e-12)
+        // Weeks start on Monday 00:00 UTC, days at midnight UTC.
+        #expect(SeasonalExpert.weekBin(monday) == 0 && SeasonalExpert.dayBin(monday) == 0)
+        #expect(SeasonalExpert.weekBin(monday - 1) == SeasonalExpert.weekBins - 1)
+        #expect(SeasonalExpert.dayBin(monday + 86_399.9) == SeasonalExpert.dayBins - 1)
     }
 
     // MARK: - DirectExpert

@@ -144,13 +144,13 @@ struct CheckpointTests {
 
         let shown = RecordDescription(source: "far.rnndckpt", bytes: bytes)
         let text = shown.text()
-        #expect(text.contains("forecast            ensemble (persistence, smoothing, linear 4 lags, network, direct 672 samples)"), "\(text)")
+        #expect(text.contains("forecast            ensemble (persistence, smoothing, linear 4 lags, network, direct 672 samples, seasonal)"), "\(text)")
         #expect(text.contains("--linear-lags 4 --direct-lookback 672 --coverage") && !text.contains("--experts"), "\(text)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.json().utf8)) as? [String: Any])
         let model = try #require(object["model"] as? [String: Any])
         #expect(model["direct_lookback"] as? Int == 672)
-        #expect(model["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct"])
-        #expect(object["format_version"] as? Int == 6)
+        #expect(model["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct", "seasonal"])
+        #expect(object["format_version"] as? Int == 7)
 
         // Under a configuration of fewer experts, and of none but the network.
         let narrowed = RecordDescription(source: "far.rnndckpt", bytes: bytes, configured: ("narrow.toml", fewer))

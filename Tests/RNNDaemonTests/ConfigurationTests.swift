@@ -567,7 +567,7 @@ struct ConfigurationTests {
 
         let bogus = try refusal("[model]\nexperts = [\"persistence\", \"bogus\"]\n")
         #expect(bogus.exitCode == 78 && bogus.issues.map(\.kind) == [.invalidValue])
-        #expect(bogus.description == #"rnnd.toml: model.experts: expected names among "persistence", "smoothing", "linear", "network", "direct", found "bogus" at index 1"#)
+        #expect(bogus.description == #"rnnd.toml: model.experts: expected names among "persistence", "smoothing", "linear", "network", "direct", "seasonal", found "bogus" at index 1"#)
         let notAnArray = try refusal("[model]\nexperts = \"linear\"\n")
         #expect(notAnArray.issues.map(\.kind) == [.wrongType] && notAnArray.issues.first?.key == "model.experts")
         let notAnInteger = try refusal("[model]\ndirect_lookback = \"672\"\n")

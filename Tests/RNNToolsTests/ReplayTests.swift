@@ -378,7 +378,7 @@ struct ReplayTests {
         c.experts = nil
         c.linearLags = 0
         c.directLookback = 0
-        #expect(ReplayReport.describe(c).contains(", ensemble (persistence, smoothing, network), "), "\(ReplayReport.describe(c))")
+        #expect(ReplayReport.describe(c).contains(", ensemble (persistence, smoothing, network, seasonal), "), "\(ReplayReport.describe(c))")
         let one = try replay(table, Self.configuration()).1
         let oneModel = try #require((try JSONSerialization.jsonObject(with: Data(one.json().utf8)) as? [String: Any])?["model"] as? [String: Any])
         #expect(oneModel["direct_lookback"] as? Int == 0 && oneModel["experts"] as? [String] == ["persistence", "smoothing", "linear", "network"])
@@ -400,10 +400,10 @@ struct ReplayTests {
         let persistence = try #require(overall["persistence"] as? [String: Any])
         #expect(persistence["mse"] as? Double == report.overall.persistence.mse)
         #expect(object["first_time"] as? Double == 1_467_331_200)
-        // Beyond horizon 1 the direct expert is on, with its derived look-back.
+        // Beyond horizon 1 the direct expert is on, with its derived look-back, and the seasonal one.
         let settings = try #require(object["model"] as? [String: Any])
         #expect(settings["direct_lookback"] as? Int == 672)
-        #expect(settings["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct"])
+        #expect(settings["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct", "seasonal"])
         // JSON has no NaN or infinity: such a figure is null, and a missing one too; the keys stay.
         var odd = report
         odd.seconds = .nan

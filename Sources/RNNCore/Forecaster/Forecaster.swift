@@ -25,6 +25,9 @@ public enum Expert: Int, CaseIterable, Sendable {
     /// Ridge regression of every step ahead on a long look-back of the target's own past (on
     /// beyond horizon 1).
     case direct
+    /// The latest value plus the change of the target's day and week profile up to the
+    /// forecast's time (on beyond horizon 1; needs samples with a time).
+    case seasonal
 
     /// How many there are: the columns of a forecast's row in ``ForecastHistory``.
     static let count = allCases.count
@@ -36,6 +39,7 @@ public enum Expert: Int, CaseIterable, Sendable {
         case .linear: "linear"
         case .network: "network"
         case .direct: "direct"
+        case .seasonal: "seasonal"
         }
     }
 
@@ -95,6 +99,9 @@ public final class Forecaster {
     // Constants (docs/numerics.md says why each has its value).
     /// Scores in each band's calibration window, and scores before a band is published.
     public static let bandWindow = ConformalBands.window
+    /// The format of the state `writeState` writes, the record format that carries it
+    /// (StreamRecord's format version; ForecasterLayout has what each format added).
+    public static let recordFormat = 7
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
@@ -126,6 +133,7 @@ public final class Forecaster {
     let history: ForecastHistory
     let linear: LinearExpert
     let direct: DirectExpert
+    let seasonal: SeasonalExpert
     let smoothing: SmoothingExpert
     let combination: Combination
     let bands: ConformalBands
@@ -176,6 +184,7 @@ public final class Forecaster {
             gram: state + layout.directGram, cross: state + layout.directCross, weights: state + layout.directWeights,
             ring: state + layout.directRing, status: state + layout.directStatus, scratch: directScratch,
             targets: targets.count, horizon: horizon, lookback: lookback)
+        seasonal = SeasonalExpert(base: state + layout.seasonal, targets: targets.count, isOn: c.isOn(.seasonal))
         linear = LinearExpert(
             covariance: state + layout.covariance, weights: state + layout.linearWeights,
             featureRing: state + layout.featureRing, valueRing: state + layout.valueRing, gain: gain,
@@ -197,6 +206,7 @@ public final class Forecaster {
         clock.start()
         linear.resetCovariance()
         direct.start()
+        seasonal.start()
         combination.start(on: configuration.combines)
         bands.start()
         anomalyScore.start()
@@ -329,6 +339,24 @@ public final class Forecaster {
                 }
             }
         }
+        if seasonal.isOn {
+            // It learns from samples with a time; the profile belongs to the time of day, so only
+            // the level starts over after a gap or a level shift. Without a time, or before the
+            // sampling interval is known, it forecasts the latest value.
+            let interval = clock.interval
+            for j in 0..<k {
+                var t = Double.nan
+                if let time {
+                    t = time
+                    seasonal.observe(learned[j], target: j, time: time, interval: interval, restart: n == 0 || restart)
+                }
+                for p in 1...horizon {
+                    var f = learned[j]
+                    if let interval, !t.isNaN { f += seasonal.change(target: j, from: t, to: t + Double(p) * interval) }
+                    made[.seasonal, output: (p - 1) * k + j] = f
+                }
+            }
+        }
         for out in 0..<o {
             let j = out % k, channel = targets[j]
             // Every expert forecasts from the value as learned from: after an outlier, from the
@@ -342,6 +370,7 @@ public final class Forecaster {
             made[.linear, output: out] = linearForecast
             made[.network, output: out] = Double(network[out])
             if !direct.isOn { made[.direct, output: out] = last }
+            if !seasonal.isOn { made[.seasonal, output: out] = last }
             var combined = Double(network[out])
             if configuration.ensemble {
                 combined = combination.combine(output: out, made.experts(output: out))
@@ -550,7 +579,7 @@ struct ForecasterLayout {
                                 // per target its latest novelty, the values folded in, and per span the
                                 // smoothed value and the remembered range (lowest, highest)
     // Record format 6 added the direct expert: a fifth column in the combination's weights and
-    // in every row of the history (``formatFive``: the layout before it), and these regions
+    // in every row of the history (format 5's layout: ``init(_:format:)``), and these regions
     // (the direct expert's empty when it is off), the bands' debts last.
     // DirectExpert
     let directGram: Int         // D(D + 1)/2, the forgotten sum of φφᵀ (lower triangle, packed by rows)
@@ -561,6 +590,12 @@ struct ForecasterLayout {
                                 // latest solve (-1: none yet)
     // ConformalBands
     let bandDebts: Int          // O, beyond step 1 the fall of the level the bound held back
+    // Record format 7 added the seasonal expert: a sixth column in the combination's weights and
+    // in every row of the history, and its region (empty when it is off).
+    // SeasonalExpert
+    let seasonal: Int           // K × (1 + 288 + 672): per target its level, day and week profiles
+    /// The record format the layout is of (``ForecasterLayout/format``: the current one).
+    let format: Int
     /// The experts the combination and the history have columns for.
     let experts: Int
     /// Numbers in the buffer.
@@ -572,30 +607,34 @@ struct ForecasterLayout {
     /// Numbers in a state saved in record format 4, which ended before `noveltyHistory`.
     var formatFourCount: Int { noveltyHistory }
 
+    /// The current record format's number: ``Forecaster/recordFormat``.
+    static let currentFormat = Forecaster.recordFormat
+
     /// The layout of a forecaster of `c`.
     init(_ c: ModelConfiguration) {
+        self.init(c, format: Self.currentFormat)
+    }
+
+    /// The layout of a forecaster of `c` as record format `format` had it: formats 2 to 5 had four
+    /// experts and no direct expert (their `count` is format 5's; `formatTwoCount`,
+    /// `formatThreeCount` and `formatFourCount` are the earlier formats'), format 6 five experts and
+    /// no seasonal one.
+    init(_ c: ModelConfiguration, format: Int) {
         self.init(
             inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
-            lags: LinearExpert.lags(c), features: LinearExpert.features(c), lookback: DirectExpert.lookback(c))
+            lags: LinearExpert.lags(c), features: LinearExpert.features(c),
+            lookback: format >= 6 ? DirectExpert.lookback(c) : 0, seasonal: format >= 7 && c.isOn(.seasonal),
+            format: format)
     }
 
-    /// The layout of a forecaster of `c` as record formats 2 to 5 had it: four experts, no direct
-    /// one. Its `count` is format 5's, its `formatTwoCount`, `formatThreeCount` and
-    /// `formatFourCount` the earlier formats'.
-    static func formatFive(_ c: ModelConfiguration) -> ForecasterLayout {
-        ForecasterLayout(
-            inputs: c.inputs, targets: c.targetChannels.count, outputs: c.outputs, rows: c.horizon + 1,
-            lags: LinearExpert.lags(c), features: LinearExpert.features(c), lookback: 0, formatSix: false)
-    }
-
-    /// The layout of record format 6 (`formatSix`), or of formats 2 to 5 before it: one expert
-    /// fewer, no bands' debts (and no direct expert: `lookback` 0).
+    /// The layout of the given sizes in record format `format` (2 to 7).
     init(
-        inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int,
-        formatSix: Bool = true
+        inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, seasonal on: Bool,
+        format: Int = Self.currentFormat
     ) {
         var next = 0
-        experts = formatSix ? Expert.count : Expert.count - 1
+        self.format = format
+        experts = format >= 7 ? Expert.count : format == 6 ? Expert.count - 1 : Expert.count - 2
         func region(_ count: Int) -> Int {
             defer { next += count }
             return next
@@ -627,7 +666,8 @@ struct ForecasterLayout {
         directWeights = region(horizon * df)
         directRing = region(DirectExpert.ringRows(lookback: lookback, horizon: horizon) * k)
         directStatus = region(lookback > 0 ? DirectExpert.statusCount : 0)
-        bandDebts = region(formatSix ? o : 0)
+        bandDebts = region(format >= 6 ? o : 0)
+        seasonal = region(format >= 7 ? SeasonalExpert.count(targets: k, on: on) : 0)
         count = next
     }
 }

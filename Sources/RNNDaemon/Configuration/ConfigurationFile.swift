@@ -134,7 +134,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equa
 /// ensemble = true          # combine the experts; false: the network alone
 /// linear_lags = 4          # 0: no linear model
 /// direct_lookback = 672    # the direct expert's look-back; unset: 672 beyond horizon 1, none at 1; 0: none
-/// experts = ["persistence", "smoothing", "linear", "network", "direct"]   # unset: every one that is on
+/// experts = ["persistence", "smoothing", "linear", "network", "direct", "seasonal"]   # unset: every one that is on
 /// coverage = 0.9           # prediction bands; 0: none (and no anomaly score)
 /// drift = true             # detect error regime changes and re-adapt
 ///

@@ -59,8 +59,9 @@ extension ReplayReport {
             lines.append("  seasonal persistence forecasts the value one day (\(lag) samples) earlier, where the file has it.")
         }
         if model.ensemble {
-            // Without a direct expert, its column holds the latest value: persistence again.
-            let shown = Expert.allCases.filter { $0 != .direct || model.isOn(.direct) }
+            // An expert that is off (the direct or the seasonal one) has the latest value in its
+            // column: persistence again.
+            let shown = Expert.allCases.filter(model.isOn)
             let figures = shown.map { e in "\(e.name) \(experts[e.rawValue].mse.map { formatG($0, 6) } ?? "-")" }
             lines.append("  each expert alone, MSE: " + figures.joined(separator: ", ") + " (the model combines them)")
         }

@@ -571,7 +571,7 @@ def run_scenario(sc, seed):
 # The forecaster (docs/numerics.md, "The forecaster: ensemble, bands, anomaly, drift").
 # Everything around the network is plain float64 Python (numpy for the linear model).
 
-EXPERTS = ("persistence", "smoothing", "linear", "network", "direct")
+EXPERTS = ("persistence", "smoothing", "linear", "network", "direct", "seasonal")
 SMOOTHING = 0.1
 RLS_FORGETTING = 0.999
 EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
@@ -580,7 +580,9 @@ EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
 DIRECT_RECENT, DIRECT_BLOCK, DIRECT_FORGETTING, DIRECT_RIDGE, DIRECT_SOLVE_EVERY = 96, 4, 0.9999, 1e-4, 16
 BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
 ACI_WINDUP, ACI_REPAY = 0.5, 0.001  # beyond step 1 the level stops at -ACI_WINDUP * alpha and owes the rest
-BAND_FAR_WINDOW, BAND_FAR_FORGETTING = 128, 0.998  # beyond step 1: the newest scores the quantile takes, σ_o's forgetting
+BAND_FAR_WINDOW, BAND_FAR_FORGETTING = 128, 0.998
+# The seasonal expert: day bins, week bins, the bins' rate, the week's start (Monday, UTC).
+SEASONAL_DAY_BINS, SEASONAL_WEEK_BINS, SEASONAL_RATE, SEASONAL_WEEK_START = 288, 672, 0.1, 4 * 86400.0  # beyond step 1: the newest scores the quantile takes, σ_o's forgetting
 ANOMALY_WARMUP = 100
 ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the target's std
 ANOMALY_RUN = 3               # raw scores averaged
@@ -826,7 +828,10 @@ class ForecasterReference:
             self.DW = np.zeros((self.P, self.DD))
         self.direct_solved, self.since_solve = False, 0
         self.direct_start = 0         # the latest new segment (or 0): the look-back stops there
-        self.active = [True, True, self.L > 0, True, self.DL > 0]
+        self.active = [True, True, self.L > 0, True, self.DL > 0, self.P > 1]
+        # The seasonal expert beyond horizon 1: per target its level, day and week profiles.
+        self.season = [dict(level=math.nan, day=[math.nan] * SEASONAL_DAY_BINS, week=[math.nan] * SEASONAL_WEEK_BINS)
+                       for _ in range(self.K)]
         even = 1.0 / sum(self.active)
         self.weights = [[even if a else 0.0 for a in self.active] for _ in range(self.O)]
         self.sq_error = [BoundedScale(EG_FORGETTING, SCALE_BOUND ** 2) for _ in range(self.O)]  # s_o
@@ -1006,11 +1011,20 @@ class ForecasterReference:
                 for p in range(1, self.P + 1):
                     change = float(self.DW[p - 1] @ psi) if self.direct_solved else 0.0
                     direct[(p - 1) * self.K + j] = xg[c] + change * s
+        seasonal = {}
+        if self.P > 1:
+            interval = self.clock.interval if self.clock.known >= 1 and self.clock.interval > 0 else None
+            for j, c in enumerate(self.targets):
+                if t is not None:
+                    self.seasonal_observe(j, xg[c], t, interval, n == 0 or restart)
+                for p in range(1, self.P + 1):
+                    change = self.seasonal_change(j, t, t + p * interval) if t is not None and interval else 0.0
+                    seasonal[(p - 1) * self.K + j] = xg[c] + change
         made = {"experts": [], "forecast": [], "scale": [], "band": []}
         for o in range(self.O):
             c = self.targets[o % self.K]
             lin = xg[c] + float(linear[o]) * enc.unit(c) if self.L > 0 else xg[c]
-            experts = [xg[c], self.smoothed[c], lin, net.forecast[o], direct.get(o, xg[c])]
+            experts = [xg[c], self.smoothed[c], lin, net.forecast[o], direct.get(o, xg[c]), seasonal.get(o, xg[c])]
             if self.ensemble:
                 published = sum(w * f for w, f in zip(self.weights[o], experts))
             else:
@@ -1031,6 +1045,42 @@ class ForecasterReference:
         self.history[n] = made
         self.history.pop(n - self.P - 1, None)
         return made
+
+    @staticmethod
+    def seasonal_bins(t):
+        def at(length, bins, offset=0.0):
+            phase = math.fmod(t - offset, length)
+            if phase < 0:
+                phase += length
+            return min(int(phase / length * bins), bins - 1)
+        return at(86400.0, SEASONAL_DAY_BINS), at(7 * 86400.0, SEASONAL_WEEK_BINS, SEASONAL_WEEK_START)
+
+    def seasonal_observe(self, j, x, t, interval, restart):
+        """The level follows the value less its profile over about a day (in time); the deviation
+        from it is learned by the day bin, then the week bin, each from what the other leaves (a
+        bin's first value whole; an unknown bin counts 0)."""
+        s = self.season[j]
+        b, c = self.seasonal_bins(t)
+        daily = 0.0 if math.isnan(s["day"][b]) else s["day"][b]
+        weekly = 0.0 if math.isnan(s["week"][c]) else s["week"][c]
+        if math.isnan(s["level"]) or restart:
+            s["level"] = x - daily - weekly
+        else:
+            a = min(max((interval if interval is not None else 86400.0 / 100) / 86400.0, 1e-4), 0.5)
+            s["level"] += a * (x - daily - weekly - s["level"])
+        d = x - s["level"]
+        day = s["day"][b]
+        s["day"][b] = d - weekly if math.isnan(day) else day + SEASONAL_RATE * (d - weekly - day)
+        week = s["week"][c]
+        s["week"][c] = d - s["day"][b] if math.isnan(week) else week + SEASONAL_RATE * (d - s["day"][b] - week)
+
+    def seasonal_change(self, j, t, ahead):
+        s = self.season[j]
+        (b0, c0), (b1, c1) = self.seasonal_bins(t), self.seasonal_bins(ahead)
+        def difference(profile, a, b):
+            x = profile[b] - profile[a]
+            return 0.0 if math.isnan(x) else x
+        return difference(s["day"], b0, b1) + difference(s["week"], c0, c1)
 
     def direct_value(self, m, c):
         """Channel c's value as learned from at sample m; before the latest new segment (and
