@@ -678,17 +678,17 @@ struct ForecasterPartsTests {
         let now = monday + 42 * 86_400 + 3 * 3600  // the seventh Monday, 03:00
         for hours in [1.0, 6, 12] {
             let ahead = now + hours * 3600
-            let change = seasonal.change(target: 0, from: now, to: ahead)
+            let change = seasonal.change(target: 0, from: .init(now), to: .init(ahead))
             #expect(abs(change - (cycle(ahead) - cycle(now))) < 0.3, "\(hours) h: \(change)")
         }
         // Monday to Tuesday: the step goes away, whatever the time of day.
         let tuesday = now + 86_400
-        let change = seasonal.change(target: 1, from: now, to: tuesday)
+        let change = seasonal.change(target: 1, from: .init(now), to: .init(tuesday))
         #expect(abs(change - -5) < 0.5, "\(change)")
         // Samples at quarter hours only: a time between them lies in a 5-minute day bin never
         // visited, which counts nothing; the week's 15-minute bins are all visited.
         #expect(SeasonalExpert.dayBin(now + 300) != SeasonalExpert.dayBin(now))
-        let between = seasonal.change(target: 0, from: now, to: now + 6 * 3600 + 300)
+        let between = seasonal.change(target: 0, from: .init(now), to: .init(now + 6 * 3600 + 300))
         let week = base + 1 + SeasonalExpert.dayBins
         let weekly = week[SeasonalExpert.weekBin(now + 6 * 3600 + 300)] - week[SeasonalExpert.weekBin(now)]
         #expect(abs(between - weekly) < 1e-12)

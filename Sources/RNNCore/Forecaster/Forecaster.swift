@@ -343,16 +343,19 @@ public final class Forecaster {
             // It learns from samples with a time; the profile belongs to the time of day, so only
             // the level starts over after a gap or a level shift. Without a time, or before the
             // sampling interval is known, it forecasts the latest value.
+            // The bins depend on the time alone: found once per step, not per target.
             let interval = clock.interval
-            for j in 0..<k {
-                var t = Double.nan
-                if let time {
-                    t = time
+            if let time {
+                for j in 0..<k {
                     seasonal.observe(learned[j], target: j, time: time, interval: interval, restart: n == 0 || restart)
                 }
-                for p in 1...horizon {
+            }
+            let now = time.map(SeasonalExpert.Bins.init)
+            for p in 1...horizon {
+                let ahead = time.flatMap { t in interval.map { SeasonalExpert.Bins(t + Double(p) * $0) } }
+                for j in 0..<k {
                     var f = learned[j]
-                    if let interval, !t.isNaN { f += seasonal.change(target: j, from: t, to: t + Double(p) * interval) }
+                    if let now, let ahead { f += seasonal.change(target: j, from: now, to: ahead) }
                     made[.seasonal, output: (p - 1) * k + j] = f
                 }
             }

@@ -75,15 +75,23 @@ struct SeasonalExpert {
         week.pointee = week.pointee.isNaN ? d - day.pointee : week.pointee + Self.rate * (d - day.pointee - week.pointee)
     }
 
-    /// The change the profile of target `j` makes from time `t` to time `ahead` (0 where a bin is
-    /// still unknown).
-    func change(target j: Int, from t: Double, to ahead: Double) -> Double {
-        func difference(_ profile: UnsafeMutablePointer<Double>, _ a: Int, _ b: Int) -> Double {
+    /// A time's bin of the day and of the week.
+    struct Bins {
+        let day: Int, week: Int
+        init(_ t: Double) {
+            day = SeasonalExpert.dayBin(t)
+            week = SeasonalExpert.weekBin(t)
+        }
+    }
+
+    /// The change the profile of target `j` makes from the time of bins `now` to the time of bins
+    /// `ahead` (0 where a bin is still unknown).
+    @inline(__always) func change(target j: Int, from now: Bins, to ahead: Bins) -> Double {
+        @inline(__always) func difference(_ profile: UnsafeMutablePointer<Double>, _ a: Int, _ b: Int) -> Double {
             let x = profile[b] - profile[a]
             return x.isNaN ? 0 : x
         }
-        return difference(dayProfile(j), Self.dayBin(t), Self.dayBin(ahead))
-            + difference(weekProfile(j), Self.weekBin(t), Self.weekBin(ahead))
+        return difference(dayProfile(j), now.day, ahead.day) + difference(weekProfile(j), now.week, ahead.week)
     }
 
     /// Whether a saved region can be continued from: levels and bins finite or unknown.
