@@ -696,6 +696,22 @@ struct ForecasterPartsTests {
         #expect(SeasonalExpert.weekBin(monday) == 0 && SeasonalExpert.dayBin(monday) == 0)
         #expect(SeasonalExpert.weekBin(monday - 1) == SeasonalExpert.weekBins - 1)
         #expect(SeasonalExpert.dayBin(monday + 86_399.9) == SeasonalExpert.dayBins - 1)
+        // A time that is not finite (the latest time plus steps of an absurd interval) is bin 0.
+        #expect(SeasonalExpert.dayBin(.infinity) == 0 && SeasonalExpert.weekBin(.nan) == 0)
+    }
+
+    @Test func absurdTimesDoNotStopAStreamFarAhead() {
+        // A first interval of 1e308 seconds (the clock takes it whole): the forecasts' times are
+        // infinite; the seasonal expert forecasts on, and so does the stream, through times that
+        // then go back.
+        let f = Forecaster(configuration: ForecasterTests.configuration(horizon: 3))
+        let times: [Double] = [0, 1e308, 1.7e308, .greatestFiniteMagnitude, 3, 4, 5]
+        for (i, t) in times.enumerated() {
+            var x = Float(i % 3)
+            #expect(f.predict(&x, time: t))
+            f.learn()
+            #expect((0..<f.outputs).allSatisfy { f.forecast[$0].isFinite }, "sample \(i)")
+        }
     }
 
     // MARK: - DirectExpert

@@ -45,9 +45,12 @@ struct SeasonalExpert {
         if isOn { base.update(repeating: .nan, count: Self.count(targets: targets, on: true)) }
     }
 
-    /// The bin of time `t` in a period of `length` seconds cut into `bins`, starting at `offset`.
+    /// The bin of time `t` in a period of `length` seconds cut into `bins`, starting at `offset`
+    /// (the first for a time that is not finite: a forecast's time is the latest time plus steps of
+    /// the sampling interval, and absurd times must not stop the stream).
     @inline(__always) static func bin(_ t: Double, length: Double, bins: Int, offset: Double = 0) -> Int {
         var phase = (t - offset).truncatingRemainder(dividingBy: length)
+        guard phase.isFinite else { return 0 }
         if phase < 0 { phase += length }
         return min(Int(phase / length * Double(bins)), bins - 1)
     }
