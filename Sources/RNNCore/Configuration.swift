@@ -239,10 +239,10 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
             if ensemble == false, e != [.network] {
                 found.append("experts other than the network need the ensemble (ensemble = off publishes the network alone)")
             }
-            // The linear and direct experts are off by their sizes: a list of only those would
-            // leave the combination nothing to weigh.
+            // The linear, direct and seasonal experts can be off (by their sizes, or at horizon 1):
+            // a list of only those would leave the combination nothing to weigh.
             if !e.isEmpty, !e.contains(where: isOn) {
-                found.append("experts: none of \(e.map(\.name).joined(separator: ",")) is on (linear needs linear_lags > 0; direct needs a horizon above 1 or direct_lookback > 0)")
+                found.append("experts: none of \(e.map(\.name).joined(separator: ",")) is on (linear needs linear_lags > 0; direct needs a horizon above 1 or direct_lookback > 0; seasonal needs a horizon above 1)")
             }
         }
         if !(coverage == 0 || (coverage > 0 && coverage < 1)) {

@@ -591,6 +591,9 @@ struct ConfigurationTests {
         #expect(off.exitCode == 78 && off.issues.map(\.key) == ["model.experts"], "\(off)")
         #expect(off.issues.first?.description.contains("none of linear,direct is on") == true, "\(off)")
         #expect(try resolveError(file: "[model]\nhorizon = 2\nexperts = [\"direct\"]\n") == nil)
+        let seasonal = try #require(try resolveError(file: "[model]\nexperts = [\"seasonal\"]\n"))
+        #expect(seasonal.issues.first?.description.contains("seasonal needs a horizon above 1") == true, "\(seasonal)")
+        #expect(try resolveError(file: "[model]\nhorizon = 2\nexperts = [\"seasonal\"]\n") == nil)
 
         let rendered = ConfigurationFile.render(unset, environment: [:])
         #expect(rendered.contains("# direct_lookback is not set: at horizon 4, a look-back of 672 samples"), "\(rendered)")

@@ -1,6 +1,6 @@
 // The forecaster of one stream (docs/numerics.md, "The forecaster: ensemble, bands, anomaly,
-// drift"): five experts (persistence, SmoothingExpert, LinearExpert, the network,
-// `OnlineTrainer`, and DirectExpert beyond horizon 1) combined per output by exponentiated
+// drift"): six experts (persistence, SmoothingExpert, LinearExpert, the network,
+// `OnlineTrainer`, and beyond horizon 1 DirectExpert and SeasonalExpert) combined per output by exponentiated
 // gradient (Combination); prediction bands by adaptive conformal inference (ConformalBands); an
 // anomaly score from the band
 // (AnomalyScore); Page–Hinkley drift detection on the errors (DriftDetector); rolling figures for
