@@ -399,9 +399,10 @@ extension Forecaster {
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
         // The events region sits where the state's format puts it (the history before it had
-        // four experts' columns before format 6, five before format 7).
+        // four experts' columns before format 6, five before format 7; format 8 added regions
+        // after it).
         let tail = 4 * (ConformalBands.windowsCount(outputs: c.outputs) + 3 * c.outputs)
-        let layout = [7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
+        let layout = [8, 7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
             ?? ForecasterLayout(c, format: 5)
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
@@ -420,13 +421,15 @@ extension Forecaster {
         // Record formats 2 to 5 had four experts and no direct expert (their layout is format 5's,
         // cut short); format 2 ended the numbers before the clock (formatTwoCount), format 3 before
         // the anomaly score's history (formatThreeCount), format 4 before the novelty's
-        // (formatFourCount); format 6 had five experts and no seasonal one.
+        // (formatFourCount); format 6 had five experts and no seasonal one; format 7 ended before
+        // the novelty's residual (formatSevenCount).
         let five = ForecasterLayout(configuration, format: 5), six = ForecasterLayout(configuration, format: 6)
         func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
         let formatTwo = saved(five.formatTwoCount), formatThree = saved(five.formatThreeCount)
         let formatFour = saved(five.formatFourCount), formatFive = saved(five.count), formatSix = saved(six.count)
+        let formatSeven = saved(layout.formatSevenCount)
         let current = bytes.count == ownStateByteCount
-        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix else {
+        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
         var r = StateReader(base: bytes.baseAddress!)
@@ -437,6 +440,9 @@ extension Forecaster {
         defer { numbers.deallocate() }
         if current {
             r.copy(into: numbers, stateCount)
+        } else if formatSeven {
+            r.copy(into: numbers, layout.formatSevenCount)
+            NoveltyScore(in: numbers, layout: layout, targets: targets.count).startResidual()
         } else if formatSix {
             let earlier = UnsafeMutablePointer<Double>.allocate(capacity: six.count)
             defer { earlier.deallocate() }
@@ -470,7 +476,9 @@ extension Forecaster {
             SamplingClock.isPlausible(numbers + layout.clock),
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
-            NoveltyScore.isPlausible(numbers + layout.noveltyHistory, targets: targets.count),
+            NoveltyScore.isPlausible(
+                numbers + layout.noveltyHistory, residual: numbers + layout.noveltyResidual, profile: numbers + layout.noveltyProfile,
+                targets: targets.count),
             DirectExpert.isPlausible(numbers + layout.directStatus, lookback: direct.lookback, horizon: horizon),
             SeasonalExpert.isPlausible(numbers + layout.seasonal, targets: targets.count, on: seasonal.isOn),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
@@ -512,8 +520,8 @@ extension Forecaster {
     /// `AnomalyScore.targetWarmup` errors), with no quiet period.
     func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
         AnomalyScore(
-            latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory, novelty: numbers + layout.noveltyHistory,
-            targets: targets.count
+            latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory,
+            novelty: NoveltyScore(in: numbers, layout: layout, targets: targets.count)
         ).startSurprise()
     }
 
@@ -521,7 +529,8 @@ extension Forecaster {
     /// (it scores again once each target has folded in `NoveltyScore.warmup` values), with no
     /// quiet period.
     func newFormatFiveRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
-        NoveltyScore(base: numbers + layout.noveltyHistory, targets: targets.count).start()
+        // Format 5's part of the novelty only: the layout (format 5's) has no room for the rest.
+        (numbers + layout.noveltyHistory).update(repeating: 0, count: NoveltyScore.count(targets: targets.count))
     }
 
     /// A state of format 5 or 6 (`earlier`, in `old`'s layout) in this format's layout
@@ -561,6 +570,7 @@ extension Forecaster {
             ).start()
         }
         SeasonalExpert(base: numbers + layout.seasonal, targets: targets.count, isOn: seasonal.isOn).start()
+        NoveltyScore(in: numbers, layout: layout, targets: targets.count).startResidual()
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster

@@ -8,7 +8,7 @@ import RNNWire
 /// order), every field unaligned:
 ///
 ///     magic "RNNDSTRM"                        8 bytes
-///     format version                          UInt16 (7)
+///     format version                          UInt16 (8)
 ///     byte-order mark 0x0102                  UInt16
 ///     scalar bytes (4: Float32)               UInt8, then 3 reserved bytes (0)
 ///     stream id                               UInt16 length, bytes
@@ -178,7 +178,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || (1...6).contains(version) else { throw .unsupportedVersion(Int(version)) }
+        guard version == formatVersion || (1...7).contains(version) else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }

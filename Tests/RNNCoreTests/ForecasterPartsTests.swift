@@ -305,13 +305,30 @@ struct ForecasterPartsTests {
     static func anomalyScore(targets: Int) -> AnomalyScore {
         AnomalyScore(
             latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)),
-            novelty: zeroed(NoveltyScore.count(targets: targets)), targets: targets)
+            novelty: noveltyScore(targets: targets))
     }
 
     static func free(_ a: AnomalyScore) {
         a.latest.deallocate()
         a.base.deallocate()
-        a.novelty.base.deallocate()
+        free(a.novelty)
+    }
+
+    /// A novelty score over `targets` targets, on buffers of its own.
+    static func noveltyScore(targets: Int) -> NoveltyScore {
+        NoveltyScore(
+            base: zeroed(NoveltyScore.count(targets: targets)), residual: zeroed(NoveltyScore.residualCount(targets: targets)),
+            profile: zeroed(NoveltyScore.profileCount(targets: targets)), targets: targets)
+    }
+
+    static func free(_ v: NoveltyScore) {
+        v.base.deallocate()
+        v.residual.deallocate()
+        v.profile.base.deallocate()
+    }
+
+    static func isPlausible(_ v: NoveltyScore) -> Bool {
+        NoveltyScore.isPlausible(v.base, residual: v.residual, profile: v.profile.base, targets: v.targets)
     }
 
     @Test func theAnomalyScoreJudgesAnErrorAgainstTheStreamsOwnHistory() {
@@ -398,7 +415,7 @@ struct ForecasterPartsTests {
 
     /// A novelty score over one target, on a buffer of its own, after `values`.
     static func novelty(after values: [Double]) -> NoveltyScore {
-        let v = NoveltyScore(base: zeroed(NoveltyScore.count(targets: 1)), targets: 1)
+        let v = noveltyScore(targets: 1)
         v.start()
         for x in values {
             v.observe(target: 0, value: x)
@@ -413,13 +430,13 @@ struct ForecasterPartsTests {
     @Test func aValueBeyondEveryValueSeenIsNovel() {
         // Not before the warm-up, however far.
         let early = Self.novelty(after: Array(Self.sine[..<Int(NoveltyScore.warmup - 1)]))
-        defer { early.base.deallocate() }
+        defer { Self.free(early) }
         early.observe(target: 0, value: 1e6)
         #expect(early.value(target: 0) == 0)
         // Within the range or the margin: not novel; past it: from the floor, 1 a width past.
         func score(_ x: Double) -> Double {
             let v = Self.novelty(after: Self.sine)
-            defer { v.base.deallocate() }
+            defer { Self.free(v) }
             v.observe(target: 0, value: x)
             return v.value(target: 0)
         }
@@ -432,7 +449,7 @@ struct ForecasterPartsTests {
         // A slow departure no single value shows: the smoothed spans see it.
         var flagged = false
         let slow = Self.novelty(after: Self.sine)
-        defer { slow.base.deallocate() }
+        defer { Self.free(slow) }
         for i in 0..<60 {
             // Hovering at the top of the range, never above it: the mean of 20 or 60 samples has
             // never been this high.
@@ -444,7 +461,7 @@ struct ForecasterPartsTests {
 
     @Test func aNoveltyAlertsOnceAndASentinelDoesNotBlindTheScore() {
         let v = Self.novelty(after: Self.sine)
-        defer { v.base.deallocate() }
+        defer { Self.free(v) }
         // A sentinel: novel; then the quiet period, then re-armed.
         v.observe(target: 0, value: -9999)
         v.quieten()
@@ -457,28 +474,63 @@ struct ForecasterPartsTests {
         // The sentinel widened the value's range by at most its width (2), and the smoothed
         // values took it bounded to a width beyond that range: nothing learned went near it,
         // and the range's upper side is watched as before.
-        let w = NoveltyScore(base: Self.zeroed(NoveltyScore.count(targets: 1)), targets: 1)
-        defer { w.base.deallocate() }
+        let w = Self.noveltyScore(targets: 1)
+        defer { Self.free(w) }
         w.start()
         for x in Self.sine + [-9999] + Self.sine { w.observe(target: 0, value: x) }
         #expect((0..<NoveltyScore.count(targets: 1)).allSatisfy { w.base[$0] > -5 }, "the sentinel's trace is bounded")
         #expect(w.base[4] - w.base[3] < 4.1, "the value's range: \(w.base[3]) ... \(w.base[4])")
         w.observe(target: 0, value: 1.2)
         #expect(w.value(target: 0) > 0, "the upper side after a sentinel below")
-        #expect(NoveltyScore.isPlausible(w.base, targets: 1))
+        #expect(Self.isPlausible(w))
         w.base[3] = .nan
-        #expect(!NoveltyScore.isPlausible(w.base, targets: 1))
+        #expect(!Self.isPlausible(w))
         // A target that has held one value has no range to judge by: its first change is the
         // surprise's to judge, and widens the range.
         let flat = Self.novelty(after: [Double](repeating: 20, count: 400))
-        defer { flat.base.deallocate() }
+        defer { Self.free(flat) }
         flat.observe(target: 0, value: 21)
         #expect(flat.value(target: 0) == 0)
         flat.observe(target: 0, value: 30)
         #expect(flat.value(target: 0) == 1, "past the range [20, 21]")
     }
 
-    /// `f`'s state as record format `format` (5 or 6) wrote it: the columns of the experts it did
+    @Test func aDepartureForTheTimeOfDayIsNovelOnceTheProfileHasSeenAWeek() {
+        // 15-minute samples of a daily cycle between -1 and 1 (with a little deterministic noise);
+        // on day `day` the cycle stops at 0 for the 6 hours around its peak: inside every value
+        // seen, so the value's own spans see nothing; off the time of day, which the residual
+        // against the day-and-week profile sees, once the profile has had a week.
+        let perDay = 96, interval = 900.0, t0 = 1_700_000_000.0
+        func run(flatDay day: Int, timed: Bool) -> (novel: [Int], flat: Range<Int>) {
+            let v = Self.noveltyScore(targets: 1)
+            defer { Self.free(v) }
+            v.start()
+            let flat = (day * perDay + 12)..<(day * perDay + 36)
+            var novel: [Int] = []
+            for k in 0..<((day + 1) * perDay) {
+                let x = flat.contains(k) ? 0 : Double.sin(2 * Double.pi * Double(k) / Double(perDay)) + 0.05 * Double.sin(Double(k) * 1.7)
+                v.observe(target: 0, value: x, learned: x, time: timed ? t0 + Double(k) * interval : nil, interval: timed ? interval : nil)
+                v.quieten()
+                if v.value(target: 0) > 0 { novel.append(k) }
+            }
+            #expect(Self.isPlausible(v))
+            return (novel, flat)
+        }
+        let late = run(flatDay: 9, timed: true)
+        #expect(late.novel.count == 1 && late.novel.allSatisfy(late.flat.contains), "novel at \(late.novel), flat \(late.flat)")
+        #expect(run(flatDay: 9, timed: false).novel.isEmpty, "no time, no profile")
+        #expect(run(flatDay: 5, timed: true).novel.isEmpty, "before the residual has a week")
+        // A clock set back before the first residual counts the week from there.
+        let v = Self.noveltyScore(targets: 1)
+        defer { Self.free(v) }
+        v.start()
+        for k in 0..<(2 * perDay) { v.observe(target: 0, value: 1, learned: 1, time: t0 + Double(k) * interval, interval: interval) }
+        #expect(v.residual[1] == t0 + Double(perDay) * interval, "the first residual: the second day's first sample")
+        v.observe(target: 0, value: 1, learned: 1, time: t0 - 86_400, interval: interval)
+        #expect(v.residual[1] == t0 - 86_400)
+    }
+
+    /// `f`'s state as record format `format` (5 to 7) wrote it: the columns of the experts it did
     /// not have (the direct and the seasonal expert's in format 5, the seasonal expert's in 6) taken
     /// out of the combination and the history, the regions it did not have taken off the end. `f`
     /// must give those experts weight 0.
@@ -626,6 +678,32 @@ struct ForecasterPartsTests {
         }
     }
 
+    @Test func aFormatSevenStateIsReadAndItsResidualStartsOver() throws {
+        let c = ForecasterTests.configuration()
+        var noise = ForecasterTests.Noise(seed: 21)
+        let series = (0..<900).map { Double.sin(Double($0) * 0.3) * 5 + noise.next() }
+        let original = Forecaster(configuration: c)
+        ForecasterTests.run(original, Array(series[..<600]))
+        let bytes = Self.olderState(original, format: 7)
+        let added = NoveltyScore.residualCount(targets: 1) + NoveltyScore.profileCount(targets: 1)
+        #expect(bytes.count == original.stateByteCount - 8 * added)
+        let restored = try bytes.withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        #expect(restored.counters == original.counters)
+        let a = ForecasterTests.run(original, Array(series[600...]), from: 600)
+        let b = ForecasterTests.run(restored, Array(series[600...]), from: 600)
+        for i in a.indices {
+            #expect(a[i].forecast.bitPattern == b[i].forecast.bitPattern && a[i].upper.bitPattern == b[i].upper.bitPattern, "sample \(600 + i)")
+        }
+        // The value's novelty went on; the residual's profile started over (hourly samples: a
+        // day bin comes back after 24), so it folded in the residuals since the restore only.
+        #expect(restored.anomalyScore.novelty.base[2] == 900)
+        #expect(restored.anomalyScore.novelty.residual[0] == 300 - 24 && original.anomalyScore.novelty.residual[0] == 900 - 24)
+        // One number short of either format is refused.
+        #expect(throws: TrainerStateError.self) {
+            try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: c, state: $0) }
+        }
+    }
+
     @Test func aFormatSixStateFarAheadGainsASeasonalExpertThatEarnsItsWeight() throws {
         // A stream of horizon 3 saved before the seasonal expert (no direct expert either): restored,
         // the seasonal expert starts at the floor with an empty profile and learns a daily cycle
@@ -644,7 +722,7 @@ struct ForecasterPartsTests {
         #expect(restored.counters == original.counters && restored.trainer.counters == original.trainer.counters)
         let w = restored.combinationWeights(output: 2)
         #expect(abs(w[Expert.seasonal.rawValue] - Combination.weightFloor / (1 + Combination.weightFloor)) < 1e-12, "weights \(w)")
-        #expect(restored.seasonal.isOn && restored.layout.seasonal + SeasonalExpert.count(targets: 1, on: true) == restored.stateCount)
+        #expect(restored.seasonal.isOn && restored.layout.seasonal + SeasonalExpert.count(targets: 1, on: true) == restored.layout.noveltyResidual)
         ForecasterTests.run(restored, Array(series[600...]), from: 600)
         let learned = restored.combinationWeights(output: 2)
         #expect(learned[Expert.seasonal.rawValue] > 0.5, "weights \(learned)")
@@ -773,5 +851,12 @@ struct ForecasterPartsTests {
         #expect(history.made(at: 7).experts(output: 1)[Expert.smoothing.rawValue] == 7)
         #expect(history.made(at: 1)[combined: 1] == 8 && history.made(at: 1)[halfWidth: 0] == 9)
         #expect(history.made(at: 5)[combined: 1] == 0)
+    }
+}
+
+extension NoveltyScore {
+    /// A sample without a time whose value is learned from as it came.
+    func observe(target j: Int, value: Double) {
+        observe(target: j, value: value, learned: value, time: nil, interval: nil)
     }
 }

@@ -23,10 +23,11 @@ struct AnomalyScore {
     let novelty: NoveltyScore
     let targets: Int
 
-    init(latest: UnsafeMutablePointer<Double>, base: UnsafeMutablePointer<Double>, novelty: UnsafeMutablePointer<Double>, targets: Int) {
+    init(latest: UnsafeMutablePointer<Double>, base: UnsafeMutablePointer<Double>, novelty: NoveltyScore) {
         self.latest = latest
         self.base = base
-        self.novelty = NoveltyScore(base: novelty, targets: targets)
+        self.novelty = novelty
+        let targets = novelty.targets
         self.targets = targets
     }
 
@@ -94,9 +95,10 @@ struct AnomalyScore {
     /// No score for the sample being scored (yet).
     func clear() { latest.pointee = .nan }
 
-    /// Target `j`'s novelty, from every sample's value (as it came).
-    func observe(target j: Int, value: Double) {
-        novelty.observe(target: j, value: value)
+    /// Target `j`'s novelty, from every sample's value (as it came, and as learned from), taken
+    /// at `time` (NoveltyScore.observe).
+    func observe(target j: Int, value: Double, learned: Double, time: Double?, interval: Double?) {
+        novelty.observe(target: j, value: value, learned: learned, time: time, interval: interval)
     }
 
     /// Folds target `j`'s step-1 `error` (absolute) into its statistics and returns its

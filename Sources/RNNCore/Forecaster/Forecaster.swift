@@ -101,7 +101,7 @@ public final class Forecaster {
     public static let bandWindow = ConformalBands.window
     /// The format of the state `writeState` writes, the record format that carries it
     /// (StreamRecord's format version; ForecasterLayout has what each format added).
-    public static let recordFormat = 7
+    public static let recordFormat = 8
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
@@ -197,8 +197,8 @@ public final class Forecaster {
             debts: state + layout.bandDebts, windows: bandWindows, outputs: o, targets: targets.count, coverage: coverage)
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
         anomalyScore = AnomalyScore(
-            latest: state + layout.anomaly, base: state + layout.anomalyHistory, novelty: state + layout.noveltyHistory,
-            targets: targets.count)
+            latest: state + layout.anomaly, base: state + layout.anomalyHistory,
+            novelty: NoveltyScore(in: state, layout: layout, targets: targets.count))
         rolling = RollingFigures(figures: state + layout.rolling)
         clock = SamplingClock(base: state + layout.clock)
         gate = OutlierGate(base: state + layout.gate, inputs: inputs)
@@ -312,7 +312,7 @@ public final class Forecaster {
         if verdict.shift { counters.levelShifts += 1 }
         let restart = newSegment || verdict.shift
 
-        resolve(x, sample: n)
+        resolve(x, sample: n, time: time)
         trainer.predict(clean, time: time, restart: restart)
         linear.remember(clean, sample: n, restart: restart)
         if linear.isOn {
@@ -393,15 +393,16 @@ public final class Forecaster {
 
     // MARK: - Resolve
 
-    /// Scores every forecast that sample `n`, `x`, resolves: the combination's step, the band's
-    /// calibration, the anomaly score and the drift detector (horizon 1).
-    func resolve(_ x: UnsafePointer<Float>, sample n: Int) {
+    /// Scores every forecast that sample `n`, `x` taken at `time`, resolves: the combination's
+    /// step, the band's calibration, the anomaly score and the drift detector (horizon 1).
+    func resolve(_ x: UnsafePointer<Float>, sample n: Int, time: Double?) {
         driftDetected = false
         anomalyScore.clear()
         let k = targets.count
         var anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
         for j in 0..<k where coverage > 0 {
-            anomalyScore.observe(target: j, value: Double(x[targets[j]]))
+            let channel = targets[j]
+            anomalyScore.observe(target: j, value: Double(x[channel]), learned: Double(clean[channel]), time: time, interval: clock.interval)
         }
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0
@@ -597,6 +598,12 @@ struct ForecasterLayout {
     // in every row of the history, and its region (empty when it is off).
     // SeasonalExpert
     let seasonal: Int           // K × (1 + 288 + 672): per target its level, day and week profiles
+    // Added in record format 8 (a format-7 state ends here: ``formatSevenCount``).
+    // NoveltyScore
+    let noveltyResidual: Int    // (2 + 3 × 3) × K: per target the residuals folded in, the time of the
+                                // first, and per residual span the smoothed residual and its range
+    let noveltyProfile: Int     // K × (1 + 288 + 672): per target the novelty's own level, day and
+                                // week profiles (SeasonalExpert's, always on)
     /// The record format the layout is of (``ForecasterLayout/format``: the current one).
     let format: Int
     /// The experts the combination and the history have columns for.
@@ -609,6 +616,8 @@ struct ForecasterLayout {
     var formatThreeCount: Int { anomalyHistory }
     /// Numbers in a state saved in record format 4, which ended before `noveltyHistory`.
     var formatFourCount: Int { noveltyHistory }
+    /// Numbers in a state saved in record format 7, which ended before `noveltyResidual`.
+    var formatSevenCount: Int { noveltyResidual }
 
     /// The current record format's number: ``Forecaster/recordFormat``.
     static let currentFormat = Forecaster.recordFormat
@@ -630,7 +639,7 @@ struct ForecasterLayout {
             format: format)
     }
 
-    /// The layout of the given sizes in record format `format` (2 to 7).
+    /// The layout of the given sizes in record format `format` (2 to 8).
     init(
         inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, seasonal on: Bool,
         format: Int = Self.currentFormat
@@ -671,6 +680,17 @@ struct ForecasterLayout {
         directStatus = region(lookback > 0 ? DirectExpert.statusCount : 0)
         bandDebts = region(format >= 6 ? o : 0)
         seasonal = region(format >= 7 ? SeasonalExpert.count(targets: k, on: on) : 0)
+        noveltyResidual = region(format >= 8 ? NoveltyScore.residualCount(targets: k) : 0)
+        noveltyProfile = region(format >= 8 ? NoveltyScore.profileCount(targets: k) : 0)
         count = next
+    }
+}
+
+extension NoveltyScore {
+    /// The novelty score over its regions of a state buffer in `layout`.
+    init(in state: UnsafeMutablePointer<Double>, layout: ForecasterLayout, targets: Int) {
+        self.init(
+            base: state + layout.noveltyHistory, residual: state + layout.noveltyResidual, profile: state + layout.noveltyProfile,
+            targets: targets)
     }
 }

@@ -1,29 +1,62 @@
 // The novelty half of the anomaly score: a target's value outside every value it has taken,
-// at four time scales. The other half (AnomalyScore's surprise) judges the forecast error, and
-// misses what a forecaster adapts to within a few samples, a level never seen before being the
-// commonest; this half is what most of the NAB corpus's labelled incidents show (a machine
-// running hotter than it ever has, a CPU pinned, a count at a new high), at a cost of a few
-// numbers per target and no allocation. The constants were chosen on the NAB corpus
+// at four time scales, or its departure from the usual for its time of day and week (the
+// residual against a day-and-week profile) outside every departure it has made. The other half
+// (AnomalyScore's surprise) judges the forecast error, and misses what a forecaster adapts to
+// within a few samples, a level never seen before being the commonest; this half is what most of
+// the NAB corpus's labelled incidents show (a machine running hotter than it ever has, a CPU
+// pinned, a count at a new high, a night as busy as a day), at a cost of a few numbers per
+// target, a profile of 961, and no allocation. The constants were chosen on the NAB corpus
 // (docs/anomalies.md, which shows the variants tried); docs/numerics.md, "Anomaly score", is
 // the contract.
 
-/// The novelty score's state: a view over its region of the forecaster's state buffer. `base`
+/// The novelty score's state: views over its regions of the forecaster's state buffer. `base`
 /// holds the samples left in the quiet period after a novelty, then per target its latest
 /// novelty, the values folded in and, per span, the smoothed value and the remembered range
-/// (lowest, highest).
+/// (lowest, highest); `residual` per target the residuals folded in, the time of the first, and
+/// the same per residual span; `profile` per target the day-and-week profile the residuals are
+/// taken against.
 struct NoveltyScore {
     let base: UnsafeMutablePointer<Double>
+    let residual: UnsafeMutablePointer<Double>
+    let profile: SeasonalExpert
     let targets: Int
+
+    init(base: UnsafeMutablePointer<Double>, residual: UnsafeMutablePointer<Double>, profile: UnsafeMutablePointer<Double>, targets: Int) {
+        self.base = base
+        self.residual = residual
+        self.profile = SeasonalExpert(base: profile, targets: targets, isOn: true)
+        self.targets = targets
+    }
 
     /// Numbers of the region `base` points at.
     static func count(targets k: Int) -> Int { 1 + perTarget * k }
     static let perTarget = 2 + 3 * spans.count
+    /// Numbers of the region `residual` points at (record format 8 on).
+    static func residualCount(targets k: Int) -> Int { residualPerTarget * k }
+    static let residualPerTarget = 2 + 3 * residualSpans.count
+    /// Numbers of the region `profile` points at (record format 8 on).
+    static func profileCount(targets k: Int) -> Int { SeasonalExpert.count(targets: k, on: true) }
 
     /// The exponential smoothing spans, in samples (weight 2 / (span + 1)): 1 is the value
     /// itself; the longer ones find a slow departure that no single sample shows.
     static let spans: [Double] = [1, 5, 20, 60]
-    /// Values a target folds in before it scores: the range needs that many to mean something.
+    /// The spans of the residual, the value less what the stream's day-and-week profile expects
+    /// at its time: a departure from the usual for the time of day (a night as busy as a day, a
+    /// daily peak that does not come) that stays inside the value's own range. Span 1 keeps the
+    /// residual's range, which bounds what the others take, and does not score: one sample off
+    /// its time of day is what a noisy daily series does every day.
+    static let residualSpans: [Double] = [1, 20, 60]
+    /// Values (residuals) a target folds in before they score: the range needs that many to
+    /// mean something.
     static let warmup = 300.0
+    /// Seconds of residuals (from the first) before they score, besides `warmup` of them: a
+    /// week, so that the profile has seen every time of the week once and the residual's range
+    /// holds a whole week's usual departures.
+    static let residualWarmup = SeasonalExpert.week
+    /// A residual is novel when its smoothed value lies beyond its remembered range by more than
+    /// this share of the range's width: wider than the value's `margin`, since a profile that is
+    /// still learning adds its own noise to the residual.
+    static let residualMargin = 0.07
     /// A value is novel when it lies beyond its remembered range by more than this share of
     /// the range's width.
     static let margin = 0.02
@@ -39,55 +72,87 @@ struct NoveltyScore {
 
     private var quiet: UnsafeMutablePointer<Double> { base }
     private func target(_ j: Int) -> UnsafeMutablePointer<Double> { base + 1 + Self.perTarget * j }
+    private func residual(_ j: Int) -> UnsafeMutablePointer<Double> { residual + Self.residualPerTarget * j }
 
-    /// A new stream's: nothing folded in, no quiet period.
+    /// A new stream's: nothing folded in, no quiet period, the profiles unknown.
     func start() {
         base.update(repeating: 0, count: Self.count(targets: targets))
+        startResidual()
+    }
+
+    /// The residual's part as a new stream's (what record format 8 added).
+    func startResidual() {
+        residual.update(repeating: 0, count: Self.residualCount(targets: targets))
+        profile.start()
     }
 
     /// Target `j`'s latest novelty (after the quiet period, once `quieten` has run).
     func value(target j: Int) -> Double { target(j)[0] }
 
-    /// Sets target `j`'s novelty for a sample whose value is `value`, 0 when not novel (or not
-    /// scoring yet); then folds it in.
-    func observe(target j: Int, value: Double) {
+    /// Sets target `j`'s novelty for a sample whose value is `value`, taken at Unix time `time`
+    /// (nil: unknown), 0 when not novel (or not scoring yet); then folds it in. The profile
+    /// learns `learned`, the value as the forecaster learns from it (the outlier gate's: a
+    /// sentinel does not teach the time of day), `interval` the stream's sampling interval.
+    func observe(target j: Int, value: Double, learned: Double, time: Double?, interval: Double?) {
         let s = target(j)
-        let folded = s[1]
+        var excess = Self.fold(s + 2, spans: Self.spans, scoringFrom: 0, folded: s[1], scores: s[1] >= Self.warmup, value: value)
+        s[1] += 1
+        if let time {
+            let r = residual(j)
+            if let expected = profile.expected(target: j, time: time) {
+                // The week counts from the first residual, or from a time set back before it.
+                if r[0] == 0 || time < r[1] { r[1] = time }
+                let scores = r[0] >= Self.warmup && time - r[1] >= Self.residualWarmup
+                let e = Self.fold(r + 2, spans: Self.residualSpans, scoringFrom: 1, folded: r[0], scores: scores, value: value - expected)
+                // Measured against the value's margin: a residual needs `residualMargin` to score
+                // what a value scores at `margin`.
+                excess = max(excess, e - (Self.residualMargin - Self.margin))
+                r[0] += 1
+            }
+            profile.observe(learned, target: j, time: time, interval: interval, restart: false)
+        }
+        s[0] = excess > Self.margin ? Self.floor + (1 - Self.floor) * min(1, excess - Self.margin) : 0
+    }
+
+    /// Folds `value` into `state` (per span of `spans`, the first being 1: the smoothed value
+    /// and the remembered range), of which `folded` values came before, and returns how far
+    /// beyond their ranges the smoothed values of the spans from index `first` on lie, in
+    /// shares of each range's width (0 before `warmup` values).
+    private static func fold(_ state: UnsafeMutablePointer<Double>, spans: [Double], scoringFrom first: Int, folded: Double, scores: Bool, value: Double) -> Double {
         var excess = 0.0
         // Once scoring, the smoothed spans take the value bounded to a width beyond the value's
         // own range (span 1's), so that one sentinel is one novel value, not smoothed values
         // pulled away for a hundred samples. (Feeding them the outlier gate's output instead,
         // which holds a sentinel back, cost 1.5 to 3.5 points of NAB score: the gate holds
         // back some of a heavy-tailed series' usual values too.)
-        let low = s[3], high = s[4], valueWidth = high - low
-        let bounded = folded >= Self.warmup && valueWidth > 0 ? min(max(value, low - valueWidth), high + valueWidth) : value
-        for (i, span) in Self.spans.enumerated() {
-            let state = s + 2 + 3 * i
+        let low = state[1], high = state[2], valueWidth = high - low
+        let bounded = folded >= warmup && valueWidth > 0 ? min(max(value, low - valueWidth), high + valueWidth) : value
+        for (i, span) in spans.enumerated() {
+            let s = state + 3 * i
             let weight = 2 / (span + 1)
             let x = i == 0 ? value : bounded
             if folded == 0 {
-                state.update(repeating: x, count: 3)
+                s.update(repeating: x, count: 3)
                 continue
             }
-            let smoothed = state[0] + weight * (x - state[0])
-            let width = state[2] - state[1]
-            if folded >= Self.warmup, width > 0 {
-                excess = max(excess, (smoothed - state[2]) / width, (state[1] - smoothed) / width)
+            let smoothed = s[0] + weight * (x - s[0])
+            let width = s[2] - s[1]
+            if scores, width > 0, i >= first {
+                excess = max(excess, (smoothed - s[2]) / width, (s[1] - smoothed) / width)
             }
             // Once scoring, a range widens by at most its own width a sample: a sentinel blunts
             // its side of the value's range for a while without blinding it.
-            let reach = folded >= Self.warmup && width > 0 ? width : .infinity
-            var lowest = min(state[1], max(smoothed, state[1] - reach))
-            var highest = max(state[2], min(smoothed, state[2] + reach))
+            let reach = folded >= warmup && width > 0 ? width : .infinity
+            var lowest = min(s[1], max(smoothed, s[1] - reach))
+            var highest = max(s[2], min(smoothed, s[2] + reach))
             let middle = 0.5 * (lowest + highest)
-            lowest += Self.forgetting * (middle - lowest)
-            highest += Self.forgetting * (middle - highest)
-            state[0] = smoothed
-            state[1] = lowest
-            state[2] = highest
+            lowest += forgetting * (middle - lowest)
+            highest += forgetting * (middle - highest)
+            s[0] = smoothed
+            s[1] = lowest
+            s[2] = highest
         }
-        s[1] = folded + 1
-        s[0] = excess > Self.margin ? Self.floor + (1 - Self.floor) * min(1, excess - Self.margin) : 0
+        return excess
     }
 
     /// Applies the quiet period to the sample's novelties: all 0 while it lasts; a sample with
@@ -102,16 +167,24 @@ struct NoveltyScore {
     }
 
     /// Whether a saved state's numbers can be this part's.
-    static func isPlausible(_ base: UnsafePointer<Double>, targets k: Int) -> Bool {
+    static func isPlausible(
+        _ base: UnsafePointer<Double>, residual: UnsafePointer<Double>, profile: UnsafePointer<Double>, targets k: Int
+    ) -> Bool {
         guard base[0] >= 0, base[0] <= Double(quietSamples) else { return false }
-        for j in 0..<k {
-            let s = base + 1 + perTarget * j
-            guard (0...1).contains(s[0]), s[1] >= 0, s[1] == s[1].rounded() else { return false }
-            for i in 0..<spans.count {
-                let state = s + 2 + 3 * i
-                guard state[0].isFinite, state[1].isFinite, state[2].isFinite, state[1] <= state[2] else { return false }
+        func plausible(_ folded: Double, _ state: UnsafePointer<Double>, spans: Int) -> Bool {
+            guard folded >= 0, folded == folded.rounded() else { return false }
+            return (0..<spans).allSatisfy { i in
+                let s = state + 3 * i
+                return s[0].isFinite && s[1].isFinite && s[2].isFinite && s[1] <= s[2]
             }
         }
-        return true
+        for j in 0..<k {
+            let s = base + 1 + perTarget * j, r = residual + residualPerTarget * j
+            guard (0...1).contains(s[0]), plausible(s[1], s + 2, spans: spans.count),
+                r[1].isFinite, plausible(r[0], r + 2, spans: residualSpans.count)
+            else { return false }
+        }
+        return SeasonalExpert.isPlausible(profile, targets: k, on: true)
     }
 }
+

@@ -78,6 +78,14 @@ struct SeasonalExpert {
         week.pointee = week.pointee.isNaN ? d - day.pointee : week.pointee + Self.rate * (d - day.pointee - week.pointee)
     }
 
+    /// What target `j`'s profile expects at time `t`, ℓ + D[b] + W[c] (a week bin still unknown
+    /// counting 0): nil until the level and the day bin are known.
+    func expected(target j: Int, time t: Double) -> Double? {
+        let daily = dayProfile(j)[Self.dayBin(t)], weekly = weekProfile(j)[Self.weekBin(t)]
+        let x = level(j).pointee + daily + (weekly.isNaN ? 0 : weekly)
+        return x.isNaN ? nil : x
+    }
+
     /// A time's bin of the day and of the week.
     struct Bins {
         let day: Int, week: Int

@@ -597,6 +597,9 @@ NOVELTY_MARGIN = 0.02         # beyond the range by more than this share of its 
 NOVELTY_FORGETTING = 1e-4     # the range's ends move this share towards its middle per sample
 NOVELTY_FLOOR = 0.92          # a novelty scores NOVELTY_FLOOR .. 1
 NOVELTY_QUIET = 100           # samples whose novelties score 0 after one
+NOVELTY_RESIDUAL_SPANS = (1, 20, 60)  # the residual's spans (span 1 keeps its range, does not score)
+NOVELTY_RESIDUAL_WARMUP = 7 * 86400.0  # seconds of residuals, besides NOVELTY_WARMUP of them
+NOVELTY_RESIDUAL_MARGIN = 0.07  # the residual's margin
 
 
 def surprise(decades):
@@ -634,23 +637,65 @@ class AnomalyStatistics:
         return score
 
 
-class Novelty:
-    """One target's novelty (docs/numerics.md, "Anomaly score"): per span, the exponentially
-    smoothed value against the remembered range of the smoothed values; novel when beyond it by
-    more than NOVELTY_MARGIN of its width (once NOVELTY_WARMUP values are in)."""
+def new_profile():
+    """A seasonal profile (the seasonal expert's, and the novelty's own): its level, day and week
+    bins, all unknown."""
+    return dict(level=math.nan, day=[math.nan] * SEASONAL_DAY_BINS, week=[math.nan] * SEASONAL_WEEK_BINS)
 
-    def __init__(self):
-        self.n = 0
-        self.smoothed, self.low, self.high = [0.0] * 4, [0.0] * 4, [0.0] * 4
 
-    def observe(self, value):
+def seasonal_bins(t):
+    def at(length, bins, offset=0.0):
+        phase = math.fmod(t - offset, length)
+        if phase < 0:
+            phase += length
+        return min(int(phase / length * bins), bins - 1)
+    return at(86400.0, SEASONAL_DAY_BINS), at(7 * 86400.0, SEASONAL_WEEK_BINS, SEASONAL_WEEK_START)
+
+
+def profile_observe(s, x, t, interval, restart):
+    """The level follows the value less its profile over about a day (in time); the deviation
+    from it is learned by the day bin, then the week bin, each from what the other leaves (a
+    bin's first value whole; an unknown bin counts 0)."""
+    b, c = seasonal_bins(t)
+    daily = 0.0 if math.isnan(s["day"][b]) else s["day"][b]
+    weekly = 0.0 if math.isnan(s["week"][c]) else s["week"][c]
+    if math.isnan(s["level"]) or restart:
+        s["level"] = x - daily - weekly
+    else:
+        a = min(max((interval if interval is not None else 86400.0 / 100) / 86400.0, 1e-4), 0.5)
+        s["level"] += a * (x - daily - weekly - s["level"])
+    d = x - s["level"]
+    day = s["day"][b]
+    s["day"][b] = d - weekly if math.isnan(day) else day + SEASONAL_RATE * (d - weekly - day)
+    week = s["week"][c]
+    s["week"][c] = d - s["day"][b] if math.isnan(week) else week + SEASONAL_RATE * (d - s["day"][b] - week)
+
+
+def profile_expected(s, t):
+    """ℓ + D[b] + W[c] at time t (an unknown week bin counts 0); None until ℓ and D[b] are known."""
+    b, c = seasonal_bins(t)
+    weekly = 0.0 if math.isnan(s["week"][c]) else s["week"][c]
+    x = s["level"] + s["day"][b] + weekly
+    return None if math.isnan(x) else x
+
+
+class Ranges:
+    """Per span, the exponentially smoothed value against the remembered range of the smoothed
+    values (the first span is 1: the value's own range, which bounds what the others take)."""
+
+    def __init__(self, spans):
+        self.spans, self.n = spans, 0
+        self.smoothed, self.low, self.high = [0.0] * len(spans), [0.0] * len(spans), [0.0] * len(spans)
+
+    def fold(self, value, scores, first):
+        """Folds `value` in; returns the largest excess of spans `first`.. (0 unless `scores`)."""
         excess = 0.0
         # the smoothed spans take the value bounded to a width beyond the value's own range
         value_width = self.high[0] - self.low[0]
         bounded = value
         if self.n >= NOVELTY_WARMUP and value_width > 0:
             bounded = min(max(value, self.low[0] - value_width), self.high[0] + value_width)
-        for i, span in enumerate(NOVELTY_SPANS):
+        for i, span in enumerate(self.spans):
             x = value if i == 0 else bounded
             if self.n == 0:
                 self.smoothed[i] = self.low[i] = self.high[i] = x
@@ -658,7 +703,7 @@ class Novelty:
             v = self.smoothed[i] + 2.0 / (span + 1) * (x - self.smoothed[i])
             lo, hi = self.low[i], self.high[i]
             width = hi - lo
-            if self.n >= NOVELTY_WARMUP and width > 0:
+            if scores and width > 0 and i >= first:
                 excess = max(excess, (v - hi) / width, (lo - v) / width)
             reach = width if self.n >= NOVELTY_WARMUP and width > 0 else math.inf
             lo, hi = min(lo, max(v, lo - reach)), max(hi, min(v, hi + reach))
@@ -667,6 +712,33 @@ class Novelty:
             self.high[i] = hi + NOVELTY_FORGETTING * (middle - hi)
             self.smoothed[i] = v
         self.n += 1
+        return excess
+
+
+class Novelty:
+    """One target's novelty (docs/numerics.md, "Anomaly score"): the value's ranges, and those of
+    its residual against a day-and-week profile of its own (the seasonal expert's algorithm, always
+    on); novel when a smoothed value is beyond its range by more than NOVELTY_MARGIN of its width
+    (once NOVELTY_WARMUP values are in), or a smoothed residual beyond its by NOVELTY_RESIDUAL_MARGIN
+    (once NOVELTY_WARMUP residuals and a week of them are in)."""
+
+    def __init__(self):
+        self.values = Ranges(NOVELTY_SPANS)
+        self.residuals = Ranges(NOVELTY_RESIDUAL_SPANS)
+        self.first_time = None
+        self.profile = new_profile()
+
+    def observe(self, value, learned, t, interval):
+        excess = self.values.fold(value, self.values.n >= NOVELTY_WARMUP, 0)
+        if t is not None:
+            expected = profile_expected(self.profile, t)
+            if expected is not None:
+                if self.residuals.n == 0 or t < self.first_time:
+                    self.first_time = t
+                scores = self.residuals.n >= NOVELTY_WARMUP and t - self.first_time >= NOVELTY_RESIDUAL_WARMUP
+                e = self.residuals.fold(value - expected, scores, 1)
+                excess = max(excess, e - (NOVELTY_RESIDUAL_MARGIN - NOVELTY_MARGIN))
+            profile_observe(self.profile, learned, t, interval, False)
         if excess <= NOVELTY_MARGIN:
             return 0.0
         return NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * min(1.0, excess - NOVELTY_MARGIN)
@@ -830,8 +902,7 @@ class ForecasterReference:
         self.direct_start = 0         # the latest new segment (or 0): the look-back stops there
         self.active = [True, True, self.L > 0, True, self.DL > 0, self.P > 1]
         # The seasonal expert beyond horizon 1: per target its level, day and week profiles.
-        self.season = [dict(level=math.nan, day=[math.nan] * SEASONAL_DAY_BINS, week=[math.nan] * SEASONAL_WEEK_BINS)
-                       for _ in range(self.K)]
+        self.season = [new_profile() for _ in range(self.K)]
         even = 1.0 / sum(self.active)
         self.weights = [[even if a else 0.0 for a in self.active] for _ in range(self.O)]
         self.sq_error = [BoundedScale(EG_FORGETTING, SCALE_BOUND ** 2) for _ in range(self.O)]  # s_o
@@ -870,11 +941,13 @@ class ForecasterReference:
         return 1.0 + (DRIFT_BOOST - 1.0) * max(0.0, 1.0 - (self.n - self.drift_at) / DRIFT_BOOST_SAMPLES)
 
     # 1. Score every forecast that x_n (as it came) resolves, made in this segment.
-    def score(self, x):
+    def score(self, x, xg, t):
         n, K = self.n, self.K
         step1_errors = [None] * K
         anomaly_parts = []
-        novelties = [self.novelty[j].observe(x[c]) if self.coverage > 0 else 0.0 for j, c in enumerate(self.targets)]
+        interval = self.clock.interval if self.clock.known >= 1 and self.clock.interval > 0 else None
+        novelties = [self.novelty[j].observe(x[c], xg[c], t, interval) if self.coverage > 0 else 0.0
+                     for j, c in enumerate(self.targets)]
         for p in range(1, self.P + 1):
             if n - p < self.segment_start:
                 continue
@@ -1016,7 +1089,7 @@ class ForecasterReference:
             interval = self.clock.interval if self.clock.known >= 1 and self.clock.interval > 0 else None
             for j, c in enumerate(self.targets):
                 if t is not None:
-                    self.seasonal_observe(j, xg[c], t, interval, n == 0 or restart)
+                    profile_observe(self.season[j], xg[c], t, interval, n == 0 or restart)
                 for p in range(1, self.P + 1):
                     change = self.seasonal_change(j, t, t + p * interval) if t is not None and interval else 0.0
                     seasonal[(p - 1) * self.K + j] = xg[c] + change
@@ -1046,37 +1119,9 @@ class ForecasterReference:
         self.history.pop(n - self.P - 1, None)
         return made
 
-    @staticmethod
-    def seasonal_bins(t):
-        def at(length, bins, offset=0.0):
-            phase = math.fmod(t - offset, length)
-            if phase < 0:
-                phase += length
-            return min(int(phase / length * bins), bins - 1)
-        return at(86400.0, SEASONAL_DAY_BINS), at(7 * 86400.0, SEASONAL_WEEK_BINS, SEASONAL_WEEK_START)
-
-    def seasonal_observe(self, j, x, t, interval, restart):
-        """The level follows the value less its profile over about a day (in time); the deviation
-        from it is learned by the day bin, then the week bin, each from what the other leaves (a
-        bin's first value whole; an unknown bin counts 0)."""
-        s = self.season[j]
-        b, c = self.seasonal_bins(t)
-        daily = 0.0 if math.isnan(s["day"][b]) else s["day"][b]
-        weekly = 0.0 if math.isnan(s["week"][c]) else s["week"][c]
-        if math.isnan(s["level"]) or restart:
-            s["level"] = x - daily - weekly
-        else:
-            a = min(max((interval if interval is not None else 86400.0 / 100) / 86400.0, 1e-4), 0.5)
-            s["level"] += a * (x - daily - weekly - s["level"])
-        d = x - s["level"]
-        day = s["day"][b]
-        s["day"][b] = d - weekly if math.isnan(day) else day + SEASONAL_RATE * (d - weekly - day)
-        week = s["week"][c]
-        s["week"][c] = d - s["day"][b] if math.isnan(week) else week + SEASONAL_RATE * (d - s["day"][b] - week)
-
     def seasonal_change(self, j, t, ahead):
         s = self.season[j]
-        (b0, c0), (b1, c1) = self.seasonal_bins(t), self.seasonal_bins(ahead)
+        (b0, c0), (b1, c1) = seasonal_bins(t), seasonal_bins(ahead)
         def difference(profile, a, b):
             x = profile[b] - profile[a]
             return 0.0 if math.isnan(x) else x
@@ -1181,7 +1226,7 @@ class ForecasterReference:
         if restart:
             self.restart_at = self.n
         self.learned.append(xg)
-        anomaly, drift = self.score(x)
+        anomaly, drift = self.score(x, xg, t)
         made = self.forecast(xg, t, restart)
         self.learn(xg)
         return made, anomaly, drift
@@ -1566,6 +1611,18 @@ def hourly_channel(n, gen):
     return samples, [T0 + 3600.0 * k for k in range(n)]
 
 
+def daily_channel(n, gen):
+    """One channel of hourly samples with a daily cycle (amplitude 2, small noise) whose peaks
+    and troughs stop from sample 450 to 489, the value held near the cycle's middle: inside every
+    value seen, a departure only for the time of day (the novelty's residual)."""
+    noise = torch.randn(n, generator=gen)
+    samples = []
+    for k in range(n):
+        cycle = 0.0 if 450 <= k < 490 else 2.0 * math.sin(2.0 * math.pi * k / 24.0)
+        samples.append([3.0 + cycle + 0.1 * float(noise[k])])
+    return samples, [T0 + 3600.0 * k for k in range(n)]
+
+
 def forecaster_scenarios():
     return [
         dict(name="forecaster_gru_i2_p2_drift", cell="gru", activation="tanh", inputs=2,
@@ -1591,6 +1648,15 @@ def forecaster_scenarios():
              normalization={"kind": "running", "forgetting": 0.99},
              ensemble=True, linear_lags=2, direct_lookback=102, coverage=0.8, drift=False,
              n_samples=400, weights_every=20, data=hourly_channel),
+        # A daily cycle that stops for 40 hours after 18 days: the novelty's residual against its
+        # own day-and-week profile (one step ahead, where the seasonal expert is off).
+        dict(name="forecaster_lstm_i1_daily_residual", cell="lstm", activation="tanh", inputs=1,
+             hidden=3, targets=[0], horizon=1, window=4, update_every=2,
+             loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
+             formulation="change", calendar=True,
+             normalization={"kind": "running", "forgetting": 0.99},
+             ensemble=True, linear_lags=1, direct_lookback=0, coverage=0.8, drift=False,
+             n_samples=560, weights_every=20, data=daily_channel),
     ]
 
 
