@@ -441,7 +441,7 @@ struct ForecasterPartsTests {
             return v.value(target: 0)
         }
         #expect(score(0.5) == 0 && score(-0.5) == 0)
-        #expect(score(1.02) == 0, "within the margin (2% of the width 2 is 0.04)")
+        #expect(score(1.04) == 0, "within the margin (4% of the width 2 is 0.08)")
         let past = score(1.1)
         #expect(past > NoveltyScore.floor && past < 1, "\(past)")
         #expect(score(-1.1) > NoveltyScore.floor, "either side")

@@ -59,7 +59,7 @@ struct NoveltyScore {
     static let residualMargin = 0.07
     /// A value is novel when it lies beyond its remembered range by more than this share of
     /// the range's width.
-    static let margin = 0.02
+    static let margin = 0.04
     /// Per sample, the range's ends move this share of the way to its middle, so that a range
     /// an old incident widened narrows again (a half-life of about 6,900 samples).
     static let forgetting = 1e-4
@@ -187,4 +187,3 @@ struct NoveltyScore {
         return SeasonalExpert.isPlausible(profile, targets: k, on: true)
     }
 }
-
