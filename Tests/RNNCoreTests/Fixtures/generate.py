@@ -1623,6 +1623,16 @@ def daily_channel(n, gen):
     return samples, [T0 + 3600.0 * k for k in range(n)]
 
 
+def lstm_i1_scenario(**differences):
+    """A one-channel LSTM scenario of 3 units (window 4, an update every second sample, bands at
+    80%, no drift handling), with `differences` (the name, horizon, optimizer, ...)."""
+    return dict(dict(cell="lstm", activation="tanh", inputs=1, hidden=3, targets=[0], window=4,
+                     update_every=2, loss={"kind": "squared"}, clip={"mode": "norm", "threshold": 1.0},
+                     formulation="change", calendar=True,
+                     normalization={"kind": "running", "forgetting": 0.99},
+                     ensemble=True, coverage=0.8, drift=False, weights_every=20), **differences)
+
+
 def forecaster_scenarios():
     return [
         dict(name="forecaster_gru_i2_p2_drift", cell="gru", activation="tanh", inputs=2,
@@ -1632,31 +1642,16 @@ def forecaster_scenarios():
              normalization={"kind": "running", "forgetting": None},
              ensemble=True, linear_lags=4, direct_lookback=12, coverage=0.9, drift=True,
              n_samples=400, weights_every=20, data=with_faults),
-        dict(name="forecaster_lstm_i1_untimed", cell="lstm", activation="tanh", inputs=1,
-             hidden=3, targets=[0], horizon=1, window=4, update_every=2,
-             loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
-             formulation="change", calendar=True,
-             normalization={"kind": "running", "forgetting": 0.99},
-             ensemble=True, linear_lags=1, direct_lookback=0, coverage=0.8, drift=False,
-             n_samples=600, weights_every=20, data=untimed_channel),
+        lstm_i1_scenario(name="forecaster_lstm_i1_untimed", horizon=1, optimizer=ADAM,
+                         linear_lags=1, direct_lookback=0, n_samples=600, data=untimed_channel),
         # Adafactor every second sample, two steps ahead: Wx 6 × 12, Wh 3 × 12 and Wy 2 × 3
         # factored in memory.
-        dict(name="forecaster_lstm_i1_p2_adafactor", cell="lstm", activation="tanh", inputs=1,
-             hidden=3, targets=[0], horizon=2, window=4, update_every=2,
-             loss={"kind": "squared"}, optimizer=ADAFACTOR, clip={"mode": "norm", "threshold": 1.0},
-             formulation="change", calendar=True,
-             normalization={"kind": "running", "forgetting": 0.99},
-             ensemble=True, linear_lags=2, direct_lookback=102, coverage=0.8, drift=False,
-             n_samples=400, weights_every=20, data=hourly_channel),
+        lstm_i1_scenario(name="forecaster_lstm_i1_p2_adafactor", horizon=2, optimizer=ADAFACTOR,
+                         linear_lags=2, direct_lookback=102, n_samples=400, data=hourly_channel),
         # A daily cycle that stops for 40 hours after 18 days: the novelty's residual against its
         # own day-and-week profile (one step ahead, where the seasonal expert is off).
-        dict(name="forecaster_lstm_i1_daily_residual", cell="lstm", activation="tanh", inputs=1,
-             hidden=3, targets=[0], horizon=1, window=4, update_every=2,
-             loss={"kind": "squared"}, optimizer=ADAM, clip={"mode": "norm", "threshold": 1.0},
-             formulation="change", calendar=True,
-             normalization={"kind": "running", "forgetting": 0.99},
-             ensemble=True, linear_lags=1, direct_lookback=0, coverage=0.8, drift=False,
-             n_samples=560, weights_every=20, data=daily_channel),
+        lstm_i1_scenario(name="forecaster_lstm_i1_daily_residual", horizon=1, optimizer=ADAM,
+                         linear_lags=1, direct_lookback=0, n_samples=560, data=daily_channel),
     ]
 
 
