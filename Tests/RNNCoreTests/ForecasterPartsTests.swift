@@ -600,6 +600,9 @@ struct ForecasterPartsTests {
         // One step ahead there is no direct expert: its weight stays 0 and nothing else moved.
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         #expect(restored.combinationWeights(output: 0)[Expert.direct.rawValue] == 0)
+        // The novelty's residual started over at the restore (format 5 had none); it scores
+        // after 300 residuals and a week, past the end: the same scores.
+        #expect(restored.anomalyScore.novelty.residual[0] == 300 - 24)
     }
 
     @Test func aFormatFiveStateFarAheadGainsADirectExpertThatEarnsItsWeight() throws {
@@ -675,8 +678,10 @@ struct ForecasterPartsTests {
         let start = 8 + original.trainer.stateByteCount + 32 + 8 * old.noveltyHistory
         bytes.removeSubrange(start..<(start + 8 * NoveltyScore.count(targets: 1)))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series)
-        // The novelty folded in the values since the restore only; the original, all of them.
+        // The novelty folded in the values since the restore only; the original, all of them. The
+        // residual too, from the first day bin the profile knew again (hourly samples: after 24).
         #expect(restored.anomalyScore.novelty.base[2] == 300 && original.anomalyScore.novelty.base[2] == 900)
+        #expect(restored.anomalyScore.novelty.residual[0] == 300 - 24)
         // One number short of either format is refused.
         #expect(throws: TrainerStateError.self) {
             try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }

@@ -27,8 +27,7 @@ struct AnomalyScore {
         self.latest = latest
         self.base = base
         self.novelty = novelty
-        let targets = novelty.targets
-        self.targets = targets
+        self.targets = novelty.targets
     }
 
     static let count = 1
