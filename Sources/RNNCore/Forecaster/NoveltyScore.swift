@@ -24,7 +24,7 @@ struct NoveltyScore {
     init(base: UnsafeMutablePointer<Double>, residual: UnsafeMutablePointer<Double>, profile: UnsafeMutablePointer<Double>, targets: Int) {
         self.base = base
         self.residual = residual
-        self.profile = SeasonalExpert(base: profile, targets: targets, isOn: true)
+        self.profile = SeasonalExpert(base: profile, targets: targets, isOn: true, rate: Self.profileRate)
         self.targets = targets
     }
 
@@ -57,6 +57,11 @@ struct NoveltyScore {
     /// this share of the range's width: wider than the value's `margin`, since a profile that is
     /// still learning adds its own noise to the residual.
     static let residualMargin = 0.07
+    /// ρ of the profile the residual is taken against: a bin's memory is about five visits, half
+    /// the seasonal expert's, so that a changed routine stops being a departure within a week
+    /// or two (0.1 scored 1.6 to 2.4 points lower on NAB, 0.15 as low, 0.18 to 0.22 about the
+    /// same, 0.25 to 0.4 lower again: docs/anomalies.md).
+    static let profileRate = 0.2
     /// A value is novel when it lies beyond its remembered range by more than this share of
     /// the range's width.
     static let margin = 0.04

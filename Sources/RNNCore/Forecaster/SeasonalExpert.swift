@@ -25,6 +25,16 @@ struct SeasonalExpert {
     let base: UnsafeMutablePointer<Double>
     let targets: Int
     let isOn: Bool
+    /// ρ of this profile: `rate` for the expert's; the anomaly score's own profile learns faster
+    /// (NoveltyScore.profileRate).
+    let rate: Double
+
+    init(base: UnsafeMutablePointer<Double>, targets: Int, isOn: Bool, rate: Double = Self.rate) {
+        self.base = base
+        self.targets = targets
+        self.isOn = isOn
+        self.rate = rate
+    }
 
     static let day = 86_400.0, week = 7 * 86_400.0
     static let dayBins = 288, weekBins = 672
@@ -74,8 +84,8 @@ struct SeasonalExpert {
             l.pointee += a * (x - daily - weekly - l.pointee)
         }
         let d = x - l.pointee
-        day.pointee = day.pointee.isNaN ? d - weekly : day.pointee + Self.rate * (d - weekly - day.pointee)
-        week.pointee = week.pointee.isNaN ? d - day.pointee : week.pointee + Self.rate * (d - day.pointee - week.pointee)
+        day.pointee = day.pointee.isNaN ? d - weekly : day.pointee + rate * (d - weekly - day.pointee)
+        week.pointee = week.pointee.isNaN ? d - day.pointee : week.pointee + rate * (d - day.pointee - week.pointee)
     }
 
     /// What target `j`'s profile expects at time `t`, ℓ + D[b] + W[c] (a week bin still unknown

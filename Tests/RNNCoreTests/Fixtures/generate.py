@@ -580,9 +580,9 @@ EG_RATE, EG_FLOOR, EG_FORGETTING = 0.05, 1e-3, 0.99
 DIRECT_RECENT, DIRECT_BLOCK, DIRECT_FORGETTING, DIRECT_RIDGE, DIRECT_SOLVE_EVERY = 96, 4, 0.9999, 1e-4, 16
 BAND_WINDOW, BAND_WARMUP, BAND_FORGETTING, ACI_GAMMA = 256, 20, 0.99, 0.005
 ACI_WINDUP, ACI_REPAY = 0.5, 0.001  # beyond step 1 the level stops at -ACI_WINDUP * alpha and owes the rest
-BAND_FAR_WINDOW, BAND_FAR_FORGETTING = 128, 0.998
+BAND_FAR_WINDOW, BAND_FAR_FORGETTING = 128, 0.998  # beyond step 1: the newest scores the quantile takes, σ_o's forgetting
 # The seasonal expert: day bins, week bins, the bins' rate, the week's start (Monday, UTC).
-SEASONAL_DAY_BINS, SEASONAL_WEEK_BINS, SEASONAL_RATE, SEASONAL_WEEK_START = 288, 672, 0.1, 4 * 86400.0  # beyond step 1: the newest scores the quantile takes, σ_o's forgetting
+SEASONAL_DAY_BINS, SEASONAL_WEEK_BINS, SEASONAL_RATE, SEASONAL_WEEK_START = 288, 672, 0.1, 4 * 86400.0
 ANOMALY_WARMUP = 100
 ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the target's std
 ANOMALY_RUN = 3               # raw scores averaged
@@ -600,6 +600,7 @@ NOVELTY_QUIET = 100           # samples whose novelties score 0 after one
 NOVELTY_RESIDUAL_SPANS = (1, 20, 60)  # the residual's spans (span 1 keeps its range, does not score)
 NOVELTY_RESIDUAL_WARMUP = 7 * 86400.0  # seconds of residuals, besides NOVELTY_WARMUP of them
 NOVELTY_RESIDUAL_MARGIN = 0.07  # the residual's margin
+NOVELTY_PROFILE_RATE = 0.2    # the rate of the profile the residual is taken against
 
 
 def surprise(decades):
@@ -652,10 +653,10 @@ def seasonal_bins(t):
     return at(86400.0, SEASONAL_DAY_BINS), at(7 * 86400.0, SEASONAL_WEEK_BINS, SEASONAL_WEEK_START)
 
 
-def profile_observe(s, x, t, interval, restart):
+def profile_observe(s, x, t, interval, restart, rate=SEASONAL_RATE):
     """The level follows the value less its profile over about a day (in time); the deviation
-    from it is learned by the day bin, then the week bin, each from what the other leaves (a
-    bin's first value whole; an unknown bin counts 0)."""
+    from it is learned by the day bin, then the week bin, each from what the other leaves at
+    `rate` (a bin's first value whole; an unknown bin counts 0)."""
     b, c = seasonal_bins(t)
     daily = 0.0 if math.isnan(s["day"][b]) else s["day"][b]
     weekly = 0.0 if math.isnan(s["week"][c]) else s["week"][c]
@@ -666,9 +667,9 @@ def profile_observe(s, x, t, interval, restart):
         s["level"] += a * (x - daily - weekly - s["level"])
     d = x - s["level"]
     day = s["day"][b]
-    s["day"][b] = d - weekly if math.isnan(day) else day + SEASONAL_RATE * (d - weekly - day)
+    s["day"][b] = d - weekly if math.isnan(day) else day + rate * (d - weekly - day)
     week = s["week"][c]
-    s["week"][c] = d - s["day"][b] if math.isnan(week) else week + SEASONAL_RATE * (d - s["day"][b] - week)
+    s["week"][c] = d - s["day"][b] if math.isnan(week) else week + rate * (d - s["day"][b] - week)
 
 
 def profile_expected(s, t):
@@ -738,7 +739,7 @@ class Novelty:
                 scores = self.residuals.n >= NOVELTY_WARMUP and t - self.first_time >= NOVELTY_RESIDUAL_WARMUP
                 e = self.residuals.fold(value - expected, scores, 1)
                 excess = max(excess, e - (NOVELTY_RESIDUAL_MARGIN - NOVELTY_MARGIN))
-            profile_observe(self.profile, learned, t, interval, False)
+            profile_observe(self.profile, learned, t, interval, False, NOVELTY_PROFILE_RATE)
         if excess <= NOVELTY_MARGIN:
             return 0.0
         return NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * min(1.0, excess - NOVELTY_MARGIN)
