@@ -495,32 +495,46 @@ struct ForecasterPartsTests {
         #expect(flat.value(target: 0) == 1, "past the range [20, 21]")
     }
 
-    @Test func aDepartureForTheTimeOfDayIsNovelOnceTheProfileHasSeenAWeek() {
-        // 15-minute samples of a daily cycle between -1 and 1 (with a little deterministic noise);
-        // on day `day` the cycle stops at 0 for the 6 hours around its peak: inside every value
-        // seen, so the value's own spans see nothing; off the time of day, which the residual
-        // against the day-and-week profile sees, once the profile has had a week.
-        let perDay = 96, interval = 900.0, t0 = 1_700_000_000.0
-        func run(flatDay day: Int, timed: Bool) -> (novel: [Int], flat: Range<Int>) {
+    @Test func aDepartureForTheTimeOfDayIsNovelOnceTheResidualHasWarmedUp() {
+        // A daily cycle between -1 and 1 (with a little deterministic noise); on day `day` the
+        // cycle stops at 0 for the 6 hours around its peak: inside every value seen, so the value's
+        // own spans see nothing; off the time of day, which the residual against the day-and-week
+        // profile sees once it has 300 residuals over a day. With `setBack`, the clock goes back a
+        // week after two days (to the same times of day and week), which starts the day over.
+        let t0 = 1_700_000_000.0
+        func run(perDay: Int, flatDay day: Int, timed: Bool, setBack: Bool = false) -> (novel: [Int], flat: Range<Int>) {
+            let interval = 86_400 / Double(perDay), back = setBack ? 2 * perDay : Int.max
             let v = Self.noveltyScore(targets: 1)
             defer { Self.free(v) }
             v.start()
-            let flat = (day * perDay + 12)..<(day * perDay + 36)
+            let flat = (day * perDay + perDay / 8)..<(day * perDay + 3 * perDay / 8)
             var novel: [Int] = []
             for k in 0..<((day + 1) * perDay) {
                 let x = flat.contains(k) ? 0 : Double.sin(2 * Double.pi * Double(k) / Double(perDay)) + 0.05 * Double.sin(Double(k) * 1.7)
-                v.observe(target: 0, value: x, learned: x, time: timed ? t0 + Double(k) * interval : nil, interval: timed ? interval : nil)
+                let time = t0 + Double(k) * interval - (k >= back ? SeasonalExpert.week : 0)
+                v.observe(target: 0, value: x, learned: x, time: timed ? time : nil, interval: timed ? interval : nil)
                 v.quieten()
                 if v.value(target: 0) > 0 { novel.append(k) }
             }
             #expect(Self.isPlausible(v))
             return (novel, flat)
         }
-        let late = run(flatDay: 9, timed: true)
+        // 15-minute samples: each in a day bin of its own, so the residuals start on day 1 and
+        // 300 of them take until day 4.
+        let late = run(perDay: 96, flatDay: 9, timed: true)
         #expect(late.novel.count == 1 && late.novel.allSatisfy(late.flat.contains), "novel at \(late.novel), flat \(late.flat)")
-        #expect(run(flatDay: 9, timed: false).novel.isEmpty, "no time, no profile")
-        #expect(run(flatDay: 5, timed: true).novel.isEmpty, "before the residual has a week")
-        // A clock set back before the first residual counts the week from there.
+        #expect(run(perDay: 96, flatDay: 9, timed: false).novel.isEmpty, "no time, no profile")
+        #expect(run(perDay: 96, flatDay: 3, timed: true).novel.isEmpty, "before 300 residuals")
+        // 1-minute samples: five to a day bin, so the residuals start at once and 300 take five
+        // hours; the day is what waits. Set back a week after two days, the clock starts it over.
+        let minutes = run(perDay: 1440, flatDay: 3, timed: true, setBack: true)
+        // Novel at its start, and at its end: in 360 samples the profile learned some of the flat.
+        #expect(minutes.novel.first.map(minutes.flat.contains) == true
+                && minutes.novel.allSatisfy { $0 >= minutes.flat.lowerBound && $0 <= minutes.flat.upperBound + 60 },
+                "novel at \(minutes.novel), flat \(minutes.flat)")
+        #expect(run(perDay: 1440, flatDay: 2, timed: true, setBack: true).novel.isEmpty, "within a day of the clock set back")
+        let perDay = 96, interval = 900.0
+        // A clock set back before the first residual counts the day from there.
         let v = Self.noveltyScore(targets: 1)
         defer { Self.free(v) }
         v.start()

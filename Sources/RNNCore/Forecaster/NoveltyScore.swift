@@ -50,17 +50,19 @@ struct NoveltyScore {
     /// mean something.
     static let warmup = 300.0
     /// Seconds of residuals (from the first) before they score, besides `warmup` of them: a
-    /// week, so that the profile has seen every time of the week once and the residual's range
-    /// holds a whole week's usual departures.
-    static let residualWarmup = SeasonalExpert.week
+    /// day, so that the residual's range holds a whole day's usual departures whatever the
+    /// sampling rate (300 one-minute residuals are five hours). On NAB a week scored 1.3 points
+    /// lower, 3 days 0.6 lower, anything up to 2 days the same (docs/anomalies.md).
+    static let residualWarmup = SeasonalExpert.day
     /// A residual is novel when its smoothed value lies beyond its remembered range by more than
     /// this share of the range's width: wider than the value's `margin`, since a profile that is
     /// still learning adds its own noise to the residual.
     static let residualMargin = 0.07
     /// ρ of the profile the residual is taken against: a bin's memory is about five visits, half
     /// the seasonal expert's, so that a changed routine stops being a departure within a week
-    /// or two (0.1 scored 1.6 to 2.4 points lower on NAB, 0.15 as low, 0.18 to 0.22 about the
-    /// same, 0.25 to 0.4 lower again: docs/anomalies.md).
+    /// or two (with a week's warm-up, 0.1 scored 1.6 to 2.4 points lower on NAB, 0.15 as low,
+    /// 0.18 to 0.22 about the same, 0.25 to 0.4 lower again; docs/anomalies.md has this sweep and
+    /// the one with a day's).
     static let profileRate = 0.2
     /// A value is novel when it lies beyond its remembered range by more than this share of
     /// the range's width.

@@ -598,7 +598,7 @@ NOVELTY_FORGETTING = 1e-4     # the range's ends move this share towards its mid
 NOVELTY_FLOOR = 0.92          # a novelty scores NOVELTY_FLOOR .. 1
 NOVELTY_QUIET = 100           # samples whose novelties score 0 after one
 NOVELTY_RESIDUAL_SPANS = (1, 20, 60)  # the residual's spans (span 1 keeps its range, does not score)
-NOVELTY_RESIDUAL_WARMUP = 7 * 86400.0  # seconds of residuals, besides NOVELTY_WARMUP of them
+NOVELTY_RESIDUAL_WARMUP = 86400.0  # seconds of residuals, besides NOVELTY_WARMUP of them
 NOVELTY_RESIDUAL_MARGIN = 0.07  # the residual's margin
 NOVELTY_PROFILE_RATE = 0.2    # the rate of the profile the residual is taken against
 
@@ -721,7 +721,7 @@ class Novelty:
     its residual against a day-and-week profile of its own (the seasonal expert's algorithm, always
     on); novel when a smoothed value is beyond its range by more than NOVELTY_MARGIN of its width
     (once NOVELTY_WARMUP values are in), or a smoothed residual beyond its by NOVELTY_RESIDUAL_MARGIN
-    (once NOVELTY_WARMUP residuals and a week of them are in)."""
+    (once NOVELTY_WARMUP residuals and a day of them are in)."""
 
     def __init__(self):
         self.values = Ranges(NOVELTY_SPANS)
