@@ -59,8 +59,8 @@ struct NoveltyScore {
     /// still learning adds its own noise to the residual.
     static let residualMargin = 0.07
     /// ρ of the profile the residual is taken against: a bin's memory is about five visits, half
-    /// the seasonal expert's, so that a changed routine stops being a departure within a week
-    /// or two (with a week's warm-up, 0.1 scored 1.6 to 2.4 points lower on NAB, 0.15 as low,
+    /// the seasonal expert's, so that a changed routine stops being a departure within about
+    /// a week (with a week's warm-up, 0.1 scored 1.6 to 2.4 points lower on NAB, 0.15 as low,
     /// 0.18 to 0.22 about the same, 0.25 to 0.4 lower again; docs/anomalies.md has this sweep and
     /// the one with a day's).
     static let profileRate = 0.2
