@@ -764,8 +764,8 @@ struct ForecasterPartsTests {
         let quarter = 900.0
         for i in 0..<(42 * 96) {
             let t = monday + Double(i) * quarter
-            seasonal.observe(cycle(t) + 100, target: 0, time: t, interval: quarter, restart: i == 0)
-            seasonal.observe(cycle(t) + step(t), target: 1, time: t, interval: quarter, restart: i == 0)
+            seasonal.observe(cycle(t) + 100, target: 0, at: .init(t), interval: quarter, restart: i == 0)
+            seasonal.observe(cycle(t) + step(t), target: 1, at: .init(t), interval: quarter, restart: i == 0)
         }
         let now = monday + 42 * 86_400 + 3 * 3600  // the seventh Monday, 03:00
         for hours in [1.0, 6, 12] {

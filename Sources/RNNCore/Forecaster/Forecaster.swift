@@ -345,12 +345,12 @@ public final class Forecaster {
             // sampling interval is known, it forecasts the latest value.
             // The bins depend on the time alone: found once per step, not per target.
             let interval = clock.interval
-            if let time {
+            let now = time.map(SeasonalExpert.Bins.init)
+            if let now {
                 for j in 0..<k {
-                    seasonal.observe(learned[j], target: j, time: time, interval: interval, restart: n == 0 || restart)
+                    seasonal.observe(learned[j], target: j, at: now, interval: interval, restart: n == 0 || restart)
                 }
             }
-            let now = time.map(SeasonalExpert.Bins.init)
             for p in 1...horizon {
                 let ahead = time.flatMap { t in interval.map { SeasonalExpert.Bins(t + Double(p) * $0) } }
                 for j in 0..<k {

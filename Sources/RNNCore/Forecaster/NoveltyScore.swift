@@ -106,7 +106,8 @@ struct NoveltyScore {
         s[1] += 1
         if let time {
             let r = residual(j)
-            if let expected = profile.expected(target: j, time: time) {
+            let bins = SeasonalExpert.Bins(time)
+            if let expected = profile.expected(target: j, at: bins) {
                 // The week counts from the first residual, or from a time set back before it.
                 if r[0] == 0 || time < r[1] { r[1] = time }
                 let scores = r[0] >= Self.warmup && time - r[1] >= Self.residualWarmup
@@ -116,7 +117,7 @@ struct NoveltyScore {
                 excess = max(excess, e - (Self.residualMargin - Self.margin))
                 r[0] += 1
             }
-            profile.observe(learned, target: j, time: time, interval: interval, restart: false)
+            profile.observe(learned, target: j, at: bins, interval: interval, restart: false)
         }
         s[0] = excess > Self.margin ? Self.floor + (1 - Self.floor) * min(1, excess - Self.margin) : 0
     }

@@ -68,13 +68,14 @@ struct SeasonalExpert {
     @inline(__always) static func dayBin(_ t: Double) -> Int { bin(t, length: day, bins: dayBins) }
     @inline(__always) static func weekBin(_ t: Double) -> Int { bin(t, length: week, bins: weekBins, offset: weekStart) }
 
-    /// Learns target `j`'s value `x` taken at time `t` (the stream's sampling interval `interval`
-    /// sets how fast the level forgets: about a day). The level follows the value less its
+    /// Learns target `j`'s value `x` taken at a time of bins `bins` (the stream's sampling interval
+    /// `interval` sets how fast the level forgets: about a day; the bins depend on the time alone,
+    /// so the caller finds them once for every target). The level follows the value less its
     /// profile (additive Holt–Winters), so the cycle does not leak into it; `restart` (a new
     /// segment or a level shift) moves it to the value less the profile at once. The profiles
     /// stay, since they belong to the time of day and of the week.
-    func observe(_ x: Double, target j: Int, time t: Double, interval: Double?, restart: Bool) {
-        let day = dayProfile(j) + Self.dayBin(t), week = weekProfile(j) + Self.weekBin(t)
+    func observe(_ x: Double, target j: Int, at bins: Bins, interval: Double?, restart: Bool) {
+        let day = dayProfile(j) + bins.day, week = weekProfile(j) + bins.week
         let daily = day.pointee.isNaN ? 0 : day.pointee, weekly = week.pointee.isNaN ? 0 : week.pointee
         let l = level(j)
         if l.pointee.isNaN || restart {
@@ -88,10 +89,10 @@ struct SeasonalExpert {
         week.pointee = week.pointee.isNaN ? d - day.pointee : week.pointee + rate * (d - day.pointee - week.pointee)
     }
 
-    /// What target `j`'s profile expects at time `t`, ℓ + D[b] + W[c] (a week bin still unknown
-    /// counting 0): nil until the level and the day bin are known.
-    func expected(target j: Int, time t: Double) -> Double? {
-        let daily = dayProfile(j)[Self.dayBin(t)], weekly = weekProfile(j)[Self.weekBin(t)]
+    /// What target `j`'s profile expects at a time of bins `bins`, ℓ + D[b] + W[c] (a week bin
+    /// still unknown counting 0): nil until the level and the day bin are known.
+    func expected(target j: Int, at bins: Bins) -> Double? {
+        let daily = dayProfile(j)[bins.day], weekly = weekProfile(j)[bins.week]
         let x = level(j).pointee + daily + (weekly.isNaN ? 0 : weekly)
         return x.isNaN ? nil : x
     }
