@@ -49,7 +49,8 @@ done
     echo "# rnnd on the Numenta Anomaly Benchmark"
     echo
     echo "Produced by \`bench/nab.sh${EXTRA:+ -- ${EXTRA[*]}}\` on $(date -u +%Y-%m-%d), rnnd $(git -C "$ROOT" rev-parse --short HEAD)."
-    echo "Every file replayed with \`rnnd replay FILE\` (default settings, one new stream per file), its"
+    echo "Every file replayed with \`rnnd replay FILE\` (default settings: the default model, LSTM with 64"
+    echo "hidden units, unless the flags above say otherwise; one new stream per file), its"
     echo "\`anomaly\` column taken as the detector's score (null: 0), scored by \`rnnd-nab score\`"
     echo "(bench/results/nab-scorer.md checks it against NAB's published scores). What the figures"
     echo "mean and the published scoreboard: docs/anomalies.md."
