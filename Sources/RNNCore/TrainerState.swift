@@ -399,10 +399,10 @@ extension Forecaster {
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
         // The events region sits where the state's format puts it (the history before it had
-        // four experts' columns before format 6, five before format 7; format 8 added regions
-        // after it).
+        // four experts' columns before format 6, five before format 7; formats 8 and 9 changed
+        // regions after it).
         let tail = 4 * (ConformalBands.windowsCount(outputs: c.outputs) + 3 * c.outputs)
-        let layout = [8, 7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
+        let layout = [9, 8, 7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
             ?? ForecasterLayout(c, format: 5)
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
@@ -422,51 +422,60 @@ extension Forecaster {
         // cut short); format 2 ended the numbers before the clock (formatTwoCount), format 3 before
         // the anomaly score's history (formatThreeCount), format 4 before the novelty's
         // (formatFourCount); format 6 had five experts and no seasonal one; format 7 ended before
-        // the novelty's residual (formatSevenCount).
+        // the novelty's residual (formatSevenCount); formats 5 to 8 had a fourth novelty span.
         let five = ForecasterLayout(configuration, format: 5), six = ForecasterLayout(configuration, format: 6)
+        let eight = ForecasterLayout(configuration, format: 8)
         func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
         let formatTwo = saved(five.formatTwoCount), formatThree = saved(five.formatThreeCount)
         let formatFour = saved(five.formatFourCount), formatFive = saved(five.count), formatSix = saved(six.count)
-        let formatSeven = saved(layout.formatSevenCount)
+        let formatSeven = saved(eight.formatSevenCount), formatEight = saved(eight.count)
         let current = bytes.count == ownStateByteCount
-        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven else {
+        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven || formatEight else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
         var r = StateReader(base: bytes.baseAddress!)
         var c = ForecasterCounters(reading: &r)
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
-        // Read into a copy first: a refused state leaves the forecaster as it was.
+        // Read into a copy first: a refused state leaves the forecaster as it was. An older
+        // format's state becomes format 8's first, then this format's.
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         if current {
             r.copy(into: numbers, stateCount)
-        } else if formatSeven {
-            r.copy(into: numbers, layout.formatSevenCount)
-            NoveltyScore(in: numbers, layout: layout, targets: targets.count).startResidual()
-        } else if formatSix {
-            let earlier = UnsafeMutablePointer<Double>.allocate(capacity: six.count)
-            defer { earlier.deallocate() }
-            r.copy(into: earlier, six.count)
-            newExpertRegions(from: earlier, layout: six, into: numbers)
         } else {
-            let earlier = UnsafeMutablePointer<Double>.allocate(capacity: five.count)
-            defer { earlier.deallocate() }
-            if formatTwo {
-                r.copy(into: earlier, five.formatTwoCount)
-                newFormatThreeRegions(in: earlier, layout: five)
-                newFormatFourRegions(in: earlier, layout: five)
-                newFormatFiveRegions(in: earlier, layout: five)
-            } else if formatThree {
-                r.copy(into: earlier, five.formatThreeCount)
-                newFormatFourRegions(in: earlier, layout: five)
-                newFormatFiveRegions(in: earlier, layout: five)
-            } else if formatFour {
-                r.copy(into: earlier, five.formatFourCount)
-                newFormatFiveRegions(in: earlier, layout: five)
+            let older = UnsafeMutablePointer<Double>.allocate(capacity: eight.count)
+            defer { older.deallocate() }
+            if formatEight {
+                r.copy(into: older, eight.count)
+            } else if formatSeven {
+                r.copy(into: older, eight.formatSevenCount)
+                NoveltyScore(in: older, layout: eight, targets: targets.count).startResidual()
+            } else if formatSix {
+                let earlier = UnsafeMutablePointer<Double>.allocate(capacity: six.count)
+                defer { earlier.deallocate() }
+                r.copy(into: earlier, six.count)
+                newExpertRegions(from: earlier, layout: six, into: older, layout: eight)
             } else {
-                r.copy(into: earlier, five.count)
+                let earlier = UnsafeMutablePointer<Double>.allocate(capacity: five.count)
+                defer { earlier.deallocate() }
+                if formatTwo {
+                    r.copy(into: earlier, five.formatTwoCount)
+                    newFormatThreeRegions(in: earlier, layout: five)
+                    newFormatFourRegions(in: earlier, layout: five)
+                    newFormatFiveRegions(in: earlier, layout: five)
+                } else if formatThree {
+                    r.copy(into: earlier, five.formatThreeCount)
+                    newFormatFourRegions(in: earlier, layout: five)
+                    newFormatFiveRegions(in: earlier, layout: five)
+                } else if formatFour {
+                    r.copy(into: earlier, five.formatFourCount)
+                    newFormatFiveRegions(in: earlier, layout: five)
+                } else {
+                    r.copy(into: earlier, five.count)
+                }
+                newExpertRegions(from: earlier, layout: five, into: older, layout: eight)
             }
-            newExpertRegions(from: earlier, layout: five, into: numbers)
+            newNoveltySpans(from: older, layout: eight, into: numbers)
         }
         let events = numbers + layout.events
         guard ConformalBands.isPlausible(
@@ -530,18 +539,21 @@ extension Forecaster {
     /// quiet period.
     func newFormatFiveRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
         // Format 5's part of the novelty only: the layout (format 5's) has no room for the rest.
-        (numbers + layout.noveltyHistory).update(repeating: 0, count: NoveltyScore.count(targets: targets.count))
+        (numbers + layout.noveltyHistory).update(repeating: 0, count: NoveltyScore.count(targets: targets.count, format: layout.format))
     }
 
-    /// A state of format 5 or 6 (`earlier`, in `old`'s layout) in this format's layout
-    /// (`numbers`): the regions before the combination as they are; the columns of the experts
+    /// A state of format 5 or 6 (`earlier`, in `old`'s layout) in format 8's layout (`numbers`,
+    /// in `new`): the regions before the combination as they are; the columns of the experts
     /// the old format did not have (the direct expert's before format 6, the seasonal expert's
     /// before 7) added to the combination's weights at 0 (`Combination.readmit`, once the state is
     /// read, takes each in at the floor when it is on, and it earns its weight from there), and to
     /// every row of the history as persistence's forecast; the regions after the history as they
     /// are; the new experts' regions new (they learn from the next samples on).
-    func newExpertRegions(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
-        let o = outputs, e0 = old.experts, e = layout.experts
+    func newExpertRegions(
+        from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>,
+        layout new: ForecasterLayout
+    ) {
+        let layout = new, o = outputs, e0 = old.experts, e = layout.experts
         numbers.update(from: earlier, count: old.combinationWeights)
         for out in 0..<o {
             let from = earlier + old.combinationWeights + out * e0, to = numbers + layout.combinationWeights + out * e
@@ -561,7 +573,7 @@ extension Forecaster {
         let kept = old.count - old.bandLevels
         (numbers + layout.bandLevels).update(from: earlier + old.bandLevels, count: kept)
         let fresh = layout.bandLevels + kept
-        (numbers + fresh).update(repeating: 0, count: stateCount - fresh)
+        (numbers + fresh).update(repeating: 0, count: layout.count - fresh)
         if old.format < 6 {
             DirectExpert(
                 gram: numbers + layout.directGram, cross: numbers + layout.directCross, weights: numbers + layout.directWeights,
@@ -571,6 +583,28 @@ extension Forecaster {
         }
         SeasonalExpert(base: numbers + layout.seasonal, targets: targets.count, isOn: seasonal.isOn).start()
         NoveltyScore(in: numbers, layout: layout, targets: targets.count).startResidual()
+    }
+
+    /// A state of format 8 (`earlier`, in `old`'s layout) in this format's layout (`numbers`):
+    /// format 9 dropped the novelty's span of 5 samples. Its other spans keep their smoothed
+    /// values and ranges, so the novelty goes on as it was; the regions before and after it are
+    /// the same in both formats.
+    func newNoveltySpans(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
+        let k = targets.count, oldPerTarget = 2 + 3 * NoveltyScore.formatEightSpans.count
+        numbers.update(from: earlier, count: layout.noveltyHistory)
+        numbers[layout.noveltyHistory] = earlier[old.noveltyHistory]
+        for j in 0..<k {
+            let from = earlier + old.noveltyHistory + 1 + oldPerTarget * j
+            let to = numbers + layout.noveltyHistory + 1 + NoveltyScore.perTarget * j
+            to.update(from: from, count: 2)
+            for (i, span) in NoveltyScore.spans.enumerated() {
+                let was = NoveltyScore.formatEightSpans.firstIndex(of: span)!
+                (to + 2 + 3 * i).update(from: from + 2 + 3 * was, count: 3)
+            }
+        }
+        let after = layout.noveltyHistory + NoveltyScore.count(targets: k)
+        let oldAfter = old.noveltyHistory + NoveltyScore.count(targets: k, format: old.format)
+        (numbers + after).update(from: earlier + oldAfter, count: layout.count - after)
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster

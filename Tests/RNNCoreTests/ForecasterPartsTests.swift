@@ -571,7 +571,20 @@ struct ForecasterPartsTests {
                 earlier += numbers[(row + column * o)..<(row + (column + 1) * o)]
             }
         }
-        earlier += numbers[layout.bandLevels..<(layout.bandLevels + old.count - old.bandLevels)]
+        // From the bands' levels on, the regions are the same size but for the novelty's: formats 5
+        // to 8 had a span of 5 samples too, between spans 1 and 20 (here a copy of span 20's
+        // numbers: reading drops it).
+        var tail = Array(numbers[layout.bandLevels..<layout.noveltyHistory])
+        let novelty = layout.noveltyHistory, k = f.targets.count
+        tail.append(numbers[novelty])
+        for j in 0..<k {
+            let s = novelty + 1 + NoveltyScore.perTarget * j
+            tail += numbers[s..<(s + 2 + 3)]
+            if format < 9 { tail += numbers[(s + 2 + 3)..<(s + 2 + 6)] }
+            tail += numbers[(s + 2 + 3)..<(s + NoveltyScore.perTarget)]
+        }
+        tail += numbers[(novelty + NoveltyScore.count(targets: k))...]
+        earlier += tail.prefix(old.count - old.bandLevels)
         precondition(earlier.count == old.count)
         var result = Array(bytes[..<own])
         for v in earlier { withUnsafeBytes(of: v) { result += $0 } }
@@ -690,7 +703,7 @@ struct ForecasterPartsTests {
         var bytes = Self.formatFiveState(original)
         let old = ForecasterLayout(ForecasterTests.configuration(), format: 5)
         let start = 8 + original.trainer.stateByteCount + 32 + 8 * old.noveltyHistory
-        bytes.removeSubrange(start..<(start + 8 * NoveltyScore.count(targets: 1)))
+        bytes.removeSubrange(start..<(start + 8 * NoveltyScore.count(targets: 1, format: 5)))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series)
         // The novelty folded in the values since the restore only; the original, all of them. The
         // residual too, from the first day bin the profile knew again (hourly samples: after 24).
@@ -705,8 +718,9 @@ struct ForecasterPartsTests {
     @Test func aFormatSevenStateIsReadAndItsResidualStartsOver() throws {
         let (original, series) = Self.learnedSine(seed: 21)
         let bytes = Self.olderState(original, format: 7)
+        // Format 8 added the residual and its profile; format 9 dropped three numbers a target.
         let added = NoveltyScore.residualCount(targets: 1) + NoveltyScore.profileCount(targets: 1)
-        #expect(bytes.count == original.stateByteCount - 8 * added)
+        #expect(bytes.count == original.stateByteCount - 8 * (added - 3))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series)
         // The value's novelty went on; the residual's profile started over (hourly samples: a
         // day bin comes back after 24), so it folded in the residuals since the restore only.
@@ -715,6 +729,25 @@ struct ForecasterPartsTests {
         // One number short of either format is refused.
         #expect(throws: TrainerStateError.self) {
             try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
+        }
+    }
+
+    @Test func aFormatEightStateIsReadAndItsNoveltyGoesOnWithoutTheSpanOfFive() throws {
+        // Record format 8's state: format 9's with a novelty span of 5 samples between 1 and 20.
+        // Read, the span is dropped and the others go on: the same forecasts, bands and anomaly
+        // scores as the original's.
+        let (original, series) = Self.learnedSine(seed: 25)
+        let bytes = Self.olderState(original, format: 8)
+        #expect(bytes.count == original.stateByteCount + 8 * 3)
+        let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
+        let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
+        for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
+        for i in 0..<NoveltyScore.residualCount(targets: 1) { #expect(a.residual[i].bitPattern == b.residual[i].bitPattern, "residual \(i)") }
+        // One number short, or one too many, is refused.
+        for wrong in [Array(bytes.dropLast(8)), bytes + [UInt8](repeating: 0, count: 8)] {
+            #expect(throws: TrainerStateError.self) {
+                try wrong.withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
+            }
         }
     }
 

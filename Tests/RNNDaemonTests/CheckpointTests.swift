@@ -150,7 +150,7 @@ struct CheckpointTests {
         let model = try #require(object["model"] as? [String: Any])
         #expect(model["direct_lookback"] as? Int == 672)
         #expect(model["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct", "seasonal"])
-        #expect(object["format_version"] as? Int == 8)
+        #expect(object["format_version"] as? Int == 9)
 
         // Under a configuration of fewer experts, and of none but the network.
         let narrowed = RecordDescription(source: "far.rnndckpt", bytes: bytes, configured: ("narrow.toml", fewer))

@@ -101,7 +101,7 @@ public final class Forecaster {
     public static let bandWindow = ConformalBands.window
     /// The format of the state `writeState` writes, the record format that carries it
     /// (StreamRecord's format version; ForecasterLayout has what each format added).
-    public static let recordFormat = 8
+    public static let recordFormat = 9
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
@@ -579,9 +579,10 @@ struct ForecasterLayout {
                                 // its latest score, its latest 3 raw scores, their mean's long-term
                                 // mean and variance, and how many were folded in
     // Added in record format 5 (a format-4 state ends here: ``formatFourCount``).
-    let noveltyHistory: Int     // 1 + (2 + 3 × 4) × K: the samples left in the novelty's quiet period;
+    let noveltyHistory: Int     // 1 + (2 + 3 × 3) × K: the samples left in the novelty's quiet period;
                                 // per target its latest novelty, the values folded in, and per span the
-                                // smoothed value and the remembered range (lowest, highest)
+                                // smoothed value and the remembered range (lowest, highest); formats 5
+                                // to 8 had four spans, 1 + (2 + 3 × 4) × K
     // Record format 6 added the direct expert: a fifth column in the combination's weights and
     // in every row of the history (format 5's layout: ``init(_:format:)``), and these regions
     // (the direct expert's empty when it is off), the bands' debts last.
@@ -604,6 +605,8 @@ struct ForecasterLayout {
                                 // first, and per residual span the smoothed residual and its range
     let noveltyProfile: Int     // K × (1 + 288 + 672): per target the novelty's own level, day and
                                 // week profiles (SeasonalExpert's, always on)
+    // Record format 9 dropped the novelty's span of 5 samples: `noveltyHistory` is 3 × K numbers
+    // shorter than format 8's, and the regions after it sit that much earlier.
     /// The record format the layout is of (``ForecasterLayout/format``: the current one).
     let format: Int
     /// The experts the combination and the history have columns for.
@@ -616,7 +619,8 @@ struct ForecasterLayout {
     var formatThreeCount: Int { anomalyHistory }
     /// Numbers in a state saved in record format 4, which ended before `noveltyHistory`.
     var formatFourCount: Int { noveltyHistory }
-    /// Numbers in a state saved in record format 7, which ended before `noveltyResidual`.
+    /// Numbers in a state saved in record format 7, which ended before `noveltyResidual` (in a
+    /// layout of format 8).
     var formatSevenCount: Int { noveltyResidual }
 
     /// The current record format's number: ``Forecaster/recordFormat``.
@@ -639,7 +643,7 @@ struct ForecasterLayout {
             format: format)
     }
 
-    /// The layout of the given sizes in record format `format` (2 to 8).
+    /// The layout of the given sizes in record format `format` (2 to 9).
     init(
         inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, seasonal on: Bool,
         format: Int = Self.currentFormat
@@ -671,7 +675,7 @@ struct ForecasterLayout {
         cleanHistory = region(rows * k)
         events = region(4)
         anomalyHistory = region(AnomalyScore.historyCount(targets: k))
-        noveltyHistory = region(NoveltyScore.count(targets: k))
+        noveltyHistory = region(NoveltyScore.count(targets: k, format: format))
         let df = DirectExpert.features(lookback: lookback), horizon = rows - 1
         directGram = region(DirectExpert.packed(df))
         directCross = region(horizon * df)

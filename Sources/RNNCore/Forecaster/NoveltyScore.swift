@@ -28,8 +28,11 @@ struct NoveltyScore {
         self.targets = targets
     }
 
-    /// Numbers of the region `base` points at.
-    static func count(targets k: Int) -> Int { 1 + perTarget * k }
+    /// Numbers of the region `base` points at, in record format `format` (5 on: formats 5 to 8
+    /// had the spans of `formatEightSpans`).
+    static func count(targets k: Int, format: Int = Forecaster.recordFormat) -> Int {
+        1 + (format >= 9 ? perTarget : 2 + 3 * formatEightSpans.count) * k
+    }
     static let perTarget = 2 + 3 * spans.count
     /// Numbers of the region `residual` points at (record format 8 on).
     static func residualCount(targets k: Int) -> Int { residualPerTarget * k }
@@ -38,8 +41,13 @@ struct NoveltyScore {
     static func profileCount(targets k: Int) -> Int { SeasonalExpert.count(targets: k, on: true) }
 
     /// The exponential smoothing spans, in samples (weight 2 / (span + 1)): 1 is the value
-    /// itself; the longer ones find a slow departure that no single sample shows.
-    static let spans: [Double] = [1, 5, 20, 60]
+    /// itself; the longer ones find a slow departure that no single sample shows. (Record formats
+    /// 5 to 8 had a span of 5 too, `formatEightSpans`: it found little that the value itself or
+    /// span 20 did not, and raised 15 more false alarms on NAB, 0.7 points of its standard
+    /// score; a middle span of 10 to 30 scores the same; docs/anomalies.md.)
+    static let spans: [Double] = [1, 20, 60]
+    /// The spans of record formats 5 to 8: a record of those formats keeps those of `spans`.
+    static let formatEightSpans: [Double] = [1, 5, 20, 60]
     /// The spans of the residual, the value less what the stream's day-and-week profile expects
     /// at its time: a departure from the usual for the time of day (a night as busy as a day, a
     /// daily peak that does not come) that stays inside the value's own range. Span 1 keeps the

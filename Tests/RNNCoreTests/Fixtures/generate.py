@@ -591,7 +591,7 @@ ANOMALY_TARGET_WARMUP = 100   # means folded in before a target scores
 ANOMALY_DECADES = 24.0        # L = -log10(tail): 0.9 L / 24 below 24, then NOVELTY_FLOOR .. 1 at 48
 ANOMALY_ALERT = 0.45          # a surprise this high starts a quiet period ...
 ANOMALY_QUIET = 100           # ... of this many samples whose surprises score 0
-NOVELTY_SPANS = (1, 5, 20, 60)  # exponential smoothing spans (weight 2 / (span + 1))
+NOVELTY_SPANS = (1, 20, 60)  # exponential smoothing spans (weight 2 / (span + 1))
 NOVELTY_WARMUP = 300          # values folded in before a target's novelty scores
 NOVELTY_MARGIN = 0.04         # beyond the range by more than this share of its width
 NOVELTY_FORGETTING = 1e-4     # the range's ends move this share towards its middle per sample
