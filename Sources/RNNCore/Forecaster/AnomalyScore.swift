@@ -57,9 +57,10 @@ struct AnomalyScore {
     /// samples' surprises score 0, so that one incident is one alert (the novelty has its own).
     static let surpriseAlertLevel = 0.45
     static let quietSamples = 100
-    /// The alert level of the documented alert rule and of what `rnnd replay --plot` marks: a
-    /// novelty, or a surprise with p ≤ 10⁻¹³·³. NAB's threshold optimisation picks 0.66, 0.92
-    /// and 0.62 for its three profiles (docs/anomalies.md).
+    /// The alert level of the documented ticket rule and of what `rnnd replay --plot` marks: a
+    /// novelty, or a surprise with p ≤ 10⁻¹³·³. NAB's threshold optimisation picks about 0.85
+    /// on all three profiles; the page rule alerts above 0.8, the metrics' bound below it
+    /// (docs/anomalies.md).
     static let alertLevel = 0.5
 
     /// The surprise for a tail probability of `10^-l` (docs/numerics.md).
