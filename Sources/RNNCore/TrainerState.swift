@@ -553,6 +553,7 @@ extension Forecaster {
         from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>,
         layout new: ForecasterLayout
     ) {
+        // `layout` below is the layout written to (format 8's), not this forecaster's own.
         let layout = new, o = outputs, e0 = old.experts, e = layout.experts
         numbers.update(from: earlier, count: old.combinationWeights)
         for out in 0..<o {
