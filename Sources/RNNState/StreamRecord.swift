@@ -180,7 +180,7 @@ public struct StreamRecord: Sendable, Equatable {
         // The checksum first: a flipped bit anywhere is reported as such, not as what it broke.
         let stored = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
         guard xxh64(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count - 8)])) == stored else { throw .checksumMismatch }
-        guard version == formatVersion || (1...7).contains(version) else { throw .unsupportedVersion(Int(version)) }
+        guard (1...formatVersion).contains(version) else { throw .unsupportedVersion(Int(version)) }
         let scalar = try get(UInt8.self)
         o += 3
         guard scalar == 4 else { throw .unsupportedScalar(Int(scalar)) }

@@ -1,5 +1,5 @@
 import Foundation
-import RNNCore
+@testable import RNNCore
 @testable import RNNDaemon
 @testable import RNNState
 @testable import RNNTools
@@ -239,6 +239,57 @@ struct CheckpointTests {
         }
         #expect(compared == (horizon == 2 ? 2 * 39 + 2 * 38 : 39))
         #expect(worst < 1e-4, "the network goes on as the old rnnd's: worst relative difference \(worst)")
+    }
+
+    /// A record written by rnnd before format 9 (Fixtures/format8/generate.sh builds that rnnd,
+    /// `75af022`), whose novelty had a span of 5 samples: read as it is, the span dropped, it
+    /// goes on as the old rnnd's `replay --from` went from it, row after row, while learning: the
+    /// same forecasts and the same anomaly scores, the novelty's included (it scores from the
+    /// 301st value, so a novelty started over would score nothing in these 60 rows).
+    @Test func aFormatEightRecordGoesOnAsTheOldRnndWent() throws {
+        let directory = Self.fixtures.deletingLastPathComponent().appendingPathComponent("format8")
+        let bytes = Array(try Data(contentsOf: directory.appendingPathComponent("gru.rnndckpt")))
+        #expect(bytes[8] == 8, "the fixture is of format 8")
+        let record = try StreamRecord.decode(bytes)
+        #expect(record.formatRead == 8 && record.seq == 400 && record.stateSummary?.counters.samples == 2000)
+        #expect(record.shapeChanges(to: record.model).isEmpty)
+        let forecaster = try record.forecaster(current: record.model)
+        // Written again, it is a record of the current format: the old state byte for byte, less
+        // the span of 5 (three numbers after the novelty's quiet count and the target's latest
+        // novelty, count and span 1).
+        let again = try StreamRecord.decode(
+            StreamRecord(id: record.id, forecaster: forecaster, seq: record.seq, lastTimestamp: record.lastTimestamp, savedAt: 0).encoded())
+        #expect(again.formatRead == StreamRecord.formatVersion)
+        let trainerBytes = Int(record.state.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let spanOfFive = 8 + trainerBytes + 32 + 8 * (ForecasterLayout(record.model, format: 8).noveltyHistory + 1 + 2 + 3)
+        var shortened = record.state
+        shortened.removeSubrange(spanOfFive..<(spanOfFive + 8 * 3))
+        let differs = zip(again.state, shortened).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(again.state.count == shortened.count && differs == nil,
+                "\(again.state.count) bytes against \(shortened.count); first difference at byte \(differs.map(String.init) ?? "none")")
+
+        func rows(_ name: String) throws -> [[Substring]] {
+            try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+                .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        }
+        var expected: [Int: (forecast: Double, anomaly: Double)] = [:]
+        for r in try rows("gru-replay.csv") where r[1] == "1" { expected[Int(r[0])!] = (Double(r[2])!, Double(r[5])!) }
+        var made: Float = .nan, compared = 0, worstForecast = 0.0, worstAnomaly = 0.0, novelties = 0
+        for (m, row) in try rows("next.csv").enumerated() {
+            #expect(forecaster.predict([Float(row[1])!], time: Double(1_700_000_000 + 3600 * (400 + m))))
+            if let want = expected[m] {
+                let anomaly = try #require(forecaster.anomaly)
+                worstForecast = max(worstForecast, abs(Double(made) - want.forecast) / max(1, abs(want.forecast)))
+                worstAnomaly = max(worstAnomaly, abs(anomaly - want.anomaly))
+                if want.anomaly >= 0.92 { novelties += 1 }   // a novelty, or a surprise as certain
+                compared += 1
+            }
+            made = forecaster.forecast[0]
+            forecaster.learn()
+        }
+        #expect(compared == 59 && novelties >= 1)
+        #expect(worstForecast < 1e-4, "the forecasts go on as the old rnnd's: worst relative difference \(worstForecast)")
+        #expect(worstAnomaly < 1e-3, "the anomaly scores go on as the old rnnd's: worst difference \(worstAnomaly)")
     }
 
     @Test func theStoreCommitsWholeCheckpointsAndSetsRecordsAside() throws {
