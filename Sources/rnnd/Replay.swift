@@ -49,7 +49,7 @@ struct Replay: ParsableCommand {
         valueName: "model.rnndckpt"))
     var from: String?
 
-    @Option(help: ArgumentHelp("Write every scored forecast: row,horizon,<targets>.", valueName: "out.csv"))
+    @Option(help: ArgumentHelp("Write every scored forecast: row,horizon,<targets>, each target's band (<target>_lower,<target>_upper), the row's anomaly score.", valueName: "out.csv"))
     var predictions: String?
 
     @Option(help: ArgumentHelp("Write the figures as JSON.", valueName: "out.json"))
