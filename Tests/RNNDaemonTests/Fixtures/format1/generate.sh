@@ -9,16 +9,14 @@
 #                                              forecasts, row by row, as the old rnnd made them
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(git -C "$here" rev-parse --show-toplevel)
+source "$here/../old-rnnd.sh"
 # RNND_FORMAT1=path/to/rnnd uses an old rnnd built already.
 rnnd=${RNND_FORMAT1:-}
 if [[ -z $rnnd ]]; then
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
-    git -C "$repo" archive 2948ac7 | tar -x -C "$build"
     # Portable code (no FMA); the tests compare with a tolerance either way.
-    (cd "$build" && RNND_TARGET_CPU=x86-64 swift build --product rnnd >/dev/null)
-    rnnd="$build/.build/debug/rnnd"
+    rnnd=$(RNND_TARGET_CPU=x86-64 old_rnnd 2948ac7 "$build" debug)
 fi
 
 python3 - "$here" <<'PY'

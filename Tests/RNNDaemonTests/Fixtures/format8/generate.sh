@@ -12,15 +12,13 @@
 #                              its band and the anomaly score, row by row, as the old rnnd made them
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(git -C "$here" rev-parse --show-toplevel)
+source "$here/../old-rnnd.sh"
 # RNND_FORMAT8=path/to/rnnd uses an old rnnd built already.
 rnnd=${RNND_FORMAT8:-}
 if [[ -z $rnnd ]]; then
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
-    git -C "$repo" archive 75af022 | tar -x -C "$build"
-    (cd "$build" && swift build -c release --product rnnd >/dev/null)
-    rnnd="$build/.build/release/rnnd"
+    rnnd=$(old_rnnd 75af022 "$build" release)
 fi
 
 python3 - "$here" <<'PY'
