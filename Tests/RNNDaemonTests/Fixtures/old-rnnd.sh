@@ -1,11 +1,13 @@
 # Sourced by the generate.sh of Fixtures/format1 and Fixtures/format8, which write records with
-# rnnd as it was at an older commit. `old_rnnd COMMIT DIRECTORY CONFIGURATION` extracts that
-# commit's sources into DIRECTORY (the caller's temporary directory) and builds its rnnd in
-# CONFIGURATION (debug or release) with the caller's environment; prints the binary's path.
+# rnnd as it was at an older commit. `old_rnnd COMMIT CONFIGURATION` extracts that commit's
+# sources into a temporary directory (removed when the script exits), builds its rnnd in
+# CONFIGURATION (debug or release) with the caller's environment, and sets `rnnd` to the binary.
 old_rnnd() {
-    local commit=$1 build=$2 configuration=$3 repo
+    local commit=$1 configuration=$2 repo
     repo=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
-    git -C "$repo" archive "$commit" | tar -x -C "$build"
-    (cd "$build" && swift build -c "$configuration" --product rnnd >/dev/null)
-    echo "$build/.build/$configuration/rnnd"
+    old_rnnd_build=$(mktemp -d)
+    trap 'rm -rf "$old_rnnd_build"' EXIT
+    git -C "$repo" archive "$commit" | tar -x -C "$old_rnnd_build"
+    (cd "$old_rnnd_build" && swift build -c "$configuration" --product rnnd >/dev/null)
+    rnnd="$old_rnnd_build/.build/$configuration/rnnd"
 }

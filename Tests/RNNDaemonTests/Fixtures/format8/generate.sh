@@ -15,11 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../old-rnnd.sh"
 # RNND_FORMAT8=path/to/rnnd uses an old rnnd built already.
 rnnd=${RNND_FORMAT8:-}
-if [[ -z $rnnd ]]; then
-    build=$(mktemp -d)
-    trap 'rm -rf "$build"' EXIT
-    rnnd=$(old_rnnd 75af022 "$build" release)
-fi
+[[ -n $rnnd ]] || old_rnnd 75af022 release
 
 python3 - "$here" <<'PY'
 import math, sys, datetime
