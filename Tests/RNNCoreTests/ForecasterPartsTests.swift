@@ -906,4 +906,9 @@ extension NoveltyScore {
     func observe(target j: Int, value: Double) {
         observe(target: j, value: value, learned: value, time: nil, interval: nil)
     }
+
+    /// A sample taken at Unix time `time` (nil: unknown).
+    func observe(target j: Int, value: Double, learned: Double, time: Double?, interval: Double?) {
+        observe(target: j, value: value, learned: learned, at: time.map(SeasonalExpert.Bins.init), interval: interval)
+    }
 }

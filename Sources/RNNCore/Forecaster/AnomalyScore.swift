@@ -96,9 +96,9 @@ struct AnomalyScore {
     func clear() { latest.pointee = .nan }
 
     /// Target `j`'s novelty, from every sample's value (as it came, and as learned from), taken
-    /// at `time` (NoveltyScore.observe).
-    func observe(target j: Int, value: Double, learned: Double, time: Double?, interval: Double?) {
-        novelty.observe(target: j, value: value, learned: learned, time: time, interval: interval)
+    /// at the time of `bins` (NoveltyScore.observe).
+    func observe(target j: Int, value: Double, learned: Double, at bins: SeasonalExpert.Bins?, interval: Double?) {
+        novelty.observe(target: j, value: value, learned: learned, at: bins, interval: interval)
     }
 
     /// Folds target `j`'s step-1 `error` (absolute) into its statistics and returns its

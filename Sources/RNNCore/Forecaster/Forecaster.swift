@@ -312,7 +312,9 @@ public final class Forecaster {
         if verdict.shift { counters.levelShifts += 1 }
         let restart = newSegment || verdict.shift
 
-        resolve(x, sample: n, time: time)
+        // The time's bins of the day and week, found once per step for every part that reads them.
+        let now = time.map(SeasonalExpert.Bins.init)
+        resolve(x, sample: n, at: now)
         trainer.predict(clean, time: time, restart: restart)
         linear.remember(clean, sample: n, restart: restart)
         if linear.isOn {
@@ -343,9 +345,7 @@ public final class Forecaster {
             // It learns from samples with a time; the profile belongs to the time of day, so only
             // the level starts over after a gap or a level shift. Without a time, or before the
             // sampling interval is known, it forecasts the latest value.
-            // The bins depend on the time alone: found once per step, not per target.
             let interval = clock.interval
-            let now = time.map(SeasonalExpert.Bins.init)
             if let now {
                 for j in 0..<k {
                     seasonal.observe(learned[j], target: j, at: now, interval: interval, restart: n == 0 || restart)
@@ -393,16 +393,17 @@ public final class Forecaster {
 
     // MARK: - Resolve
 
-    /// Scores every forecast that sample `n`, `x` taken at `time`, resolves: the combination's
-    /// step, the band's calibration, the anomaly score and the drift detector (horizon 1).
-    func resolve(_ x: UnsafePointer<Float>, sample n: Int, time: Double?) {
+    /// Scores every forecast that sample `n`, `x` taken at the time of `bins`, resolves: the
+    /// combination's step, the band's calibration, the anomaly score and the drift detector
+    /// (horizon 1).
+    func resolve(_ x: UnsafePointer<Float>, sample n: Int, at bins: SeasonalExpert.Bins?) {
         driftDetected = false
         anomalyScore.clear()
         let k = targets.count
         var anomalyKnown = n >= Self.anomalyWarmup && coverage > 0
         for j in 0..<k where coverage > 0 {
             let channel = targets[j]
-            anomalyScore.observe(target: j, value: Double(x[channel]), learned: Double(clean[channel]), time: time, interval: clock.interval)
+            anomalyScore.observe(target: j, value: Double(x[channel]), learned: Double(clean[channel]), at: bins, interval: clock.interval)
         }
         var signal = 0.0, signals = 0
         var squares = 0.0, persistenceSquares = 0.0, held = 0, banded = 0

@@ -1,5 +1,5 @@
 // The novelty half of the anomaly score: a target's value outside every value it has taken,
-// at four time scales, or its departure from the usual for its time of day and week (the
+// at three time scales, or its departure from the usual for its time of day and week (the
 // residual against a day-and-week profile) outside every departure it has made. The other half
 // (AnomalyScore's surprise) judges the forecast error, and misses what a forecaster adapts to
 // within a few samples, a level never seen before being the commonest; this half is what most of
@@ -104,19 +104,20 @@ struct NoveltyScore {
     /// Target `j`'s latest novelty (after the quiet period, once `quieten` has run).
     func value(target j: Int) -> Double { target(j)[0] }
 
-    /// Sets target `j`'s novelty for a sample whose value is `value`, taken at Unix time `time`
-    /// (nil: unknown), 0 when not novel (or not scoring yet); then folds it in. The profile
-    /// learns `learned`, the value as the forecaster learns from it (the outlier gate's: a
-    /// sentinel does not teach the time of day), `interval` the stream's sampling interval.
-    func observe(target j: Int, value: Double, learned: Double, time: Double?, interval: Double?) {
+    /// Sets target `j`'s novelty for a sample whose value is `value`, taken at the time of `bins`
+    /// (nil: unknown; found once per sample by the caller), 0 when not novel (or not scoring
+    /// yet); then folds it in. The profile learns `learned`, the value as the forecaster learns
+    /// from it (the outlier gate's: a sentinel does not teach the time of day), `interval` the
+    /// stream's sampling interval.
+    func observe(target j: Int, value: Double, learned: Double, at bins: SeasonalExpert.Bins?, interval: Double?) {
         let s = target(j)
         var excess = Self.fold(s + 2, spans: Self.spans, scoringFrom: 0, folded: s[1], scores: s[1] >= Self.warmup, value: value)
         s[1] += 1
-        if let time {
-            let r = residual(j)
-            let bins = SeasonalExpert.Bins(time)
+        if let bins {
+            let r = residual(j), time = bins.time
             if let expected = profile.expected(target: j, at: bins) {
-                // The week counts from the first residual, or from a time set back before it.
+                // The warm-up's day counts from the first residual, or from a time set back
+                // before it.
                 if r[0] == 0 || time < r[1] { r[1] = time }
                 let scores = r[0] >= Self.warmup && time - r[1] >= Self.residualWarmup
                 let e = Self.fold(r + 2, spans: Self.residualSpans, scoringFrom: 1, folded: r[0], scores: scores, value: value - expected)

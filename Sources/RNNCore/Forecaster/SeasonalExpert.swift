@@ -97,12 +97,14 @@ struct SeasonalExpert {
         return x.isNaN ? nil : x
     }
 
-    /// A time's bin of the day and of the week.
+    /// A time's bin of the day and of the week, and the time (Unix seconds).
     struct Bins {
         let day: Int, week: Int
+        let time: Double
         init(_ t: Double) {
             day = SeasonalExpert.dayBin(t)
             week = SeasonalExpert.weekBin(t)
+            time = t
         }
     }
 
