@@ -181,9 +181,10 @@ struct CheckpointTests {
 
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/format1")
 
-    /// The rows of a fixture CSV after its header, split at commas.
-    static func rows(_ name: String) throws -> [[Substring]] {
-        let text = try String(contentsOf: fixtures.appendingPathComponent(name), encoding: .utf8)
+    /// The rows of a fixture CSV (of `directory`, format1's unless given) after its header, split
+    /// at commas.
+    static func rows(_ name: String, in directory: URL = fixtures) throws -> [[Substring]] {
+        let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
         return text.split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
     }
 
@@ -268,14 +269,10 @@ struct CheckpointTests {
         #expect(again.state.count == shortened.count && differs == nil,
                 "\(again.state.count) bytes against \(shortened.count); first difference at byte \(differs.map(String.init) ?? "none")")
 
-        func rows(_ name: String) throws -> [[Substring]] {
-            try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-                .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        }
         var expected: [Int: (forecast: Double, anomaly: Double)] = [:]
-        for r in try rows("gru-replay.csv") where r[1] == "1" { expected[Int(r[0])!] = (Double(r[2])!, Double(r[5])!) }
+        for r in try Self.rows("gru-replay.csv", in: directory) where r[1] == "1" { expected[Int(r[0])!] = (Double(r[2])!, Double(r[5])!) }
         var made: Float = .nan, compared = 0, worstForecast = 0.0, worstAnomaly = 0.0, novelties = 0
-        for (m, row) in try rows("next.csv").enumerated() {
+        for (m, row) in try Self.rows("next.csv", in: directory).enumerated() {
             #expect(forecaster.predict([Float(row[1])!], time: Double(1_700_000_000 + 3600 * (400 + m))))
             if let want = expected[m] {
                 let anomaly = try #require(forecaster.anomaly)
