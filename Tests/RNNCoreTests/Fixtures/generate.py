@@ -800,6 +800,10 @@ class SamplingClock:
         self.latest, self.interval, self.known = None, 0.0, 0
         self.margin = math.inf   # closest decision (gap, or an interval's counting), relative
 
+    def usual(self):
+        """The usual interval once one is known (SamplingClock.interval), else None."""
+        return self.interval if self.known >= 1 and self.interval > 0 else None
+
     def observe(self, t):
         if t is None:
             return False
@@ -946,7 +950,7 @@ class ForecasterReference:
         n, K = self.n, self.K
         step1_errors = [None] * K
         anomaly_parts = []
-        interval = self.clock.interval if self.clock.known >= 1 and self.clock.interval > 0 else None
+        interval = self.clock.usual()
         novelties = [self.novelty[j].observe(x[c], xg[c], t, interval) if self.coverage > 0 else 0.0
                      for j, c in enumerate(self.targets)]
         for p in range(1, self.P + 1):
@@ -1087,7 +1091,7 @@ class ForecasterReference:
                     direct[(p - 1) * self.K + j] = xg[c] + change * s
         seasonal = {}
         if self.P > 1:
-            interval = self.clock.interval if self.clock.known >= 1 and self.clock.interval > 0 else None
+            interval = self.clock.usual()
             for j, c in enumerate(self.targets):
                 if t is not None:
                     profile_observe(self.season[j], xg[c], t, interval, n == 0 or restart)
