@@ -544,10 +544,10 @@ struct ForecasterPartsTests {
         #expect(v.residual[1] == t0 - 86_400)
     }
 
-    /// `f`'s state as record format `format` (5 to 7) wrote it: the columns of the experts it did
+    /// `f`'s state as record format `format` (5 to 9) wrote it: the columns of the experts it did
     /// not have (the direct and the seasonal expert's in format 5, the seasonal expert's in 6) taken
-    /// out of the combination and the history, the regions it did not have taken off the end. `f`
-    /// must give those experts weight 0.
+    /// out of the combination and the history, the novelty's span of 5 put back (formats 5 to 8),
+    /// the regions it did not have taken off the end. `f` must give those experts weight 0.
     static func olderState(_ f: Forecaster, format: Int) -> [UInt8] {
         let bytes = ForecasterTests.state(f)
         let layout = f.layout, old = ForecasterLayout(f.configuration, format: format)
@@ -628,7 +628,7 @@ struct ForecasterPartsTests {
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         #expect(restored.combinationWeights(output: 0)[Expert.direct.rawValue] == 0)
         // The novelty's residual started over at the restore (format 5 had none); it scores
-        // after 300 residuals and a week, past the end: the same scores.
+        // after 300 residuals and a day, past the end: the same scores.
         #expect(restored.anomalyScore.novelty.residual[0] == 300 - 24)
     }
 
