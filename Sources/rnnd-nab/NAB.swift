@@ -96,7 +96,8 @@ struct Detect: ParsableCommand {
         discussion: """
             For each file of the corpus (labels/combined_windows.json names them), runs \
             `<rnnd> replay data/<category>/<file>.csv --predictions <tmp> [flags after --]` and \
-            writes <out>/<category>/<file>.csv: timestamp,value,anomaly_score,label, the score \
+            writes <out>/<category>/<detector>_<file>.csv (NAB's layout, so that NAB's own scorer \
+            reads them from results/<detector>/): timestamp,value,anomaly_score,label, the score \
             being the anomaly column of the row's horizon-1 prediction line (0 while there is none, \
             the first 100 samples) and the label 1 inside an anomaly window. Exit status 1 when a \
             replay fails (its last lines are shown), 130 after Ctrl-C (the replays are stopped), \
@@ -107,8 +108,11 @@ struct Detect: ParsableCommand {
     @Option(help: ArgumentHelp("The NAB corpus (labels/combined_windows.json, data/).", valueName: "dir"))
     var corpus: String
 
-    @Option(help: ArgumentHelp("Where the results go, as <dir>/<category>/<file>.csv.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Where the results go, as <dir>/<category>/<detector>_<file>.csv.", valueName: "dir"))
     var out: String
+
+    @Option(help: ArgumentHelp("The detector's name, the results files' prefix (default: the --out directory's name).", valueName: "name"))
+    var detector: String?
 
     @Option(help: ArgumentHelp("The rnnd binary.", valueName: "path"))
     var rnnd = ".build/release/rnnd"
@@ -121,6 +125,9 @@ struct Detect: ParsableCommand {
 
     mutating func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let detector, detector.isEmpty || detector.contains("/") {
+            throw ValidationError("--detector must be a name: not empty, no '/' (got '\(detector)')")
+        }
     }
 
     func run() throws {
@@ -128,6 +135,7 @@ struct Detect: ParsableCommand {
         signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
         var settings = NABDetectSettings(corpus: corpus, output: out, rnnd: rnnd)
+        if let detector { settings.detector = detector }
         settings.jobs = jobs
         settings.replayArguments = replayFlags
         let started = Date()
@@ -140,6 +148,6 @@ struct Detect: ParsableCommand {
             throw ExitCode(error.exitCode)
         }
         let seconds = Int(Date().timeIntervalSince(started).rounded())
-        print("rnnd-nab detect: results in \(out) (\(seconds) s); score them with: rnnd-nab score --corpus \(corpus) --results \(out)")
+        print("rnnd-nab detect: results in \(out) (\(seconds) s); score them with: rnnd-nab score --corpus \(corpus) --results \(out)\(detector.map { " --detector \($0)" } ?? "")")
     }
 }

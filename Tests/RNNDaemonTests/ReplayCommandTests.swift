@@ -9,8 +9,8 @@ import ZeroMQ
 #endif
 
 /// `rnnd replay`, `rnnd feed` and `rnnd tail` as a user runs them: the real binary on the bundled
-/// data, into a real `rnnd run` over tcp loopback; and the replay's forecasts equal to the
-/// daemon's for the same rows.
+/// data, into a real `rnnd run` over tcp loopback; the replay's forecasts equal to the daemon's
+/// for the same rows; and `rnnd-nab detect`'s replays written in NAB's layout.
 @Suite(.timeLimit(.minutes(1)))
 struct ReplayCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -29,10 +29,7 @@ struct ReplayCommandTests {
         let out = Output(), err = Output()
 
         init(_ arguments: [String]) throws {
-            let next = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
-            let candidates = [next, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
-            let binary = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
-            process.executableURL = binary
+            process.executableURL = try ReplayCommandTests.binary()
             process.arguments = arguments
             process.currentDirectoryURL = ReplayCommandTests.root
             for (pipe, sink) in [(Pipe(), out), (Pipe(), err)] {
@@ -92,6 +89,13 @@ struct ReplayCommandTests {
         }
 
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
+    /// The real `rnnd` binary, built beside the tests.
+    static func binary() throws -> URL {
+        let next = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
+        let candidates = [next, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
+        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
     }
 
     static func run(_ arguments: [String], seconds: Double = 60) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -470,6 +474,48 @@ struct ReplayCommandTests {
             #expect(compared == replayed.count)
             #expect(scoredTargets >= 250, "\(topic): per-target scores compared on \(scoredTargets) samples")
         }
+    }
+}
+
+extension ReplayCommandTests {
+    // MARK: rnnd-nab detect
+
+    @Test func nabDetectWritesResultsInNABsLayoutThatTheScorerReads() throws {
+        // A corpus of one file: 400 hourly values of a daily cycle and noise, with one spike (row
+        // 350) in its labelled window, replayed by the real binary as bench/nab.sh replays NAB.
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let start = 1_700_000_000, rows = 400
+        var csv = "timestamp,value\n"
+        for r in 0..<rows {
+            let noise = Double((r * 7919) % 1000) / 1000 - 0.5
+            let value = r == 350 ? 100 : 10 + 3 * sin(2 * Double.pi * Double(r) / 24) + noise
+            csv += "\(csvTime(start + 3600 * r)),\(String(format: "%.6f", value))\n"
+        }
+        let window = [345, 355].map { "\"\(csvTime(start + 3600 * $0)).000000\"" }.joined(separator: ", ")
+        for (path, text) in ["data/cat/spike.csv": csv, "labels/combined_windows.json": "{\"cat/spike.csv\": [[\(window)]]}"] {
+            let url = dir.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+        let results = dir.appendingPathComponent("results/rnnd").path
+        var settings = NABDetectSettings(corpus: dir.path, output: results, rnnd: try Self.binary().path)
+        settings.replayArguments = ["--model", "gru", "--hidden", "8"]  // a debug build's replay in seconds
+        try NABDetect.run(settings, shouldStop: { false }, progress: { _ in })
+        // NAB's name: its scorer finds the data file by removing the `<detector>_` prefix.
+        let files = try FileManager.default.contentsOfDirectory(atPath: results + "/cat").filter { !$0.hasPrefix(".") }
+        #expect(files == ["rnnd_spike.csv"])
+        let lines = try String(contentsOfFile: results + "/cat/rnnd_spike.csv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == rows + 1 && lines[0] == "timestamp,value,anomaly_score,label")
+        let scorer = try NABCorpus(directory: dir.path).scorer(results: results)
+        #expect(scorer.series.count == 1 && scorer.series[0].windows == [345...355])
+        let best = scorer.optimise(.standard)
+        let evaluation = scorer.evaluate(.standard, threshold: best.threshold).total
+        #expect(evaluation.windowsDetected == 1 && evaluation.falsePositives == 0, "the spike found, nothing else: \(evaluation)")
+        // Another detector's name (`--detector`) names the files.
+        var named = settings
+        named.detector = "mine"
+        #expect(named.resultsPath("cat/spike.csv") == results + "/cat/mine_spike.csv")
     }
 }
 

@@ -124,8 +124,9 @@ public struct NABCorpus: Sendable {
     }
 
     /// Where the detector's results for corpus file `name` are, among the candidates NAB's
-    /// layout allows: `<results>/<category>/<detector>_<file>.csv` (NAB's published detectors),
-    /// then `<results>/<category>/<file>.csv` (what `rnnd-nab detect` writes).
+    /// layout allows: `<results>/<category>/<detector>_<file>.csv` (NAB's, which its published
+    /// detectors and `rnnd-nab detect` write), then `<results>/<category>/<file>.csv` (results
+    /// files without the prefix).
     public static func resultsCandidates(results: String, detector: String, name: String) -> [String] {
         let slash = name.lastIndex(of: "/")
         let folder = slash.map { String(name[...$0]) } ?? ""

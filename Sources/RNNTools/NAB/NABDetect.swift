@@ -1,6 +1,7 @@
 // `rnnd-nab detect`: rnnd as a NAB detector. Each data file of the corpus goes through the real
 // `rnnd replay` binary (docs/replay.md), and its per-row anomaly scores are written as a results
-// file in NAB's layout, which `rnnd-nab score` (or NAB itself) scores.
+// file in NAB's layout (`results/<detector>/<category>/<detector>_<file>.csv`, the name NAB's
+// own scorer derives the data file from), which `rnnd-nab score` or NAB itself scores.
 
 #if canImport(Glibc)
 import Glibc
@@ -16,8 +17,11 @@ import Synchronization
 public struct NABDetectSettings: Sendable {
     /// The NAB corpus directory (``NABCorpus``).
     public var corpus: String
-    /// Where the results go: `<output>/<category>/<file>.csv`.
+    /// Where the results go: `<output>/<category>/<detector>_<file>.csv`.
     public var output: String
+    /// The detector's name, the results files' prefix: by default the output directory's name,
+    /// as NAB lays out `results/<detector>/`.
+    public var detector: String
     /// The `rnnd` binary.
     public var rnnd: String
     /// Replays run at once.
@@ -29,13 +33,19 @@ public struct NABDetectSettings: Sendable {
         self.corpus = corpus
         self.output = output
         self.rnnd = rnnd
+        detector = URL(fileURLWithPath: output).lastPathComponent
+    }
+
+    /// Where the results of corpus file `name` (`<category>/<file>.csv`) go.
+    public func resultsPath(_ name: String) -> String {
+        NABCorpus.resultsCandidates(results: output, detector: detector, name: name)[0]
     }
 }
 
 /// Runs `rnnd replay` over every data file of the NAB corpus and writes NAB results files.
 public enum NABDetect {
     /// Replays every file of the corpus, `settings.jobs` at a time, in the order of their names,
-    /// and writes `<output>/<category>/<file>.csv` for each (``resultsCSV(name:data:predictions:windows:)``).
+    /// and writes `<output>/<category>/<detector>_<file>.csv` for each (``resultsCSV(name:data:predictions:windows:)``).
     /// `progress` receives a line per file done. When a replay fails no other one starts, those
     /// running finish, and the first failure (in file order) is thrown; when `shouldStop()` turns
     /// true (SIGINT), the running replays are stopped and ``NABError/interrupted`` thrown.
@@ -97,7 +107,7 @@ public enum NABDetect {
     /// removes it; returns the rows written.
     static func detect(corpus: NABCorpus, file: NABCorpus.File, settings: NABDetectSettings, shouldStop: () -> Bool) throws(NABError) -> Int {
         let dataPath = corpus.dataPath(file.name)
-        let outputPath = settings.output + "/" + file.name
+        let outputPath = settings.resultsPath(file.name)
         let folder = URL(fileURLWithPath: outputPath).deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
