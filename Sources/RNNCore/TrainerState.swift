@@ -399,10 +399,10 @@ extension Forecaster {
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
         // The events region sits where the state's format puts it (the history before it had
-        // four experts' columns before format 6, five before format 7; formats 8 and 9 changed
+        // four experts' columns before format 6, five before format 7; formats 8 to 10 changed
         // regions after it).
         let tail = 4 * (ConformalBands.windowsCount(outputs: c.outputs) + 3 * c.outputs)
-        let layout = [9, 8, 7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
+        let layout = [10, 9, 8, 7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
             ?? ForecasterLayout(c, format: 5)
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
@@ -422,26 +422,32 @@ extension Forecaster {
         // cut short); format 2 ended the numbers before the clock (formatTwoCount), format 3 before
         // the anomaly score's history (formatThreeCount), format 4 before the novelty's
         // (formatFourCount); format 6 had five experts and no seasonal one; format 7 ended before
-        // the novelty's residual (formatSevenCount); formats 5 to 8 had a fourth novelty span.
+        // the novelty's residual (formatSevenCount); formats 5 to 8 had a fourth novelty span;
+        // format 9 ended before the surprise's routine (formatNineCount).
         let five = ForecasterLayout(configuration, format: 5), six = ForecasterLayout(configuration, format: 6)
         let eight = ForecasterLayout(configuration, format: 8)
         func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
         let formatTwo = saved(five.formatTwoCount), formatThree = saved(five.formatThreeCount)
         let formatFour = saved(five.formatFourCount), formatFive = saved(five.count), formatSix = saved(six.count)
-        let formatSeven = saved(eight.formatSevenCount), formatEight = saved(eight.count)
+        let formatSeven = saved(eight.formatSevenCount), formatEight = saved(eight.count), formatNine = saved(layout.formatNineCount)
         let current = bytes.count == ownStateByteCount
-        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven || formatEight else {
+        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven || formatEight || formatNine
+        else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
         var r = StateReader(base: bytes.baseAddress!)
         var c = ForecasterCounters(reading: &r)
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
         // Read into a copy first: a refused state leaves the forecaster as it was. An older
-        // format's state becomes format 8's first, then this format's.
+        // format's state becomes format 8's first, then format 9's, then this format's: a state
+        // of format 9 is this format's cut short, its surprise never routine yet.
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         if current {
             r.copy(into: numbers, stateCount)
+        } else if formatNine {
+            r.copy(into: numbers, layout.formatNineCount)
+            (numbers + layout.formatNineCount).update(repeating: 0, count: stateCount - layout.formatNineCount)
         } else {
             let older = UnsafeMutablePointer<Double>.allocate(capacity: eight.count)
             defer { older.deallocate() }
@@ -484,7 +490,7 @@ extension Forecaster {
             Combination.isPlausible(weights: numbers + layout.combinationWeights, outputs: outputs),
             SamplingClock.isPlausible(numbers + layout.clock),
             OutlierGate.isPlausible(numbers + layout.gate, inputs: inputs),
-            AnomalyScore.isPlausible(numbers + layout.anomalyHistory, targets: targets.count),
+            AnomalyScore.isPlausible(numbers + layout.anomalyHistory, routine: numbers + layout.anomalyRoutine, targets: targets.count),
             NoveltyScore.isPlausible(
                 numbers + layout.noveltyHistory, residual: numbers + layout.noveltyResidual, profile: numbers + layout.noveltyProfile,
                 targets: targets.count),
@@ -529,7 +535,7 @@ extension Forecaster {
     /// `AnomalyScore.targetWarmup` errors), with no quiet period.
     func newFormatFourRegions(in numbers: UnsafeMutablePointer<Double>, layout: ForecasterLayout) {
         AnomalyScore(
-            latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory,
+            latest: numbers + layout.anomaly, base: numbers + layout.anomalyHistory, routine: numbers + layout.anomalyRoutine,
             novelty: NoveltyScore(in: numbers, layout: layout, targets: targets.count)
         ).startSurprise()
     }
@@ -589,7 +595,7 @@ extension Forecaster {
     /// A state of format 8 (`earlier`, in `old`'s layout) in this format's layout (`numbers`):
     /// format 9 dropped the novelty's span of 5 samples. Its other spans keep their smoothed
     /// values and ranges, so the novelty goes on as it was; the regions before and after it are
-    /// the same in both formats.
+    /// the same in both formats, and those format 10 added after them start as new.
     func newNoveltySpans(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
         let k = targets.count, oldPerTarget = 2 + 3 * NoveltyScore.formatEightSpans.count
         numbers.update(from: earlier, count: layout.noveltyHistory)
@@ -605,7 +611,9 @@ extension Forecaster {
         }
         let after = layout.noveltyHistory + NoveltyScore.count(targets: k)
         let oldAfter = old.noveltyHistory + NoveltyScore.count(targets: k, format: old.format)
-        (numbers + after).update(from: earlier + oldAfter, count: layout.count - after)
+        (numbers + after).update(from: earlier + oldAfter, count: old.count - oldAfter)
+        let fresh = after + old.count - oldAfter
+        (numbers + fresh).update(repeating: 0, count: layout.count - fresh)
     }
 
     /// A forecaster around `trainer`, a network that learned before there was a forecaster

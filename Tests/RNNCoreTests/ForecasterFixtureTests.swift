@@ -68,7 +68,10 @@ struct Differences {
 /// expert, the combination and its weights, the bands, anomaly scores, drifts and counters.
 @Suite(.timeLimit(.minutes(2)))
 struct ForecasterFixtureTests {
-    static let names = ["forecaster_gru_i2_p2_drift", "forecaster_lstm_i1_untimed", "forecaster_lstm_i1_p2_adafactor", "forecaster_lstm_i1_daily_residual"]
+    static let names = [
+        "forecaster_gru_i2_p2_drift", "forecaster_lstm_i1_untimed", "forecaster_lstm_i1_p2_adafactor", "forecaster_lstm_i1_daily_residual",
+        "forecaster_lstm_i1_routine_reset",
+    ]
 
     /// Relative to `max(1, |reference|)`: the network runs in Float and trains for hundreds of
     /// samples, so its forecasts drift from float64 by far more than one rounding (1.2e-5 at

@@ -304,13 +304,14 @@ struct ForecasterPartsTests {
     /// An anomaly score over `targets` targets, on buffers of its own.
     static func anomalyScore(targets: Int) -> AnomalyScore {
         AnomalyScore(
-            latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)),
+            latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)), routine: zeroed(targets),
             novelty: noveltyScore(targets: targets))
     }
 
     static func free(_ a: AnomalyScore) {
         a.latest.deallocate()
         a.base.deallocate()
+        a.routine.deallocate()
         free(a.novelty)
     }
 
@@ -399,9 +400,40 @@ struct ForecasterPartsTests {
         a.clear()
         a.publish(known: false)
         #expect(a.value == nil)
-        #expect(AnomalyScore.isPlausible(a.base, targets: 1))
+        #expect(AnomalyScore.isPlausible(a.base, routine: a.routine, targets: 1))
         a.base[0] = -1
-        #expect(!AnomalyScore.isPlausible(a.base, targets: 1))
+        #expect(!AnomalyScore.isPlausible(a.base, routine: a.routine, targets: 1))
+    }
+
+    @Test func aMissThatRecursIsRoutineUntilItCalmsDown() {
+        // A daily counter's reset at midnight (every 288 five-minute samples), a miss the step-1
+        // forecast cannot foresee, on a stream that otherwise misses as usual.
+        let a = Self.anomalyScore(targets: 1)
+        defer { Self.free(a) }
+        a.start()
+        var noise = ForecasterTests.Noise(seed: 7)
+        var alerts: [Int] = []
+        func sample(_ n: Int, reset: Bool) {
+            a.observe(target: 0, error: reset ? 50 : abs(noise.next()), halfWidth: 1.6, spread: 1)
+            a.publish(known: true)
+            if a.value! >= AnomalyScore.surpriseAlertLevel { alerts.append(n) }
+        }
+        for n in 0..<(288 * 14) { sample(n, reset: n > 0 && n % 288 == 0) }
+        // Its first five resets alert (the fourth earlier one forgotten a little by the fifth),
+        // the next eight are routine: at most the ceiling, below the alert level.
+        #expect(alerts == [288, 576, 864, 1152, 1440], "\(alerts)")
+        #expect(a.routine[0] > AnomalyScore.routineAlerts)
+        #expect(a.value(target: 0)! <= AnomalyScore.routineCeiling)
+        // Calm for three weeks of samples: the routine is forgotten, and a reset alerts again.
+        for n in 1...6000 { sample(n, reset: false) }
+        #expect(a.routine[0] < AnomalyScore.routineAlerts - 1)
+        sample(0, reset: true)
+        #expect(a.value! >= AnomalyScore.surpriseAlertLevel)
+        #expect(AnomalyScore.isPlausible(a.base, routine: a.routine, targets: 1))
+        a.routine[0] = -1
+        #expect(!AnomalyScore.isPlausible(a.base, routine: a.routine, targets: 1))
+        a.routine[0] = .nan
+        #expect(!AnomalyScore.isPlausible(a.base, routine: a.routine, targets: 1))
     }
 
     @Test func theSurpriseMapsTailProbabilitiesOntoOneScale() {
@@ -718,9 +750,10 @@ struct ForecasterPartsTests {
     @Test func aFormatSevenStateIsReadAndItsResidualStartsOver() throws {
         let (original, series) = Self.learnedSine(seed: 21)
         let bytes = Self.olderState(original, format: 7)
-        // Format 8 added the residual and its profile; format 9 dropped three numbers a target.
+        // Format 8 added the residual and its profile; format 9 dropped three numbers a target,
+        // format 10 added one.
         let added = NoveltyScore.residualCount(targets: 1) + NoveltyScore.profileCount(targets: 1)
-        #expect(bytes.count == original.stateByteCount - 8 * (added - 3))
+        #expect(bytes.count == original.stateByteCount - 8 * (added - 3 + 1))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series)
         // The value's novelty went on; the residual's profile started over (hourly samples: a
         // day bin comes back after 24), so it folded in the residuals since the restore only.
@@ -733,12 +766,13 @@ struct ForecasterPartsTests {
     }
 
     @Test func aFormatEightStateIsReadAndItsNoveltyGoesOnWithoutTheSpanOfFive() throws {
-        // Record format 8's state: format 9's with a novelty span of 5 samples between 1 and 20.
-        // Read, the span is dropped and the others go on: the same forecasts, bands and anomaly
-        // scores as the original's.
+        // Record format 8's state: format 9's with a novelty span of 5 samples between 1 and 20
+        // (and format 9's is this format's without the surprise's routine, one number). Read,
+        // the span is dropped and the others go on: the same forecasts, bands and anomaly scores
+        // as the original's.
         let (original, series) = Self.learnedSine(seed: 25)
         let bytes = Self.olderState(original, format: 8)
-        #expect(bytes.count == original.stateByteCount + 8 * 3)
+        #expect(bytes.count == original.stateByteCount + 8 * (3 - 1))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
         for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
@@ -748,6 +782,24 @@ struct ForecasterPartsTests {
             #expect(throws: TrainerStateError.self) {
                 try wrong.withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
             }
+        }
+    }
+
+    @Test func aFormatNineStateIsReadAndItsSurpriseGoesOnNotYetRoutine() throws {
+        // Record format 9's state: this format's without the surprise's routine (one number a
+        // target, last). Read, the routine starts at 0 and the rest goes on exactly.
+        let (original, series) = Self.learnedSine(seed: 27)
+        let routine = original.anomalyScore.routine[0]
+        let bytes = Self.olderState(original, format: 9)
+        #expect(bytes.count == original.stateByteCount - 8)
+        let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
+        let a = original.anomalyScore, b = restored.anomalyScore
+        for i in 0..<AnomalyScore.historyCount(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
+        // The routine counted the same alerts since the restore, from 0 instead of `routine`.
+        #expect(abs(a.routine[0] - b.routine[0] - routine * Double.pow(1 - 1 / AnomalyScore.memory, 300)) < 1e-9)
+        // One number short is refused (one more is this format's state).
+        #expect(throws: TrainerStateError.self) {
+            try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
         }
     }
 

@@ -150,7 +150,7 @@ struct CheckpointTests {
         let model = try #require(object["model"] as? [String: Any])
         #expect(model["direct_lookback"] as? Int == 672)
         #expect(model["experts"] as? [String] == ["persistence", "smoothing", "linear", "network", "direct", "seasonal"])
-        #expect(object["format_version"] as? Int == 9)
+        #expect(object["format_version"] as? Int == 10)
 
         // Under a configuration of fewer experts, and of none but the network.
         let narrowed = RecordDescription(source: "far.rnndckpt", bytes: bytes, configured: ("narrow.toml", fewer))
@@ -248,31 +248,55 @@ struct CheckpointTests {
     /// same forecasts and the same anomaly scores, the novelty's included (it scores from the
     /// 301st value, so a novelty started over would score nothing in these 60 rows).
     @Test func aFormatEightRecordGoesOnAsTheOldRnndWent() throws {
-        let directory = Self.fixtures.deletingLastPathComponent().appendingPathComponent("format8")
+        try Self.expectGoesOnAsTheOldRnndWent(format: 8) { old, model, own in
+            // Less the span of 5: three numbers after the novelty's quiet count and the target's
+            // latest novelty, count and span 1.
+            let spanOfFive = own + 8 * (ForecasterLayout(model, format: 8).noveltyHistory + 1 + 2 + 3)
+            old.removeSubrange(spanOfFive..<(spanOfFive + 8 * 3))
+        }
+    }
+
+    /// A record written by rnnd before format 10 (Fixtures/format9/generate.sh, `f2f8b33`, on
+    /// Fixtures/format8's series), whose surprise had no routine: read as it is, it goes on as
+    /// the old rnnd's `replay --from` went, the routine counting from 0.
+    @Test func aFormatNineRecordGoesOnAsTheOldRnndWent() throws {
+        try Self.expectGoesOnAsTheOldRnndWent(format: 9) { _, _, _ in }
+    }
+
+    /// Reads Fixtures/format`format`/gru.rnndckpt, a record an older rnnd wrote, and expects it
+    /// written again as a record of the current format whose state is the old one, changed by
+    /// `migrated` (given the old state's bytes, the model and the offset of the forecaster's
+    /// numbers) into format 9's, plus the surprise's routine at 0 (format 10's, one number a
+    /// target, last); then the forecasts and anomaly scores of the next 60 rows
+    /// (Fixtures/format8/next.csv) as the old rnnd's `replay --from` made them (gru-replay.csv).
+    static func expectGoesOnAsTheOldRnndWent(
+        format: Int, migrated: (inout [UInt8], ModelConfiguration, Int) -> Void
+    ) throws {
+        let directory = Self.fixtures.deletingLastPathComponent().appendingPathComponent("format\(format)")
+        let series = Self.fixtures.deletingLastPathComponent().appendingPathComponent("format8")
         let bytes = Array(try Data(contentsOf: directory.appendingPathComponent("gru.rnndckpt")))
-        #expect(bytes[8] == 8, "the fixture is of format 8")
+        #expect(bytes[8] == format, "the fixture is of format \(format)")
         let record = try StreamRecord.decode(bytes)
-        #expect(record.formatRead == 8 && record.seq == 400 && record.stateSummary?.counters.samples == 2000)
+        #expect(record.formatRead == format && record.seq == 400 && record.stateSummary?.counters.samples == 2000)
         #expect(record.shapeChanges(to: record.model).isEmpty)
         let forecaster = try record.forecaster(current: record.model)
-        // Written again, it is a record of the current format: the old state byte for byte, less
-        // the span of 5 (three numbers after the novelty's quiet count and the target's latest
-        // novelty, count and span 1).
         let again = try StreamRecord.decode(
             StreamRecord(id: record.id, forecaster: forecaster, seq: record.seq, lastTimestamp: record.lastTimestamp, savedAt: 0).encoded())
         #expect(again.formatRead == StreamRecord.formatVersion)
         let trainerBytes = Int(record.state.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-        let spanOfFive = 8 + trainerBytes + 32 + 8 * (ForecasterLayout(record.model, format: 8).noveltyHistory + 1 + 2 + 3)
-        var shortened = record.state
-        shortened.removeSubrange(spanOfFive..<(spanOfFive + 8 * 3))
-        let differs = zip(again.state, shortened).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-        #expect(again.state.count == shortened.count && differs == nil,
-                "\(again.state.count) bytes against \(shortened.count); first difference at byte \(differs.map(String.init) ?? "none")")
+        let own = 8 + trainerBytes + 32
+        var expectedState = record.state
+        migrated(&expectedState, record.model, own)
+        let routine = own + 8 * ForecasterLayout(record.model).anomalyRoutine
+        expectedState.insert(contentsOf: [UInt8](repeating: 0, count: 8 * record.model.targetChannels.count), at: routine)
+        let differs = zip(again.state, expectedState).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(again.state.count == expectedState.count && differs == nil,
+                "\(again.state.count) bytes against \(expectedState.count); first difference at byte \(differs.map(String.init) ?? "none")")
 
         var expected: [Int: (forecast: Double, anomaly: Double)] = [:]
         for r in try Self.rows("gru-replay.csv", in: directory) where r[1] == "1" { expected[Int(r[0])!] = (Double(r[2])!, Double(r[5])!) }
         var made: Float = .nan, compared = 0, worstForecast = 0.0, worstAnomaly = 0.0, novelties = 0
-        for (m, row) in try Self.rows("next.csv", in: directory).enumerated() {
+        for (m, row) in try Self.rows("next.csv", in: series).enumerated() {
             #expect(forecaster.predict([Float(row[1])!], time: Double(1_700_000_000 + 3600 * (400 + m))))
             if let want = expected[m] {
                 let anomaly = try #require(forecaster.anomaly)

@@ -101,7 +101,7 @@ public final class Forecaster {
     public static let bandWindow = ConformalBands.window
     /// The format of the state `writeState` writes, the record format that carries it
     /// (StreamRecord's format version; ForecasterLayout has what each format added).
-    public static let recordFormat = 9
+    public static let recordFormat = 10
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
@@ -197,7 +197,7 @@ public final class Forecaster {
             debts: state + layout.bandDebts, windows: bandWindows, outputs: o, targets: targets.count, coverage: coverage)
         drift = DriftDetector(errorScales: state + layout.driftScales, test: state + layout.driftTest)
         anomalyScore = AnomalyScore(
-            latest: state + layout.anomaly, base: state + layout.anomalyHistory,
+            latest: state + layout.anomaly, base: state + layout.anomalyHistory, routine: state + layout.anomalyRoutine,
             novelty: NoveltyScore(in: state, layout: layout, targets: targets.count))
         rolling = RollingFigures(figures: state + layout.rolling)
         clock = SamplingClock(base: state + layout.clock)
@@ -608,6 +608,9 @@ struct ForecasterLayout {
                                 // week profiles (SeasonalExpert's, always on)
     // Record format 9 dropped the novelty's span of 5 samples: `noveltyHistory` is 3 × K numbers
     // shorter than format 8's, and the regions after it sit that much earlier.
+    // Added in record format 10 (a format-9 state ends here: ``formatNineCount``).
+    // AnomalyScore
+    let anomalyRoutine: Int     // K: per target its surprise alerts, forgotten at 1/2000 a sample
     /// The record format the layout is of (``ForecasterLayout/format``: the current one).
     let format: Int
     /// The experts the combination and the history have columns for.
@@ -623,6 +626,8 @@ struct ForecasterLayout {
     /// Numbers in a state saved in record format 7, which ended before `noveltyResidual` (in a
     /// layout of format 8).
     var formatSevenCount: Int { noveltyResidual }
+    /// Numbers in a state saved in record format 9, which ended before `anomalyRoutine`.
+    var formatNineCount: Int { anomalyRoutine }
 
     /// The current record format's number: ``Forecaster/recordFormat``.
     static let currentFormat = Forecaster.recordFormat
@@ -644,7 +649,7 @@ struct ForecasterLayout {
             format: format)
     }
 
-    /// The layout of the given sizes in record format `format` (2 to 9).
+    /// The layout of the given sizes in record format `format` (2 to 10).
     init(
         inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, seasonal on: Bool,
         format: Int = Self.currentFormat
@@ -687,6 +692,7 @@ struct ForecasterLayout {
         seasonal = region(format >= 7 ? SeasonalExpert.count(targets: k, on: on) : 0)
         noveltyResidual = region(format >= 8 ? NoveltyScore.residualCount(targets: k) : 0)
         noveltyProfile = region(format >= 8 ? NoveltyScore.profileCount(targets: k) : 0)
+        anomalyRoutine = region(format >= 10 ? k : 0)
         count = next
     }
 }

@@ -591,6 +591,8 @@ ANOMALY_TARGET_WARMUP = 100   # means folded in before a target scores
 ANOMALY_DECADES = 24.0        # L = -log10(tail): 0.9 L / 24 below 24, then NOVELTY_FLOOR .. 1 at 48
 ANOMALY_ALERT = 0.45          # a surprise this high starts a quiet period ...
 ANOMALY_QUIET = 100           # ... of this many samples whose surprises score 0
+ANOMALY_ROUTINE = 4.0         # a target's surprise alerts (forgotten at 1 / ANOMALY_MEMORY a sample)
+ANOMALY_ROUTINE_CEILING = 0.44  # beyond which a further one is routine and scores at most this
 NOVELTY_SPANS = (1, 20, 60)  # exponential smoothing spans (weight 2 / (span + 1))
 NOVELTY_WARMUP = 300          # values folded in before a target's novelty scores
 NOVELTY_MARGIN = 0.04         # beyond the range by more than this share of its width
@@ -924,6 +926,7 @@ class ForecasterReference:
         self.anomaly_stats = [AnomalyStatistics() for _ in range(self.K)]
         self.novelty = [Novelty() for _ in range(self.K)]
         self.anomaly_quiet, self.novelty_quiet = 0, 0
+        self.anomaly_routine = [0.0] * self.K
         self.counters = {"scored": 0, "banded": 0, "covered": 0, "drifts": 0}
         self.trace_rescales = 0
         self.min_margin = math.inf    # closest value to a band edge, relative to max(1, |y|)
@@ -1017,6 +1020,12 @@ class ForecasterReference:
                 novelties = [0.0] * K
             elif max(novelties) > 0:
                 self.novelty_quiet = NOVELTY_QUIET
+            for j in range(K):
+                self.anomaly_routine[j] *= 1.0 - 1.0 / ANOMALY_MEMORY
+                if self.anomaly_quiet == 0 and anomaly_parts[j] >= ANOMALY_ALERT:
+                    self.anomaly_routine[j] += 1.0
+                    if self.anomaly_routine[j] > ANOMALY_ROUTINE:
+                        anomaly_parts[j] = min(anomaly_parts[j], ANOMALY_ROUTINE_CEILING)
             if self.anomaly_quiet > 0:
                 self.anomaly_quiet -= 1
                 anomaly_parts = [0.0] * K
@@ -1628,6 +1637,18 @@ def daily_channel(n, gen):
     return samples, [T0 + 3600.0 * k for k in range(n)]
 
 
+def resetting_channel(n, gen):
+    """One channel of hourly samples that climbs by about 0.05 a sample (noisy) and falls back to
+    0 every 200 samples, as a counter reset does: a miss the step-1 forecast cannot foresee, which
+    the surprise alerts on at the first four resets and finds routine from the fifth on."""
+    noise = torch.rand(n, generator=gen)
+    samples, level = [], 0.0
+    for k in range(n):
+        level = 0.0 if k % 200 == 0 else level + 0.1 * float(noise[k])
+        samples.append([level])
+    return samples, [T0 + 3600.0 * k for k in range(n)]
+
+
 def lstm_i1_scenario(**differences):
     """A one-channel LSTM scenario of 3 units (window 4, an update every second sample, bands at
     80%, no drift handling), with `differences` (the name, horizon, optimizer, ...)."""
@@ -1657,6 +1678,9 @@ def forecaster_scenarios():
         # own day-and-week profile (one step ahead, where the seasonal expert is off).
         lstm_i1_scenario(name="forecaster_lstm_i1_daily_residual", horizon=1, optimizer=ADAM,
                          linear_lags=1, direct_lookback=0, n_samples=560, data=daily_channel),
+        # A counter reset every 200 samples: the surprise's routine (record format 10).
+        lstm_i1_scenario(name="forecaster_lstm_i1_routine_reset", horizon=1, optimizer=ADAM,
+                         linear_lags=1, direct_lookback=0, n_samples=1500, data=resetting_channel),
     ]
 
 

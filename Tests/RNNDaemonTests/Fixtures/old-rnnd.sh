@@ -1,4 +1,4 @@
-# Sourced by the generate.sh of Fixtures/format1 and Fixtures/format8, which write records with
+# Sourced by the generate.sh of Fixtures/format1, format8 and format9, which write records with
 # rnnd as it was at an older commit. `old_rnnd COMMIT CONFIGURATION` extracts that commit's
 # sources into a temporary directory (removed when the script exits), builds its rnnd in
 # CONFIGURATION (debug or release) with the caller's environment, and sets `rnnd` to the binary.
