@@ -155,6 +155,7 @@ struct AnomalyScore {
     func publish(known: Bool) {
         guard known else { return }
         novelty.quieten()
+        var surprise = 0.0
         for j in 0..<targets {
             routine[j] *= 1 - 1 / Self.memory
             let s = target(j)
@@ -162,9 +163,8 @@ struct AnomalyScore {
                 routine[j] += 1
                 if routine[j] > Self.routineAlerts { s[0] = min(s[0], Self.routineCeiling) }
             }
+            surprise = max(surprise, s[0])
         }
-        var surprise = 0.0
-        for j in 0..<targets { surprise = max(surprise, target(j)[0]) }
         if quiet.pointee > 0 {
             quiet.pointee -= 1
             for j in 0..<targets { target(j)[0] = 0 }
