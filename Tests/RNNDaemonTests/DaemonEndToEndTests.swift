@@ -21,11 +21,8 @@ struct DaemonEndToEndTests {
         /// state directory unless `arguments` names one (each daemon locks its state directory;
         /// tests run in parallel).
         init(_ arguments: [String], command: String = "run", environment: [String: String] = [:]) throws {
-            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnd")
-            let candidates = [binary, URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/rnnd")]
-            let path = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }, "rnnd binary not built")
             process = Process()
-            process.executableURL = path
+            process.executableURL = try ReplayCommandTests.binary()
             let state = command != "run" || arguments.contains("--state-dir")
                 ? [] : ["--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path]
             process.arguments = [command] + state + arguments
