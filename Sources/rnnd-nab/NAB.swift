@@ -61,7 +61,7 @@ struct Score: ParsableCommand {
         do throws(NABError) {
             let nab = try NABCorpus(directory: corpus)
             let profiles = try nab.profiles()
-            let name = detector ?? URL(fileURLWithPath: results).lastPathComponent
+            let name = detector ?? NABCorpus.detector(ofResults: results)
             let scorer = try nab.scorer(results: results, detector: name)
             var given: [String: Double] = [:]
             if let thresholds {

@@ -123,6 +123,10 @@ public struct NABCorpus: Sendable {
         return result
     }
 
+    /// The name of the detector whose results are in directory `results` when none is given:
+    /// the directory's own name, as NAB lays out `results/<detector>/`.
+    public static func detector(ofResults results: String) -> String { URL(fileURLWithPath: results).lastPathComponent }
+
     /// Where the detector's results for corpus file `name` are, among the candidates NAB's
     /// layout allows: `<results>/<category>/<detector>_<file>.csv` (NAB's, which its published
     /// detectors and `rnnd-nab detect` write), then `<results>/<category>/<file>.csv` (results
@@ -138,7 +142,7 @@ public struct NABCorpus: Sendable {
     /// files' prefix (default: the results directory's last component, as in NAB's
     /// `results/numenta/`).
     public func scorer(results: String, detector: String? = nil) throws(NABError) -> NABScorer {
-        let detector = detector ?? URL(fileURLWithPath: results).lastPathComponent
+        let detector = detector ?? Self.detector(ofResults: results)
         var series: [NABSeries] = []
         for file in files {
             let candidates = Self.resultsCandidates(results: results, detector: detector, name: file.name)

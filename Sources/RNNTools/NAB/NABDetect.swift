@@ -33,7 +33,7 @@ public struct NABDetectSettings: Sendable {
         self.corpus = corpus
         self.output = output
         self.rnnd = rnnd
-        detector = URL(fileURLWithPath: output).lastPathComponent
+        detector = NABCorpus.detector(ofResults: output)
     }
 
     /// Where the results of corpus file `name` (`<category>/<file>.csv`) go.
