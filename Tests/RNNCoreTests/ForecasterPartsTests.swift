@@ -348,9 +348,14 @@ struct ForecasterPartsTests {
         }
         let usual = anomaly.value!
         #expect(usual < AnomalyScore.surpriseAlertLevel, "a usual miss: \(usual)")
-        // Target 1 never missed: its first miss, however small, is a departure.
+        // Target 1 never missed: a miss by a hair is not a departure (its misses' deviation is
+        // taken as at least `deviationFloor`, else this would score 1), a miss of five times the
+        // band is.
         _ = anomaly.observe(target: 0, error: 0.5, halfWidth: 1, spread: 1)
-        #expect(anomaly.observe(target: 1, error: 1.2, halfWidth: 1, spread: 1) == 1)
+        let hair = anomaly.observe(target: 1, error: 1.2, halfWidth: 1, spread: 1)!
+        #expect(hair > 0 && hair < 0.1, "a miss by 20%: \(hair)")
+        let departure = anomaly.observe(target: 1, error: 5, halfWidth: 1, spread: 1)!
+        #expect(departure >= AnomalyScore.surpriseAlertLevel, "a miss by 5 times: \(departure)")
         // The error's scale is at least 5% of the spread: errors below it are not misses even
         // when the band has no width (a series predicted almost exactly).
         let exact = Self.anomalyScore(targets: 1)
@@ -358,7 +363,7 @@ struct ForecasterPartsTests {
         exact.start()
         for _ in 0..<150 { #expect(exact.observe(target: 0, error: 0.01, halfWidth: 0, spread: 1) == 0) }
         #expect(exact.observe(target: 0, error: 0.04, halfWidth: 0, spread: 1) == 0)
-        #expect(exact.observe(target: 0, error: 0.5, halfWidth: 0, spread: 1) == 1)
+        #expect(exact.observe(target: 0, error: 0.5, halfWidth: 0, spread: 1)! >= NoveltyScore.floor)
         // Without a band, no score.
         #expect(anomaly.observe(target: 0, error: 1, halfWidth: .nan, spread: 1) == nil)
     }

@@ -55,6 +55,14 @@ struct AnomalyScore {
     static let memory = 2000.0
     /// Short-term means folded into a target's statistics before it scores.
     static let targetWarmup = 100
+    /// The long-term standard deviation of the short means is taken as at least this: a target
+    /// whose misses never varied (a noiseless or quantised series, every miss inside the band)
+    /// would otherwise score 1 on its first miss by a hair. With it, a single miss alerts
+    /// (p ≤ 10⁻¹²) from about 3.5 times the band's half-width. HTM's likelihood bounds its
+    /// variance from below for the same reason (nupic's anomaly_likelihood.py, `estimateNormal`).
+    /// (On NAB, 0.05 to 0.07 scored within 0.15 of each other and of no floor, 0.06 a little
+    /// above it on both halves of the corpus; 0.08 and more lower: docs/anomalies.md.)
+    static let deviationFloor = 0.06
     /// The surprise of a tail probability `p`, with `L = -log10(p)`: `0.9 L / decades` below
     /// `decades`, then from `NoveltyScore.floor` (ranked with the novelties: as certain a
     /// departure) to 1 at twice `decades`.
@@ -137,7 +145,7 @@ struct AnomalyScore {
         let mean = s[1 + Self.shortRun], variance = s[2 + Self.shortRun]
         var score = 0.0
         if folded >= Double(Self.targetWarmup), m > mean {
-            let t = (m - mean) / variance.squareRoot()   // +inf when the variance is 0
+            let t = (m - mean) / max(variance, Self.deviationFloor * Self.deviationFloor).squareRoot()
             let tail = 0.5 * Double.erfc(t / 2.0.squareRoot())
             score = tail > 0 ? Self.surprise(decades: -Double.log10(tail)) : 1
         }

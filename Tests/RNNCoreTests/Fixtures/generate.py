@@ -588,6 +588,7 @@ ANOMALY_SPREAD_FLOOR = 0.05   # the error scale is at least this share of the ta
 ANOMALY_RUN = 3               # raw scores averaged
 ANOMALY_MEMORY = 2000.0       # the long-term statistics' memory
 ANOMALY_TARGET_WARMUP = 100   # means folded in before a target scores
+ANOMALY_DEVIATION_FLOOR = 0.06  # the long-term standard deviation of the means is at least this
 ANOMALY_DECADES = 24.0        # L = -log10(tail): 0.9 L / 24 below 24, then NOVELTY_FLOOR .. 1 at 48
 ANOMALY_ALERT = 0.45          # a surprise this high starts a quiet period ...
 ANOMALY_QUIET = 100           # ... of this many samples whose surprises score 0
@@ -615,7 +616,8 @@ def surprise(decades):
 class AnomalyStatistics:
     """One target's surprise (docs/numerics.md, "Anomaly score"): the raw score
     r = ln(max(|e| / max(w, 0.05 std), 1)), the mean m of the latest 3, scored by the Gaussian
-    upper tail of m against the long-term mean and variance of m (weight max(1/n, 1/2000)),
+    upper tail of m against the long-term mean and variance of m (weight max(1/n, 1/2000); the
+    standard deviation at least 0.06),
     surprise(-log10(tail)), once 100 means are in; then m is folded in."""
 
     def __init__(self):
@@ -629,7 +631,7 @@ class AnomalyStatistics:
         m = sum(self.recent) / len(self.recent)
         score = 0.0
         if self.n >= ANOMALY_TARGET_WARMUP and m > self.mean:
-            t = (m - self.mean) / math.sqrt(self.var) if self.var > 0 else math.inf
+            t = (m - self.mean) / math.sqrt(max(self.var, ANOMALY_DEVIATION_FLOOR ** 2))
             tail = 0.5 * math.erfc(t / math.sqrt(2.0))
             score = surprise(-math.log10(tail)) if tail > 0 else 1.0
         a = max(1.0 / (self.n + 1), 1.0 / ANOMALY_MEMORY)
