@@ -441,6 +441,39 @@ struct ForecasterPartsTests {
         #expect(!AnomalyScore.isPlausible(a.base, routine: a.routine, targets: 1))
     }
 
+    @Test func anAlertOfTheNoveltysRankQuietsBothHalves() {
+        let a = Self.anomalyScore(targets: 1)
+        defer { Self.free(a) }
+        a.start()
+        var noise = ForecasterTests.Noise(seed: 8)
+        func sample(value: Double, error: Double) -> Double {
+            a.observe(target: 0, value: value, learned: value, at: nil, interval: nil)
+            a.observe(target: 0, error: error, halfWidth: 1.6, spread: 1)
+            a.publish(known: true)
+            return a.value!
+        }
+        func usual(_ n: Int) {
+            for i in 0..<n { _ = sample(value: Double.sin(Double(i) * 0.3), error: abs(noise.next())) }
+        }
+        usual(400)
+        // A lesser surprise alerts and leaves the novelty free.
+        let lesser = sample(value: 0, error: 10)
+        #expect(lesser >= AnomalyScore.surpriseAlertLevel && lesser < NoveltyScore.floor, "\(lesser)")
+        usual(30)
+        #expect(sample(value: 5, error: 0.5) >= NoveltyScore.floor)
+        usual(AnomalyScore.quietSamples)
+        // A novelty, then 30 samples later a miss that alerts as a surprise on its own: the same
+        // incident, quiet.
+        #expect(sample(value: 50, error: 0.5) >= NoveltyScore.floor)
+        usual(30)
+        #expect(sample(value: 0, error: 1e4) == 0)
+        usual(AnomalyScore.quietSamples)
+        // A surprise of the novelty's rank, then a value beyond every one seen: quiet too.
+        #expect(sample(value: 0, error: 1e6) >= NoveltyScore.floor)
+        usual(30)
+        #expect(sample(value: 500, error: 0.5) == 0)
+    }
+
     @Test func theSurpriseMapsTailProbabilitiesOntoOneScale() {
         // 0.9 L / 24 below 24 decades, then from the novelty's floor to 1 at 48 decades.
         #expect(AnomalyScore.surprise(decades: 0) == 0)

@@ -183,6 +183,9 @@ struct NoveltyScore {
         }
     }
 
+    /// Starts the quiet period (an alert of the novelty's rank from the other half).
+    func startQuiet() { quiet.pointee = Double(Self.quietSamples) }
+
     /// Whether a saved state's numbers can be this part's.
     static func isPlausible(
         _ base: UnsafePointer<Double>, residual: UnsafePointer<Double>, profile: UnsafePointer<Double>, targets k: Int

@@ -1034,6 +1034,8 @@ class ForecasterReference:
             elif max(anomaly_parts) >= ANOMALY_ALERT:
                 self.anomaly_quiet = ANOMALY_QUIET
             anomaly = max(max(anomaly_parts), max(novelties))
+            if anomaly >= NOVELTY_FLOOR:  # an alert of the novelty's rank quiets both halves
+                self.anomaly_quiet, self.novelty_quiet = ANOMALY_QUIET, NOVELTY_QUIET
 
         drift = self.watch_drift(step1_errors)
         if drift:
@@ -1651,6 +1653,23 @@ def resetting_channel(n, gen):
     return samples, [T0 + 3600.0 * k for k in range(n)]
 
 
+def incident_channel(n, gen):
+    """One channel of hourly samples with a daily cycle (amplitude 2, small noise), a value far
+    above every one seen at 400 and one below every one seen at 560: novelties. The drop's miss
+    makes the next sample's surprise alert on its own (0.52); an alert of the novelty's rank
+    quiets both halves of the anomaly score, so the incident alerts once."""
+    noise = torch.randn(n, generator=gen)
+    samples = []
+    for k in range(n):
+        x = 5.0 + 2.0 * math.sin(2.0 * math.pi * k / 24.0) + 0.1 * float(noise[k])
+        if k == 400:
+            x = 12.0
+        elif k == 560:
+            x = 2.0
+        samples.append([x])
+    return samples, [T0 + 3600.0 * k for k in range(n)]
+
+
 def lstm_i1_scenario(**differences):
     """A one-channel LSTM scenario of 3 units (window 4, an update every second sample, bands at
     80%, no drift handling), with `differences` (the name, horizon, optimizer, ...)."""
@@ -1683,6 +1702,9 @@ def forecaster_scenarios():
         # A counter reset every 200 samples: the surprise's routine (record format 10).
         lstm_i1_scenario(name="forecaster_lstm_i1_routine_reset", horizon=1, optimizer=ADAM,
                          linear_lags=1, direct_lookback=0, n_samples=1500, data=resetting_channel),
+        # A novelty followed by a surprise: one alert of the novelty's rank quiets both halves.
+        lstm_i1_scenario(name="forecaster_lstm_i1_incidents", horizon=1, optimizer=ADAM,
+                         linear_lags=1, direct_lookback=0, n_samples=700, data=incident_channel),
     ]
 
 
