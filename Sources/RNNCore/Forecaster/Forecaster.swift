@@ -238,8 +238,9 @@ public final class Forecaster {
     /// The latest sample's anomaly score, 0 (usual) to 1 (a departure): per target the larger
     /// of the surprise (how unusual its horizon-1 error beyond the band is against the stream's
     /// own history of such errors) and the novelty (the value outside every value it has
-    /// taken), each 0 for `anomalyQuietSamples` samples after it fired; the largest over the
-    /// targets. nil before `anomalyWarmup` samples, without a band, or with bands off.
+    /// taken), each 0 for `anomalyQuietSamples` samples after it fired (both after a score of
+    /// 0.92 or more); the largest over the targets. nil before `anomalyWarmup` samples, without a
+    /// band, or with bands off.
     /// docs/numerics.md, "Anomaly score".
     public var anomaly: Double? { anomalyScore.value }
 
