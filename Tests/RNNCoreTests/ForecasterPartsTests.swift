@@ -301,11 +301,13 @@ struct ForecasterPartsTests {
         #expect(smoothing.forecast(target: 0) == 0, "targets apart")
     }
 
-    /// An anomaly score over `targets` targets, on buffers of its own.
+    /// A new stream's anomaly score (started) over `targets` targets, on buffers of its own.
     static func anomalyScore(targets: Int) -> AnomalyScore {
-        AnomalyScore(
+        let a = AnomalyScore(
             latest: zeroed(AnomalyScore.count), base: zeroed(AnomalyScore.historyCount(targets: targets)), routine: zeroed(targets),
             novelty: noveltyScore(targets: targets))
+        a.start()
+        return a
     }
 
     static func free(_ a: AnomalyScore) {
@@ -335,7 +337,6 @@ struct ForecasterPartsTests {
     @Test func theAnomalyScoreJudgesAnErrorAgainstTheStreamsOwnHistory() {
         let anomaly = Self.anomalyScore(targets: 2)
         defer { Self.free(anomaly) }
-        anomaly.start()
         #expect(anomaly.value == nil)
         // A noisy history: target 0 misses its band by up to 3 times now and then.
         var noise = ForecasterTests.Noise(seed: 5)
@@ -360,7 +361,6 @@ struct ForecasterPartsTests {
         // when the band has no width (a series predicted almost exactly).
         let exact = Self.anomalyScore(targets: 1)
         defer { Self.free(exact) }
-        exact.start()
         for _ in 0..<150 { #expect(exact.observe(target: 0, error: 0.01, halfWidth: 0, spread: 1) == 0) }
         #expect(exact.observe(target: 0, error: 0.04, halfWidth: 0, spread: 1) == 0)
         #expect(exact.observe(target: 0, error: 0.5, halfWidth: 0, spread: 1)! >= NoveltyScore.floor)
@@ -371,7 +371,6 @@ struct ForecasterPartsTests {
     @Test func aLargerMissScoresHigherAndOneIncidentAlertsOnce() {
         func history() -> AnomalyScore {
             let a = Self.anomalyScore(targets: 1)
-            a.start()
             var noise = ForecasterTests.Noise(seed: 6)
             for n in 0..<500 {
                 a.observe(target: 0, error: abs(noise.next()) * (n % 5 == 0 ? 2.5 : 1), halfWidth: 1.6, spread: 1)
@@ -415,7 +414,6 @@ struct ForecasterPartsTests {
         // forecast cannot foresee, on a stream that otherwise misses as usual.
         let a = Self.anomalyScore(targets: 1)
         defer { Self.free(a) }
-        a.start()
         var noise = ForecasterTests.Noise(seed: 7)
         var alerts: [Int] = []
         func sample(_ n: Int, reset: Bool) {
@@ -444,7 +442,6 @@ struct ForecasterPartsTests {
     @Test func anAlertOfTheNoveltysRankQuietsBothHalves() {
         let a = Self.anomalyScore(targets: 1)
         defer { Self.free(a) }
-        a.start()
         var noise = ForecasterTests.Noise(seed: 8)
         func sample(value: Double, error: Double) -> Double {
             a.observe(target: 0, value: value, learned: value, at: nil, interval: nil)
