@@ -9,9 +9,10 @@
 //   real departure does;
 // - the novelty (NoveltyScore.swift): the value outside every value the target has taken.
 // Each half, once it alerts, is quiet for 100 samples; an alert of the novelty's rank quiets
-// both (one incident, one alert). A kind of miss that recurs is routine: once a target's surprise has alerted `routineAlerts`
-// times within about `memory` samples (a counter reset every midnight, which the step-1
-// forecast cannot foresee), its further surprises stay below the alert level until it calms.
+// both (one incident, one alert). A kind of miss that recurs is routine: once a target's
+// surprise has alerted `routineAlerts` times within about `memory` samples (a counter reset
+// every midnight, which the step-1 forecast cannot foresee), its further surprises stay below
+// the alert level until it calms.
 // The constants were chosen on the NAB corpus (docs/anomalies.md, bench/nab.sh);
 // docs/numerics.md, "Anomaly score", is the contract.
 
