@@ -85,7 +85,7 @@ struct AnomalyScore {
     static let routineCeiling = 0.44
     /// The alert level of the documented ticket rule and of what `rnnd replay --plot` marks: a
     /// novelty, or a surprise with p ≤ 10⁻¹³·³. NAB's threshold optimisation picks about 0.85
-    /// on the standard and low-false-positive profiles, 0.58 on the low-false-negative one; the
+    /// on the low-false-positive profile, 0.58 on the standard and low-false-negative ones; the
     /// page rule alerts above 0.8, the metrics' bound below it (docs/anomalies.md).
     static let alertLevel = 0.5
 

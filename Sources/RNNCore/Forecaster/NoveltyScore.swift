@@ -179,11 +179,11 @@ struct NoveltyScore {
             quiet.pointee -= 1
             for j in 0..<targets { target(j)[0] = 0 }
         } else if (0..<targets).contains(where: { target($0)[0] > 0 }) {
-            quiet.pointee = Double(Self.quietSamples)
+            startQuiet()
         }
     }
 
-    /// Starts the quiet period (an alert of the novelty's rank from the other half).
+    /// Starts the quiet period (a novelty, or an alert of the novelty's rank from the other half).
     func startQuiet() { quiet.pointee = Double(Self.quietSamples) }
 
     /// Whether a saved state's numbers can be this part's.
