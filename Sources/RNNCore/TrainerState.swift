@@ -399,10 +399,10 @@ extension Forecaster {
         var r = StateReader(base: bytes.baseAddress! + own)
         var counters = ForecasterCounters(reading: &r)
         // The events region sits where the state's format puts it (the history before it had
-        // four experts' columns before format 6, five before format 7; formats 8 to 10 changed
+        // four experts' columns before format 6, five before format 7; formats 8 on changed
         // regions after it).
         let tail = 4 * (ConformalBands.windowsCount(outputs: c.outputs) + 3 * c.outputs)
-        let layout = [10, 9, 8, 7, 6].map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
+        let layout = (6...Forecaster.recordFormat).reversed().map { ForecasterLayout(c, format: $0) }.first { bytes.count - own - 32 == 8 * $0.count + tail }
             ?? ForecasterLayout(c, format: 5)
         let events = own + 32 + 8 * layout.events
         if bytes.count >= events + 8 * 3 {
@@ -423,15 +423,18 @@ extension Forecaster {
         // the anomaly score's history (formatThreeCount), format 4 before the novelty's
         // (formatFourCount); format 6 had five experts and no seasonal one; format 7 ended before
         // the novelty's residual (formatSevenCount); formats 5 to 8 had a fourth novelty span;
-        // format 9 ended before the surprise's routine (formatNineCount).
+        // format 9 ended before the surprise's routine (formatNineCount), format 10 before the
+        // novelty's drift (formatTenCount).
         let five = ForecasterLayout(configuration, format: 5), six = ForecasterLayout(configuration, format: 6)
         let eight = ForecasterLayout(configuration, format: 8)
         func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
         let formatTwo = saved(five.formatTwoCount), formatThree = saved(five.formatThreeCount)
         let formatFour = saved(five.formatFourCount), formatFive = saved(five.count), formatSix = saved(six.count)
         let formatSeven = saved(eight.formatSevenCount), formatEight = saved(eight.count), formatNine = saved(layout.formatNineCount)
+        let formatTen = saved(layout.formatTenCount)
         let current = bytes.count == ownStateByteCount
         guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven || formatEight || formatNine
+            || formatTen
         else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
@@ -440,14 +443,16 @@ extension Forecaster {
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
         // Read into a copy first: a refused state leaves the forecaster as it was. An older
         // format's state becomes format 8's first, then format 9's, then this format's: a state
-        // of format 9 is this format's cut short, its surprise never routine yet.
+        // of format 9 or 10 is this format's cut short, its surprise never routine yet (9), its
+        // novelty in no drift (9 and 10).
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         if current {
             r.copy(into: numbers, stateCount)
-        } else if formatNine {
-            r.copy(into: numbers, layout.formatNineCount)
-            (numbers + layout.formatNineCount).update(repeating: 0, count: stateCount - layout.formatNineCount)
+        } else if formatNine || formatTen {
+            let kept = formatNine ? layout.formatNineCount : layout.formatTenCount
+            r.copy(into: numbers, kept)
+            (numbers + kept).update(repeating: 0, count: stateCount - kept)
         } else {
             let older = UnsafeMutablePointer<Double>.allocate(capacity: eight.count)
             defer { older.deallocate() }
@@ -493,7 +498,7 @@ extension Forecaster {
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, routine: numbers + layout.anomalyRoutine, targets: targets.count),
             NoveltyScore.isPlausible(
                 numbers + layout.noveltyHistory, residual: numbers + layout.noveltyResidual, profile: numbers + layout.noveltyProfile,
-                targets: targets.count),
+                drift: numbers + layout.noveltyDrift, targets: targets.count),
             DirectExpert.isPlausible(numbers + layout.directStatus, lookback: direct.lookback, horizon: horizon),
             SeasonalExpert.isPlausible(numbers + layout.seasonal, targets: targets.count, on: seasonal.isOn),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
@@ -595,7 +600,7 @@ extension Forecaster {
     /// A state of format 8 (`earlier`, in `old`'s layout) in this format's layout (`numbers`):
     /// format 9 dropped the novelty's span of 5 samples. Its other spans keep their smoothed
     /// values and ranges, so the novelty goes on as it was; the regions before and after it are
-    /// the same in both formats, and those format 10 added after them start as new.
+    /// the same in both formats, and those formats 10 and 11 added after them start as new.
     func newNoveltySpans(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
         let k = targets.count, oldPerTarget = 2 + 3 * NoveltyScore.formatEightSpans.count
         numbers.update(from: earlier, count: layout.noveltyHistory)

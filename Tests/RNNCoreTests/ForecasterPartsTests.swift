@@ -321,17 +321,19 @@ struct ForecasterPartsTests {
     static func noveltyScore(targets: Int) -> NoveltyScore {
         NoveltyScore(
             base: zeroed(NoveltyScore.count(targets: targets)), residual: zeroed(NoveltyScore.residualCount(targets: targets)),
-            profile: zeroed(NoveltyScore.profileCount(targets: targets)), targets: targets)
+            profile: zeroed(NoveltyScore.profileCount(targets: targets)), drift: zeroed(NoveltyScore.driftCount(targets: targets)),
+            targets: targets)
     }
 
     static func free(_ v: NoveltyScore) {
         v.base.deallocate()
         v.residual.deallocate()
         v.profile.base.deallocate()
+        v.drift.deallocate()
     }
 
     static func isPlausible(_ v: NoveltyScore) -> Bool {
-        NoveltyScore.isPlausible(v.base, residual: v.residual, profile: v.profile.base, targets: v.targets)
+        NoveltyScore.isPlausible(v.base, residual: v.residual, profile: v.profile.base, drift: v.drift, targets: v.targets)
     }
 
     @Test func theAnomalyScoreJudgesAnErrorAgainstTheStreamsOwnHistory() {
@@ -526,6 +528,40 @@ struct ForecasterPartsTests {
         #expect(flagged, "the smoothed values went past their range")
     }
 
+    @Test func aSlowDriftIntoNewValuesIsNovelOnce() {
+        // After the sine (-1 to 1), a steady fall of 0.01 a sample: no step passes the value's
+        // range by the margin (the range follows it), but the longest span's smoothed value lies
+        // below its range on every sample from some point on, and `driftRun` samples later, far
+        // past where that end stood, the fall is a drift: novel at the floor, once however long
+        // it goes on.
+        let v = Self.novelty(after: Self.sine)
+        defer { Self.free(v) }
+        var novel: [Int: Double] = [:]
+        for k in 0..<600 {
+            v.observe(target: 0, value: -0.01 * Double(k))
+            v.quieten()
+            if v.value(target: 0) > 0 { novel[k] = v.value(target: 0) }
+        }
+        #expect(novel.count == 1 && novel.values.allSatisfy { $0 == NoveltyScore.floor }, "\(novel)")
+        #expect(novel.keys.allSatisfy { $0 >= Int(NoveltyScore.driftRun) }, "not before a run's length: \(novel)")
+        #expect(v.drift[0] <= -NoveltyScore.driftRun && v.drift[2] == 0, "the low side's run alerted, the high side has none")
+        #expect(Self.isPlausible(v))
+        v.drift[0] = 0.5
+        #expect(!Self.isPlausible(v), "a run is a whole number of samples")
+        // Held just past the longest span's lowest: its smoothed value creeps past that end on
+        // every sample (the forgetting moves the end in), a run as long as the hold, but never
+        // the reach past where the end stood: no drift (a disk idle at 0, a CPU pinned at 100).
+        let held = Self.novelty(after: Self.sine)
+        defer { Self.free(held) }
+        let low = held.base[10], high = held.base[11]
+        for _ in 0..<400 {
+            held.observe(target: 0, value: low - 0.05 * (high - low))
+            held.quieten()
+            #expect(held.value(target: 0) == 0)
+        }
+        #expect(held.drift[0] > 2 * NoveltyScore.driftRun, "a run of \(held.drift[0]) samples, none alerted")
+    }
+
     @Test func aNoveltyAlertsOnceAndASentinelDoesNotBlindTheScore() {
         let v = Self.novelty(after: Self.sine)
         defer { Self.free(v) }
@@ -546,7 +582,7 @@ struct ForecasterPartsTests {
         w.start()
         for x in Self.sine + [-9999] + Self.sine { w.observe(target: 0, value: x) }
         #expect((0..<NoveltyScore.count(targets: 1)).allSatisfy { w.base[$0] > -5 }, "the sentinel's trace is bounded")
-        #expect(w.base[4] - w.base[3] < 4.1, "the value's range: \(w.base[3]) ... \(w.base[4])")
+        #expect(w.base[5] - w.base[4] < 4.1, "the value's range: \(w.base[4]) ... \(w.base[5])")
         w.observe(target: 0, value: 1.2)
         #expect(w.value(target: 0) > 0, "the upper side after a sentinel below")
         #expect(Self.isPlausible(w))
@@ -611,7 +647,7 @@ struct ForecasterPartsTests {
         #expect(v.residual[1] == t0 - 86_400)
     }
 
-    /// `f`'s state as record format `format` (5 to 9) wrote it: the columns of the experts it did
+    /// `f`'s state as record format `format` (5 to 10) wrote it: the columns of the experts it did
     /// not have (the direct and the seasonal expert's in format 5, the seasonal expert's in 6) taken
     /// out of the combination and the history, the novelty's span of 5 put back (formats 5 to 8),
     /// the regions it did not have taken off the end. `f` must give those experts weight 0.
@@ -786,9 +822,9 @@ struct ForecasterPartsTests {
         let (original, series) = Self.learnedSine(seed: 21)
         let bytes = Self.olderState(original, format: 7)
         // Format 8 added the residual and its profile; format 9 dropped three numbers a target,
-        // format 10 added one.
+        // format 10 added one, format 11 four.
         let added = NoveltyScore.residualCount(targets: 1) + NoveltyScore.profileCount(targets: 1)
-        #expect(bytes.count == original.stateByteCount - 8 * (added - 3 + 1))
+        #expect(bytes.count == original.stateByteCount - 8 * (added - 3 + 1 + 4))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series)
         // The value's novelty went on; the residual's profile started over (hourly samples: a
         // day bin comes back after 24), so it folded in the residuals since the restore only.
@@ -802,12 +838,13 @@ struct ForecasterPartsTests {
 
     @Test func aFormatEightStateIsReadAndItsNoveltyGoesOnWithoutTheSpanOfFive() throws {
         // Record format 8's state: format 9's with a novelty span of 5 samples between 1 and 20
-        // (and format 9's is this format's without the surprise's routine, one number). Read,
+        // (and format 9's is this format's without the surprise's routine and the novelty's drift
+        // runs, five numbers). Read,
         // the span is dropped and the others go on: the same forecasts, bands and anomaly scores
         // as the original's.
         let (original, series) = Self.learnedSine(seed: 25)
         let bytes = Self.olderState(original, format: 8)
-        #expect(bytes.count == original.stateByteCount + 8 * (3 - 1))
+        #expect(bytes.count == original.stateByteCount + 8 * (3 - 1 - 4))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
         for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
@@ -821,20 +858,40 @@ struct ForecasterPartsTests {
     }
 
     @Test func aFormatNineStateIsReadAndItsSurpriseGoesOnNotYetRoutine() throws {
-        // Record format 9's state: this format's without the surprise's routine (one number a
-        // target, last). Read, the routine starts at 0 and the rest goes on exactly.
+        // Record format 9's state: this format's without the surprise's routine and the novelty's
+        // drift runs (five numbers a target, last). Read, both start at 0 and the rest goes on
+        // exactly.
         let (original, series) = Self.learnedSine(seed: 27)
         let routine = original.anomalyScore.routine[0]
         let bytes = Self.olderState(original, format: 9)
-        #expect(bytes.count == original.stateByteCount - 8)
+        #expect(bytes.count == original.stateByteCount - 8 * 5)
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         let a = original.anomalyScore, b = restored.anomalyScore
         for i in 0..<AnomalyScore.historyCount(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
         // The routine counted the same alerts since the restore, from 0 instead of `routine`.
         #expect(abs(a.routine[0] - b.routine[0] - routine * Double.pow(1 - 1 / AnomalyScore.memory, 300)) < 1e-9)
-        // One number short is refused (one more is this format's state).
+        // One number short is refused (one more is format 10's state).
         #expect(throws: TrainerStateError.self) {
             try bytes.dropLast(8).withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
+        }
+    }
+
+    @Test func aFormatTenStateIsReadAndItsNoveltyGoesOnWithItsDriftRunsAtZero() throws {
+        // Record format 10's state: this format's without the novelty's drift runs (four numbers
+        // a target, last). Read, they start at 0 and the rest goes on exactly; a noisy sine makes
+        // no run that long, so the runs are the original's again 300 samples on.
+        let (original, series) = Self.learnedSine(seed: 29)
+        let bytes = Self.olderState(original, format: 10)
+        #expect(bytes.count == original.stateByteCount - 8 * 4)
+        let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
+        let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
+        for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
+        for i in 0..<NoveltyScore.driftCount(targets: 1) { #expect(a.drift[i] == b.drift[i], "drift \(i)") }
+        // Two numbers short (one short is format 9's state), or one too many, is refused.
+        for wrong in [Array(bytes.dropLast(16)), bytes + [UInt8](repeating: 0, count: 8)] {
+            #expect(throws: TrainerStateError.self) {
+                try wrong.withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
+            }
         }
     }
 

@@ -101,7 +101,7 @@ public final class Forecaster {
     public static let bandWindow = ConformalBands.window
     /// The format of the state `writeState` writes, the record format that carries it
     /// (StreamRecord's format version; ForecasterLayout has what each format added).
-    public static let recordFormat = 10
+    public static let recordFormat = 11
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
@@ -612,6 +612,11 @@ struct ForecasterLayout {
     // Added in record format 10 (a format-9 state ends here: ``formatNineCount``).
     // AnomalyScore
     let anomalyRoutine: Int     // K: per target its surprise alerts, forgotten at 1/2000 a sample
+    // Added in record format 11 (a format-10 state ends here: ``formatTenCount``).
+    // NoveltyScore
+    let noveltyDrift: Int       // 4 × K: per target, per end of the longest span's range (low, high),
+                                // the run of samples beyond it (negative once alerted) and where the end
+                                // stood when the run began
     /// The record format the layout is of (``ForecasterLayout/format``: the current one).
     let format: Int
     /// The experts the combination and the history have columns for.
@@ -629,6 +634,8 @@ struct ForecasterLayout {
     var formatSevenCount: Int { noveltyResidual }
     /// Numbers in a state saved in record format 9, which ended before `anomalyRoutine`.
     var formatNineCount: Int { anomalyRoutine }
+    /// Numbers in a state saved in record format 10, which ended before `noveltyDrift`.
+    var formatTenCount: Int { noveltyDrift }
 
     /// The current record format's number: ``Forecaster/recordFormat``.
     static let currentFormat = Forecaster.recordFormat
@@ -650,7 +657,7 @@ struct ForecasterLayout {
             format: format)
     }
 
-    /// The layout of the given sizes in record format `format` (2 to 10).
+    /// The layout of the given sizes in record format `format` (2 to 11).
     init(
         inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, seasonal on: Bool,
         format: Int = Self.currentFormat
@@ -694,6 +701,7 @@ struct ForecasterLayout {
         noveltyResidual = region(format >= 8 ? NoveltyScore.residualCount(targets: k) : 0)
         noveltyProfile = region(format >= 8 ? NoveltyScore.profileCount(targets: k) : 0)
         anomalyRoutine = region(format >= 10 ? k : 0)
+        noveltyDrift = region(format >= 11 ? NoveltyScore.driftCount(targets: k) : 0)
         count = next
     }
 }
@@ -703,6 +711,6 @@ extension NoveltyScore {
     init(in state: UnsafeMutablePointer<Double>, layout: ForecasterLayout, targets: Int) {
         self.init(
             base: state + layout.noveltyHistory, residual: state + layout.noveltyResidual, profile: state + layout.noveltyProfile,
-            targets: targets)
+            drift: state + layout.noveltyDrift, targets: targets)
     }
 }

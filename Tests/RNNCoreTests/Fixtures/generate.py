@@ -600,6 +600,10 @@ NOVELTY_MARGIN = 0.04         # beyond the range by more than this share of its 
 NOVELTY_FORGETTING = 1e-4     # the range's ends move this share towards its middle per sample
 NOVELTY_FLOOR = 0.92          # a novelty scores NOVELTY_FLOOR .. 1
 NOVELTY_QUIET = 100           # samples whose novelties score 0 after one
+NOVELTY_DRIFT_RUN = 75        # a drift: the longest span's smoothed value beyond its range's end
+NOVELTY_DRIFT_REACH = 0.1     # on this many samples in a row, this share of the width past where
+                              # that end stood when the run began; scores NOVELTY_FLOOR, once a run
+                              # (watched once a day has passed since the first residual, with times)
 NOVELTY_RESIDUAL_SPANS = (1, 20, 60)  # the residual's spans (span 1 keeps its range, does not score)
 NOVELTY_RESIDUAL_WARMUP = 86400.0  # seconds of residuals, besides NOVELTY_WARMUP of them
 NOVELTY_RESIDUAL_MARGIN = 0.07  # the residual's margin
@@ -691,10 +695,30 @@ class Ranges:
     def __init__(self, spans):
         self.spans, self.n = spans, 0
         self.smoothed, self.low, self.high = [0.0] * len(spans), [0.0] * len(spans), [0.0] * len(spans)
+        # per end of the longest span's range (low, high): the run of samples beyond it (negative
+        # once it has alerted) and where the end stood when the run began
+        self.runs, self.drifted = [[0.0, 0.0], [0.0, 0.0]], False
 
-    def fold(self, value, scores, first):
-        """Folds `value` in; returns the largest excess of spans `first`.. (0 unless `scores`)."""
+    def watch(self, v, lo, hi):
+        """Advances the longest span's runs for its smoothed value `v` against `lo`..`hi`."""
+        for side, end in enumerate((lo, hi)):
+            run = self.runs[side]
+            if not (v < end if side == 0 else v > end):
+                run[0] = 0.0
+                continue
+            if run[0] == 0:
+                run[0], run[1] = 1.0, end
+            else:
+                run[0] += 1.0 if run[0] > 0 else -1.0
+            if run[0] >= NOVELTY_DRIFT_RUN and abs(v - run[1]) >= NOVELTY_DRIFT_REACH * (hi - lo):
+                run[0] = -run[0]
+                self.drifted = True
+
+    def fold(self, value, scores, first, drift=False):
+        """Folds `value` in; returns the largest excess of spans `first`.. (0 unless `scores`);
+        with `drift`, sets `drifted` when a run of the longest span alerts."""
         excess = 0.0
+        self.drifted = False
         # the smoothed spans take the value bounded to a width beyond the value's own range
         value_width = self.high[0] - self.low[0]
         bounded = value
@@ -710,6 +734,8 @@ class Ranges:
             width = hi - lo
             if scores and width > 0 and i >= first:
                 excess = max(excess, (v - hi) / width, (lo - v) / width)
+            if drift and i == len(self.spans) - 1 and scores and width > 0:
+                self.watch(v, lo, hi)
             reach = width if self.n >= NOVELTY_WARMUP and width > 0 else math.inf
             lo, hi = min(lo, max(v, lo - reach)), max(hi, min(v, hi + reach))
             middle = 0.5 * (lo + hi)
@@ -725,7 +751,7 @@ class Novelty:
     its residual against a day-and-week profile of its own (the seasonal expert's algorithm, always
     on); novel when a smoothed value is beyond its range by more than NOVELTY_MARGIN of its width
     (once NOVELTY_WARMUP values are in), or a smoothed residual beyond its by NOVELTY_RESIDUAL_MARGIN
-    (once NOVELTY_WARMUP residuals and a day of them are in)."""
+    (once NOVELTY_WARMUP residuals and a day of them are in); or drifting (Ranges.watch)."""
 
     def __init__(self):
         self.values = Ranges(NOVELTY_SPANS)
@@ -734,7 +760,10 @@ class Novelty:
         self.profile = new_profile()
 
     def observe(self, value, learned, t, interval):
-        excess = self.values.fold(value, self.values.n >= NOVELTY_WARMUP, 0)
+        # the drift is watched once a day has passed since the first residual (for a sample with
+        # a time), as the residual waits
+        day_old = t is None or (self.residuals.n > 0 and t - self.first_time >= NOVELTY_RESIDUAL_WARMUP)
+        excess = self.values.fold(value, self.values.n >= NOVELTY_WARMUP, 0, drift=day_old)
         if t is not None:
             expected = profile_expected(self.profile, t)
             if expected is not None:
@@ -745,7 +774,7 @@ class Novelty:
                 excess = max(excess, e - (NOVELTY_RESIDUAL_MARGIN - NOVELTY_MARGIN))
             profile_observe(self.profile, learned, t, interval, False, NOVELTY_PROFILE_RATE)
         if excess <= NOVELTY_MARGIN:
-            return 0.0
+            return NOVELTY_FLOOR if self.values.drifted else 0.0
         return NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * min(1.0, excess - NOVELTY_MARGIN)
 
 
@@ -1670,6 +1699,20 @@ def incident_channel(n, gen):
     return samples, [T0 + 3600.0 * k for k in range(n)]
 
 
+def falling_channel(n, gen):
+    """One channel without times: a slow cycle (period 200, amplitude 1, noise of 0.003), then from
+    sample 600 a steady fall of 0.01 a sample below every value seen. No step passes the value's
+    range by its margin (a step is 0.5% of its width) and without times there is no residual: the
+    novelty sees the fall as a drift, once, 75 samples into the longest span's run below its
+    range."""
+    noise = torch.randn(n, generator=gen)
+    samples = []
+    for k in range(n):
+        x = 5.0 + math.sin(2.0 * math.pi * k / 200.0) if k < 600 else 5.0 - 0.01 * (k - 600)
+        samples.append([x + 0.003 * float(noise[k])])
+    return samples, [None] * n
+
+
 def lstm_i1_scenario(**differences):
     """A one-channel LSTM scenario of 3 units (window 4, an update every second sample, bands at
     80%, no drift handling), with `differences` (the name, horizon, optimizer, ...)."""
@@ -1705,6 +1748,9 @@ def forecaster_scenarios():
         # A novelty followed by a surprise: one alert of the novelty's rank quiets both halves.
         lstm_i1_scenario(name="forecaster_lstm_i1_incidents", horizon=1, optimizer=ADAM,
                          linear_lags=1, direct_lookback=0, n_samples=700, data=incident_channel),
+        # A slow fall below every value seen: the novelty's drift (record format 11).
+        lstm_i1_scenario(name="forecaster_lstm_i1_slow_fall", horizon=1, optimizer=ADAM,
+                         linear_lags=1, direct_lookback=0, n_samples=900, data=falling_channel),
     ]
 
 

@@ -1,4 +1,4 @@
-# Sourced by the generate.sh of Fixtures/format1, format8 and format9, which write records with
+# Sourced by the generate.sh of Fixtures/format1, format8, format9 and format10, which write records with
 # rnnd as it was at an older commit. `old_rnnd COMMIT CONFIGURATION` extracts that commit's
 # sources into a temporary directory (removed when the script exits), builds its rnnd in
 # CONFIGURATION (debug or release) with the caller's environment, and sets `rnnd` to the binary.
@@ -10,4 +10,16 @@ old_rnnd() {
     git -C "$repo" archive "$commit" | tar -x -C "$old_rnnd_build"
     (cd "$old_rnnd_build" && swift build -c "$configuration" --product rnnd >/dev/null)
     rnnd="$old_rnnd_build/.build/$configuration/rnnd"
+}
+
+# `old_record_and_replay DIR STREAM`, once `rnnd` is set: DIR/gru.rnndckpt, `rnnd fit` of a GRU of
+# 4 units on Fixtures/format8/history.csv as stream STREAM, and DIR/gru-replay.csv, `rnnd replay`
+# of Fixtures/format8/next.csv from it (the published forecast, its band and the anomaly score,
+# row by row), as Fixtures/format9 and format10 keep them.
+old_record_and_replay() {
+    local dir=$1 stream=$2 series
+    series=$(cd "$(dirname "${BASH_SOURCE[0]}")/format8" && pwd)
+    local gru=(--model gru --hidden 4 --window 4 --seed 5)
+    "$rnnd" fit "$series/history.csv" --out "$dir/gru.rnndckpt" --stream "$stream" --force "${gru[@]}" >/dev/null
+    "$rnnd" replay "$series/next.csv" --from "$dir/gru.rnndckpt" --predictions "$dir/gru-replay.csv" "${gru[@]}" >/dev/null
 }
