@@ -1723,6 +1723,12 @@ def lstm_i1_scenario(**differences):
                      ensemble=True, coverage=0.8, drift=False, weights_every=20), **differences)
 
 
+def one_step_scenario(name, n_samples, data):
+    """`lstm_i1_scenario` one step ahead with Adam, one lag and no direct expert."""
+    return lstm_i1_scenario(name=name, horizon=1, optimizer=ADAM, linear_lags=1, direct_lookback=0,
+                            n_samples=n_samples, data=data)
+
+
 def forecaster_scenarios():
     return [
         dict(name="forecaster_gru_i2_p2_drift", cell="gru", activation="tanh", inputs=2,
@@ -1732,25 +1738,20 @@ def forecaster_scenarios():
              normalization={"kind": "running", "forgetting": None},
              ensemble=True, linear_lags=4, direct_lookback=12, coverage=0.9, drift=True,
              n_samples=400, weights_every=20, data=with_faults),
-        lstm_i1_scenario(name="forecaster_lstm_i1_untimed", horizon=1, optimizer=ADAM,
-                         linear_lags=1, direct_lookback=0, n_samples=600, data=untimed_channel),
+        one_step_scenario("forecaster_lstm_i1_untimed", 600, untimed_channel),
         # Adafactor every second sample, two steps ahead: Wx 6 × 12, Wh 3 × 12 and Wy 2 × 3
         # factored in memory.
         lstm_i1_scenario(name="forecaster_lstm_i1_p2_adafactor", horizon=2, optimizer=ADAFACTOR,
                          linear_lags=2, direct_lookback=102, n_samples=400, data=hourly_channel),
         # A daily cycle that stops for 40 hours after 18 days: the novelty's residual against its
         # own day-and-week profile (one step ahead, where the seasonal expert is off).
-        lstm_i1_scenario(name="forecaster_lstm_i1_daily_residual", horizon=1, optimizer=ADAM,
-                         linear_lags=1, direct_lookback=0, n_samples=560, data=daily_channel),
+        one_step_scenario("forecaster_lstm_i1_daily_residual", 560, daily_channel),
         # A counter reset every 200 samples: the surprise's routine (record format 10).
-        lstm_i1_scenario(name="forecaster_lstm_i1_routine_reset", horizon=1, optimizer=ADAM,
-                         linear_lags=1, direct_lookback=0, n_samples=1500, data=resetting_channel),
+        one_step_scenario("forecaster_lstm_i1_routine_reset", 1500, resetting_channel),
         # A novelty followed by a surprise: one alert of the novelty's rank quiets both halves.
-        lstm_i1_scenario(name="forecaster_lstm_i1_incidents", horizon=1, optimizer=ADAM,
-                         linear_lags=1, direct_lookback=0, n_samples=700, data=incident_channel),
+        one_step_scenario("forecaster_lstm_i1_incidents", 700, incident_channel),
         # A slow fall below every value seen: the novelty's drift (record format 11).
-        lstm_i1_scenario(name="forecaster_lstm_i1_slow_fall", horizon=1, optimizer=ADAM,
-                         linear_lags=1, direct_lookback=0, n_samples=900, data=falling_channel),
+        one_step_scenario("forecaster_lstm_i1_slow_fall", 900, falling_channel),
     ]
 
 

@@ -12,14 +12,19 @@ old_rnnd() {
     rnnd="$old_rnnd_build/.build/$configuration/rnnd"
 }
 
-# `old_record_and_replay DIR STREAM`, once `rnnd` is set: DIR/gru.rnndckpt, `rnnd fit` of a GRU of
-# 4 units on Fixtures/format8/history.csv as stream STREAM, and DIR/gru-replay.csv, `rnnd replay`
+# `old_format_fixture FORMAT COMMIT`, from a generate.sh: the rnnd of COMMIT (or a prebuilt one,
+# RNND_FORMAT<FORMAT>=path/to/rnnd) writes beside that script gru.rnndckpt, `rnnd fit` of a GRU of
+# 4 units on Fixtures/format8/history.csv as stream plant/FORMAT, and gru-replay.csv, `rnnd replay`
 # of Fixtures/format8/next.csv from it (the published forecast, its band and the anomaly score,
 # row by row), as Fixtures/format9 and format10 keep them.
-old_record_and_replay() {
-    local dir=$1 stream=$2 series
+old_format_fixture() {
+    local format=$1 commit=$2 dir series prebuilt
+    dir=$(cd "$(dirname "$0")" && pwd)
     series=$(cd "$(dirname "${BASH_SOURCE[0]}")/format8" && pwd)
+    prebuilt=RNND_FORMAT$format
+    rnnd=${!prebuilt:-}
+    [[ -n $rnnd ]] || old_rnnd "$commit" release
     local gru=(--model gru --hidden 4 --window 4 --seed 5)
-    "$rnnd" fit "$series/history.csv" --out "$dir/gru.rnndckpt" --stream "$stream" --force "${gru[@]}" >/dev/null
+    "$rnnd" fit "$series/history.csv" --out "$dir/gru.rnndckpt" --stream "plant/$format" --force "${gru[@]}" >/dev/null
     "$rnnd" replay "$series/next.csv" --from "$dir/gru.rnndckpt" --predictions "$dir/gru-replay.csv" "${gru[@]}" >/dev/null
 }

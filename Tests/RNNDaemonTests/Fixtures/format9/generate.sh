@@ -5,11 +5,7 @@
 # CheckpointTests.aFormatNineRecordGoesOnAsTheOldRnndWent checks the migration against. The series
 # is Fixtures/format8's. Run from anywhere; builds the old rnnd in a temporary directory (a few
 # minutes), then writes gru.rnndckpt and gru-replay.csv beside this script (old-rnnd.sh,
-# old_record_and_replay).
+# old_format_fixture; RNND_FORMAT9=path/to/rnnd uses an old rnnd built already).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-source "$here/../old-rnnd.sh"
-# RNND_FORMAT9=path/to/rnnd uses an old rnnd built already.
-rnnd=${RNND_FORMAT9:-}
-[[ -n $rnnd ]] || old_rnnd f2f8b33 release
-old_record_and_replay "$here" plant/9
+source "$(dirname "$0")/../old-rnnd.sh"
+old_format_fixture 9 f2f8b33
