@@ -553,6 +553,8 @@ struct ForecasterPartsTests {
         // the reach past where the end stood: no drift (a disk idle at 0, a CPU pinned at 100).
         let held = Self.novelty(after: Self.sine)
         defer { Self.free(held) }
+        // base: the quiet count, then the target's latest novelty, its count, and per span (1,
+        // 20, 60) the smoothed value, lowest and highest.
         let low = held.base[10], high = held.base[11]
         for _ in 0..<400 {
             held.observe(target: 0, value: low - 0.05 * (high - low))
@@ -839,9 +841,8 @@ struct ForecasterPartsTests {
     @Test func aFormatEightStateIsReadAndItsNoveltyGoesOnWithoutTheSpanOfFive() throws {
         // Record format 8's state: format 9's with a novelty span of 5 samples between 1 and 20
         // (and format 9's is this format's without the surprise's routine and the novelty's drift
-        // runs, five numbers). Read,
-        // the span is dropped and the others go on: the same forecasts, bands and anomaly scores
-        // as the original's.
+        // runs, five numbers). Read, the span is dropped and the others go on: the same
+        // forecasts, bands and anomaly scores as the original's.
         let (original, series) = Self.learnedSine(seed: 25)
         let bytes = Self.olderState(original, format: 8)
         #expect(bytes.count == original.stateByteCount + 8 * (3 - 1 - 4))
