@@ -424,17 +424,18 @@ extension Forecaster {
         // (formatFourCount); format 6 had five experts and no seasonal one; format 7 ended before
         // the novelty's residual (formatSevenCount); formats 5 to 8 had a fourth novelty span;
         // format 9 ended before the surprise's routine (formatNineCount), format 10 before the
-        // novelty's drift (formatTenCount).
+        // novelty's drift (formatTenCount), format 11 before its shape (formatElevenCount).
         let five = ForecasterLayout(configuration, format: 5), six = ForecasterLayout(configuration, format: 6)
         let eight = ForecasterLayout(configuration, format: 8)
         func saved(_ count: Int) -> Bool { bytes.count == ownStateByteCount - 8 * (stateCount - count) }
         let formatTwo = saved(five.formatTwoCount), formatThree = saved(five.formatThreeCount)
         let formatFour = saved(five.formatFourCount), formatFive = saved(five.count), formatSix = saved(six.count)
-        let formatSeven = saved(eight.formatSevenCount), formatEight = saved(eight.count), formatNine = saved(layout.formatNineCount)
-        let formatTen = saved(layout.formatTenCount)
+        let formatSeven = saved(eight.formatSevenCount), formatEight = saved(eight.count)
+        // Formats 9 to 11 are this format's cut short: each later one added a region at the end.
+        let cutShort = [layout.formatNineCount, layout.formatTenCount, layout.formatElevenCount].first(where: saved)
         let current = bytes.count == ownStateByteCount
-        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven || formatEight || formatNine
-            || formatTen
+        guard current || formatTwo || formatThree || formatFour || formatFive || formatSix || formatSeven || formatEight
+            || cutShort != nil
         else {
             throw .wrongSize(expected: ownStateByteCount, found: bytes.count)
         }
@@ -443,14 +444,13 @@ extension Forecaster {
         guard c.drifts >= 0, c.scored >= 0, c.banded >= 0, c.covered >= 0 else { throw .impossibleValue }
         // Read into a copy first: a refused state leaves the forecaster as it was. An older
         // format's state becomes format 8's first, then format 9's, then this format's: a state
-        // of format 9 or 10 is this format's cut short, its surprise never routine yet (9), its
-        // novelty in no drift (9 and 10).
+        // of format 9 to 11 is this format's cut short, its surprise never routine yet (9), its
+        // novelty in no drift (9 and 10) and remembering no shape (9 to 11).
         let numbers = UnsafeMutablePointer<Double>.allocate(capacity: stateCount)
         defer { numbers.deallocate() }
         if current {
             r.copy(into: numbers, stateCount)
-        } else if formatNine || formatTen {
-            let kept = formatNine ? layout.formatNineCount : layout.formatTenCount
+        } else if let kept = cutShort {
             r.copy(into: numbers, kept)
             (numbers + kept).update(repeating: 0, count: stateCount - kept)
         } else {
@@ -498,7 +498,7 @@ extension Forecaster {
             AnomalyScore.isPlausible(numbers + layout.anomalyHistory, routine: numbers + layout.anomalyRoutine, targets: targets.count),
             NoveltyScore.isPlausible(
                 numbers + layout.noveltyHistory, residual: numbers + layout.noveltyResidual, profile: numbers + layout.noveltyProfile,
-                drift: numbers + layout.noveltyDrift, targets: targets.count),
+                drift: numbers + layout.noveltyDrift, shape: numbers + layout.noveltyShape, targets: targets.count),
             DirectExpert.isPlausible(numbers + layout.directStatus, lookback: direct.lookback, horizon: horizon),
             SeasonalExpert.isPlausible(numbers + layout.seasonal, targets: targets.count, on: seasonal.isOn),
             (0..<4).allSatisfy({ events[$0] >= 0 && events[$0] == events[$0].rounded() && events[$0] < 1e15 })
@@ -600,7 +600,7 @@ extension Forecaster {
     /// A state of format 8 (`earlier`, in `old`'s layout) in this format's layout (`numbers`):
     /// format 9 dropped the novelty's span of 5 samples. Its other spans keep their smoothed
     /// values and ranges, so the novelty goes on as it was; the regions before and after it are
-    /// the same in both formats, and those formats 10 and 11 added after them start as new.
+    /// the same in both formats, and those formats 10 to 12 added after them start as new.
     func newNoveltySpans(from earlier: UnsafeMutablePointer<Double>, layout old: ForecasterLayout, into numbers: UnsafeMutablePointer<Double>) {
         let k = targets.count, oldPerTarget = 2 + 3 * NoveltyScore.formatEightSpans.count
         numbers.update(from: earlier, count: layout.noveltyHistory)

@@ -18,15 +18,15 @@ import RNNWire
 ///     forecaster state (TrainerState.swift)   UInt64 length, bytes
 ///     XXH64 of all the bytes before it        UInt64
 public struct StreamRecord: Sendable, Equatable {
-    /// 11: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
+    /// 12: the forecaster's state (the network's, then the ensemble's, bands', drift's, its
     /// clock and outlier gate, the anomaly score's statistics: the surprise's and the
     /// novelty's, the direct expert's and the seasonal expert's, the novelty's residual and its
-    /// profile, the surprise's routine, the novelty's drift runs). 11 added the drift runs; 10
-    /// the routine's count; 9 dropped a novelty span;
+    /// profile, the surprise's routine, the novelty's drift runs and shapes). 12 added the
+    /// shapes; 11 the drift runs; 10 the routine's count; 9 dropped a novelty span;
     /// 8 added the novelty's residual and profile; 7 the seasonal expert (a sixth expert's column
     /// in the combination and the forecast history, its profiles); 6 the direct expert (a fifth
     /// column, its regions, the bands' debts); 5 the novelty, 4 the anomaly statistics, 3 the
-    /// clock and the gate. Formats 2 to 10 are read as
+    /// clock and the gate. Formats 2 to 11 are read as
     /// they are (the forecaster fills in what they lack or drops what this one has not:
     /// `Forecaster.newFormatThreeRegions`, `newFormatFourRegions`, `newFormatFiveRegions`,
     /// `newExpertRegions`, `newNoveltySpans`); 1 held the network's alone, and is migrated as it

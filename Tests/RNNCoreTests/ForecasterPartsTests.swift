@@ -322,7 +322,7 @@ struct ForecasterPartsTests {
         NoveltyScore(
             base: zeroed(NoveltyScore.count(targets: targets)), residual: zeroed(NoveltyScore.residualCount(targets: targets)),
             profile: zeroed(NoveltyScore.profileCount(targets: targets)), drift: zeroed(NoveltyScore.driftCount(targets: targets)),
-            targets: targets)
+            shape: zeroed(NoveltyScore.shapeCount(targets: targets)), targets: targets)
     }
 
     static func free(_ v: NoveltyScore) {
@@ -330,10 +330,11 @@ struct ForecasterPartsTests {
         v.residual.deallocate()
         v.profile.base.deallocate()
         v.drift.deallocate()
+        v.shape.deallocate()
     }
 
     static func isPlausible(_ v: NoveltyScore) -> Bool {
-        NoveltyScore.isPlausible(v.base, residual: v.residual, profile: v.profile.base, drift: v.drift, targets: v.targets)
+        NoveltyScore.isPlausible(v.base, residual: v.residual, profile: v.profile.base, drift: v.drift, shape: v.shape, targets: v.targets)
     }
 
     @Test func theAnomalyScoreJudgesAnErrorAgainstTheStreamsOwnHistory() {
@@ -562,6 +563,53 @@ struct ForecasterPartsTests {
             #expect(held.value(target: 0) == 0)
         }
         #expect(held.drift[0] > 2 * NoveltyScore.driftRun, "a run of \(held.drift[0]) samples, none alerted")
+    }
+
+    @Test func aWaveformNeverSeenIsNovelOnce() {
+        // After a slow cycle (period 200, -1 to 1: the latest 32 values are a gentle slope), a
+        // cycle of period 8 at the same level and amplitude: no value and no mean leaves its
+        // range, but the latest values' shape is farther from every remembered one than any shape
+        // before. Novel at the floor once, within the first window of the new cycle; then the
+        // record takes the new cycle's shapes and the memory holds them: not again.
+        let slow = (0..<400).map { Double.sin(2 * Double.pi * Double($0) / 200) }
+        let fast = (0..<400).map { Double.sin(2 * Double.pi * Double($0) / 8) }
+        func novelties(_ v: NoveltyScore, _ values: [Double]) -> [Int: Double] {
+            var novel: [Int: Double] = [:]
+            for (k, x) in values.enumerated() {
+                v.observe(target: 0, value: x)
+                v.quieten()
+                if v.value(target: 0) > 0 { novel[k] = v.value(target: 0) }
+            }
+            return novel
+        }
+        let v = Self.novelty(after: slow)
+        defer { Self.free(v) }
+        // 400 values: a shape every 4 from the 32nd on, 93 (the warm-up is 75).
+        let record = v.shape[1]
+        #expect(v.shape[0] == 400 && v.shape[2] == 93 && record > 0, "\(v.shape[0]), \(v.shape[2]), \(record)")
+        let novel = novelties(v, fast)
+        #expect(novel.count == 1 && novel.values.allSatisfy { $0 == NoveltyScore.floor }, "\(novel)")
+        #expect(novel.keys.allSatisfy { $0 < NoveltyScore.shapeValues }, "\(novel)")
+        #expect(v.shape[1] > record && Self.isPlausible(v))
+        // Nothing else sees it: the same values into a score whose record is out of reach.
+        let blind = Self.novelty(after: slow)
+        defer { Self.free(blind) }
+        blind.shape[1] = 1e9
+        #expect(novelties(blind, fast).isEmpty)
+        // A sentinel is a novel value: the shapes around it do not raise the record (its
+        // latest values hold it for 32 samples), and the faster cycle after it is as new.
+        let w = Self.novelty(after: slow)
+        defer { Self.free(w) }
+        #expect(novelties(w, [-9999]) == [0: 1])
+        #expect(novelties(w, Array(slow[..<200])).isEmpty)
+        #expect(w.shape[1] == record, "the record: \(w.shape[1]) against \(record)")
+        let after = novelties(w, fast)
+        #expect(after.count == 1 && after.values.allSatisfy { $0 == NoveltyScore.floor }, "\(after)")
+        // The counts are whole numbers, the slot one of the memory's.
+        w.shape[3] = Double(NoveltyScore.shapeMemory)
+        #expect(!Self.isPlausible(w))
+        w.shape[3] = 0.5
+        #expect(!Self.isPlausible(w))
     }
 
     @Test func aNoveltyAlertsOnceAndASentinelDoesNotBlindTheScore() {
@@ -824,9 +872,9 @@ struct ForecasterPartsTests {
         let (original, series) = Self.learnedSine(seed: 21)
         let bytes = Self.olderState(original, format: 7)
         // Format 8 added the residual and its profile; format 9 dropped three numbers a target,
-        // format 10 added one, format 11 four.
+        // format 10 added one, format 11 four, format 12 the shapes.
         let added = NoveltyScore.residualCount(targets: 1) + NoveltyScore.profileCount(targets: 1)
-        #expect(bytes.count == original.stateByteCount - 8 * (added - 3 + 1 + 4))
+        #expect(bytes.count == original.stateByteCount - 8 * (added - 3 + 1 + 4 + NoveltyScore.shapePerTarget))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series)
         // The value's novelty went on; the residual's profile started over (hourly samples: a
         // day bin comes back after 24), so it folded in the residuals since the restore only.
@@ -840,12 +888,12 @@ struct ForecasterPartsTests {
 
     @Test func aFormatEightStateIsReadAndItsNoveltyGoesOnWithoutTheSpanOfFive() throws {
         // Record format 8's state: format 9's with a novelty span of 5 samples between 1 and 20
-        // (and format 9's is this format's without the surprise's routine and the novelty's drift
-        // runs, five numbers). Read, the span is dropped and the others go on: the same
-        // forecasts, bands and anomaly scores as the original's.
+        // (and format 9's is this format's without the surprise's routine, the novelty's drift
+        // runs and its shapes, 5 + 837 numbers). Read, the span is dropped and the others go on:
+        // the same forecasts, bands and anomaly scores as the original's.
         let (original, series) = Self.learnedSine(seed: 25)
         let bytes = Self.olderState(original, format: 8)
-        #expect(bytes.count == original.stateByteCount + 8 * (3 - 1 - 4))
+        #expect(bytes.count == original.stateByteCount + 8 * (3 - 1 - 4 - NoveltyScore.shapePerTarget))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
         for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
@@ -859,13 +907,13 @@ struct ForecasterPartsTests {
     }
 
     @Test func aFormatNineStateIsReadAndItsSurpriseGoesOnNotYetRoutine() throws {
-        // Record format 9's state: this format's without the surprise's routine and the novelty's
-        // drift runs (five numbers a target, last). Read, both start at 0 and the rest goes on
-        // exactly.
+        // Record format 9's state: this format's without the surprise's routine, the novelty's
+        // drift runs and its shapes (5 + 837 numbers a target, last). Read, they start at 0 and
+        // the rest goes on exactly.
         let (original, series) = Self.learnedSine(seed: 27)
         let routine = original.anomalyScore.routine[0]
         let bytes = Self.olderState(original, format: 9)
-        #expect(bytes.count == original.stateByteCount - 8 * 5)
+        #expect(bytes.count == original.stateByteCount - 8 * (5 + NoveltyScore.shapePerTarget))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         let a = original.anomalyScore, b = restored.anomalyScore
         for i in 0..<AnomalyScore.historyCount(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
@@ -878,18 +926,40 @@ struct ForecasterPartsTests {
     }
 
     @Test func aFormatTenStateIsReadAndItsNoveltyGoesOnWithItsDriftRunsAtZero() throws {
-        // Record format 10's state: this format's without the novelty's drift runs (four numbers
-        // a target, last). Read, they start at 0 and the rest goes on exactly; a noisy sine makes
-        // no run that long, so the runs are the original's again 300 samples on.
+        // Record format 10's state: this format's without the novelty's drift runs and shapes (4 +
+        // 837 numbers a target, last). Read, they start at 0 and the rest goes on exactly; a noisy
+        // sine makes no run that long, so the runs are the original's again 300 samples on.
         let (original, series) = Self.learnedSine(seed: 29)
         let bytes = Self.olderState(original, format: 10)
-        #expect(bytes.count == original.stateByteCount - 8 * 4)
+        #expect(bytes.count == original.stateByteCount - 8 * (4 + NoveltyScore.shapePerTarget))
         let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
         let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
         for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
         for i in 0..<NoveltyScore.driftCount(targets: 1) { #expect(a.drift[i] == b.drift[i], "drift \(i)") }
         // Two numbers short (one short is format 9's state), or one too many, is refused.
         for wrong in [Array(bytes.dropLast(16)), bytes + [UInt8](repeating: 0, count: 8)] {
+            #expect(throws: TrainerStateError.self) {
+                try wrong.withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
+            }
+        }
+    }
+
+    @Test func aFormatElevenStateIsReadAndItsNoveltyStartsRememberingShapes() throws {
+        // Record format 11's state: this format's without the novelty's shapes (837 numbers a
+        // target, last). Read, the shapes start from none and the rest goes on exactly; the
+        // restored stream remembers the shapes of the 300 samples since (one every 4 once 32
+        // values are in), and scores none before 75 are remembered, as a new stream would.
+        let (original, series) = Self.learnedSine(seed: 31)
+        let bytes = Self.olderState(original, format: 11)
+        #expect(bytes.count == original.stateByteCount - 8 * NoveltyScore.shapePerTarget)
+        let restored = try Self.expectCarriesOn(original, from: bytes, series: series, sameAnomalies: true)
+        let a = original.anomalyScore.novelty, b = restored.anomalyScore.novelty
+        for i in 0..<NoveltyScore.count(targets: 1) { #expect(a.base[i].bitPattern == b.base[i].bitPattern, "number \(i)") }
+        for i in 0..<NoveltyScore.driftCount(targets: 1) { #expect(a.drift[i] == b.drift[i], "drift \(i)") }
+        #expect(a.shape[0] == 900 && b.shape[0] == 300, "values pushed: \(a.shape[0]), \(b.shape[0])")
+        #expect(a.shape[2] == Double(NoveltyScore.shapeMemory) && b.shape[2] == Double((300 - NoveltyScore.shapeValues) / 4 + 1))
+        // One number short, or one too many, is refused.
+        for wrong in [Array(bytes.dropLast(8)), bytes + [UInt8](repeating: 0, count: 8)] {
             #expect(throws: TrainerStateError.self) {
                 try wrong.withUnsafeBytes { try Forecaster(configuration: ForecasterTests.configuration(), state: $0) }
             }

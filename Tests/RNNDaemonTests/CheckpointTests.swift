@@ -270,11 +270,19 @@ struct CheckpointTests {
         try Self.expectGoesOnAsTheOldRnndWent(format: 10) { _, _, _ in }
     }
 
+    /// A record written by rnnd before format 12 (Fixtures/format11/generate.sh, `a5861e5`, on
+    /// Fixtures/format8's series), whose novelty remembered no shapes: read as it is, it goes on
+    /// as the old rnnd's `replay --from` went, its shapes starting from none.
+    @Test func aFormatElevenRecordGoesOnAsTheOldRnndWent() throws {
+        try Self.expectGoesOnAsTheOldRnndWent(format: 11) { _, _, _ in }
+    }
+
     /// Reads Fixtures/format`format`/gru.rnndckpt, a record an older rnnd wrote, and expects it
     /// written again as a record of the current format whose state is the old one, changed by
     /// `migrated` (given the old state's bytes, the model and the offset of the forecaster's
     /// numbers) into format 9's, plus the surprise's routine at 0 (format 10's, one number a
-    /// target) and the novelty's drift runs at 0 (format 11's, four numbers a target, last); then
+    /// target), the novelty's drift runs at 0 (format 11's, four numbers a target) and its shapes
+    /// at 0 (format 12's, none remembered, last); then
     /// the forecasts and anomaly scores of the next 60 rows (Fixtures/format8/next.csv) as the
     /// old rnnd's `replay --from` made them (gru-replay.csv), but for the rule that came after
     /// format 9: an alert of the novelty's rank (0.92 or more) quiets both halves of the score for
@@ -301,7 +309,10 @@ struct CheckpointTests {
         if format < 10 {
             expectedState.insert(contentsOf: [UInt8](repeating: 0, count: 8 * k), at: own + 8 * layout.anomalyRoutine)
         }
-        expectedState.insert(contentsOf: [UInt8](repeating: 0, count: 8 * NoveltyScore.driftCount(targets: k)), at: own + 8 * layout.noveltyDrift)
+        if format < 11 {
+            expectedState.insert(contentsOf: [UInt8](repeating: 0, count: 8 * NoveltyScore.driftCount(targets: k)), at: own + 8 * layout.noveltyDrift)
+        }
+        expectedState.insert(contentsOf: [UInt8](repeating: 0, count: 8 * NoveltyScore.shapeCount(targets: k)), at: own + 8 * layout.noveltyShape)
         let differs = zip(again.state, expectedState).enumerated().first { $0.element.0 != $0.element.1 }?.offset
         #expect(again.state.count == expectedState.count && differs == nil,
                 "\(again.state.count) bytes against \(expectedState.count); first difference at byte \(differs.map(String.init) ?? "none")")

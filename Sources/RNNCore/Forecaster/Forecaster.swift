@@ -101,7 +101,7 @@ public final class Forecaster {
     public static let bandWindow = ConformalBands.window
     /// The format of the state `writeState` writes, the record format that carries it
     /// (StreamRecord's format version; ForecasterLayout has what each format added).
-    public static let recordFormat = 11
+    public static let recordFormat = 12
     public static let bandWarmup = ConformalBands.warmup
     /// Samples before the anomaly score is reported.
     public static let anomalyWarmup = AnomalyScore.warmup
@@ -617,6 +617,8 @@ struct ForecasterLayout {
     let noveltyDrift: Int       // 4 × K: per target, per end of the longest span's range (low, high),
                                 // the run of samples beyond it (negative once alerted) and where the end
                                 // stood when the run began
+    // Added in record format 12 (a format-11 state ends here: ``formatElevenCount``).
+    let noveltyShape: Int       // 837 × K: per target the shape's counts, record, ring and 100 shapes
     /// The record format the layout is of (``ForecasterLayout/format``: the current one).
     let format: Int
     /// The experts the combination and the history have columns for.
@@ -636,6 +638,8 @@ struct ForecasterLayout {
     var formatNineCount: Int { anomalyRoutine }
     /// Numbers in a state saved in record format 10, which ended before `noveltyDrift`.
     var formatTenCount: Int { noveltyDrift }
+    /// Numbers in a state saved in record format 11, which ended before `noveltyShape`.
+    var formatElevenCount: Int { noveltyShape }
 
     /// The current record format's number: ``Forecaster/recordFormat``.
     static let currentFormat = Forecaster.recordFormat
@@ -657,7 +661,7 @@ struct ForecasterLayout {
             format: format)
     }
 
-    /// The layout of the given sizes in record format `format` (2 to 11).
+    /// The layout of the given sizes in record format `format` (2 to 12).
     init(
         inputs: Int, targets k: Int, outputs o: Int, rows: Int, lags: Int, features d: Int, lookback: Int, seasonal on: Bool,
         format: Int = Self.currentFormat
@@ -702,6 +706,7 @@ struct ForecasterLayout {
         noveltyProfile = region(format >= 8 ? NoveltyScore.profileCount(targets: k) : 0)
         anomalyRoutine = region(format >= 10 ? k : 0)
         noveltyDrift = region(format >= 11 ? NoveltyScore.driftCount(targets: k) : 0)
+        noveltyShape = region(format >= 12 ? NoveltyScore.shapeCount(targets: k) : 0)
         count = next
     }
 }
@@ -711,6 +716,6 @@ extension NoveltyScore {
     init(in state: UnsafeMutablePointer<Double>, layout: ForecasterLayout, targets: Int) {
         self.init(
             base: state + layout.noveltyHistory, residual: state + layout.noveltyResidual, profile: state + layout.noveltyProfile,
-            drift: state + layout.noveltyDrift, targets: targets)
+            drift: state + layout.noveltyDrift, shape: state + layout.noveltyShape, targets: targets)
     }
 }

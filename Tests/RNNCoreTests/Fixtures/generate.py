@@ -604,6 +604,12 @@ NOVELTY_DRIFT_RUN = 75        # a drift: the longest span's smoothed value beyon
 NOVELTY_DRIFT_REACH = 0.1     # on this many samples in a row, this share of the width past where
                               # that end stood when the run began; scores NOVELTY_FLOOR, once a run
                               # (watched once a day has passed since the first residual, with times)
+NOVELTY_SHAPE_VALUES = 32     # a shape: the latest values (bounded as the smoothed spans take them)
+NOVELTY_SHAPE_BLOCKS = 8      # as block means less their mean, in shares of the value's range
+NOVELTY_SHAPE_MEMORY = 100    # shapes remembered, the oldest forgotten, ...
+NOVELTY_SHAPE_STRIDE = 4      # ... one every this many samples
+NOVELTY_SHAPE_MARGIN = 0.05   # new: farther from the nearest remembered than every shape before, by this share
+NOVELTY_SHAPE_WARMUP = 75     # shapes remembered before a new one scores (and the value scores)
 NOVELTY_RESIDUAL_SPANS = (1, 20, 60)  # the residual's spans (span 1 keeps its range, does not score)
 NOVELTY_RESIDUAL_WARMUP = 86400.0  # seconds of residuals, besides NOVELTY_WARMUP of them
 NOVELTY_RESIDUAL_MARGIN = 0.07  # the residual's margin
@@ -746,24 +752,61 @@ class Ranges:
         return excess
 
 
+class Shapes:
+    """The latest values' shape against the shapes remembered: new when its distance to the
+    nearest is beyond every such distance before by NOVELTY_SHAPE_MARGIN of it. The record of those
+    distances is held while the latest values include one novel to another part (one sentinel does
+    not raise it for good); a new shape does not hold it."""
+
+    def __init__(self):
+        self.latest, self.remembered = [], []  # oldest first
+        self.record, self.pushed, self.calm = 0.0, 0, 0  # calm: samples since another part's latest novelty
+
+    def observe(self, value, width, scores, novel):
+        self.latest = (self.latest + [value])[-NOVELTY_SHAPE_VALUES:]
+        self.pushed += 1
+        held = novel or self.calm < NOVELTY_SHAPE_VALUES - 1
+        new = False
+        if len(self.latest) == NOVELTY_SHAPE_VALUES and width > 0:
+            size = NOVELTY_SHAPE_VALUES // NOVELTY_SHAPE_BLOCKS
+            blocks = [sum(self.latest[b * size:(b + 1) * size]) / size for b in range(NOVELTY_SHAPE_BLOCKS)]
+            centre = sum(blocks) / NOVELTY_SHAPE_BLOCKS
+            shape = [(b - centre) / width for b in blocks]
+            if self.remembered:
+                nearest = math.sqrt(min(sum((a - b) * (a - b) for a, b in zip(old, shape)) for old in self.remembered))
+                new = (scores and len(self.remembered) >= NOVELTY_SHAPE_WARMUP and self.record > 0
+                       and nearest > self.record * (1 + NOVELTY_SHAPE_MARGIN))
+                if not held:
+                    self.record = max(self.record, nearest)
+            if (self.pushed - NOVELTY_SHAPE_VALUES) % NOVELTY_SHAPE_STRIDE == 0:
+                self.remembered = (self.remembered + [shape])[-NOVELTY_SHAPE_MEMORY:]
+        self.calm = 0 if novel else self.calm + 1
+        return new
+
+
 class Novelty:
     """One target's novelty (docs/numerics.md, "Anomaly score"): the value's ranges, and those of
     its residual against a day-and-week profile of its own (the seasonal expert's algorithm, always
     on); novel when a smoothed value is beyond its range by more than NOVELTY_MARGIN of its width
     (once NOVELTY_WARMUP values are in), or a smoothed residual beyond its by NOVELTY_RESIDUAL_MARGIN
-    (once NOVELTY_WARMUP residuals and a day of them are in); or drifting (Ranges.watch)."""
+    (once NOVELTY_WARMUP residuals and a day of them are in); or drifting (Ranges.watch); or of a
+    new shape (Shapes)."""
 
     def __init__(self):
         self.values = Ranges(NOVELTY_SPANS)
         self.residuals = Ranges(NOVELTY_RESIDUAL_SPANS)
         self.first_time = None
         self.profile = new_profile()
+        self.shapes = Shapes()
 
     def observe(self, value, learned, t, interval):
-        # the drift is watched once a day has passed since the first residual (for a sample with
-        # a time), as the residual waits
+        # the drift and the shape are watched once a day has passed since the first residual (for a
+        # sample with a time), as the residual waits
         day_old = t is None or (self.residuals.n > 0 and t - self.first_time >= NOVELTY_RESIDUAL_WARMUP)
-        excess = self.values.fold(value, self.values.n >= NOVELTY_WARMUP, 0, drift=day_old)
+        scores = self.values.n >= NOVELTY_WARMUP
+        width = self.values.high[0] - self.values.low[0]
+        bounded = min(max(value, self.values.low[0] - width), self.values.high[0] + width) if scores and width > 0 else value
+        excess = self.values.fold(value, scores, 0, drift=day_old)
         if t is not None:
             expected = profile_expected(self.profile, t)
             if expected is not None:
@@ -773,8 +816,10 @@ class Novelty:
                 e = self.residuals.fold(value - expected, scores, 1)
                 excess = max(excess, e - (NOVELTY_RESIDUAL_MARGIN - NOVELTY_MARGIN))
             profile_observe(self.profile, learned, t, interval, False, NOVELTY_PROFILE_RATE)
+        novel = excess > NOVELTY_MARGIN or self.values.drifted
+        new_shape = self.shapes.observe(bounded, self.values.high[0] - self.values.low[0], scores and day_old, novel)
         if excess <= NOVELTY_MARGIN:
-            return NOVELTY_FLOOR if self.values.drifted else 0.0
+            return NOVELTY_FLOOR if self.values.drifted or new_shape else 0.0
         return NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * min(1.0, excess - NOVELTY_MARGIN)
 
 
@@ -1713,6 +1758,20 @@ def falling_channel(n, gen):
     return samples, [None] * n
 
 
+def quickening_channel(n, gen):
+    """One channel without times: a cycle of period 32 (amplitude 1, noise of 0.1), then from
+    sample 660 a cycle of period 8 at the same level and amplitude. No mean leaves its range and the
+    forecaster's misses stay below an alert of the novelty's rank (0.65 at 665); the latest 32
+    values' shape (8 block means) is one the channel has not shown once the new cycle fills most of
+    them (0.92 at 679)."""
+    noise = torch.randn(n, generator=gen)
+    samples = []
+    for k in range(n):
+        x = 5.0 + math.sin(2.0 * math.pi * k / (32.0 if k < 660 else 8.0))
+        samples.append([x + 0.1 * float(noise[k])])
+    return samples, [None] * n
+
+
 def lstm_i1_scenario(**differences):
     """A one-channel LSTM scenario of 3 units (window 4, an update every second sample, bands at
     80%, no drift handling), with `differences` (the name, horizon, optimizer, ...)."""
@@ -1752,6 +1811,8 @@ def forecaster_scenarios():
         one_step_scenario("forecaster_lstm_i1_incidents", 700, incident_channel),
         # A slow fall below every value seen: the novelty's drift (record format 11).
         one_step_scenario("forecaster_lstm_i1_slow_fall", 900, falling_channel),
+        # A cycle grown four times faster at the same level: the novelty's shape (record format 12).
+        one_step_scenario("forecaster_lstm_i1_quickening", 900, quickening_channel),
     ]
 
 

@@ -1,4 +1,4 @@
-# Sourced by the generate.sh of Fixtures/format1, format8, format9 and format10, which write records with
+# Sourced by the generate.sh of Fixtures/format1 and format8 to format11, which write records with
 # rnnd as it was at an older commit. `old_rnnd COMMIT CONFIGURATION` extracts that commit's
 # sources into a temporary directory (removed when the script exits), builds its rnnd in
 # CONFIGURATION (debug or release) with the caller's environment, and sets `rnnd` to the binary.
@@ -16,7 +16,7 @@ old_rnnd() {
 # RNND_FORMAT<FORMAT>=path/to/rnnd) writes beside that script gru.rnndckpt, `rnnd fit` of a GRU of
 # 4 units on Fixtures/format8/history.csv as stream plant/FORMAT, and gru-replay.csv, `rnnd replay`
 # of Fixtures/format8/next.csv from it (the published forecast, its band and the anomaly score,
-# row by row), as Fixtures/format9 and format10 keep them.
+# row by row), as Fixtures/format9 to format11 keep them.
 old_format_fixture() {
     local format=$1 commit=$2 dir series prebuilt
     dir=$(cd "$(dirname "$0")" && pwd)
