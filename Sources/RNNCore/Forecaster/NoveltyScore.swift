@@ -22,8 +22,8 @@
 /// and where the end stood when the run began (record format 11 on); `shape` per target the
 /// values pushed, the record of nearest distances, the shapes remembered, the slot the next one
 /// takes and the samples since the target's latest novelty of another part (the value, the
-/// residual, the drift), then the ring of the latest
-/// `shapeValues` values and the remembered shapes (record format 12 on).
+/// residual, the drift), then the ring of the latest `shapeValues` values and the remembered
+/// shapes (record format 12 on).
 struct NoveltyScore {
     let base: UnsafeMutablePointer<Double>
     let residual: UnsafeMutablePointer<Double>
@@ -122,14 +122,15 @@ struct NoveltyScore {
     /// the nearest of the `shapeMemory` shapes remembered (one every `shapeStride` samples, the
     /// oldest replaced) than any shape before, by `shapeMargin` of that record: a waveform the
     /// target has not shown (spikes grown dense, a cycle grown square, a channel gone jittery at
-    /// the same level), which no value and no mean over a span shows. It scores `floor`. It
-    /// scores once `shapeWarmup` shapes are remembered and the value scores. The record of
-    /// nearest distances is left as it is while the latest `shapeValues` samples hold a novelty
-    /// of the value, the residual or the drift, so that one sentinel does not raise it for the
-    /// stream's life. (On NAB it raised the standard score by 1.5 and found a window no other
-    /// part finds; most neighbouring settings gained 0.4 to 0.7: docs/anomalies.md.) After
-    /// ARTime's window of the signal (Hampton, NAB's scoreboard) and the matrix profile's nearest
-    /// neighbour of a subsequence, on a memory of 800 numbers a target.
+    /// the same level), which no value and no mean over a span shows. It scores `floor`, once
+    /// `shapeWarmup` shapes are remembered and the value scores (and, for a stream with times, a
+    /// day after its first residual, as the drift waits). The record of nearest distances is
+    /// left as it is while the latest `shapeValues` samples hold a novelty of the value, the
+    /// residual or the drift, so that one sentinel does not raise it for the stream's life. (On
+    /// NAB it raised the standard score by 1.5 and found a window no other part finds; most
+    /// neighbouring settings gained 0.4 to 0.7: docs/anomalies.md.) The distance to a
+    /// subsequence's nearest neighbour is the matrix profile's (Yeh et al., "Matrix Profile I",
+    /// IEEE ICDM 2016); here online, against a bounded memory of 800 numbers a target.
     static let shapeValues = 32
     static let shapeBlocks = 8
     static let shapeMemory = 100
