@@ -11,6 +11,8 @@ struct DaemonEndToEndTests {
     /// A running `rnnd run`, its stderr collected, its endpoints read from its log.
     final class LogBuffer: Sendable {
         let text = Mutex<String>("")
+        /// Whether the process's stderr was read to its end.
+        let ended = Mutex<Bool>(false)
     }
 
     final class RunningDaemon: @unchecked Sendable {
@@ -35,7 +37,12 @@ struct DaemonEndToEndTests {
             let log = self.log
             pipe.fileHandleForReading.readabilityHandler = { handle in
                 let data = handle.availableData
-                if !data.isEmpty { log.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                    log.ended.withLock { $0 = true }
+                } else {
+                    log.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+                }
             }
             try process.run()
         }
@@ -63,7 +70,21 @@ struct DaemonEndToEndTests {
                 kill(process.processIdentifier, SIGKILL)
                 return nil
             }
+            drain()
             return process.terminationStatus
+        }
+
+        /// Waits for the process to exit and for its log to be read to the end.
+        func waitUntilExit() {
+            process.waitUntilExit()
+            drain()
+        }
+
+        /// Waits (up to 5 s) until the exited process's stderr is read to its end: its last lines
+        /// can still be on their way to `text` when it has exited (a test read an empty log once).
+        private func drain() {
+            let deadline = Date().addingTimeInterval(5)
+            while !log.ended.withLock({ $0 }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         }
     }
 

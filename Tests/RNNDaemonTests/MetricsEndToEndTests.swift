@@ -215,7 +215,7 @@ struct MetricsEndToEndTests {
         let taken = try TakenPort()
         let daemon = try RunningDaemon(ServiceEndToEndTests.model + ["--metrics-listen", "127.0.0.1:\(taken.port)"])
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        daemon.process.waitUntilExit()
+        daemon.waitUntilExit()
         #expect(daemon.process.terminationStatus == 69)
         #expect(Self.logs(daemon, "cannot listen on 127.0.0.1:\(taken.port)"), "\(daemon.text)")
         #expect(!daemon.text.contains("ready:") && !daemon.text.contains("restored"), "nothing started")
@@ -225,7 +225,7 @@ struct MetricsEndToEndTests {
     func badValuesExit64(value: String) throws {
         let daemon = try RunningDaemon(["--metrics-listen", value])
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        daemon.process.waitUntilExit()
+        daemon.waitUntilExit()
         #expect(daemon.process.terminationStatus == 64)
         #expect(Self.logs(daemon, "metrics.listen (--metrics-listen)"), "\(daemon.text)")
     }

@@ -246,20 +246,20 @@ struct ScalingEndToEndTests {
 
     @Test func badProxyFlagsExit64AndABusyAddressExits69() throws {
         let bad = try Self.proxy(["--frontend", "tcp://127.0.0.1:5556", "--backend", "@tcp://127.0.0.1:*"])
-        bad.process.waitUntilExit()
+        bad.waitUntilExit()
         #expect(bad.process.terminationStatus == 64)
         #expect(bad.text.contains("--frontend: \"tcp://127.0.0.1:5556\": an endpoint starts with '@' (bind) or '>' (connect)"))
 
         let first = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*"])
         let taken = try first.await("frontend:")
         let second = try Self.proxy(["--frontend", "@" + taken, "--backend", "@tcp://127.0.0.1:*"])
-        second.process.waitUntilExit()
+        second.waitUntilExit()
         #expect(second.process.terminationStatus == 69)
         #expect(second.text.contains("Address already in use"))
         #expect(first.stop() == 0)
 
         let tooLarge = try Self.proxy(["--frontend", "@tcp://127.0.0.1:*", "--backend", "@tcp://127.0.0.1:*", "--max-message-bytes", "8"])
-        tooLarge.process.waitUntilExit()
+        tooLarge.waitUntilExit()
         Thread.sleep(forTimeInterval: 0.1)  // the last of its stderr
         #expect(tooLarge.process.terminationStatus == 64)
         #expect(tooLarge.text.contains("--max-message-bytes: must be from 16 to 67108864 (64 MiB), got 8"))
