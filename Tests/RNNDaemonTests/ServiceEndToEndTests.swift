@@ -121,29 +121,37 @@ struct ServiceEndToEndTests {
             Thread.sleep(forTimeInterval: 0.2)  // the slow joiner
             // Every stream gets samples five times a second. Even rounds: SIGKILL at a random
             // moment after the first committed checkpoint; odd rounds: just after a checkpoint
-            // starts, while its records are being written.
+            // starts, while its records are being written. A checkpoint of these 100 streams
+            // takes tens of milliseconds, so odd rounds watch the log every millisecond between
+            // sends and kill within a few of the start.
             let earliest = Date().addingTimeInterval(Double.random(in: 1.3...2.6, using: &rng))
             let deadline = Date().addingTimeInterval(20)
             func started() -> Int { daemon.text.components(separatedBy: "checkpoint: started").count - 1 }
             func committed() -> Int { daemon.text.components(separatedBy: "] checkpoint: ").count - 1 - started() }
             var startsSeen = 0
-            while Date() < deadline {
+            sending: while Date() < deadline {
                 for s in 0..<streams {
                     _ = try pub.sendMultipart([Array("s\(s)".utf8), Array(#"{"v": \#(sin(t + Double(s))), "t": \#(t)}"#.utf8)])
                 }
                 t += 1
-                Thread.sleep(forTimeInterval: 0.2)
+                let next = Date().addingTimeInterval(0.2)
+                if round % 2 == 1, startsSeen > 0 {
+                    while Date() < next {
+                        if started() > startsSeen { break sending }
+                        Thread.sleep(forTimeInterval: 0.001)
+                    }
+                    continue
+                }
+                Thread.sleep(until: next)
                 guard committed() >= 1 else { continue }
                 if round % 2 == 0 {
                     if Date() >= earliest { break }
-                } else if startsSeen == 0 {
+                } else {
                     startsSeen = started()
-                } else if started() > startsSeen {
-                    break
                 }
             }
             if round % 2 == 1 {
-                Thread.sleep(forTimeInterval: Double.random(in: 0...0.03, using: &rng))
+                Thread.sleep(forTimeInterval: Double.random(in: 0...0.003, using: &rng))
                 if started() > committed() { duringCheckpoint += 1 }
             }
             kill(daemon.process.processIdentifier, SIGKILL)
