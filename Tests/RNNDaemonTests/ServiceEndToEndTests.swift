@@ -98,9 +98,8 @@ struct ServiceEndToEndTests {
         let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let streams = 100
-        // Adam, not the default Adafactor: its two moments make the records (21 kB) and so the
-        // checkpoints long enough that the odd rounds' kills can land inside one; with the
-        // default's 11 kB records they mostly came after the commit.
+        // Adam, not the default Adafactor: its two moments make the records larger and so the
+        // checkpoints longer, for the odd rounds' kills to land inside one.
         let arguments = Self.ports + ["--model", "elman", "--hidden", "32", "--window", "8", "--update-every", "8",
                          "--optimizer", "adam", "--lr", "0.001", "--workers", "2",
                          "--checkpoint-interval", "1", "--log-level", "debug", "--state-dir", directory]
