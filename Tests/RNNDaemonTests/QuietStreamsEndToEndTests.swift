@@ -91,6 +91,9 @@ struct QuietStreamsEndToEndTests {
         let streams = try #require(DaemonEndToEndTests.counter("streams", in: summary))
         #expect(streams <= 1000, "\(summary)")
         #expect(client.messages.count == ids, "every id got its forecasts")
+        // Held at max_streams by the churn, the daemon logged "1000 streams" once, not for
+        // every new id.
+        #expect(daemon.text.components(separatedBy: "] 1000 streams").count - 1 == 1)
     }
 
     /// A new stream is refused as too_many_streams only when its worker has no stream to unload:

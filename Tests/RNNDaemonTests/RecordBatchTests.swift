@@ -1,6 +1,8 @@
+import Foundation
 import RNNCore
 @testable import RNNDaemon
 @testable import RNNMetrics
+import Synchronization
 import Testing
 
 /// The batches that carry samples and forecasts between the daemon's threads.
@@ -132,5 +134,26 @@ struct RecordBatchTests {
 
     @Test func milestonesOfTheStreamCount() {
         #expect((1...100_000).filter(isPowerOfTen) == [1, 10, 100, 1_000, 10_000, 100_000])
+    }
+
+    /// Each milestone is reached once: a count that comes back to one (a daemon at max_streams
+    /// unloads a stream for each new one) or falls below it and climbs again is not one.
+    @Test func eachMilestoneIsReachedOnce() {
+        let milestones = StreamMilestones()
+        let counts = [1, 2, 10, 9, 10, 11, 100, 99, 100, 100, 50, 100, 1_000, 999, 1_000]
+        #expect(counts.filter(milestones.reached) == [1, 10, 100, 1_000])
+    }
+
+    /// Two threads counting up and down around the same milestones, as two workers at
+    /// max_streams do: each milestone is reached once between them.
+    @Test func eachMilestoneIsReachedOnceWhicheverThreadGetsThere() {
+        let milestones = StreamMilestones()
+        let reached = Mutex<[Int]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            for _ in 0..<1_000 {
+                for n in [10, 9, 10, 100, 99, 100] where milestones.reached(n) { reached.withLock { $0.append(n) } }
+            }
+        }
+        #expect(reached.withLock { $0 }.sorted() == [10, 100])
     }
 }

@@ -60,6 +60,8 @@ public final class Daemon: Sendable {
     let failure = Mutex<String?>(nil)
     /// The CURVE keys and allowed clients, when CURVE is configured (CurveAccess.swift).
     let curve = CurveAccess()
+    /// The stream counts logged so far as the daemon grows (1, 10, 100, ... streams).
+    let milestones = StreamMilestones()
 
     static let forecastsAddress = "inproc://rnnd-forecasts"
     static let checkpointsAddress = "inproc://rnnd-checkpoints"

@@ -17,6 +17,28 @@ func isPowerOfTen(_ n: Int) -> Bool {
     return n == 1
 }
 
+/// The stream counts logged at info as the daemon grows: 1, 10, 100, ... streams, each once in
+/// the daemon's life. Once is the point: a daemon held at its `max_streams` (10,000 by default)
+/// by a churn of stream ids comes back to that count with every new id, one stream unloaded for
+/// it, and logged the milestone each time (18,754 lines of "1000 streams" for the 20,000 ids of
+/// `twentyThousandStreamIDsThroughAThousand`, at `max_streams = 1000`).
+final class StreamMilestones: Sendable {
+    private let highest = Atomic<Int>(0)
+
+    /// Whether `count` streams is a milestone not reached before: a power of ten above every
+    /// one reached so far. True once for each, whichever worker reaches it.
+    func reached(_ count: Int) -> Bool {
+        guard isPowerOfTen(count) else { return false }
+        var seen = highest.load(ordering: .relaxed)
+        while count > seen {
+            let (exchanged, found) = highest.compareExchange(expected: seen, desired: count, ordering: .relaxed)
+            if exchanged { return true }
+            seen = found
+        }
+        return false
+    }
+}
+
 /// Start-up handshake between a service thread and `run()`: the thread reports whether its
 /// sockets are bound before the next one starts.
 final class StartupGate: Sendable {

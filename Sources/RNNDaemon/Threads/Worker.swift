@@ -206,8 +206,9 @@ extension Daemon {
                     learner = StreamLearner(
                         id: id, hash: hash, forecaster: Forecaster(configuration: model, workspace: workspace), clock: c.clockPolicy)
                     logger.debug("new stream", metadata: ["stream": "\(String(decoding: sample.id, as: UTF8.self))", "inputs": "\(sample.count)"])
-                    // At info, only the milestones: a burst of 10,000 new streams writes 5 lines.
-                    if isPowerOfTen(streamsNow) { logger.info("\(streamsNow) stream\(streamsNow == 1 ? "" : "s")") }
+                    // At info, only the milestones, each once: a burst of 10,000 new streams
+                    // writes 5 lines, and a churn at max_streams no more.
+                    if milestones.reached(streamsNow) { logger.info("\(streamsNow) stream\(streamsNow == 1 ? "" : "s")") }
                 }
                 learner.forecaster.learningRate = settings.learningRate
                 learner.forecaster.trainer.clipThreshold = settings.clipThreshold
