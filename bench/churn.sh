@@ -99,7 +99,7 @@ awk -v g="$GROWTH" 'BEGIN { exit !(g <= 10) }' || fail "resident memory grew $GR
 {
     echo "# Churn: a new stream id for every sample, $MINUTES min, at most $MAX_STREAMS streams in memory"
     echo
-    echo "$DATE, commit $COMMIT, $CPU_MODEL ($NPROC CPUs), load average at the start $LOAD_START. Model: LSTM $HIDDEN (k2 = 32, k1 = 1, Adam), 2 workers; $RATE samples/s, each of a new stream id (rnnd-e2e publish --streams 10000000); checkpoints every 60 s (and sooner when a worker's unloaded streams waiting for one pass its bound)."
+    echo "$DATE, commit $COMMIT, $CPU_MODEL ($NPROC CPUs), load average at the start $LOAD_START. Model: LSTM $HIDDEN, the rest of the model rnnd's defaults (k2 = 20, k1 = 2, Adafactor), 2 workers; $RATE samples/s, each of a new stream id (rnnd-e2e publish --streams 10000000); checkpoints every 60 s (and sooner when a worker's unloaded streams waiting for one pass its bound)."
     echo
     cat "$OUT/table.md"
     echo
