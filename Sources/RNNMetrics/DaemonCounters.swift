@@ -33,6 +33,9 @@ public final class DaemonCounters: Sendable {
     public let streams = Atomic<Int>(0)
     /// Of those, the ones without a sample for `quiet_after` seconds, as the workers last counted.
     public let quietStreams = Atomic<Int>(0)
+    /// The bytes of the parked records (streams unloaded with changes that no checkpoint holds
+    /// yet), over every worker, as the workers last counted.
+    public let parkedBytes = Atomic<Int>(0)
     /// Streams unloaded from memory (their state saved), after `idle_unload` seconds without a
     /// sample or to make room past `max_streams`; and streams loaded again on a new sample.
     public let unloadedIdle = Atomic<Int>(0)

@@ -62,7 +62,7 @@ package final class MetricsExporter: Sendable {
     private let checkpointsCommitted: Counter
     private let checkpointsFailed: [CheckpointFailureReason: Counter]
     private let curveRejected, curveHandshakeFailed: Counter
-    private let streams, quietStreams, checkpointAge, checkpointFailuresInARow, queueCapacity: Gauge
+    private let streams, quietStreams, parkedBytes, checkpointAge, checkpointFailuresInARow, queueCapacity: Gauge
     private let unloadedIdle, unloadedForRoom, reloaded: Counter
     private let queueDepth, threadStalled: [Gauge]
     private let threadLoops: [Counter]
@@ -123,6 +123,9 @@ package final class MetricsExporter: Sendable {
         valuesInBand = counter("rnnd_forecast_values_in_band_total", "Of the forecast values with a band, those the band held: divided by the banded ones, the coverage.")
         streams = gauge("rnnd_streams", "Streams with a model in memory.")
         quietStreams = gauge("rnnd_streams_quiet", "Streams in memory without a sample for quiet_after seconds (docs/checkpoints.md), as the workers last counted.")
+        parkedBytes = gauge(
+            "rnnd_streams_parked_bytes",
+            "Bytes of the records of streams unloaded with changes no checkpoint holds yet, waiting for the next one (docs/checkpoints.md), as the workers last counted; a worker whose own pass 64 MiB refuses new streams as too_many_streams (the store does not keep up).")
         unloadedIdle = counter(
             "rnnd_streams_unloaded_total", "Streams saved and unloaded from memory: after idle_unload seconds without a sample, or to make room past max_streams.",
             [("reason", "idle")])
@@ -202,6 +205,7 @@ package final class MetricsExporter: Sendable {
         skippedUpdates.load(c.skippedUpdates.load(ordering: .relaxed))
         streams.set(to: Double(c.streams.load(ordering: .relaxed)))
         quietStreams.set(to: Double(c.quietStreams.load(ordering: .relaxed)))
+        parkedBytes.set(to: Double(c.parkedBytes.load(ordering: .relaxed)))
         unloadedIdle.load(c.unloadedIdle.load(ordering: .relaxed))
         unloadedForRoom.load(c.unloadedForRoom.load(ordering: .relaxed))
         reloaded.load(c.reloaded.load(ordering: .relaxed))

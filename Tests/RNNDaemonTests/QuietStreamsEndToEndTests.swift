@@ -96,6 +96,36 @@ struct QuietStreamsEndToEndTests {
         #expect(daemon.text.components(separatedBy: "] 1000 streams").count - 1 == 1)
     }
 
+    /// A stream unloaded for room with changes no checkpoint holds is parked, and
+    /// `rnnd_streams_parked_bytes` says how much waits: its record's bytes (the checkpoints'
+    /// interval here is an hour; the stop's checkpoint then writes it, with the other stream).
+    @Test func parkedRecordsAreReportedInTheMetrics() throws {
+        let directory = Service.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try RunningDaemon(
+            Service.ports + ["--model", "elman", "--hidden", "4", "--window", "2", "--workers", "1", "--max-streams", "1",
+                             "--checkpoint-interval", "3600", "--metrics-listen", "127.0.0.1:0", "--state-dir", directory])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        let address = try daemon.await("metrics on: http://")
+        let client = try ForecastClient(samplesIn: try daemon.await("samples in:"), forecastsOut: try daemon.await("forecasts out:"), warmup: #"{"v": 1}"#)
+        func parked() throws -> Double? { try MetricsEndToEndTests.scrape(address).value("rnnd_streams_parked_bytes") }
+        #expect(try parked() == 0, "the warm-up stream is in memory: nothing parked")
+        // The one place is the warm-up stream's: a new stream unloads it, and it learned since start.
+        try client.send("parked/new", #"{"v": 2}"#)
+        try client.collect(until: { $0["parked/new"] != nil }, seconds: 10)
+        let deadline = Date().addingTimeInterval(5)
+        var bytes = try parked() ?? 0
+        while bytes == 0 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            bytes = try parked() ?? 0
+        }
+        #expect(daemon.stop() == 0)
+        // The stop writes both: the parked record and the stream in memory, of the same model.
+        let line = try daemon.await("] checkpoint: 2 streams (")
+        let kB = Double(line.prefix { $0.isNumber }) ?? -1
+        #expect(bytes > 0 && abs(2 * bytes / 1000 - kB) <= 1, "parked \(bytes) bytes; the stop wrote 2 records in \(kB) kB")
+    }
+
     /// A new stream is refused as too_many_streams only when its worker has no stream to unload:
     /// with one stream allowed and two workers, a stream of the other worker than the one in
     /// memory is refused; one of the same worker makes it unload its stream, and is served.

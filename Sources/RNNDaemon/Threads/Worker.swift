@@ -293,9 +293,10 @@ extension Daemon {
             return true
         }
 
-        // Quiet streams are counted, and idle ones unloaded, about once a second.
+        // Quiet streams are counted, idle ones unloaded and the parked records' bytes reported,
+        // about once a second.
         let quietAfter = UInt64(c.quietAfter * 1e9), idleUnload = UInt64(c.idleUnload * 1e9)
-        var lastScan = monotonicNanoseconds(), quietReported = 0
+        var lastScan = monotonicNanoseconds(), quietReported = 0, parkedReported = 0
         func scan() {
             let now = monotonicNanoseconds()
             guard now &- lastScan >= 1_000_000_000 else { return }
@@ -316,8 +317,13 @@ extension Daemon {
             }
             counters.quietStreams.add(quiet - quietReported, ordering: .relaxed)
             quietReported = quiet
+            counters.parkedBytes.add(streams.parkedBytes - parkedReported, ordering: .relaxed)
+            parkedReported = streams.parkedBytes
         }
-        defer { counters.quietStreams.subtract(quietReported, ordering: .relaxed) }
+        defer {
+            counters.quietStreams.subtract(quietReported, ordering: .relaxed)
+            counters.parkedBytes.subtract(parkedReported, ordering: .relaxed)
+        }
 
         while true {
             beats.add(1 + index, 1)
