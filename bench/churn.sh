@@ -5,7 +5,7 @@
 #   rnnd run (the model below, --max-streams, checkpoints every 60 s) fed at --rate samples a
 #   second, each sample a stream id not seen before (rnnd-e2e publish --streams 10000000: the
 #   ids cycle only after 10^7 samples), for --minutes; rnnd's resident memory, streams in memory,
-#   streams unloaded and the refusals every 10 s from its metrics; SIGTERM.
+#   streams unloaded, the parked records' bytes and the refusals every 10 s from its metrics; SIGTERM.
 #   Checks: nothing refused as too_many_streams, streams in memory never above --max-streams,
 #   the resident memory of the second half of the run within 10% of its first reading there.
 #
@@ -70,8 +70,8 @@ echo "${pub[*]}" >> "$CMDS"
 "${pub[@]}" > "$OUT/publish.json" 2> "$OUT/publish.log" &
 PUB=$!
 
-echo "| s | VmRSS (kB) | streams in memory | unloaded (max_streams) | reloaded | refused too_many_streams | learned |" > "$OUT/table.md"
-echo "|---:|---:|---:|---:|---:|---:|---:|" >> "$OUT/table.md"
+echo "| s | VmRSS (kB) | streams in memory | unloaded (max_streams) | reloaded | parked (kB) | refused too_many_streams | learned |" > "$OUT/table.md"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|" >> "$OUT/table.md"
 : > "$OUT/rss.txt"
 MAX_SEEN=0
 for ((t = 10; t <= SECONDS_TOTAL; t += 10)); do
@@ -82,7 +82,7 @@ for ((t = 10; t <= SECONDS_TOTAL; t += 10)); do
     streams=$(metric rnnd_streams)
     echo "$t $rss" >> "$OUT/rss.txt"
     [ "$streams" -gt "$MAX_SEEN" ] && MAX_SEEN=$streams
-    echo "| $t | $(num "$rss") | $(num "$streams") | $(num "$(metric rnnd_streams_unloaded_total 'reason="max_streams"')") | $(num "$(metric rnnd_streams_reloaded_total)") | $(num "$(metric rnnd_samples_refused_total 'reason="too_many_streams"')") | $(num "$(metric rnnd_samples_learned_total)") |" >> "$OUT/table.md"
+    echo "| $t | $(num "$rss") | $(num "$streams") | $(num "$(metric rnnd_streams_unloaded_total 'reason="max_streams"')") | $(num "$(metric rnnd_streams_reloaded_total)") | $(num "$(($(metric rnnd_streams_parked_bytes) / 1000))") | $(num "$(metric rnnd_samples_refused_total 'reason="too_many_streams"')") | $(num "$(metric rnnd_samples_learned_total)") |" >> "$OUT/table.md"
 done
 wait "$PUB" || true
 scrape || true
