@@ -57,10 +57,11 @@ struct QuietStreamsEndToEndTests {
     /// memory never exceed the bound.
     ///
     /// The ids come at 500 a second, the rate `bench/churn.sh` runs at, in chunks of 1,000. Each
-    /// new id parks a record of about 20 kB until a checkpoint writes it, and a churn faster than
-    /// the store writes is refused by design (docs/checkpoints.md). This debug build on 2 cores,
-    /// the client on the same cores, refused some ids at 3,000 a second and none at 2,000; sent
-    /// as fast as the client could, CI refused 140 of them.
+    /// new id parks a record of about 20 kB (this test's model, Elman with 4 hidden units) until a
+    /// checkpoint writes it, and a churn faster than the store writes is refused by design
+    /// (docs/checkpoints.md). This debug build on 2 cores, the client on the same cores, refused
+    /// some ids at 3,000 a second and none at 2,000; sent as fast as the client could, CI refused
+    /// 140 of them.
     @Test func twentyThousandStreamIDsThroughAThousand() throws {
         let directory = Service.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
