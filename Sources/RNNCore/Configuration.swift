@@ -96,8 +96,9 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Whether the network also sees the time of day and of the week (two phases, as sine and
     /// cosine) of samples that carry a timestamp.
     public var calendar = true
-    /// Whether the published forecast combines the network with persistence and the linear
-    /// model, weighted by their recent errors (`false`: the network's forecast alone).
+    /// Whether the published forecast combines the network with persistence, smoothing, the
+    /// linear model and (beyond horizon 1) the direct and seasonal experts, weighted by their
+    /// recent errors (`false`: the network's forecast alone).
     public var ensemble = true
     /// Past changes of every channel that the linear model regresses on (0: no linear model).
     /// Wide streams use fewer (``Forecaster``).

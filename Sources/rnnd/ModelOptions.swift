@@ -121,7 +121,7 @@ struct OptionalModelOptions: ParsableArguments {
     @Option(help: "Time of day and of week as network inputs, for samples with a time: on or off (default: on).")
     var calendar: Switch?
 
-    @Option(help: "Combine the network with persistence and the linear model, by their recent errors: on or off (default: on).")
+    @Option(help: "Combine the network with persistence, smoothing, the linear model and (beyond horizon 1) the direct and seasonal experts, by their recent errors: on or off (default: on).")
     var ensemble: Switch?
 
     @Option(name: .customLong("linear-lags"), help: "Past changes the linear model regresses on, 0 ... 64; 0: no linear model (default: 4).")
@@ -133,12 +133,12 @@ struct OptionalModelOptions: ParsableArguments {
     var directLookback: Int?
 
     @Option(
-        help: "Experts the forecast combines, comma-separated among persistence, smoothing, linear, network, direct (default: all that are on).",
+        help: ArgumentHelp("Experts the forecast combines, comma-separated among \(Expert.allCases.map(\.name).joined(separator: ", ")) (default: all that are on)."),
         transform: { text in
             try text.split(separator: ",").map { name in
                 let name = name.trimmingCharacters(in: .whitespaces)
                 guard let e = Expert(name: name) else {
-                    throw ValidationError("no expert '\(name)': persistence, smoothing, linear, network or direct")
+                    throw ValidationError("no expert '\(name)': \(Expert.allCases.map(\.name).joined(separator: ", "))")
                 }
                 return e
             }
@@ -153,7 +153,7 @@ struct OptionalModelOptions: ParsableArguments {
 
     @Option(
         name: .customLong("normalization-forgetting"),
-        help: "Forgetting factor of the input normalisation, in (0, 1]; 1 weighs every sample the same (default: 1).")
+        help: "Forgetting factor of the input normalisation, in (0, 1]; 1 weighs every sample the same (default: 0.9999, about the latest 10,000 samples).")
     var normalizationForgetting: Double?
 
     /// Sets the values that were given, over `configuration` (from the defaults and the file).

@@ -673,3 +673,71 @@ extension ConfigurationTests {
         #expect(timeouts.map { Double($0) } == [DaemonConfiguration().stopTimeout], "\(unit): \(timeouts)")
     }
 }
+
+extension ConfigurationTests {
+    /// docs/configuration.md's table, the defaults the code has (`rnnd run --print-config` with
+    /// nothing given) and the flags' help (`rnnd run --help`, whose model flags `rnnd replay`
+    /// shares) agree: every default the table gives as one literal is the one printed, and the
+    /// one the flag's "(default: ...)" names where it names one. (The help once said 1 for
+    /// --normalization-forgetting long after the default became 0.9999.)
+    @Test func theTablesDefaultsAreTheCodesAndTheHelps() throws {
+        let page = try String(contentsOf: ReplayCommandTests.root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        // `| `key` | `--flag ...` ... | `literal` | ...`: the rows whose default is one literal.
+        var documented: [(key: String, flag: String, literal: String)] = []
+        for line in page.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 4, let flag = cells[2].firstMatch(of: /--[a-z-]+/) else { continue }
+            let key = cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+            let value = cells[3]
+            guard value.count >= 2, value.hasPrefix("`"), value.hasSuffix("`"), value.dropFirst().firstIndex(of: "`") == value.index(before: value.endIndex)
+            else { continue }
+            documented.append((key, String(flag.output), String(value.dropFirst().dropLast())))
+        }
+
+        let printed = try ReplayCommandTests.run(["run", "--print-config"], seconds: 30)
+        try #require(printed.status == 0, "\(printed.stderr)")
+        var code: [String: String] = [:]
+        for line in printed.stdout.split(separator: "\n") where !line.hasPrefix("#") && line.contains(" = ") {
+            let parts = line.split(separator: " = ", maxSplits: 1)
+            code[String(parts[0])] = String(parts[1])
+        }
+
+        let help = try ReplayCommandTests.run(["run", "--help"], seconds: 30)
+        try #require(help.status == 0, "\(help.stderr)")
+        var helpText: [String: String] = [:]
+        var current: String?
+        for line in help.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+            if let m = line.firstMatch(of: /^  (--[a-z-]+)(?: <[^>]*>)?\s*(.*)$/) {
+                current = String(m.output.1)
+                helpText[current!] = String(m.output.2)
+            } else if let flag = current, line.hasPrefix("      ") {
+                helpText[flag, default: ""] += " " + line.trimmingCharacters(in: .whitespaces)
+            } else {
+                current = nil
+            }
+        }
+        /// A value as the help writes it: no quotes or brackets, on/off for true/false.
+        func plain(_ text: String) -> String {
+            let bare = text.trimmingCharacters(in: CharacterSet(charactersIn: "[]\""))
+            return ["true": "on", "false": "off", "": "none"][bare] ?? bare
+        }
+
+        var againstCode = 0, againstHelp = 0
+        for (key, flag, literal) in documented {
+            let printedValue = try #require(code[key], "\(key) is in docs/configuration.md's table but not in --print-config")
+            #expect(printedValue == literal, "\(key): the table says \(literal), the code has \(printedValue)")
+            againstCode += 1
+            let text = try #require(helpText[flag], "\(flag) is in docs/configuration.md's table but not in rnnd run --help")
+            guard let named = text.firstMatch(of: /\(default: ("[^"]*"|[^,;) ]+)/) else { continue }
+            let said = plain(String(named.output.1))
+            if let a = Double(said), let b = Double(plain(literal)) {
+                #expect(a == b, "\(flag): the help says \(said), the table and the code \(literal)")
+            } else {
+                #expect(said == plain(literal), "\(flag): the help says \(said), the table and the code \(literal)")
+            }
+            againstHelp += 1
+        }
+        // 37 of the table's settings have a one-literal default, 36 of their flags name it (2026-12-07).
+        #expect(againstCode >= 35 && againstHelp >= 30, "compared \(againstCode) with the code, \(againstHelp) with the help")
+    }
+}
