@@ -24,7 +24,7 @@ struct Feed: ParsableCommand {
     var file: String
 
     @Option(name: .customLong("pub"), help: ArgumentHelp(
-        "Where to publish: >tcp://host:port connects, @tcp://addr:port binds (default: >tcp://127.0.0.1:5556, rnnd run's input).",
+        "Where to publish: >tcp://host:port connects, @tcp://addr:port binds; the default is rnnd run's input.",
         valueName: "endpoint"))
     var endpoint = ">tcp://127.0.0.1:5556"
 

@@ -22,7 +22,7 @@ struct Keygen: ParsableCommand {
         valueName: "name"))
     var name: String
 
-    @Option(name: .customLong("dir"), help: ArgumentHelp("Where to write the two files (default: the current directory).", valueName: "directory"))
+    @Option(name: .customLong("dir"), help: ArgumentHelp("Where to write the two files.", valueName: "directory"))
     var directory = "."
 
     @Flag(help: "Replace existing files of the same name.")

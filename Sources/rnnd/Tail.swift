@@ -17,7 +17,7 @@ struct Tail: ParsableCommand {
     )
 
     @Option(name: .customLong("sub"), help: ArgumentHelp(
-        "Where the forecasts are: >tcp://host:port connects, @tcp://addr:port binds (default: >tcp://127.0.0.1:5557, rnnd run's output).",
+        "Where the forecasts are: >tcp://host:port connects, @tcp://addr:port binds; the default is rnnd run's output.",
         valueName: "endpoint"))
     var endpoint = ">tcp://127.0.0.1:5557"
 
