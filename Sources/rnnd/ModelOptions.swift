@@ -212,4 +212,13 @@ extension CellKind: ExpressibleByArgument {}
 extension Formulation: ExpressibleByArgument {}
 extension OptimizerName: ExpressibleByArgument {}
 extension ClipMode: ExpressibleByArgument {}
-extension Activation: ExpressibleByArgument {}
+/// The Elman cell's nonlinearities, as the configuration file takes them: identity is the output
+/// head's, not a cell's, and `elman_activation = "identity"` is refused there too.
+extension Activation: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let activation = Activation(rawValue: argument), activation != .identity else { return nil }
+        self = activation
+    }
+
+    public static var allValueStrings: [String] { ["tanh", "relu", "sigmoid"] }
+}

@@ -248,7 +248,10 @@ struct ReplayCommandTests {
         #expect(alone.status == 64 && alone.stderr.contains("--plot-target, --plot-rows and --plot-threshold go with --plot"), "\(alone.stderr)")
 
         let experts = try Self.run(["replay", Self.taxi, "--experts", "persistence,bogus"])
-        #expect(experts.status == 64 && experts.stderr.contains("no expert 'bogus'") && experts.stderr.contains("direct"), "\(experts.stderr)")
+        #expect(experts.status == 64 && experts.stderr.contains("no expert 'bogus'") && experts.stderr.contains("seasonal"), "\(experts.stderr)")
+        // identity is the output head's activation, not a cell's: refused as the file refuses it.
+        let activation = try Self.run(["replay", Self.taxi, "--elman-activation", "identity"])
+        #expect(activation.status == 64 && activation.stderr.contains("'tanh', 'relu' or 'sigmoid'"), "\(activation.stderr)")
         let lookback = try Self.run(["replay", Self.taxi, "--direct-lookback", "5000"])
         #expect(lookback.status == 64 && lookback.stderr.contains("model.direct_lookback (--direct-lookback)"), "\(lookback.stderr)")
 
