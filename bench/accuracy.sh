@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --torch) TORCH=1; shift ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "accuracy.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --n2) N2="$2"; shift 2 ;;
         --hidden) HIDDEN="$2"; shift 2 ;;
         --no-where) WHERE=0; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
         --max-streams) MAX_STREAMS="$2"; shift 2 ;;
         --hidden) HIDDEN="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "churn.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
         --seconds) SECONDS_TIMED="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --only) ONLY="$2"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "e2e.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --before) BEFORE="${2:?--before needs a binary}"; shift 2 ;;
         --seconds) SECONDS_EACH="${2:?--seconds needs a number}"; shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "horizon-cost.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

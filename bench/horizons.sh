@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=1; shift ;;
         --rnnd) RNND="${2:?--rnnd needs a path}"; BUILD=0; shift 2 ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "horizons.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done

@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --jobs) JOBS=$2; shift 2 ;;
         --report) REPORT=1; BUILD=0; shift ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "tuning.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
