@@ -9,7 +9,8 @@
 # Writes bench/results/nab.md (and prints it).
 #
 # Usage: bench/nab.sh [--no-build] [--jobs N] [-- EXTRA REPLAY FLAGS]
-# Outputs under bench/out/nab/.
+# Outputs under bench/out/nab/: the results files, rnnd.json, and rnnd-detail.csv (per profile,
+# each window's earliest detection or, when missed, its highest score, and each false alarm).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --jobs) JOBS="$2"; shift 2 ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "nab.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -40,7 +41,7 @@ mkdir -p "$OUT"
 detect=("$NAB" detect --corpus "$CORPUS" --out "$OUT/rnnd" --rnnd "$RNND" --jobs "$JOBS")
 [ ${#EXTRA[@]} -gt 0 ] && detect+=(-- "${EXTRA[@]}")
 "${detect[@]}" >&2
-"$NAB" score --corpus "$CORPUS" --results "$OUT/rnnd" --json "$OUT/rnnd.json" > "$OUT/rnnd.txt"
+"$NAB" score --corpus "$CORPUS" --results "$OUT/rnnd" --json "$OUT/rnnd.json" --detail "$OUT/rnnd-detail.csv" > "$OUT/rnnd.txt"
 for d in numenta windowedGaussian; do
     "$NAB" score --corpus "$CORPUS" --results "$CORPUS/results/$d" --detector "$d" > "$OUT/$d.txt"
 done

@@ -57,6 +57,11 @@ struct Score: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the figures as JSON.", valueName: "out.json"))
     var json: String?
 
+    @Option(help: ArgumentHelp(
+        "Also write, per profile at its threshold, each window's earliest detection (or, when missed, its highest score) and each false positive, with what each adds to the raw score, as CSV.",
+        valueName: "out.csv"))
+    var detail: String?
+
     func run() throws {
         do throws(NABError) {
             let nab = try NABCorpus(directory: corpus)
@@ -78,6 +83,12 @@ struct Score: ParsableCommand {
             if let json {
                 do { try Data(report.json().utf8).write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
                     throw NABError.system("cannot write \(json): \(error.localizedDescription)")
+                }
+            }
+            if let detail {
+                let csv = scorer.detailCSV(report.entries.map { ($0.evaluation.profile, $0.evaluation.threshold) })
+                do { try Data(csv.utf8).write(to: URL(fileURLWithPath: detail), options: .atomic) } catch {
+                    throw NABError.system("cannot write \(detail): \(error.localizedDescription)")
                 }
             }
         } catch {

@@ -165,6 +165,31 @@ struct NABScorerTests {
         #expect(evaluation.normalised(evaluation.categories[2].tally) == nil)
     }
 
+    // MARK: - The parts of a score (rnnd-nab score --detail)
+
+    @Test func theDetailListsEachWindowAndFalsePositiveAndAddsUpToTheScore() throws {
+        // 40 rows (6 probationary): a window wholly in the probationary period (1...3), which has
+        // no part; a false positive 4 rows behind it (row 7, d = 4/2); a window of 5 rows at
+        // 10...14 found at row 11; one at 20...24 missed (its highest score 0.3, first at row 21);
+        // a false positive 2 rows behind it (row 26, d = 2/4).
+        let file = Self.series(rows: 40, windows: [1...3, 10...14, 20...24], detections: [2: 0.9, 7: 0.8, 11: 0.9, 13: 0.95, 21: 0.3, 23: 0.3, 26: 0.6])
+        let scorer = NABScorer(series: [file, Self.series("cat/quiet.csv", rows: 40)])
+        let details = scorer.details(.rewardLowFNRate, threshold: 0.5)
+        #expect(details.map(\.kind) == [.falsePositive, .detected, .missed, .falsePositive])
+        #expect(details.map(\.row) == [7, 11, 21, 26])
+        #expect(details.map(\.window) == [nil, 10...14, 20...24, nil])
+        #expect(details.map(\.anomalyScore) == [0.8, 0.9, 0.3, 0.6])
+        let expected = [-0.11 * 0.999_909_204_262_595, 0.977_106_840_922_605, -2, -0.11 * 0.848_283_639_957_513]  // tanh(5); tanh(2) / tanh(2.5); tanh(1.25)
+        for (detail, value) in zip(details, expected) { #expect(abs(detail.contribution - value) < 1e-12, "\(detail)") }
+        let total = scorer.evaluate(.rewardLowFNRate, threshold: 0.5).total.score
+        #expect(abs(details.map(\.contribution).reduce(0, +) - total) < 1e-12)
+
+        let csv = scorer.detailCSV([(.standard, 0.5)]).split(separator: "\n")
+        #expect(csv.first == "profile,threshold,file,kind,window_start,window_end,row,time,anomaly_score,contribution")
+        #expect(csv.count == 5)
+        #expect(csv[3] == "standard,0.5,cat/file.csv,missed,20,24,21,2014-05-14T14:00:00Z,0.3,-1.0")
+    }
+
     // MARK: - Reading the corpus
 
     @Test func windowsResolveToTheFirstRowOfARepeatedTimeAndBadWindowsAreRefused() throws {
