@@ -71,6 +71,32 @@ struct MetricsTests {
             threadOfQueue: ["rnnd-worker-0", "rnnd-worker-1", "rnnd-publisher"])
     }
 
+    /// docs/metrics.md names every family the exposition has and every value of its `reason`
+    /// labels, and docs/protocol.md every reason a sample is refused for, so that neither page
+    /// falls behind a new metric or reason.
+    @Test func theDocsNameEveryFamilyAndReason() throws {
+        let docs = ReplayCommandTests.root.appendingPathComponent("docs")
+        let metricsPage = try String(contentsOf: docs.appendingPathComponent("metrics.md"), encoding: .utf8)
+        let protocolPage = try String(contentsOf: docs.appendingPathComponent("protocol.md"), encoding: .utf8)
+        let m = try PrometheusText(String(decoding: MetricsExporter(Self.sources(), queueCapacity: 100).exposition(), as: UTF8.self))
+        #expect(m.families.count >= 40)
+        // (Each check on a Bool of its own: an expectation on `page.contains` would print the page.)
+        for name in m.families.keys.sorted() {
+            let named = metricsPage.contains("`\(name)")
+            #expect(named, "docs/metrics.md does not name \(name)")
+        }
+        let reasons = Set(m.families.values.flatMap { $0.samples.compactMap { $0.labels["reason"] } })
+        #expect(reasons.count >= 25)
+        for reason in reasons.sorted() {
+            let named = metricsPage.contains("`\(reason)`") || metricsPage.contains("\"\(reason)\"")
+            #expect(named, "docs/metrics.md does not name the reason \(reason)")
+        }
+        for reason in SampleRejection.allCases.map(\.rawValue) + StreamRejection.allCases.map(\.rawValue) {
+            let named = protocolPage.contains("`\(reason)`")
+            #expect(named, "docs/protocol.md does not name the refusal \(reason)")
+        }
+    }
+
     @Test func theExpositionIsStrictPrometheusTextWithTheCounts() throws {
         let exporter = MetricsExporter(Self.sources(), queueCapacity: 100)
         let text = String(decoding: exporter.exposition(), as: UTF8.self)
