@@ -722,6 +722,17 @@ extension ConfigurationTests {
             return ["true": "on", "false": "off", "": "none"][bare] ?? bare
         }
 
+        // And the other way: every setting the code prints (set, or "# KEY is not set") has a row.
+        let printedKeys = printed.stdout.split(separator: "\n").compactMap { line -> String? in
+            if let m = line.firstMatch(of: /^# ([a-z_]+) is not set/) { return String(m.output.1) }
+            return line.hasPrefix("#") || !line.contains(" = ") ? nil : String(line.split(separator: " = ")[0])
+        }
+        #expect(printedKeys.count >= 40)
+        for key in printedKeys {
+            let hasRow = page.contains("| `\(key)` |")
+            #expect(hasRow, "rnnd run --print-config prints \(key), which docs/configuration.md's table has no row for")
+        }
+
         var againstCode = 0, againstHelp = 0
         for (key, flag, literal) in documented {
             let printedValue = try #require(code[key], "\(key) is in docs/configuration.md's table but not in --print-config")
