@@ -15,6 +15,10 @@ public enum CellKind: String, Sendable, Codable, CaseIterable {
 /// An element-wise nonlinearity: `g1` of the Elman cell, `g2` of the head.
 public enum Activation: String, Sendable, Codable, CaseIterable {
     case identity, tanh, sigmoid, relu
+
+    /// The Elman cell's choices, as the configuration file and the flag take them (identity is
+    /// the head's, not a cell's).
+    public static let elmanChoices: [Activation] = [.tanh, .relu, .sigmoid]
 }
 
 /// The per-forecast loss (docs/numerics.md, "Losses").
@@ -249,7 +253,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         if !(coverage == 0 || (coverage > 0 && coverage < 1)) {
             found.append("band coverage must be in (0, 1), or 0 for no bands (got \(coverage))")
         }
-        if cell == .elman, elmanActivation == .identity {
+        if cell == .elman, !Activation.elmanChoices.contains(elmanActivation) {
             found.append("the Elman activation must be tanh, relu or sigmoid")
         }
         return found

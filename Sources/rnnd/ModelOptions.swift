@@ -133,17 +133,19 @@ struct OptionalModelOptions: ParsableArguments {
     var directLookback: Int?
 
     @Option(
-        help: ArgumentHelp("Experts the forecast combines, comma-separated among \(Expert.allCases.map(\.name).joined(separator: ", ")) (default: all that are on)."),
+        help: ArgumentHelp("Experts the forecast combines, comma-separated among \(Self.expertNames) (default: all that are on)."),
         transform: { text in
             try text.split(separator: ",").map { name in
                 let name = name.trimmingCharacters(in: .whitespaces)
                 guard let e = Expert(name: name) else {
-                    throw ValidationError("no expert '\(name)': \(Expert.allCases.map(\.name).joined(separator: ", "))")
+                    throw ValidationError("no expert '\(name)': \(Self.expertNames)")
                 }
                 return e
             }
         })
     var experts: [Expert]?
+    /// Every expert's name, for `--experts`' help and its error.
+    static let expertNames = Expert.allCases.map(\.name).joined(separator: ", ")
 
     @Option(help: "Coverage of the prediction bands, in (0, 1); 0: no bands and no anomaly score (default: 0.9).")
     var coverage: Double?
@@ -212,13 +214,12 @@ extension CellKind: ExpressibleByArgument {}
 extension Formulation: ExpressibleByArgument {}
 extension OptimizerName: ExpressibleByArgument {}
 extension ClipMode: ExpressibleByArgument {}
-/// The Elman cell's nonlinearities, as the configuration file takes them: identity is the output
-/// head's, not a cell's, and `elman_activation = "identity"` is refused there too.
+/// The Elman cell's nonlinearities, as the configuration file takes them (`Activation.elmanChoices`).
 extension Activation: ExpressibleByArgument {
     public init?(argument: String) {
-        guard let activation = Activation(rawValue: argument), activation != .identity else { return nil }
+        guard let activation = Activation(rawValue: argument), Self.elmanChoices.contains(activation) else { return nil }
         self = activation
     }
 
-    public static var allValueStrings: [String] { ["tanh", "relu", "sigmoid"] }
+    public static var allValueStrings: [String] { elmanChoices.map(\.rawValue) }
 }

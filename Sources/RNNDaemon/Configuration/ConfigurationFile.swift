@@ -410,7 +410,7 @@ public enum ConfigurationFile {
                 },
                 Setting(key: "elman_activation", value: { .string($0.model.elmanActivation.rawValue) }) {
                     v, c throws(ConfigurationError.Issue) in
-                    c.model.elmanActivation = try v.choice([Activation.tanh, .relu, .sigmoid].map { ($0.rawValue, $0) })
+                    c.model.elmanActivation = try v.choice(Activation.elmanChoices.map { ($0.rawValue, $0) })
                 },
                 // 1 is no forgetting, which the configuration holds as nil.
                 Setting(key: "normalization_forgetting", value: { .double($0.normalizationForgetting ?? 1) }) {
