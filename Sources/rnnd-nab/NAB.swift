@@ -80,17 +80,8 @@ struct Score: ParsableCommand {
             }
             let report = NABReport(detector: name, scorer: scorer, profiles: profiles, thresholds: given)
             print(report.table(), terminator: "")
-            if let json {
-                do { try Data(report.json().utf8).write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
-                    throw NABError.system("cannot write \(json): \(error.localizedDescription)")
-                }
-            }
-            if let detail {
-                let csv = scorer.detailCSV(report.entries.map { ($0.evaluation.profile, $0.evaluation.threshold) })
-                do { try Data(csv.utf8).write(to: URL(fileURLWithPath: detail), options: .atomic) } catch {
-                    throw NABError.system("cannot write \(detail): \(error.localizedDescription)")
-                }
-            }
+            if let json { try NABCorpus.write(report.json(), to: json) }
+            if let detail { try NABCorpus.write(scorer.detailCSV(report.entries.map { ($0.evaluation.profile, $0.evaluation.threshold) }), to: detail) }
         } catch {
             complain("score", error.description)
             throw ExitCode(error.exitCode)

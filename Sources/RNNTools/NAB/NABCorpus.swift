@@ -105,6 +105,13 @@ public struct NABCorpus: Sendable {
     /// The data file `name` of the corpus.
     public func dataPath(_ name: String) -> String { directory + "/data/" + name }
 
+    /// Writes `text` to the file at `path`, replacing it whole (a results file, a report).
+    public static func write(_ text: String, to path: String) throws(NABError) {
+        do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+            throw .system("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
     /// A detector's published thresholds and raw scores per profile, from a file laid out as
     /// NAB's `config/thresholds.json`: `{detector: {profile: {"threshold": θ, "score": S}}}`.
     public static func thresholds(path: String, detector: String) throws(NABError) -> [String: NABThreshold] {

@@ -1,6 +1,6 @@
 // Where a detector's NAB score comes from, window by window and false alarm by false alarm:
-// `rnnd-nab score --detail FILE`. The totals are NABScorer.evaluate's; this lists their parts,
-// so that a miss can be looked at (how high the window scored, and where) without a scratch
+// `rnnd-nab score --detail FILE`, and the parts NABScorer.evaluate sums into its totals, so that a
+// miss can be looked at (how high the window scored, and where) without a scratch
 // re-implementation of the scorer.
 
 /// One part of a file's raw score at a threshold: a window's earliest detection, a window missed,
@@ -20,6 +20,8 @@ public struct NABDetail: Sendable, Equatable {
     /// The detection's row; for a missed window the row of its highest anomaly score among its
     /// scored rows (the earliest of equal ones).
     public var row: Int
+    /// That row's time, Unix seconds.
+    public var time: Double
     /// The anomaly score at `row`.
     public var anomalyScore: Double
     /// What it adds to the raw score S: the detection's sweep score, −A_FN for a miss, the false
@@ -30,48 +32,45 @@ public struct NABDetail: Sendable, Equatable {
 extension NABScorer {
     /// The parts of the raw score at `threshold` for `profile`, file by file in the scorer's order
     /// and by row within a file (a window at its first row). Windows wholly inside the
-    /// probationary period have no part, as in ``evaluate(_:threshold:)``; the contributions add
-    /// up to its total score.
+    /// probationary period have no part, as in ``evaluate(_:threshold:)``, which sums these.
     public func details(_ profile: NABProfile, threshold: Double) -> [NABDetail] {
-        var details: [NABDetail] = []
-        for (f, file) in series.enumerated() {
-            let first = firstWindow[f], offset = file.probationaryRows
-            // Per window: its earliest detection's row and credit, and its highest score's row.
-            var detection = [(row: Int, credit: Double)?](repeating: nil, count: file.windows.count)
-            var highest = [Int?](repeating: nil, count: file.windows.count)
-            var parts: [(key: Int, detail: NABDetail)] = []
-            for (p, row) in rowsOfSeries[f].enumerated() {
-                let i = offset + p
-                if row.window < 0 {
-                    if row.score >= threshold {
-                        let detail = NABDetail(
-                            file: file.name, kind: .falsePositive, window: nil, row: i, anomalyScore: row.score,
-                            contribution: row.credit * profile.falsePositive)
-                        parts.append((i, detail))
-                    }
-                    continue
-                }
-                let k = Int(row.window) - first
-                if row.score >= threshold, detection[k] == nil { detection[k] = (i, row.credit * profile.truePositive) }
-                if highest[k].map({ row.score > file.scores[$0] }) ?? true { highest[k] = i }
-            }
-            for (k, window) in file.windows.enumerated() where windowScored[first + k] {
-                let detail: NABDetail
-                if let d = detection[k] {
-                    detail = NABDetail(
-                        file: file.name, kind: .detected, window: window, row: d.row, anomalyScore: file.scores[d.row],
-                        contribution: d.credit)
-                } else {
-                    let row = highest[k]!  // a scored window has a scored row
-                    detail = NABDetail(
-                        file: file.name, kind: .missed, window: window, row: row, anomalyScore: file.scores[row],
-                        contribution: -profile.falseNegative)
-                }
-                parts.append((window.lowerBound, detail))
-            }
-            details += parts.sorted { $0.key < $1.key }.map(\.detail)
+        series.indices.flatMap { parts(ofFile: $0, profile, threshold: threshold) }
+    }
+
+    /// File `f`'s parts of the raw score (``details(_:threshold:)``).
+    func parts(ofFile f: Int, _ profile: NABProfile, threshold: Double) -> [NABDetail] {
+        let file = series[f], first = firstWindow[f], offset = file.probationaryRows
+        func detail(_ kind: NABDetail.Kind, _ window: ClosedRange<Int>?, row: Int, contribution: Double) -> NABDetail {
+            NABDetail(
+                file: file.name, kind: kind, window: window, row: row, time: file.times[row], anomalyScore: file.scores[row],
+                contribution: contribution)
         }
-        return details
+        // Per window: its earliest detection's row and credit (its best: the credit falls
+        // through a window), and its highest score's row.
+        var detection = [(row: Int, credit: Double)?](repeating: nil, count: file.windows.count)
+        var highest = [Int?](repeating: nil, count: file.windows.count)
+        var parts: [(key: Int, detail: NABDetail)] = []
+        for (p, row) in rowsOfSeries[f].enumerated() {
+            let i = offset + p
+            if row.window < 0 {
+                if row.score >= threshold {
+                    parts.append((i, detail(.falsePositive, nil, row: i, contribution: row.credit * profile.falsePositive)))
+                }
+                continue
+            }
+            let k = Int(row.window) - first
+            if row.score >= threshold, detection[k] == nil { detection[k] = (i, row.credit * profile.truePositive) }
+            if highest[k].map({ row.score > file.scores[$0] }) ?? true { highest[k] = i }
+        }
+        for (k, window) in file.windows.enumerated() where windowScored[first + k] {
+            if let d = detection[k] {
+                parts.append((window.lowerBound, detail(.detected, window, row: d.row, contribution: d.credit)))
+            } else {
+                // A scored window has a scored row.
+                parts.append((window.lowerBound, detail(.missed, window, row: highest[k]!, contribution: -profile.falseNegative)))
+            }
+        }
+        return parts.sorted { $0.key < $1.key }.map(\.detail)
     }
 
     /// `details` of each profile at its threshold as CSV, one line a part: `profile, threshold,
@@ -79,13 +78,12 @@ extension NABScorer {
     /// false positive), row, time (UTC, ISO 8601), anomaly_score, contribution`.
     public func detailCSV(_ evaluations: [(profile: NABProfile, threshold: Double)]) -> String {
         var lines = ["profile,threshold,file,kind,window_start,window_end,row,time,anomaly_score,contribution"]
-        let files = Dictionary(series.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for (profile, threshold) in evaluations {
             for d in details(profile, threshold: threshold) {
-                let time = files[d.file].map { Timestamp.iso8601($0.times[d.row]) } ?? ""
                 let window = d.window.map { "\($0.lowerBound),\($0.upperBound)" } ?? ","
                 lines.append(
-                    "\(profile.name),\(threshold),\(d.file),\(d.kind.rawValue),\(window),\(d.row),\(time),\(d.anomalyScore),\(d.contribution)")
+                    "\(profile.name),\(threshold),\(d.file),\(d.kind.rawValue),\(window),\(d.row),\(Timestamp.iso8601(d.time)),"
+                        + "\(d.anomalyScore),\(d.contribution)")
             }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -133,11 +133,7 @@ public enum NABDetect {
         }
         let (text, rows) = try resultsCSV(name: file.name, data: (dataPath, try read(dataPath)),
             predictions: (predictionsPath, try read(predictionsPath)), windows: file.windows)
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: outputPath), options: .atomic)
-        } catch {
-            throw .system("cannot write \(outputPath): \(error.localizedDescription)")
-        }
+        try NABCorpus.write(text, to: outputPath)
         return rows
     }
 

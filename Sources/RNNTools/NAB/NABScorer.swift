@@ -2,7 +2,8 @@
 // Detection Algorithms – the Numenta Anomaly Benchmark", IEEE ICMLA 2015; numenta/NAB's
 // nab/sweeper.py at commit ea702d75), written from the description in the corpus's README and
 // checked against NAB's published results (bench/results/nab-scorer.md). Reading the corpus is
-// NABCorpus.swift; the printed and JSON report is NABReport.swift.
+// NABCorpus.swift; a file's parts of the score at a threshold (its windows and false positives),
+// which `evaluate` sums, NABDetail.swift; the printed and JSON report is NABReport.swift.
 
 import Foundation
 
@@ -324,25 +325,21 @@ public struct NABScorer: Sendable {
         var files: [NABTally] = []
         for (f, file) in series.enumerated() {
             var tally = NABTally(files: 1, windows: file.windows.count)
-            let first = firstWindow[f]
-            var best = [Double?](repeating: nil, count: file.windows.count)
+            // The windows' parts summed in order, then the false positives' (the sum's order as it
+            // always was, to the last bit).
             var falsePositiveScore = 0.0
-            for row in rowsOfSeries[f] where row.score >= threshold {
-                if row.window < 0 {
-                    tally.falsePositives += 1
-                    falsePositiveScore += row.credit * profile.falsePositive
-                } else {
-                    let k = Int(row.window) - first, credit = row.credit * profile.truePositive
-                    best[k] = max(best[k] ?? credit, credit)
-                }
-            }
-            for k in 0..<file.windows.count where windowScored[first + k] {
-                tally.scoredWindows += 1
-                if let credit = best[k] {
+            for part in parts(ofFile: f, profile, threshold: threshold) {  // NABDetail.swift
+                switch part.kind {
+                case .detected:
+                    tally.scoredWindows += 1
                     tally.windowsDetected += 1
-                    tally.score += credit
-                } else {
-                    tally.score -= profile.falseNegative
+                    tally.score += part.contribution
+                case .missed:
+                    tally.scoredWindows += 1
+                    tally.score += part.contribution
+                case .falsePositive:
+                    tally.falsePositives += 1
+                    falsePositiveScore += part.contribution
                 }
             }
             tally.score += falsePositiveScore
