@@ -696,10 +696,17 @@ extension ConfigurationTests {
 
         let printed = try ReplayCommandTests.run(["run", "--print-config"], seconds: 30)
         try #require(printed.status == 0, "\(printed.stderr)")
+        // The settings printed with their values, and the keys of every setting printed, set or not.
         var code: [String: String] = [:]
-        for line in printed.stdout.split(separator: "\n") where !line.hasPrefix("#") && line.contains(" = ") {
-            let parts = line.split(separator: " = ", maxSplits: 1)
-            code[String(parts[0])] = String(parts[1])
+        var printedKeys: [String] = []
+        for line in printed.stdout.split(separator: "\n") {
+            if let m = line.firstMatch(of: /^# ([a-z_]+) is not set/) {
+                printedKeys.append(String(m.output.1))
+            } else if !line.hasPrefix("#"), line.contains(" = ") {
+                let parts = line.split(separator: " = ", maxSplits: 1)
+                code[String(parts[0])] = String(parts[1])
+                printedKeys.append(String(parts[0]))
+            }
         }
 
         let help = try ReplayCommandTests.run(["run", "--help"], seconds: 30)
@@ -723,10 +730,6 @@ extension ConfigurationTests {
         }
 
         // And the other way: every setting the code prints (set, or "# KEY is not set") has a row.
-        let printedKeys = printed.stdout.split(separator: "\n").compactMap { line -> String? in
-            if let m = line.firstMatch(of: /^# ([a-z_]+) is not set/) { return String(m.output.1) }
-            return line.hasPrefix("#") || !line.contains(" = ") ? nil : String(line.split(separator: " = ")[0])
-        }
         #expect(printedKeys.count >= 40)
         for key in printedKeys {
             let hasRow = page.contains("| `\(key)` |")
