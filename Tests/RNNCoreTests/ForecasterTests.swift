@@ -364,6 +364,29 @@ struct ForecasterRecoveryTests {
         #expect(abs(b.forecaster.bandScales[0] / a.forecaster.bandScales[0] - 1) < 0.05 && abs(b.forecaster.driftErrorScales[0] / a.forecaster.driftErrorScales[0] - 1) < 0.05)
     }
 
+    /// An incident (a value above every one seen, not a jump the gate holds back) 40 samples
+    /// before the fault starts a quiet period of 100 samples. A sentinel in it is an incident of
+    /// its own: it scores 1 and starts its own quiet period. A value the gate holds back that is
+    /// novel by less than the range's width (14, below the cycle's low of about 15) stays quiet.
+    @Test(arguments: [-9999.0, 65535, 1000 * 20, 14] as [Double])
+    func aSentinelInTheQuietPeriodOfAnotherIncidentScores(sentinel: Double) {
+        var values = Self.series()
+        let incident = Self.glitch - 40
+        values[incident] = 26.5
+        values[Self.glitch] = sentinel == 1000 * 20 ? 1000 * values[Self.glitch] : sentinel
+        let b = Self.replay(values)
+        #expect((b.anomaly[incident] ?? 0) >= 0.92, "the incident scored \(b.anomaly[incident] ?? -1)")
+        #expect(b.anomaly[(incident + 1)..<Self.glitch].allSatisfy { $0 == 0 }, "its quiet period")
+        #expect(b.forecaster.counters.outliers == 1, "the gate held the fault back")
+        if sentinel == 14 {
+            #expect(b.anomaly[Self.glitch] == 0, "a lesser novelty in the quiet period: \(b.anomaly[Self.glitch] ?? -1)")
+        } else {
+            #expect(b.anomaly[Self.glitch] == 1, "the sentinel scored \(b.anomaly[Self.glitch] ?? -1)")
+            #expect(b.anomaly[(Self.glitch + 1)...(Self.glitch + Forecaster.anomalyQuietSamples)].allSatisfy { $0 == 0 },
+                    "the sentinel's own quiet period")
+        }
+    }
+
     @Test func aNewLevelIsFollowedFromItsSecondSample() {
         let base = Self.series()
         let shifted = base.enumerated().map { $0.offset >= Self.glitch ? $0.element + 10 : $0.element }

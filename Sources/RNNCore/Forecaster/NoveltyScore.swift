@@ -173,6 +173,15 @@ struct NoveltyScore {
         let dayOld = bins.map { r[0] > 0 && $0.time - r[1] >= Self.residualWarmup } ?? true
         var drifted = false
         let scores = s[1] >= Self.warmup, bounded = Self.bounded(value, range: s + 2, folded: s[1])
+        // A value a whole range's width beyond every value the target has taken, which the outlier
+        // gate held back (a sentinel, a unit slip, the first sample of a jump that large), is an
+        // incident of its own even in the quiet period of another: it ends that period, so that it
+        // scores (1) and starts its own. (On NAB the same alerts to the digit: those in the corpus
+        // fall in windows or in the probationary period; docs/anomalies.md.)
+        let width = s[4] - s[3]
+        if scores, learned != value, width > 0, max(value - s[4], s[3] - value) >= (1 + Self.margin) * width {
+            quiet.pointee = 0
+        }
         var excess = Self.fold(
             s + 2, spans: Self.spans, scoringFrom: 0, folded: s[1], scores: scores, value: value,
             drift: dayOld ? drift + 4 * j : nil, drifted: &drifted)

@@ -805,6 +805,10 @@ class Novelty:
         day_old = t is None or (self.residuals.n > 0 and t - self.first_time >= NOVELTY_RESIDUAL_WARMUP)
         scores = self.values.n >= NOVELTY_WARMUP
         width = self.values.high[0] - self.values.low[0]
+        # an incident of its own: at least 1.04 W_1 beyond span 1's range, held back by the gate;
+        # it ends the novelty's quiet period before the sample is scored
+        self.ends_quiet = (scores and learned != value and width > 0
+                           and max(value - self.values.high[0], self.values.low[0] - value) >= (1 + NOVELTY_MARGIN) * width)
         bounded = min(max(value, self.values.low[0] - width), self.values.high[0] + width) if scores and width > 0 else value
         excess = self.values.fold(value, scores, 0, drift=day_old)
         if t is not None:
@@ -1032,6 +1036,8 @@ class ForecasterReference:
         interval = self.clock.usual()
         novelties = [self.novelty[j].observe(x[c], xg[c], t, interval) if self.coverage > 0 else 0.0
                      for j, c in enumerate(self.targets)]
+        if self.coverage > 0 and any(self.novelty[j].ends_quiet for j in range(K)):
+            self.novelty_quiet = 0
         for p in range(1, self.P + 1):
             if n - p < self.segment_start:
                 continue
@@ -1744,6 +1750,16 @@ def incident_channel(n, gen):
     return samples, [T0 + 3600.0 * k for k in range(n)]
 
 
+def sentinel_channel(n, gen):
+    """The incidents' channel (a value far above every one seen at 400, one below every one seen
+    at 560) with a sentinel, -9999, at 600: in the quiet period the drop started, but a whole range
+    beyond every value seen and held back by the outlier gate, so it scores 1 and starts its own
+    quiet period (without that rule it scored 0)."""
+    samples, times = incident_channel(n, gen)
+    samples[600] = [-9999.0]
+    return samples, times
+
+
 def falling_channel(n, gen):
     """One channel without times: a slow cycle (period 200, amplitude 1, noise of 0.003), then from
     sample 600 a steady fall of 0.01 a sample below every value seen. No step passes the value's
@@ -1813,6 +1829,8 @@ def forecaster_scenarios():
         one_step_scenario("forecaster_lstm_i1_slow_fall", 900, falling_channel),
         # A cycle grown four times faster at the same level: the novelty's shape (record format 12).
         one_step_scenario("forecaster_lstm_i1_quickening", 900, quickening_channel),
+        # A sentinel in the quiet period of another incident: an incident of its own.
+        one_step_scenario("forecaster_lstm_i1_sentinel", 700, sentinel_channel),
     ]
 
 
