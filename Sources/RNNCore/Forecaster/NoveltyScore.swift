@@ -176,8 +176,8 @@ struct NoveltyScore {
         // A value a whole range's width beyond every value the target has taken, which the outlier
         // gate held back (a sentinel, a unit slip, the first sample of a jump that large), is an
         // incident of its own even in the quiet period of another: it ends that period, so that it
-        // scores (1) and starts its own. (On NAB the same alerts to the digit: those in the corpus
-        // fall in windows or in the probationary period; docs/anomalies.md.)
+        // scores (1) and starts its own. (On NAB the scores are the same to the digit: the 15
+        // samples it lifts to 1 fall in windows or in probationary periods; docs/anomalies.md.)
         let width = s[4] - s[3]
         if scores, learned != value, width > 0, max(value - s[4], s[3] - value) >= (1 + Self.margin) * width {
             quiet.pointee = 0
