@@ -798,6 +798,7 @@ class Novelty:
         self.first_time = None
         self.profile = new_profile()
         self.shapes = Shapes()
+        self.ends_quiet = False
 
     def observe(self, value, learned, t, interval):
         # the drift and the shape are watched once a day has passed since the first residual (for a
