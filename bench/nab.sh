@@ -49,15 +49,20 @@ if [ "$BUILD" = 1 ]; then swift build -c release --product rnnd >&2 && swift bui
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-detect=("$NAB" detect --corpus "$CORPUS" --out "$OUT/rnnd" --rnnd "$RNND" --jobs "$JOBS")
-[ ${#EXTRA[@]} -gt 0 ] && detect+=(-- "${EXTRA[@]}")
-"${detect[@]}" >&2
+# Replays every file of the corpus into the results directory $1, with the replay flags after it.
+detect() {
+    local command=("$NAB" detect --corpus "$CORPUS" --out "$1" --rnnd "$RNND" --jobs "$JOBS")
+    shift
+    [ $# -gt 0 ] && command+=(-- "$@")
+    "${command[@]}" >&2
+}
+detect "$OUT/rnnd" ${EXTRA[@]+"${EXTRA[@]}"}
 "$NAB" score --corpus "$CORPUS" --results "$OUT/rnnd" --json "$OUT/rnnd.json" --detail "$OUT/rnnd-detail.csv" > "$OUT/rnnd.txt"
 for d in numenta windowedGaussian; do
     "$NAB" score --corpus "$CORPUS" --results "$CORPUS/results/$d" --detector "$d" > "$OUT/$d.txt"
 done
 for ((seed = 1; seed < SEEDS; seed++)); do
-    "$NAB" detect --corpus "$CORPUS" --out "$OUT/seed-$seed" --rnnd "$RNND" --jobs "$JOBS" -- "${EXTRA[@]}" --seed "$seed" >&2
+    detect "$OUT/seed-$seed" ${EXTRA[@]+"${EXTRA[@]}"} --seed "$seed"
     "$NAB" score --corpus "$CORPUS" --results "$OUT/seed-$seed" > "$OUT/seed-$seed.txt"
 done
 
