@@ -395,6 +395,24 @@ struct ForecasterRecoveryTests {
         #expect(abs(b.forecaster.bandScales[0] / a.forecaster.bandScales[0] - 1) < 0.05 && abs(b.forecaster.driftErrorScales[0] / a.forecaster.driftErrorScales[0] - 1) < 0.05)
     }
 
+    /// The same among a stream's first samples (its 21st): the gate judges from the change
+    /// unit's 10th change on. With 30, the sentinel was taken as it came and the normaliser
+    /// learned it: the scale stayed many times the clean run's for the whole series.
+    @Test(arguments: [-9999.0, 65535] as [Double])
+    func aSentinelAmongTheFirstSamplesIsHeldBackToo(sentinel: Double) {
+        let clean = Self.series()
+        var faulty = clean
+        faulty[20] = sentinel
+        let a = Self.replay(clean), b = Self.replay(faulty)
+        #expect(b.forecaster.counters.outliers == 1 && b.forecaster.counters.levelShifts == 0)
+        let later = 500..<2500
+        let cleanSkill = Self.skill(a.forecast, clean, later), faultySkill = Self.skill(b.forecast, clean, later)
+        #expect(abs(faultySkill - cleanSkill) <= 0.02, "skill over samples 500 to 2,500: \(faultySkill), clean \(cleanSkill)")
+        let n = a.forecaster.trainer.normalizer, m = b.forecaster.trainer.normalizer
+        #expect(abs(m.scale(0) / n.scale(0) - 1) < 0.05, "the normaliser's scale \(m.scale(0)), clean \(n.scale(0))")
+        #expect(abs(b.forecaster.trainer.changeUnits[0] / a.forecaster.trainer.changeUnits[0] - 1) < 0.05)
+    }
+
     /// An incident (a value above every one seen, not a jump the gate holds back) 40 samples
     /// before the fault starts a quiet period of 100 samples. A sentinel in it is an incident of
     /// its own: it scores 1 and starts its own quiet period. A value the gate holds back that is

@@ -832,7 +832,7 @@ DRIFT_WARMUP, DRIFT_ERROR_FORGETTING, DRIFT_SIGNAL_MEMORY = 200, 0.999, 200
 DRIFT_BOUND, DRIFT_DELTA, DRIFT_THRESHOLD = 10.0, 0.1, 100.0
 DRIFT_BOOST, DRIFT_BOOST_SAMPLES = 3.0, 500
 SCALE_BOUND = 5.0                       # B: bounded updates of s_o, σ_o, ē
-GATE_UNITS, GATE_WARMUP, GATE_MEMORY = 12.0, 30, 1000
+GATE_UNITS, GATE_WARMUP, GATE_MEMORY = 12.0, 10, 1000
 CLOCK_GAP, CLOCK_KNOWN, CLOCK_PLAIN, CLOCK_WEIGHT = 10.0, 8, 20, 0.05
 
 
@@ -1761,6 +1761,15 @@ def sentinel_channel(n, gen):
     return samples, times
 
 
+def boot_sentinel_channel(n, gen):
+    """`hourly_channel` with a sentinel, -9999, at its 21st sample: the outlier gate judges from
+    the change unit's 10th change, so it holds the sentinel back (with 30 it took it, and the
+    normaliser learned it for the stream's life)."""
+    samples, times = hourly_channel(n, gen)
+    samples[20] = [-9999.0]
+    return samples, times
+
+
 def falling_channel(n, gen):
     """One channel without times: a slow cycle (period 200, amplitude 1, noise of 0.003), then from
     sample 600 a steady fall of 0.01 a sample below every value seen. No step passes the value's
@@ -1832,6 +1841,8 @@ def forecaster_scenarios():
         one_step_scenario("forecaster_lstm_i1_quickening", 900, quickening_channel),
         # A sentinel in the quiet period of another incident: an incident of its own.
         one_step_scenario("forecaster_lstm_i1_sentinel", 700, sentinel_channel),
+        # A sentinel among a stream's first samples: held back once the change unit has seen 10.
+        one_step_scenario("forecaster_lstm_i1_boot_sentinel", 300, boot_sentinel_channel),
     ]
 
 
