@@ -28,6 +28,9 @@ import sys
 AFTER = 5000          # samples kept after the fault row (the cut: "the statistics 5,000 samples later")
 FRACTION = 0.4        # the fault row, as a share of the original file's rows
 SEED = 13             # the noise burst's random seed
+BOOT_ROW = 20         # the boot faults' row: among a stream's first samples, before the warm-ups end
+ALERT = 0.5           # an alert, for the boot faults' counts (the documented ticket rule)
+ALERTS_FROM = 200     # the first row whose alerts are counted (after the anomaly score's warm-up)
 HOUR, DAY = 3600, 86400
 
 # name: (path relative to the data root, kind, injected column, where: "bundled" or "shared",
@@ -49,8 +52,9 @@ FAULTS = {
     "gap_1h": "gap", "gap_1d": "gap",
     "future_2100": "clock", "clock_back_1h": "clock", "dst_repeat": "clock",
     "missing_channel": "channel",
+    "boot_-9999": "boot", "boot_65535": "boot",
 }
-FAMILIES = ["spike", "burst", "level", "gap", "clock", "channel"]
+FAMILIES = ["spike", "burst", "level", "gap", "clock", "channel", "boot"]
 
 
 def fail(message, status=1):
@@ -112,11 +116,11 @@ def inject(kind, header, rows, fault, column, interval, stats):
         d["rows"] = [first, first + len(values)]
         d["end"] = first + len(values)
 
-    if kind == "spike_-9999":
+    if kind in ("spike_-9999", "boot_-9999"):
         set_values(fault, [-9999])
     elif kind == "spike_0":
         set_values(fault, [0])
-    elif kind == "spike_65535":
+    elif kind in ("spike_65535", "boot_65535"):
         set_values(fault, [65535])
     elif kind == "unit_x1000":
         set_values(fault, [value * 1000])
@@ -227,7 +231,8 @@ def prepare(out, files, faults, data, bundled):
         for f in faults:
             if f == "missing_channel" and kind != "vector":
                 continue
-            faulty, details = inject(f, header, clean, fault, column, interval, stats)
+            row = BOOT_ROW if FAULTS[f] == "boot" else fault
+            faulty, details = inject(f, header, clean, row, column, interval, stats)
             write_csv(os.path.join(directory, f"{f}.csv"), header, faulty)
             entry["faults"].append(details)
             runs.append((f"{name}/{f}", os.path.join(directory, f"{f}.csv"), flags))
@@ -348,7 +353,7 @@ def measure(out, entry, fault, clean, reference, actual, shifted_actual):
     series, column, kind = entry["name"], entry["column"], fault["kind"]
     removed = fault.get("removed")
     run = Run(out, series, kind, column, removed)
-    f0, end, cut = entry["fault_row"], fault["end"], entry["cut"]
+    f0, end, cut = fault["fault"], fault["end"], entry["cut"]
     m = {"kind": kind, "family": fault["family"], "fault_row": f0, "end": end}
 
     # Alignment: every row before the fault is the same sample in both files, so the replays must
@@ -401,6 +406,10 @@ def measure(out, entry, fault, clean, reference, actual, shifted_actual):
     resumed = next((r for r in range(f0, cut) if r in run.value and (removed is None or r >= removed[1])), None)
     m["resumed_at"] = None if resumed is None else resumed - f0
     m["drifts"], m["drifts_clean"] = run.metrics["drifts"], base.metrics["drifts"]
+    # Alerts (anomaly ≥ ALERT) from row ALERTS_FROM on, faulty and clean, and how many at the same rows.
+    alerts = {r for r, a in run.anomaly.items() if r >= ALERTS_FROM and a >= ALERT}
+    alerts_clean = {r for r, a in base.anomaly.items() if r >= ALERTS_FROM and a >= ALERT}
+    m["alerts"] = {"faulty": len(alerts), "clean": len(alerts_clean), "same": len(alerts & alerts_clean)}
     # The statistics at the cut, 5,000 rows after the fault, against the clean run's.
     ci, ti = run.metrics["inputs"].index(column), run.targets.index(column)
     if run.final is None or clean.final is None:
@@ -472,7 +481,11 @@ def goals(m):
     """The goals of issue 13's "Show" for one fault: name -> pass (True/False) or None (not computable)."""
     g = {}
     fam, kind = m["family"], m["kind"]
-    if fam == "spike":
+    if fam == "boot":
+        g["skill ±0.02 [end, end+2000)"] = within(m["w0"]["skill"], m["w0"]["skill_clean"], 0.02)
+        g["width ≤1.2x within 200"] = m["width_back"] is not None and m["width_back"] + 50 <= 200
+        g["scales ±5% at the cut"] = scales_within(m["scales"])
+    elif fam == "spike":
         g["skill ±0.02 [end, end+2000)"] = within(m["w0"]["skill"], m["w0"]["skill_clean"], 0.02)
         g["width ≤1.2x within 200"] = m["width_back"] is not None and m["width_back"] + 50 <= 200
         g["scored ≥0.9"] = None if m["anomaly_first"] is None else m["anomaly_first"] >= 0.9
@@ -624,6 +637,29 @@ def markdown(plan, meta, results):
             L.append(f"| {m['series']} | {m['kind']} | " + " | ".join(fmt(m["scales"][k]["ratio"], 3) for k in keys) + " |")
         L.append("")
 
+    boots = rows_of("boot")
+    if boots:
+        names = ["skill ±0.02 [end, end+2000)", "width ≤1.2x within 200", "scales ±5% at the cut"]
+        L.append("## A sentinel among the first samples")
+        L.append("")
+        L.append(f"One value replaced at row {BOOT_ROW} (the {BOOT_ROW + 1}st sample), before the change unit, the anomaly score")
+        L.append("and the novelty's ranges have warmed up. Goals: those of a single spike, the scales at the cut (thousands of")
+        L.append("rows later) rather than 5,000 rows after; no anomaly goal (no sample is scored before the 101st). Alerts:")
+        L.append(f"rows from {ALERTS_FROM} on scoring {ALERT} or more, faulty and clean, and how many of the faulty run's are the clean")
+        L.append("run's rows: what the fault leaves of the anomaly score.")
+        L.append("")
+        L.append("| series | fault | skill [end, +2000) | clean | width ratio [end, +2000) | width back within 1.2x after | "
+                 "worst scale ratio at the cut | alerts | clean | at the same rows | " + " | ".join(names) + " |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---|" * len(names))
+        for m in boots:
+            w, a = m["w0"], m["alerts"]
+            worst = max(m["scales"].items(), key=lambda kv: -1 if kv[1]["ratio"] is None else abs(kv[1]["ratio"] - 1))
+            back = "not within 2,000 rows" if m["width_back"] is None else f"{m['width_back']} rows"
+            L.append(f"| {m['series']} | {m['kind']} | {fmt(w['skill'])} | {fmt(w['skill_clean'])} | {fmt(w['width_ratio'], 2)} | "
+                     f"{back} | {worst[0]} {fmt(worst[1]['ratio'], 3)} | {a['faulty']:,} | {a['clean']:,} | {a['same']:,} | "
+                     f"{skill_verdict(m, 'w0', names[0])} | {goal_cells(m, names[1:])} |")
+        L.append("")
+
     bursts = rows_of("burst")
     if bursts:
         name = "skill ±0.05 [end+1000, end+3000)"
@@ -741,7 +777,8 @@ def method(plan):
     return [
         "## Method",
         "",
-        f"Each series is cut at its fault row + {AFTER:,} rows, the fault row {int(FRACTION * 100)}% into the file. One fault",
+        f"Each series is cut at its fault row + {AFTER:,} rows, the fault row {int(FRACTION * 100)}% into the file (the boot",
+        f"faults' row is {BOOT_ROW}, among the first samples; they keep the same cut). One fault",
         "is injected at a time into a copy of the cut file (in the column named below; the other columns are untouched), and",
         "`rnnd replay FILE --predictions P --metrics M` runs, with the default settings, on every copy and on the clean cut.",
         "Rows are aligned by the clean file's row numbers (a gap's rows are absent from the faulty run). The files are",

@@ -12,7 +12,8 @@
 #   --files   series among nyc_taxi, machine_temperature, cpu_asg, ETTm1_OT, ETTh1 (default: all)
 #   --faults  kinds (spike_-9999, spike_0, spike_65535, unit_x1000, sign_flip, burst_10,
 #             noise_burst, stuck_6h, level_shift, gap_1h, gap_1d, future_2100, clock_back_1h,
-#             dst_repeat, missing_channel) or families (spike, burst, level, gap, clock, channel)
+#             dst_repeat, missing_channel, boot_-9999, boot_65535) or families (spike, burst, level,
+#             gap, clock, channel, boot)
 # A full run writes bench/results/faults.md; a subset run writes bench/out/faults/faults.md.
 # Both print it. Files and outputs of every replay go to bench/out/faults/. Needs python3.
 # Exit status: 0 when every replay ran (the goals do not set it), 1 when a replay or the report
