@@ -606,6 +606,13 @@ def markdown(plan, meta, results):
     def goal_cells(m, names):
         return " | ".join(verdict(m["goals"].get(n)) for n in names)
 
+    def worst_scale(m):
+        name, scale = max(m["scales"].items(), key=lambda kv: -1 if kv[1]["ratio"] is None else abs(kv[1]["ratio"] - 1))
+        return f"{name} {fmt(scale['ratio'], 3)}"
+
+    def width_back(m):
+        return "not within 2,000 rows" if m["width_back"] is None else f"{m['width_back']} rows"
+
     spikes = rows_of("spike")
     if spikes:
         names = ["skill ±0.02 [end, end+2000)", "width ≤1.2x within 200", "scored ≥0.9", "scales ±5% at +5000"]
@@ -621,11 +628,9 @@ def markdown(plan, meta, results):
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---|" * len(names))
         for m in spikes:
             w = m["w0"]
-            worst = max(m["scales"].items(), key=lambda kv: -1 if kv[1]["ratio"] is None else abs(kv[1]["ratio"] - 1))
-            back = "not within 2,000 rows" if m["width_back"] is None else f"{m['width_back']} rows"
             L.append(f"| {m['series']} | {m['kind']} | {fmt(w['skill'])} | {fmt(w['skill_clean'])} | {fmt(w['width_ratio'], 2)} | "
-                     f"{back} | {fmt(w['coverage'])} | {fmt(w['coverage_clean'])} | {fmt(m['anomaly_first'])} | "
-                     f"{fmt(m['anomaly_first_clean'])} | {worst[0]} {fmt(worst[1]['ratio'], 3)} | "
+                     f"{width_back(m)} | {fmt(w['coverage'])} | {fmt(w['coverage_clean'])} | {fmt(m['anomaly_first'])} | "
+                     f"{fmt(m['anomaly_first_clean'])} | {worst_scale(m)} | "
                      f"{skill_verdict(m, 'w0', names[0])} | {goal_cells(m, names[1:])} |")
         L.append("")
         L.append("The scales at +5,000 rows, faulty ÷ clean (the injected column):")
@@ -653,10 +658,8 @@ def markdown(plan, meta, results):
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---|" * len(names))
         for m in boots:
             w, a = m["w0"], m["alerts"]
-            worst = max(m["scales"].items(), key=lambda kv: -1 if kv[1]["ratio"] is None else abs(kv[1]["ratio"] - 1))
-            back = "not within 2,000 rows" if m["width_back"] is None else f"{m['width_back']} rows"
             L.append(f"| {m['series']} | {m['kind']} | {fmt(w['skill'])} | {fmt(w['skill_clean'])} | {fmt(w['width_ratio'], 2)} | "
-                     f"{back} | {worst[0]} {fmt(worst[1]['ratio'], 3)} | {a['faulty']:,} | {a['clean']:,} | {a['same']:,} | "
+                     f"{width_back(m)} | {worst_scale(m)} | {a['faulty']:,} | {a['clean']:,} | {a['same']:,} | "
                      f"{skill_verdict(m, 'w0', names[0])} | {goal_cells(m, names[1:])} |")
         L.append("")
 
