@@ -481,15 +481,14 @@ def goals(m):
     """The goals of issue 13's "Show" for one fault: name -> pass (True/False) or None (not computable)."""
     g = {}
     fam, kind = m["family"], m["kind"]
-    if fam == "boot":
+    if fam in ("spike", "boot"):
+        # A boot fault has a single spike's goals but the anomaly's (no sample is scored yet), and
+        # its scales are read at the cut, thousands of rows after it.
         g["skill ±0.02 [end, end+2000)"] = within(m["w0"]["skill"], m["w0"]["skill_clean"], 0.02)
         g["width ≤1.2x within 200"] = m["width_back"] is not None and m["width_back"] + 50 <= 200
-        g["scales ±5% at the cut"] = scales_within(m["scales"])
-    elif fam == "spike":
-        g["skill ±0.02 [end, end+2000)"] = within(m["w0"]["skill"], m["w0"]["skill_clean"], 0.02)
-        g["width ≤1.2x within 200"] = m["width_back"] is not None and m["width_back"] + 50 <= 200
-        g["scored ≥0.9"] = None if m["anomaly_first"] is None else m["anomaly_first"] >= 0.9
-        g["scales ±5% at +5000"] = scales_within(m["scales"])
+        if fam == "spike":
+            g["scored ≥0.9"] = None if m["anomaly_first"] is None else m["anomaly_first"] >= 0.9
+        g["scales ±5% at +5000" if fam == "spike" else "scales ±5% at the cut"] = scales_within(m["scales"])
     elif fam == "burst":
         g["skill ±0.05 [end+1000, end+3000)"] = within(m["w1000"]["skill"], m["w1000"]["skill_clean"], 0.05)
     elif fam == "level":
