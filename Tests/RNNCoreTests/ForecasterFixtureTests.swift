@@ -72,6 +72,7 @@ struct ForecasterFixtureTests {
         "forecaster_gru_i2_p2_drift", "forecaster_lstm_i1_untimed", "forecaster_lstm_i1_p2_adafactor", "forecaster_lstm_i1_daily_residual",
         "forecaster_lstm_i1_routine_reset", "forecaster_lstm_i1_incidents", "forecaster_lstm_i1_slow_fall",
         "forecaster_lstm_i1_quickening", "forecaster_lstm_i1_sentinel", "forecaster_lstm_i1_boot_sentinel",
+        "forecaster_lstm_i1_sentinels",
     ]
 
     /// Relative to `max(1, |reference|)`: the network runs in Float and trains for hundreds of

@@ -12,7 +12,8 @@
 // both (one incident, one alert). A kind of miss that recurs is routine: once a target's
 // surprise has alerted `routineAlerts` times within about `memory` samples (a counter reset
 // every midnight, which the step-1 forecast cannot foresee), its further surprises stay below
-// the alert level until it calms.
+// the alert level until it calms. A far value the outlier gate held back counts among those
+// alerts too, and once routine the novelty's range takes it (NoveltyScore.observe).
 // The constants were chosen on the NAB corpus (docs/anomalies.md, bench/nab.sh);
 // docs/numerics.md, "Anomaly score", is the contract.
 
@@ -74,7 +75,8 @@ struct AnomalyScore {
     static let surpriseAlertLevel = 0.45
     static let quietSamples = 100
     /// A target's surprise alerts (each a surprise of at least `surpriseAlertLevel` outside the
-    /// quiet period), forgotten at `1/memory` a sample, beyond which a further one is routine and
+    /// quiet period, and each far value the outlier gate held back: NoveltyScore.observe; the
+    /// count kept at most `memory`), forgotten at `1/memory` a sample, beyond which a further one is routine and
     /// scores at most `routineCeiling`: below the alert level, so that it starts no quiet period
     /// either. A counter reset every midnight of five-minute samples alerts on its first five
     /// midnights (the count forgotten a little between them), then no more while it recurs; a
@@ -125,7 +127,7 @@ struct AnomalyScore {
     /// Target `j`'s novelty, from every sample's value (as it came, and as learned from), taken
     /// at the time of `bins` (NoveltyScore.observe).
     func observe(target j: Int, value: Double, learned: Double, at bins: SeasonalExpert.Bins?, interval: Double?) {
-        novelty.observe(target: j, value: value, learned: learned, at: bins, interval: interval)
+        novelty.observe(target: j, value: value, learned: learned, at: bins, interval: interval, routine: routine + j)
     }
 
     /// Folds target `j`'s step-1 `error` (absolute) into its statistics and returns its
@@ -171,7 +173,7 @@ struct AnomalyScore {
             routine[j] *= 1 - 1 / Self.memory
             let s = target(j)
             if quiet.pointee == 0, s[0] >= Self.surpriseAlertLevel {
-                routine[j] += 1
+                routine[j] = min(routine[j] + 1, Self.memory)
                 if routine[j] > Self.routineAlerts { s[0] = min(s[0], Self.routineCeiling) }
             }
             surprise = max(surprise, s[0])

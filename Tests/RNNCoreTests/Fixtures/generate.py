@@ -720,9 +720,10 @@ class Ranges:
                 run[0] = -run[0]
                 self.drifted = True
 
-    def fold(self, value, scores, first, drift=False):
+    def fold(self, value, scores, first, drift=False, first_reach=None):
         """Folds `value` in; returns the largest excess of spans `first`.. (0 unless `scores`);
-        with `drift`, sets `drifted` when a run of the longest span alerts."""
+        with `drift`, sets `drifted` when a run of the longest span alerts; `first_reach`, when
+        given, is how far span 1's range may widen for this value."""
         excess = 0.0
         self.drifted = False
         # the smoothed spans take the value bounded to a width beyond the value's own range
@@ -743,6 +744,8 @@ class Ranges:
             if drift and i == len(self.spans) - 1 and scores and width > 0:
                 self.watch(v, lo, hi)
             reach = width if self.n >= NOVELTY_WARMUP and width > 0 else math.inf
+            if i == 0 and first_reach is not None:
+                reach = first_reach
             lo, hi = min(lo, max(v, lo - reach)), max(hi, min(v, hi + reach))
             middle = 0.5 * (lo + hi)
             self.low[i] = lo + NOVELTY_FORGETTING * (middle - lo)
@@ -800,7 +803,7 @@ class Novelty:
         self.shapes = Shapes()
         self.ends_quiet = False
 
-    def observe(self, value, learned, t, interval):
+    def observe(self, value, learned, t, interval, routine, j):
         # the drift and the shape are watched once a day has passed since the first residual (for a
         # sample with a time), as the residual waits
         day_old = t is None or (self.residuals.n > 0 and t - self.first_time >= NOVELTY_RESIDUAL_WARMUP)
@@ -810,8 +813,14 @@ class Novelty:
         # it ends the novelty's quiet period before the sample is scored
         self.ends_quiet = (scores and learned != value and width > 0
                            and max(value - self.values.high[0], self.values.low[0] - value) >= (1 + NOVELTY_MARGIN) * width)
+        # ... and counts as one of the target's alerts (routine[j]); span 1's range does not take it
+        # until they are routine (more than ANOMALY_ROUTINE), then takes it whole
+        first_reach = None
+        if self.ends_quiet:
+            routine[j] = min(routine[j] + 1.0, ANOMALY_MEMORY)
+            first_reach = math.inf if routine[j] > ANOMALY_ROUTINE else 0.0
         bounded = min(max(value, self.values.low[0] - width), self.values.high[0] + width) if scores and width > 0 else value
-        excess = self.values.fold(value, scores, 0, drift=day_old)
+        excess = self.values.fold(value, scores, 0, drift=day_old, first_reach=first_reach)
         if t is not None:
             expected = profile_expected(self.profile, t)
             if expected is not None:
@@ -1035,7 +1044,7 @@ class ForecasterReference:
         step1_errors = [None] * K
         anomaly_parts = []
         interval = self.clock.usual()
-        novelties = [self.novelty[j].observe(x[c], xg[c], t, interval) if self.coverage > 0 else 0.0
+        novelties = [self.novelty[j].observe(x[c], xg[c], t, interval, self.anomaly_routine, j) if self.coverage > 0 else 0.0
                      for j, c in enumerate(self.targets)]
         if self.coverage > 0 and any(self.novelty[j].ends_quiet for j in range(K)):
             self.novelty_quiet = 0
@@ -1106,7 +1115,7 @@ class ForecasterReference:
             for j in range(K):
                 self.anomaly_routine[j] *= 1.0 - 1.0 / ANOMALY_MEMORY
                 if self.anomaly_quiet == 0 and anomaly_parts[j] >= ANOMALY_ALERT:
-                    self.anomaly_routine[j] += 1.0
+                    self.anomaly_routine[j] = min(self.anomaly_routine[j] + 1.0, ANOMALY_MEMORY)
                     if self.anomaly_routine[j] > ANOMALY_ROUTINE:
                         anomaly_parts[j] = min(anomaly_parts[j], ANOMALY_ROUTINE_CEILING)
             if self.anomaly_quiet > 0:
@@ -1761,6 +1770,22 @@ def sentinel_channel(n, gen):
     return samples, times
 
 
+def sentinels_channel(n, gen):
+    """`sentinel_channel` (a sentinel, -9999, at 600, held back by the outlier gate), then at 720 a
+    value a tenth of the range's width below every value seen but the sentinel: novel, since the
+    range did not take the sentinel (widened by one width, it held this value). Then four more
+    sentinels (730 to 760). The target's alerts (the held-back 12.0 at 400, counted by the value
+    and by the surprise, and the sentinels at 600 and 730) make the one at 740 routine, more than
+    four within about 2,000 samples: it alerts and the range takes it whole, so that the sentinels
+    at 750 and 760 and a value at 790 below all but the sentinels score 0."""
+    samples, times = sentinel_channel(n, gen)
+    samples[720] = [1.0]
+    for k in (730, 740, 750, 760):
+        samples[k] = [-9999.0]
+    samples[790] = [0.5]
+    return samples, times
+
+
 def boot_sentinel_channel(n, gen):
     """`hourly_channel` with a sentinel, -9999, at its 21st sample: the outlier gate judges from
     the change unit's 10th change, so it holds the sentinel back (with 30 it took it, and the
@@ -1843,6 +1868,8 @@ def forecaster_scenarios():
         one_step_scenario("forecaster_lstm_i1_sentinel", 700, sentinel_channel),
         # A sentinel among a stream's first samples: held back once the change unit has seen 10.
         one_step_scenario("forecaster_lstm_i1_boot_sentinel", 300, boot_sentinel_channel),
+        # Sentinels after the warm-up: kept out of the value's range until they are routine.
+        one_step_scenario("forecaster_lstm_i1_sentinels", 850, sentinels_channel),
     ]
 
 
