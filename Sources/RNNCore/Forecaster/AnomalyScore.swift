@@ -76,9 +76,9 @@ struct AnomalyScore {
     static let quietSamples = 100
     /// A target's surprise alerts (each a surprise of at least `surpriseAlertLevel` outside the
     /// quiet period, and each far value the outlier gate held back: NoveltyScore.observe; the
-    /// count kept at most `memory`), forgotten at `1/memory` a sample, beyond which a further one is routine and
-    /// scores at most `routineCeiling`: below the alert level, so that it starts no quiet period
-    /// either. A counter reset every midnight of five-minute samples alerts on its first five
+    /// count kept at most `memory`), forgotten at `1/memory` a sample, beyond which a further
+    /// one is routine and scores at most `routineCeiling`: below the alert level, so that it
+    /// starts no quiet period either. A counter reset every midnight of five-minute samples alerts on its first five
     /// midnights (the count forgotten a little between them), then no more while it recurs; a
     /// stream whose misses calm down alerts again once the count has fallen below
     /// `routineAlerts - 1`. (On NAB, 4 scored best of 2 to 8, and 4 to 6 gained on both halves of

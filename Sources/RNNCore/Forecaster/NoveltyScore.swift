@@ -167,7 +167,8 @@ struct NoveltyScore {
     /// stream's sampling interval; `routine` the target's count of recent alerts (AnomalyScore's),
     /// to which a held-back far value adds one.
     func observe(
-        target j: Int, value: Double, learned: Double, at bins: SeasonalExpert.Bins?, interval: Double?, routine: UnsafeMutablePointer<Double>
+        target j: Int, value: Double, learned: Double, at bins: SeasonalExpert.Bins?, interval: Double?,
+        routine: UnsafeMutablePointer<Double>
     ) {
         let s = target(j), r = residual(j)
         // The drift is watched once the value scores and, for a sample with a time, a day has
