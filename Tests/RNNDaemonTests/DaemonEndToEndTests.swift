@@ -18,6 +18,8 @@ struct DaemonEndToEndTests {
     final class RunningDaemon: @unchecked Sendable {
         let process: Process
         let log = LogBuffer()
+        /// The state directory made for it (nil: `arguments` named one), removed with it.
+        private let ownState: String?
 
         /// Starts `rnnd run arguments` (or another `command`, such as `proxy`); `run` in a new
         /// state directory unless `arguments` names one (each daemon locks its state directory;
@@ -25,9 +27,8 @@ struct DaemonEndToEndTests {
         init(_ arguments: [String], command: String = "run", environment: [String: String] = [:]) throws {
             process = Process()
             process.executableURL = try ReplayCommandTests.binary()
-            let state = command != "run" || arguments.contains("--state-dir")
-                ? [] : ["--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path]
-            process.arguments = [command] + state + arguments
+            ownState = command != "run" || arguments.contains("--state-dir") ? nil : ServiceEndToEndTests.temporaryDirectory()
+            process.arguments = [command] + (ownState.map { ["--state-dir", $0] } ?? []) + arguments
             if !environment.isEmpty {
                 process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             }
@@ -72,6 +73,15 @@ struct DaemonEndToEndTests {
             }
             drain()
             return process.terminationStatus
+        }
+
+        /// A daemon a test left running (it failed, or did not need to stop it) is killed.
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            if let ownState { try? FileManager.default.removeItem(atPath: ownState) }
         }
 
         /// Waits for the process to exit and for its log to be read to the end.

@@ -27,8 +27,11 @@ struct ReplayCommandTests {
     final class Command: @unchecked Sendable {
         let process = Process()
         let out = Output(), err = Output()
+        /// A directory the command works in (a daemon's state), removed once it has ended.
+        let owned: String?
 
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], owning owned: String? = nil) throws {
+            self.owned = owned
             process.executableURL = try ReplayCommandTests.binary()
             process.arguments = arguments
             process.currentDirectoryURL = ReplayCommandTests.root
@@ -88,7 +91,13 @@ struct ReplayCommandTests {
             throw CommandError.timeout("no handler of signal \(signal) installed")
         }
 
-        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            if let owned { try? FileManager.default.removeItem(atPath: owned) }
+        }
     }
 
     /// The real `rnnd` binary, built beside the tests.
@@ -271,11 +280,13 @@ struct ReplayCommandTests {
         let forecastsOut: String
 
         init(_ model: [String]) throws {
-            command = try Command([
-                "run", "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1", "--log-level", "info",
-                // A state directory of its own: each daemon locks its directory.
-                "--state-dir", FileManager.default.temporaryDirectory.appendingPathComponent("rnnd-test-\(UUID())").path,
-            ] + model)
+            // A state directory of its own (each daemon locks its directory), removed with it.
+            let state = ServiceEndToEndTests.temporaryDirectory()
+            command = try Command(
+                [
+                    "run", "--sub", "@tcp://127.0.0.1:*", "--pub", "@tcp://127.0.0.1:*", "--workers", "1", "--log-level", "info",
+                    "--state-dir", state,
+                ] + model, owning: state)
             samplesIn = try command.await("samples in:")
             forecastsOut = try command.await("forecasts out:")
             _ = try command.await("ready")
