@@ -76,13 +76,7 @@ struct DaemonEndToEndTests {
         }
 
         /// A daemon a test left running (it failed, or did not need to stop it) is killed.
-        deinit {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-            if let ownState { try? FileManager.default.removeItem(atPath: ownState) }
-        }
+        deinit { ReplayCommandTests.end(process, removing: ownState) }
 
         /// Waits for the process to exit and for its log to be read to the end.
         func waitUntilExit() {

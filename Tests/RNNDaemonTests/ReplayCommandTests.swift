@@ -91,13 +91,17 @@ struct ReplayCommandTests {
             throw CommandError.timeout("no handler of signal \(signal) installed")
         }
 
-        deinit {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
-            if let owned { try? FileManager.default.removeItem(atPath: owned) }
+        deinit { ReplayCommandTests.end(process, removing: owned) }
+    }
+
+    /// Kills `process` if it is still running (a test failed, or left it), waits for it, then
+    /// removes `directory`, the state it worked in (nil: none of its own).
+    static func end(_ process: Process, removing directory: String?) {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
         }
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// The real `rnnd` binary, built beside the tests.

@@ -78,11 +78,11 @@ struct AnomalyScore {
     /// quiet period, and each far value the outlier gate held back: NoveltyScore.observe; the
     /// count kept at most `memory`), forgotten at `1/memory` a sample, beyond which a further
     /// one is routine and scores at most `routineCeiling`: below the alert level, so that it
-    /// starts no quiet period either. A counter reset every midnight of five-minute samples alerts on its first five
-    /// midnights (the count forgotten a little between them), then no more while it recurs; a
-    /// stream whose misses calm down alerts again once the count has fallen below
-    /// `routineAlerts - 1`. (On NAB, 4 scored best of 2 to 8, and 4 to 6 gained on both halves of
-    /// the corpus: docs/anomalies.md.)
+    /// starts no quiet period either. A counter reset every midnight of five-minute samples
+    /// alerts on its first five midnights (the count forgotten a little between them), then no
+    /// more while it recurs; a stream whose misses calm down alerts again once the count has
+    /// fallen below `routineAlerts - 1`. (On NAB, 4 scored best of 2 to 8, and 4 to 6 gained on
+    /// both halves of the corpus: docs/anomalies.md.)
     static let routineAlerts = 4.0
     static let routineCeiling = 0.44
     /// The alert level of the documented ticket rule and of what `rnnd replay --plot` marks: a
